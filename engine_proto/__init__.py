@@ -1,0 +1,1 @@
+"""Generated protocol code: do not edit; run `python scripts/gen_proto.py`."""

@@ -1,0 +1,179 @@
+"""One runner's stream seen from the host: handshake, sequenced batches with a deadline, stop.
+
+Model: the session owns the runner's single inbox (``host.link.Inbound``: messages, stream
+closed, process exited). At most one batch is in flight; ``call`` sends it with the next
+``seq`` and waits for the result with that seq, within the deadline. Anything else that
+arrives meanwhile is handled here: a result for another seq is dropped and counted (never
+matched to a newer batch), a heartbeat is noted, a closed stream or an exited process raises
+``RunnerLost`` — the one way "runner gone" reaches the supervisor, which charges the in-flight
+batch to the strategy. Deadlines use the loop's monotonic clock through ``asyncio.timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import structlog
+
+from engine_proto import strategy_pb2 as pb
+from host.link import Inbound, ProcessExited, Received, RunnerConnection, StreamClosed
+from runner import wire
+
+__all__ = [
+    "BootFailed",
+    "DeadlineMissed",
+    "RunnerLost",
+    "RunnerSession",
+    "SessionError",
+    "SessionStats",
+]
+
+log = structlog.get_logger("host.session")
+
+
+class SessionError(Exception):
+    """Base of the ways a session call can fail."""
+
+
+class RunnerLost(SessionError):
+    """The stream closed or the process exited."""
+
+    def __init__(self, runner_id: str, reason: str, returncode: int | None = None) -> None:
+        self.runner_id = runner_id
+        self.reason = reason
+        self.returncode = returncode
+        super().__init__(f"runner {runner_id!r} lost: {reason}")
+
+
+class DeadlineMissed(SessionError):
+    def __init__(self, runner_id: str, seq: int, deadline_s: float) -> None:
+        self.runner_id = runner_id
+        self.seq = seq
+        self.deadline_s = deadline_s
+        super().__init__(f"runner {runner_id!r} missed the {deadline_s * 1000:.1f} ms deadline for batch {seq}")
+
+
+class BootFailed(SessionError):
+    """The runner reported it could not load or start (it exits with a boot error code)."""
+
+    def __init__(self, runner_id: str, failure: pb.BootFailure) -> None:
+        self.runner_id = runner_id
+        self.failure = failure
+        kind = pb.BootFailureKind.Name(failure.kind)
+        where = failure.plugin or failure.strategy
+        hook = f" (hook {failure.hook})" if failure.hook else ""
+        super().__init__(f"runner {runner_id!r} failed to boot [{kind}] {where}{hook}: {failure.reason}")
+
+
+@dataclass
+class SessionStats:
+    batches: int = 0
+    events_sent: int = 0
+    late_replies: int = 0
+    unexpected: int = 0
+    heartbeats: int = 0
+    last_rtt_ns: int = 0
+
+
+@dataclass(frozen=True)
+class Handshake:
+    hello: pb.Hello
+    strategies: tuple[str, ...] = field(default=())
+
+
+class RunnerSession:
+    """The host's end of one runner's stream."""
+
+    def __init__(self, runner_id: str, inbox: asyncio.Queue[Inbound], connection: RunnerConnection) -> None:
+        self.runner_id = runner_id
+        self.inbox = inbox
+        self.connection = connection
+        self.seq = 0
+        self.stats = SessionStats()
+        self.hello: pb.Hello | None = None
+
+    # ---------------------------------------------------------------- inbox
+
+    async def _next(self) -> pb.RunnerMessage:
+        item = await self.inbox.get()
+        match item:
+            case Received(message=message):
+                return message
+            case StreamClosed(reason=reason):
+                raise RunnerLost(self.runner_id, reason)
+            case ProcessExited(returncode=code):
+                raise RunnerLost(self.runner_id, f"process exited ({code})", code)
+        raise AssertionError(f"unknown inbox item {item!r}")
+
+    async def _expect(self, kind: str) -> pb.RunnerMessage:
+        """The next message of ``kind``; a BootFailure raises; heartbeats and strays are skipped."""
+        while True:
+            message = await self._next()
+            got = message.WhichOneof("kind")
+            if got == kind:
+                return message
+            if got == "boot_failure":
+                raise BootFailed(self.runner_id, message.boot_failure)
+            self._stray(message, got)
+
+    def _stray(self, message: pb.RunnerMessage, kind: str | None) -> None:
+        if kind == "heartbeat":
+            self.stats.heartbeats += 1
+        elif kind == "result":
+            self.stats.late_replies += 1
+            log.warning("runner_late_reply_dropped", runner=self.runner_id, seq=message.result.seq, awaited=self.seq)
+        else:
+            self.stats.unexpected += 1
+            log.warning("runner_unexpected_message", runner=self.runner_id, kind=kind)
+
+    # ---------------------------------------------------------------- calls
+
+    async def handshake(self, restore: Mapping[str, bytes], timeout_s: float) -> pb.Hello:
+        """Hello -> Start(restore) -> Ready, within ``timeout_s``."""
+        async with asyncio.timeout(timeout_s):
+            hello = (await self._expect("hello")).hello
+            self.hello = hello
+            self.connection.send(pb.HostMessage(start=pb.Start(restore=dict(restore))))
+            await self._expect("ready")
+        return hello
+
+    async def call(self, events_payload: bytes, count: int, deadline_s: float) -> pb.BatchResult:
+        """Send one batch (events serialized once by the caller); its result within ``deadline_s``."""
+        self.seq += 1
+        seq = self.seq
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        self.connection.send(wire.encode_batch(seq, events_payload))
+        try:
+            async with asyncio.timeout(deadline_s):
+                while True:
+                    message = await self._next()
+                    if message.WhichOneof("kind") == "result" and message.result.seq == seq:
+                        break
+                    self._stray(message, message.WhichOneof("kind"))
+        except TimeoutError:
+            raise DeadlineMissed(self.runner_id, seq, deadline_s) from None
+        self.stats.batches += 1
+        self.stats.events_sent += count
+        self.stats.last_rtt_ns = int((loop.time() - started) * 1e9)
+        return message.result
+
+    async def snapshot(self, timeout_s: float) -> pb.Snapshot:
+        self.connection.send(pb.HostMessage(snapshot_request=pb.SnapshotRequest()))
+        async with asyncio.timeout(timeout_s):
+            return (await self._expect("snapshot")).snapshot
+
+    async def heartbeat(self, now_ns: int) -> None:
+        self.connection.send(pb.HostMessage(heartbeat=pb.Heartbeat(sent_ns=now_ns)))
+
+    def request_stop(self, reason: str) -> None:
+        """Ask the runner to stop without waiting for its reply (the stop ladder waits for the exit)."""
+        self.connection.send(pb.HostMessage(stop=pb.Stop(reason=reason)))
+
+    async def stop(self, reason: str, timeout_s: float) -> pb.Stopped:
+        """Ask the runner to stop; its Stopped reply (on_stop errors) within ``timeout_s``."""
+        self.connection.send(pb.HostMessage(stop=pb.Stop(reason=reason)))
+        async with asyncio.timeout(timeout_s):
+            return (await self._expect("stopped")).stopped

@@ -1,0 +1,196 @@
+"""Runner processes: spawning one with the minimum it needs, and ending it with one ladder.
+
+A runner starts as ``python -B -s -m runner ...`` in a new session (its own process group) with
+a scrubbed environment (no host secrets: only PATH, locale, PYTHONPATH to the engine's code,
+``PYTHONDONTWRITEBYTECODE=1`` so loading a plugin never rewrites ``plugins/`` and
+``MALLOC_ARENA_MAX=2`` so gRPC's threads fit under the address-space limit), no inherited
+descriptors beyond its pipes, and its token on stdin (never in argv or the environment, where
+other processes of this user could read it). Its stdout and stderr are kept as a short tail for
+the operator. When the process is reaped, ``ProcessExited`` goes on its session's inbox.
+
+Ending a runner is ``end_runner``: gRPC Stop -> SIGTERM at grace/2 -> SIGKILL to the process
+group; it returns the rung it reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+import engine_proto
+import runner
+import sdk
+from host.link import Inbound, LinkServer, ProcessExited, Registration
+from host.session import RunnerSession
+
+__all__ = ["RunnerLaunch", "RunnerLimits", "RunnerProcess", "Rung", "end_runner", "spawn_runner"]
+
+log = structlog.get_logger("host.process")
+_TAIL_LINES = 50
+_LINE_LIMIT = 4096
+
+
+class Rung(str, Enum):
+    """How far the stop ladder had to go."""
+
+    EXITED = "exited"  # it was already gone
+    STOP = "stop"  # it honoured the Stop request
+    SIGTERM = "sigterm"
+    SIGKILL = "sigkill"
+
+
+@dataclass(frozen=True)
+class RunnerLimits:
+    memory_mb: int = 2048
+    cpu_seconds: int = 0
+    open_files: int = 256
+    file_size_mb: int = 64
+
+
+@dataclass(frozen=True)
+class RunnerLaunch:
+    """What one runner process runs: a plugin package and the strategy instances to build from it."""
+
+    runner_id: str
+    plugin: Path
+    strategies: Sequence[dict[str, Any]]  # {"id", "name", "params"}
+    limits: RunnerLimits = field(default_factory=RunnerLimits)
+    handshake_timeout_s: float = 30.0
+
+
+def _code_roots() -> list[str]:
+    roots = {str(Path(module.__file__ or "").resolve().parent.parent) for module in (runner, sdk, engine_proto)}
+    return sorted(roots)
+
+
+def runner_environment() -> dict[str, str]:
+    """The whole environment a runner gets: nothing of the host's beyond what it needs to run."""
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": os.pathsep.join(_code_roots()),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+        "MALLOC_ARENA_MAX": "2",
+    }
+
+
+class RunnerProcess:
+    """A spawned runner: its pid, output tail and exit."""
+
+    def __init__(self, launch: RunnerLaunch, proc: asyncio.subprocess.Process, inbox: asyncio.Queue[Inbound]) -> None:
+        self.launch = launch
+        self.proc = proc
+        self.pid = proc.pid
+        self.tail: deque[str] = deque(maxlen=_TAIL_LINES)
+        self._inbox = inbox
+        self._tasks = {asyncio.ensure_future(self._pump()), asyncio.ensure_future(self._reap())}
+        self.exited = asyncio.Event()
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.returncode
+
+    async def _pump(self) -> None:
+        stream = self.proc.stdout
+        assert stream is not None
+        with contextlib.suppress(ValueError, ConnectionError):
+            while line := await stream.readline():
+                text = line[:_LINE_LIMIT].decode("utf-8", "replace").rstrip()
+                self.tail.append(text)
+                log.debug("runner_output", runner=self.launch.runner_id, pid=self.pid, line=text)
+
+    async def _reap(self) -> None:
+        code = await self.proc.wait()
+        self.exited.set()
+        self._inbox.put_nowait(ProcessExited(code))
+
+    def signal_group(self, sig: int) -> None:
+        """Send ``sig`` to the runner's whole process group (it leads its own session)."""
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, sig)
+
+    async def wait(self, timeout_s: float | None = None) -> int | None:
+        """The return code, or None if it has not exited within ``timeout_s``."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self.exited.wait()
+        return self.proc.returncode
+
+    async def aclose(self) -> None:
+        """Wait for the pump and reaper (call after the process is gone)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(2.0):
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+
+
+def _argv(launch: RunnerLaunch, socket_path: Path) -> list[str]:
+    limits = launch.limits
+    return [
+        sys.executable, "-B", "-s", "-m", "runner",
+        "--socket", str(socket_path),
+        "--plugin", str(launch.plugin.resolve()),
+        "--strategies", json.dumps(list(launch.strategies)),
+        "--host-pid", str(os.getpid()),
+        "--memory-mb", str(limits.memory_mb),
+        "--cpu-seconds", str(limits.cpu_seconds),
+        "--open-files", str(limits.open_files),
+        "--file-size-mb", str(limits.file_size_mb),
+        "--handshake-timeout", str(launch.handshake_timeout_s),
+    ]  # fmt: skip
+
+
+async def spawn_runner(
+    launch: RunnerLaunch, link: LinkServer, inbox: asyncio.Queue[Inbound]
+) -> tuple[RunnerProcess, Registration]:
+    """Start a runner process whose connection will be bound to ``launch.runner_id``."""
+    registration = link.register(launch.runner_id, inbox)
+    proc = await asyncio.create_subprocess_exec(
+        *_argv(launch, link.socket_path),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env=runner_environment(),
+        cwd=str(launch.plugin.resolve().parent),
+        start_new_session=True,
+        close_fds=True,
+    )
+    assert proc.stdin is not None
+    proc.stdin.write(registration.token.encode() + b"\n")
+    with contextlib.suppress(ConnectionError):
+        await proc.stdin.drain()
+    proc.stdin.close()
+    log.info("runner_spawned", runner=launch.runner_id, pid=proc.pid, plugin=launch.plugin.name)
+    return RunnerProcess(launch, proc, inbox), registration
+
+
+async def end_runner(process: RunnerProcess, session: RunnerSession | None, grace_s: float) -> Rung:
+    """Stop -> SIGTERM at grace/2 -> SIGKILL to the group; return the rung reached."""
+    if process.returncode is not None:
+        return Rung.EXITED
+    half = grace_s / 2
+    if session is not None and not session.connection.closed:
+        session.request_stop("host request")
+        if await process.wait(half) is not None:
+            return Rung.STOP
+    process.signal_group(signal.SIGTERM)
+    if await process.wait(half) is not None:
+        return Rung.SIGTERM
+    process.signal_group(signal.SIGKILL)
+    await process.wait(5.0)
+    return Rung.SIGKILL

@@ -1,0 +1,263 @@
+"""The runner's life: connect, load, handshake, serve batches, stop.
+
+Single-threaded asyncio (gRPC's own threads aside): one loop reads host messages in order and
+answers each before reading the next, so strategy code never runs concurrently with itself. A
+strategy that blocks blocks only this runner; the host's per-batch deadline notices and kills it.
+
+Order of a runner's life::
+
+    connect (token in metadata) -> load plugin, build strategies -> Hello
+      -> Start (state to restore) -> on_load/on_start -> Ready -> batches ... -> Stop -> Stopped
+
+A load or config failure is sent as ``BootFailure`` before the runner exits with its named code.
+SIGTERM and the host's Stop both end it cleanly (``on_stop`` for every strategy, then exit 0);
+the stream closing under it (host gone) ends it with ``HOST_GONE``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import structlog
+
+from engine_proto import strategy_pb2 as pb
+from engine_proto import strategy_pb2_grpc as pb_grpc
+from runner.dispatch import Dispatcher, error_to_pb
+from runner.errors import PluginLoadError, RunnerError, StrategyBuildError
+from runner.exitcodes import ExitCode
+from runner.loader import StrategySpec, build_strategies, load_plugin
+from sdk.dispatch import HandlerError, StrategySlot
+
+__all__ = ["RunnerOptions", "serve"]
+
+TOKEN_METADATA = "x-runner-token"
+log = structlog.get_logger("runner")
+
+
+@dataclass(frozen=True)
+class RunnerOptions:
+    socket: Path
+    plugin: Path
+    strategies: Sequence[StrategySpec]
+    token: str
+    sandbox: Sequence[str] = ()
+    handshake_timeout_s: float = 30.0
+
+
+class _StrategyLog:
+    """StrategyLogger over structlog, bound to the strategy id."""
+
+    def __init__(self, strategy_id: str) -> None:
+        self._log = log.bind(strategy=strategy_id)
+
+    def debug(self, event: str, **data: Any) -> None:
+        self._log.debug(event, **data)
+
+    def info(self, event: str, **data: Any) -> None:
+        self._log.info(event, **data)
+
+    def warning(self, event: str, **data: Any) -> None:
+        self._log.warning(event, **data)
+
+    def error(self, event: str, **data: Any) -> None:
+        self._log.error(event, **data)
+
+
+class _Stream:
+    """The runner's end of RunnerLink.Connect.
+
+    One reader task moves host messages onto a queue, so that SIGTERM can wake the serving loop
+    (by queueing ``SIGTERM``) without cancelling a pending read, which would cancel the call.
+    """
+
+    SIGTERM = object()
+
+    def __init__(self, call: Any) -> None:
+        self.call = call
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._reader = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        try:
+            while (message := await self.call.read()) is not grpc.aio.EOF:
+                self.queue.put_nowait(message)
+        except grpc.aio.AioRpcError as err:
+            self.queue.put_nowait(err)
+        finally:
+            self.queue.put_nowait(None)
+
+    async def send(self, message: pb.RunnerMessage) -> None:
+        await self.call.write(message)
+
+    async def receive(self) -> Any:
+        """The next host message; None at EOF; ``SIGTERM`` when asked to stop. Raises a broken call's error."""
+        item = await self.queue.get()
+        if isinstance(item, grpc.aio.AioRpcError):
+            raise item
+        return item
+
+    def close(self) -> None:
+        self._reader.cancel()
+
+
+def _boot_failure(err: RunnerError) -> pb.RunnerMessage:
+    if isinstance(err, PluginLoadError):
+        failure = pb.BootFailure(
+            kind=pb.PLUGIN_LOAD, plugin=err.plugin, hook=err.hook, reason=err.reason, traceback=err.traceback
+        )
+    elif isinstance(err, StrategyBuildError):
+        failure = pb.BootFailure(kind=pb.CONFIG, strategy=err.strategy, reason=err.reason, traceback=err.traceback)
+    else:
+        failure = pb.BootFailure(reason=str(err))
+    return pb.RunnerMessage(boot_failure=failure)
+
+
+def _start_failure(error: HandlerError) -> pb.RunnerMessage:
+    return pb.RunnerMessage(
+        boot_failure=pb.BootFailure(
+            kind=pb.STRATEGY_START,
+            strategy=error.strategy,
+            reason=f"{error.handler} raised {error.text}",
+            traceback=error.traceback,
+        )
+    )
+
+
+def _hello(options: RunnerOptions, slots: Sequence[StrategySlot]) -> pb.RunnerMessage:
+    infos = [
+        pb.StrategyInfo(
+            id=slot.strategy_id,
+            name=slot.strategy.name,
+            plugin=options.plugin.name,
+            symbols=list(slot.strategy.config.symbols),
+        )
+        for slot in slots
+    ]
+    hello = pb.Hello(pid=os.getpid(), plugin=options.plugin.name, strategies=infos, sandbox=list(options.sandbox))
+    return pb.RunnerMessage(hello=hello)
+
+
+def _load(options: RunnerOptions) -> list[StrategySlot]:
+    plugin = load_plugin(options.plugin)
+    return [StrategySlot(sid, strategy, _StrategyLog(sid)) for sid, strategy in build_strategies(plugin, options.strategies)]
+
+
+async def _handshake(stream: _Stream, options: RunnerOptions) -> Dispatcher | ExitCode:
+    try:
+        slots = _load(options)
+    except RunnerError as err:
+        log.error("runner_boot_failed", reason=str(err))
+        await stream.send(_boot_failure(err))
+        return err.exit_code
+    await stream.send(_hello(options, slots))
+    async with asyncio.timeout(options.handshake_timeout_s):
+        message = await stream.receive()
+    if not isinstance(message, pb.HostMessage) or message.WhichOneof("kind") != "start":
+        log.error("runner_handshake_failed", got=repr(message)[:80])
+        return ExitCode.HANDSHAKE_ERROR
+    for slot in slots:
+        error = slot.start(message.start.restore.get(slot.strategy_id, b""))
+        if error is not None:
+            await stream.send(_start_failure(error))
+            return ExitCode.START_ERROR
+    await stream.send(pb.RunnerMessage(ready=pb.Ready()))
+    return Dispatcher(slots)
+
+
+def _snapshot(dispatcher: Dispatcher) -> pb.RunnerMessage:
+    snapshot = pb.Snapshot()
+    for slot in dispatcher.slots:
+        state = slot.save()
+        if isinstance(state, HandlerError):
+            snapshot.errors.append(error_to_pb(state))
+        else:
+            snapshot.states[slot.strategy_id] = state
+    return pb.RunnerMessage(snapshot=snapshot)
+
+
+def _stop_all(dispatcher: Dispatcher) -> pb.RunnerMessage:
+    errors = [error_to_pb(e) for e in (slot.stop() for slot in dispatcher.slots) if e is not None]
+    return pb.RunnerMessage(stopped=pb.Stopped(errors=errors))
+
+
+async def _serve_batches(stream: _Stream, dispatcher: Dispatcher) -> ExitCode:
+    """Answer host messages in order until Stop, SIGTERM (both stop every strategy) or EOF."""
+    while True:
+        message = await stream.receive()
+        if message is None:
+            log.info("runner_host_gone")
+            return ExitCode.HOST_GONE
+        if message is _Stream.SIGTERM:
+            log.info("runner_sigterm")
+            await stream.send(_stop_all(dispatcher))
+            return ExitCode.OK
+        match message.WhichOneof("kind"):
+            case "batch":
+                await stream.send(pb.RunnerMessage(result=dispatcher.handle_batch(message.batch)))
+            case "heartbeat":
+                await stream.send(pb.RunnerMessage(heartbeat=message.heartbeat))
+            case "snapshot_request":
+                await stream.send(_snapshot(dispatcher))
+            case "stop":
+                await stream.send(_stop_all(dispatcher))
+                return ExitCode.OK
+            case other:
+                log.warning("runner_unexpected_message", kind=other)
+
+
+async def _run(options: RunnerOptions, stream_ready: asyncio.Future[_Stream]) -> ExitCode:
+    async with grpc.aio.insecure_channel(f"unix://{options.socket}") as channel:
+        call = pb_grpc.RunnerLinkStub(channel).Connect(metadata=((TOKEN_METADATA, options.token),))
+        stream = _Stream(call)
+        stream_ready.set_result(stream)
+        dispatcher: Dispatcher | None = None
+        try:
+            outcome = await _handshake(stream, options)
+            if isinstance(outcome, ExitCode):
+                return outcome
+            dispatcher = outcome
+            return await _serve_batches(stream, dispatcher)
+        except TimeoutError:
+            log.error("runner_handshake_timeout", timeout_s=options.handshake_timeout_s)
+            return ExitCode.HANDSHAKE_ERROR
+        except grpc.aio.AioRpcError as err:
+            log.error("runner_stream_failed", code=str(err.code()), details=err.details())
+            if err.code() == grpc.StatusCode.UNAUTHENTICATED:
+                return ExitCode.HANDSHAKE_ERROR
+            return ExitCode.HOST_GONE if dispatcher is not None else ExitCode.BOOT_ERROR
+        finally:
+            await _close(call)
+            stream.close()
+
+
+async def _close(call: Any) -> None:
+    with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
+        async with asyncio.timeout(1.0):
+            await call.done_writing()
+
+
+async def serve(options: RunnerOptions) -> ExitCode:
+    """Run until stopped; return the exit code to leave with."""
+    loop = asyncio.get_running_loop()
+    stream_ready: asyncio.Future[_Stream] = loop.create_future()
+
+    def on_sigterm() -> None:
+        if stream_ready.done():
+            stream_ready.result().queue.put_nowait(_Stream.SIGTERM)
+
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    loop.add_signal_handler(signal.SIGINT, on_sigterm)
+    try:
+        return await _run(options, stream_ready)
+    except Exception:
+        log.error("runner_crashed", traceback=traceback.format_exc())
+        return ExitCode.BOOT_ERROR

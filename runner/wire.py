@@ -1,0 +1,224 @@
+"""Conversions between SDK types and the protocol's messages, for both ends of the stream.
+
+The host turns decoded market data, fills and positions into protocol ``Event``s and reads
+signals out of results; the runner does the reverse. Keeping both directions here means the
+mapping exists once. ``encode_batch`` builds a ``HostMessage`` around events serialized once
+(protobuf fields concatenate), so a batch fanned out to several runners is encoded one time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine_proto import strategy_pb2 as pb
+from sdk.events import (
+    Book,
+    Cancel,
+    Candle,
+    Event,
+    Fill,
+    OrderType,
+    Position,
+    Side,
+    Signal,
+    Tick,
+    TimeInForce,
+    Timer,
+    Trade,
+    unchecked,
+)
+
+__all__ = [
+    "cancel_from_pb",
+    "cancel_to_pb",
+    "encode_batch",
+    "event_from_pb",
+    "event_to_pb",
+    "signal_from_pb",
+    "signal_to_pb",
+]
+
+_SIDE_TO_PB = {Side.BUY: pb.BUY, Side.SELL: pb.SELL}
+_SIDE_FROM_PB = {pb.BUY: Side.BUY, pb.SELL: Side.SELL}
+_TYPE_TO_PB = {
+    OrderType.MARKET: pb.MARKET,
+    OrderType.LIMIT: pb.LIMIT,
+    OrderType.STOP: pb.STOP,
+    OrderType.STOP_LIMIT: pb.STOP_LIMIT,
+}
+_TYPE_FROM_PB = {v: k for k, v in _TYPE_TO_PB.items()}
+_TIF_TO_PB = {TimeInForce.GTC: pb.GTC, TimeInForce.IOC: pb.IOC, TimeInForce.FOK: pb.FOK}
+_TIF_FROM_PB = {v: k for k, v in _TIF_TO_PB.items()}
+
+
+# ---------------------------------------------------------------- events: host -> runner
+
+
+def _flatten(levels: tuple[tuple[float, float], ...]) -> list[float]:
+    return [x for level in levels for x in level]
+
+
+def _pairs(flat: Any) -> tuple[tuple[float, float], ...]:
+    return tuple(zip(flat[0::2], flat[1::2], strict=True))
+
+
+def _market_to_pb(event: Tick | Trade | Book | Candle) -> pb.MarketData:
+    head: dict[str, Any] = {"symbol": event.symbol, "timestamp_ns": event.timestamp_ns, "sequence": event.sequence}
+    match event:
+        case Tick():
+            return pb.MarketData(
+                type=pb.TICK, bid_price=event.bid_price, bid_size=event.bid_size, ask_price=event.ask_price,
+                ask_size=event.ask_size, last_price=event.last_price, **head,
+            )  # fmt: skip
+        case Trade():
+            return pb.MarketData(
+                type=pb.TRADE, last_price=event.price, volume=event.quantity, volume_quote=event.quote_quantity, **head
+            )
+        case Book():
+            return pb.MarketData(
+                type=pb.BOOK, bids=_flatten(event.bids), asks=_flatten(event.asks), last_price=event.last_price, **head
+            )
+        case Candle():
+            return pb.MarketData(
+                type=pb.CANDLE, open=event.open, high=event.high, low=event.low, close=event.close,
+                volume=event.volume, volume_quote=event.volume_quote, **head,
+            )  # fmt: skip
+
+
+def event_to_pb(event: Event, target: str = "") -> pb.Event:
+    """One SDK event as a protocol Event; ``target`` restricts it to one strategy id."""
+    match event:
+        case Fill():
+            return pb.Event(
+                fill=pb.Fill(
+                    fill_id=event.fill_id, order_id=event.order_id, symbol=event.symbol, side=_SIDE_TO_PB[event.side],
+                    price=event.price, quantity=event.quantity, fee=event.fee, timestamp_ns=event.timestamp_ns,
+                    strategy=event.strategy,
+                ),
+                target=target,
+            )  # fmt: skip
+        case Position():
+            return pb.Event(
+                position=pb.Position(
+                    symbol=event.symbol, quantity=event.quantity, avg_entry_price=event.avg_entry_price,
+                    current_price=event.current_price, unrealized_pnl=event.unrealized_pnl,
+                    realized_pnl=event.realized_pnl, timestamp_ns=event.timestamp_ns, strategy=event.strategy,
+                ),
+                target=target,
+            )  # fmt: skip
+        case Timer():
+            return pb.Event(timer=pb.Timer(name=event.name, timestamp_ns=event.timestamp_ns), target=target)
+        case _:
+            return pb.Event(market=_market_to_pb(event), target=target)
+
+
+def _opt(message: Any, name: str) -> float | None:
+    return getattr(message, name) if message.HasField(name) else None
+
+
+# Market data reaching a runner was decoded and validated by the host: rebuild it unchecked.
+_tick, _trade, _book, _candle = unchecked(Tick), unchecked(Trade), unchecked(Book), unchecked(Candle)
+
+
+def _market_from_pb(m: pb.MarketData) -> Tick | Trade | Book | Candle:
+    kind = m.type
+    if kind == pb.TICK:
+        last = m.last_price if m.HasField("last_price") else None
+        return _tick(m.symbol, m.timestamp_ns, m.bid_price, m.bid_size, m.ask_price, m.ask_size, last, m.sequence)
+    if kind == pb.TRADE:
+        return _trade(m.symbol, m.timestamp_ns, m.last_price, m.volume, _opt(m, "volume_quote"), None, m.sequence)
+    if kind == pb.BOOK:
+        return _book(m.symbol, m.timestamp_ns, _pairs(m.bids), _pairs(m.asks), _opt(m, "last_price"), m.sequence)
+    if kind == pb.CANDLE:
+        return _candle(
+            m.symbol, m.timestamp_ns, m.open, m.high, m.low, m.close,
+            _opt(m, "volume"), _opt(m, "volume_quote"), m.sequence,
+        )  # fmt: skip
+    raise ValueError(f"market data type {kind} is not tick, trade, book or candle")
+
+
+def event_from_pb(event: pb.Event) -> Event:
+    """The SDK event a protocol Event carries; raises ValueError or ValidationError on bad content."""
+    kind = event.WhichOneof("kind")
+    if kind == "market":
+        return _market_from_pb(event.market)
+    if kind == "fill":
+        f = event.fill
+        side = _SIDE_FROM_PB.get(f.side)
+        if side is None:
+            raise ValueError(f"fill {f.fill_id!r} has no side")
+        return Fill(f.fill_id, f.order_id, f.symbol, side, f.price, f.quantity, f.timestamp_ns, f.fee, f.strategy)
+    if kind == "position":
+        p = event.position
+        return Position(
+            p.symbol, p.quantity, p.avg_entry_price, p.timestamp_ns, p.current_price,
+            p.unrealized_pnl, p.realized_pnl, p.strategy,
+        )  # fmt: skip
+    if kind == "timer":
+        return Timer(event.timer.name, event.timer.timestamp_ns)
+    raise ValueError(f"event kind {kind!r} is unknown")
+
+
+def encode_batch(seq: int, events_payload: bytes) -> bytes:
+    """A serialized ``HostMessage{batch: EventBatch{seq, events}}`` from pre-serialized events.
+
+    ``events_payload`` is ``EventBatch(events=...).SerializeToString()``, computed once per
+    fan-out; only the seq and two length prefixes are written per runner.
+    """
+    inner = b"\x08" + _varint(seq) + events_payload  # EventBatch.seq = field 1, varint
+    return b"\x0a" + _varint(len(inner)) + inner  # HostMessage.batch = field 1, length-delimited
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+# ---------------------------------------------------------------- signals: runner -> host
+
+
+def signal_to_pb(signal: Signal, timestamp_ns: int = 0) -> pb.Signal:
+    return pb.Signal(
+        symbol=signal.symbol, side=_SIDE_TO_PB[signal.side], order_type=_TYPE_TO_PB[signal.order_type],
+        quantity=signal.quantity, price=signal.price, stop_price=signal.stop_price,
+        time_in_force=_TIF_TO_PB[signal.time_in_force], priority=signal.priority,
+        max_slippage=signal.max_slippage, confidence=signal.confidence, metadata=dict(signal.metadata),
+        slot=signal.slot, timestamp_ns=timestamp_ns,
+    )  # fmt: skip
+
+
+def signal_from_pb(message: pb.Signal) -> Signal:
+    """The SDK Signal a runner sent; raises ValidationError naming the field when it is not valid.
+
+    Validation runs again here because the runner is untrusted: whatever crosses the boundary is
+    checked by the host before it goes near risk.
+    """
+    return Signal(
+        symbol=message.symbol,
+        side=_SIDE_FROM_PB.get(message.side, "unspecified"),  # type: ignore[arg-type]  # validated by Signal
+        quantity=message.quantity,
+        order_type=_TYPE_FROM_PB.get(message.order_type, "unspecified"),  # type: ignore[arg-type]
+        price=_opt(message, "price"),
+        stop_price=_opt(message, "stop_price"),
+        time_in_force=_TIF_FROM_PB.get(message.time_in_force, TimeInForce.GTC),
+        priority=message.priority,
+        max_slippage=_opt(message, "max_slippage"),
+        confidence=message.confidence,
+        metadata=dict(message.metadata),
+        slot=message.slot,
+    )
+
+
+def cancel_to_pb(cancel: Cancel) -> pb.Cancel:
+    return pb.Cancel(symbol=cancel.symbol, slot=cancel.slot)
+
+
+def cancel_from_pb(message: pb.Cancel) -> Cancel:
+    return Cancel(symbol=message.symbol, slot=message.slot)

@@ -1,0 +1,271 @@
+"""Decoding the seed system's JSON messages (already parsed into dicts) into SDK events.
+
+What peers really send is accepted: numbers as strings, enums in any letter case, RFC 3339
+timestamps with or without fractional seconds and zone (no zone means UTC), ``id`` for
+``fill_id``, Go-style zero values for fields a message kind does not use. Anything else raises
+``ValidationError`` naming the message kind and field. The host's feeds and ``sdk.testing`` both
+decode through here, so a message means the same in a unit test as in production.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+from sdk import _check as check
+from sdk.errors import ValidationError
+from sdk.events import Book, Candle, Event, Fill, Position, Side, Tick, Timer, Trade
+
+__all__ = ["decode_event", "decode_fill", "decode_market", "decode_position", "load_events"]
+
+MARKET_FIELDS = frozenset(
+    {
+        "symbol", "timestamp", "sequence", "type", "last_price", "bid_price", "ask_price", "bid_size", "ask_size",
+        "volume", "volume_quote", "bids", "asks", "open", "high", "low", "close",
+    }
+)  # fmt: skip
+FILL_FIELDS = frozenset(
+    {"fill_id", "id", "order_id", "symbol", "side", "price", "quantity", "fee", "timestamp", "strategy"}
+)
+POSITION_FIELDS = frozenset(
+    {
+        "symbol", "side", "quantity", "avg_entry_price", "current_price", "unrealized_pnl", "realized_pnl",
+        "timestamp", "strategy",
+    }
+)  # fmt: skip
+TIMER_FIELDS = frozenset({"name", "timestamp"})
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The seconds' fraction; read here because datetime keeps microseconds only and Go sends nanoseconds.
+_FRACTION = re.compile(r"(?<=:\d\d)\.(\d+)")
+
+
+def _reject_unknown(owner: str, data: Mapping[str, Any], known: frozenset[str]) -> None:
+    for key in data:
+        if key not in known:
+            raise ValidationError(owner, str(key), "unknown field")
+
+
+def _num(owner: str, data: Mapping[str, Any], name: str, *, required: bool = True) -> float | None:
+    """A number, also sent as a decimal string; absent, null, "" and (when optional) 0 mean missing."""
+    value = data.get(name)
+    if isinstance(value, str):
+        try:
+            value = float(value) if value.strip() else None
+        except ValueError:
+            raise ValidationError(owner, name, f"expected a number, got {value!r}") from None
+    if value is None or (not required and value == 0):
+        if required:
+            raise ValidationError(owner, name, "required")
+        return None
+    return check.number(owner, name, value)
+
+
+def _req(owner: str, data: Mapping[str, Any], name: str) -> float:
+    value = _num(owner, data, name)
+    assert value is not None
+    return value
+
+
+def _int(owner: str, data: Mapping[str, Any], name: str) -> int:
+    value = data.get(name, 0)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return check.integer(owner, name, 0 if value is None else value)
+
+
+def parse_timestamp(owner: str, value: object) -> int:
+    """RFC 3339 text (any fraction digits, ``Z`` or offset, no zone = UTC) or epoch number -> epoch ns.
+
+    Epoch numbers are read by size: s below 1e11, ms below 1e14, us below 1e17, else ns.
+    """
+    if isinstance(value, str):
+        fraction = _FRACTION.search(value)
+        whole = value if fraction is None else value[: fraction.start()] + value[fraction.end() :]
+        try:
+            parsed = datetime.fromisoformat(whole.strip().replace("z", "Z"))
+        except ValueError:
+            raise ValidationError(owner, "timestamp", f"expected RFC 3339 time, got {value!r}") from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        delta = parsed - _EPOCH
+        nanos = 0 if fraction is None else int(fraction.group(1)[:9].ljust(9, "0"))
+        return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000 + nanos
+    number = check.number(owner, "timestamp", value)
+    for limit, scale in ((10**11, 10**9), (10**14, 10**6), (10**17, 10**3)):
+        if abs(number) < limit:
+            # An int stays exact: a float cannot hold epoch nanoseconds (or ms scaled to ns) to the unit.
+            return value * scale if isinstance(value, int) else round(number * scale)
+    return value if isinstance(value, int) else round(number)
+
+
+def _timestamp(owner: str, data: Mapping[str, Any]) -> int:
+    value = data.get("timestamp")
+    if value is None or value == "":
+        raise ValidationError(owner, "timestamp", "required")
+    return parse_timestamp(owner, value)
+
+
+def _symbol(owner: str, data: Mapping[str, Any]) -> str:
+    if "symbol" not in data:
+        raise ValidationError(owner, "symbol", "required")
+    return check.text(owner, "symbol", data["symbol"])
+
+
+def _levels(data: Mapping[str, Any], name: str) -> list[Any]:
+    value = data.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValidationError("market_data", name, f"expected a list of [price, size], got {value!r}")
+    return [[_str_num(x) for x in level] if isinstance(level, list) else level for level in value]
+
+
+def _str_num(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def decode_market(data: Mapping[str, Any]) -> Tick | Trade | Book | Candle:
+    """One market data message (``type`` tick, trade, book or candle; absent means tick)."""
+    owner = "market_data"
+    _reject_unknown(owner, data, MARKET_FIELDS)
+    symbol = _symbol(owner, data)
+    ts = _timestamp(owner, data)
+    seq = _int(owner, data, "sequence")
+    kind = data.get("type") or "tick"
+    if not isinstance(kind, str):
+        raise ValidationError(owner, "type", f"expected tick, trade, book or candle, got {kind!r}")
+    builder = _MARKET_BUILDERS.get(kind.lower())
+    if builder is None:
+        raise ValidationError(owner, "type", f"expected tick, trade, book or candle, got {kind!r}")
+    return builder(data, symbol, ts, seq)
+
+
+def _tick(data: Mapping[str, Any], symbol: str, ts: int, seq: int) -> Tick:
+    o = "market_data"
+    return Tick(
+        symbol, ts, _req(o, data, "bid_price"), _num(o, data, "bid_size", required=False) or 0.0,
+        _req(o, data, "ask_price"), _num(o, data, "ask_size", required=False) or 0.0,
+        _num(o, data, "last_price", required=False), seq,
+    )  # fmt: skip
+
+
+def _trade(data: Mapping[str, Any], symbol: str, ts: int, seq: int) -> Trade:
+    o = "market_data"
+    return Trade(
+        symbol, ts, _req(o, data, "last_price"), _req(o, data, "volume"),
+        _num(o, data, "volume_quote", required=False), None, seq,
+    )  # fmt: skip
+
+
+def _book(data: Mapping[str, Any], symbol: str, ts: int, seq: int) -> Book:
+    last = _num("market_data", data, "last_price", required=False)
+    return Book(symbol, ts, tuple(_levels(data, "bids")), tuple(_levels(data, "asks")), last, seq)
+
+
+def _candle(data: Mapping[str, Any], symbol: str, ts: int, seq: int) -> Candle:
+    o = "market_data"
+    return Candle(
+        symbol, ts, _req(o, data, "open"), _req(o, data, "high"), _req(o, data, "low"), _req(o, data, "close"),
+        _num(o, data, "volume", required=False), _num(o, data, "volume_quote", required=False), seq,
+    )  # fmt: skip
+
+
+_MARKET_BUILDERS: dict[str, Callable[[Mapping[str, Any], str, int, int], Tick | Trade | Book | Candle]] = {
+    "tick": _tick,
+    "trade": _trade,
+    "book": _book,
+    "candle": _candle,
+}
+
+
+def _text_field(owner: str, data: Mapping[str, Any], *names: str) -> str:
+    for name in names:
+        value = data.get(name)
+        if value not in (None, ""):
+            if isinstance(value, int) and not isinstance(value, bool):
+                return str(value)
+            return check.text(owner, name, value)
+    raise ValidationError(owner, names[0], "required")
+
+
+def decode_fill(data: Mapping[str, Any]) -> Fill:
+    """One fill from ``trading.fills`` (seed or peer format)."""
+    owner = "fill"
+    _reject_unknown(owner, data, FILL_FIELDS)
+    return Fill(
+        fill_id=_text_field(owner, data, "fill_id", "id"),
+        order_id=_text_field(owner, data, "order_id"),
+        symbol=_symbol(owner, data),
+        side=check.member(owner, "side", Side, data.get("side")),
+        price=_req(owner, data, "price"),
+        quantity=_req(owner, data, "quantity"),
+        timestamp_ns=_timestamp(owner, data),
+        fee=_num(owner, data, "fee", required=False) or 0.0,
+        strategy=str(data.get("strategy") or ""),
+    )
+
+
+_POSITION_SIGNS = {"buy": 1, "long": 1, "sell": -1, "short": -1, "flat": 0, "": 0}
+
+
+def decode_position(data: Mapping[str, Any]) -> Position:
+    """One position from ``trading.positions``; ``side`` (long/short/buy/sell/flat) signs the quantity.
+
+    With no side the quantity is taken as already signed.
+    """
+    owner = "position"
+    _reject_unknown(owner, data, POSITION_FIELDS)
+    side = data.get("side") or ""
+    if not isinstance(side, str) or side.lower() not in _POSITION_SIGNS:
+        raise ValidationError(owner, "side", f"expected long, short, buy, sell or flat, got {side!r}")
+    quantity = _req(owner, data, "quantity")
+    if side:
+        quantity = abs(quantity) * _POSITION_SIGNS[side.lower()]
+    return Position(
+        symbol=_symbol(owner, data),
+        quantity=quantity,
+        avg_entry_price=_num(owner, data, "avg_entry_price", required=False) or 0.0,
+        timestamp_ns=_timestamp(owner, data),
+        current_price=_num(owner, data, "current_price", required=False) or 0.0,
+        unrealized_pnl=_num(owner, data, "unrealized_pnl", required=False) or 0.0,
+        realized_pnl=_num(owner, data, "realized_pnl", required=False) or 0.0,
+        strategy=str(data.get("strategy") or ""),
+    )
+
+
+def decode_event(data: Mapping[str, Any]) -> Event:
+    """Any event in a JSON-lines file: market data by ``type``, or ``type`` fill, position or timer."""
+    if not isinstance(data, Mapping):
+        raise ValidationError("event", "type", f"expected a JSON object, got {type(data).__name__}")
+    kind = str(data.get("type") or "tick").lower()
+    rest = {k: v for k, v in data.items() if k != "type"}
+    if kind == "fill":
+        return decode_fill(rest)
+    if kind == "position":
+        return decode_position(rest)
+    if kind == "timer":
+        _reject_unknown("timer", rest, TIMER_FIELDS)
+        return Timer(name=str(rest.get("name") or "timer"), timestamp_ns=_timestamp("timer", rest))
+    return decode_market(data)
+
+
+def load_events(path: str | Path) -> Iterator[Event]:
+    """Events from a JSON-lines file, one object a line; a bad line raises naming the line number."""
+    with open(path, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                yield decode_event(json.loads(line))
+            except (ValueError, ValidationError) as err:
+                raise ValidationError(f"{path}:{number}", "line", str(err)) from None

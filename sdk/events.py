@@ -1,0 +1,425 @@
+"""Events a strategy receives and the orders it asks for.
+
+Every type here is an immutable, slotted dataclass validated on construction: a bad value
+raises ``ValidationError`` naming the type and field (``Tick.bid_price: must be > 0, got 0``).
+Times are Unix epoch nanoseconds (``timestamp_ns``); ``.time`` gives a UTC ``datetime``.
+Enumerations accept their values in any letter case, as peers send ``"BUY"`` or ``"buy"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from enum import Enum
+from types import MappingProxyType
+from typing import Any, Callable, ClassVar, Mapping, TypeVar
+
+from sdk import _check as check
+from sdk.errors import ValidationError
+
+__all__ = [
+    "Book",
+    "Cancel",
+    "Candle",
+    "Event",
+    "Fill",
+    "MarketEvent",
+    "OrderType",
+    "Position",
+    "Side",
+    "Signal",
+    "Tick",
+    "TimeInForce",
+    "Timer",
+    "Trade",
+]
+
+
+# str mixins, not StrEnum: StrEnum would change what str() and f-strings of these public members give.
+class Side(str, Enum):  # noqa: UP042
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def sign(self) -> int:
+        """+1 for a buy, -1 for a sell: the sign a fill of this side adds to a position."""
+        return 1 if self is Side.BUY else -1
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class OrderType(str, Enum):  # noqa: UP042 (see Side)
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP = "stop"
+    STOP_LIMIT = "stop_limit"
+
+
+class TimeInForce(str, Enum):  # noqa: UP042 (see Side)
+    GTC = "gtc"
+    IOC = "ioc"
+    FOK = "fok"
+
+
+def _time(timestamp_ns: int) -> datetime:
+    return datetime.fromtimestamp(timestamp_ns / 1e9, tz=UTC)
+
+
+def _check_head(owner: str, symbol: object, timestamp_ns: object, sequence: object = 0) -> None:
+    check.text(owner, "symbol", symbol)
+    check.integer(owner, "timestamp_ns", timestamp_ns)
+    check.integer(owner, "sequence", sequence)
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Best bid and ask (a Binance ``bookTicker``); ``last_price`` is the latest trade, if any."""
+
+    symbol: str
+    timestamp_ns: int
+    bid_price: float
+    bid_size: float
+    ask_price: float
+    ask_size: float
+    last_price: float | None = None
+    sequence: int = 0
+    kind: ClassVar[str] = "tick"
+
+    def __post_init__(self) -> None:
+        _check_head("Tick", self.symbol, self.timestamp_ns, self.sequence)
+        check.positive("Tick", "bid_price", self.bid_price)
+        check.positive("Tick", "ask_price", self.ask_price)
+        check.non_negative("Tick", "bid_size", self.bid_size)
+        check.non_negative("Tick", "ask_size", self.ask_size)
+        check.optional_positive("Tick", "last_price", self.last_price)
+
+    @property
+    def mid(self) -> float:
+        return (self.bid_price + self.ask_price) / 2
+
+    @property
+    def spread(self) -> float:
+        return self.ask_price - self.bid_price
+
+    @property
+    def time(self) -> datetime:
+        return _time(self.timestamp_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """One trade on the venue. The recorded feeds carry no aggressor side, so ``side`` may be None."""
+
+    symbol: str
+    timestamp_ns: int
+    price: float
+    quantity: float
+    quote_quantity: float | None = None
+    side: Side | None = None
+    sequence: int = 0
+    kind: ClassVar[str] = "trade"
+
+    def __post_init__(self) -> None:
+        _check_head("Trade", self.symbol, self.timestamp_ns, self.sequence)
+        check.positive("Trade", "price", self.price)
+        check.non_negative("Trade", "quantity", self.quantity)
+        check.optional_non_negative("Trade", "quote_quantity", self.quote_quantity)
+        if self.side is not None:
+            object.__setattr__(self, "side", check.member("Trade", "side", Side, self.side))
+
+    @property
+    def time(self) -> datetime:
+        return _time(self.timestamp_ns)
+
+
+Level = tuple[float, float]
+
+
+def _levels(field_name: str, levels: object) -> tuple[Level, ...]:
+    if not isinstance(levels, (list, tuple)):
+        raise ValidationError("Book", field_name, f"expected a list of [price, size], got {levels!r}")
+    out = []
+    for i, level in enumerate(levels):
+        if not isinstance(level, (list, tuple)) or len(level) != 2:
+            raise ValidationError("Book", f"{field_name}[{i}]", f"expected [price, size], got {level!r}")
+        out.append(
+            (
+                check.positive("Book", f"{field_name}[{i}].price", level[0]),
+                check.non_negative("Book", f"{field_name}[{i}].size", level[1]),
+            )
+        )
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Book:
+    """Top levels of the order book, a full snapshot (not a diff): bids best first (descending), asks best first."""
+
+    symbol: str
+    timestamp_ns: int
+    bids: tuple[Level, ...]
+    asks: tuple[Level, ...]
+    last_price: float | None = None
+    sequence: int = 0
+    kind: ClassVar[str] = "book"
+
+    def __post_init__(self) -> None:
+        _check_head("Book", self.symbol, self.timestamp_ns, self.sequence)
+        object.__setattr__(self, "bids", _levels("bids", self.bids))
+        object.__setattr__(self, "asks", _levels("asks", self.asks))
+        check.optional_positive("Book", "last_price", self.last_price)
+
+    @property
+    def best_bid(self) -> Level | None:
+        return self.bids[0] if self.bids else None
+
+    @property
+    def best_ask(self) -> Level | None:
+        return self.asks[0] if self.asks else None
+
+    @property
+    def mid(self) -> float | None:
+        if not self.bids or not self.asks:
+            return None
+        return (self.bids[0][0] + self.asks[0][0]) / 2
+
+    def imbalance(self, depth: int = 5) -> float:
+        """(bid size - ask size) / (bid size + ask size) over the top ``depth`` levels, in [-1, 1]."""
+        bid = sum(size for _, size in self.bids[:depth])
+        ask = sum(size for _, size in self.asks[:depth])
+        total = bid + ask
+        return 0.0 if total == 0 else (bid - ask) / total
+
+    @property
+    def time(self) -> datetime:
+        return _time(self.timestamp_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class Candle:
+    """An OHLC bar. ``timestamp_ns`` is the bar's open time; ``volume`` is in the base asset."""
+
+    symbol: str
+    timestamp_ns: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float | None = None
+    volume_quote: float | None = None
+    sequence: int = 0
+    kind: ClassVar[str] = "candle"
+
+    def __post_init__(self) -> None:
+        _check_head("Candle", self.symbol, self.timestamp_ns, self.sequence)
+        for name in ("open", "high", "low", "close"):
+            check.positive("Candle", name, getattr(self, name))
+        if self.high < max(self.open, self.close, self.low):
+            raise ValidationError("Candle", "high", f"must be >= open, close and low, got {self.high}")
+        if self.low > min(self.open, self.close):
+            raise ValidationError("Candle", "low", f"must be <= open and close, got {self.low}")
+        check.optional_non_negative("Candle", "volume", self.volume)
+        check.optional_non_negative("Candle", "volume_quote", self.volume_quote)
+
+    @property
+    def time(self) -> datetime:
+        return _time(self.timestamp_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """An execution of one of this strategy's orders."""
+
+    fill_id: str
+    order_id: str
+    symbol: str
+    side: Side
+    price: float
+    quantity: float
+    timestamp_ns: int
+    fee: float = 0.0
+    strategy: str = ""
+    kind: ClassVar[str] = "fill"
+
+    def __post_init__(self) -> None:
+        check.text("Fill", "fill_id", self.fill_id)
+        check.text("Fill", "order_id", self.order_id)
+        _check_head("Fill", self.symbol, self.timestamp_ns)
+        object.__setattr__(self, "side", check.member("Fill", "side", Side, self.side))
+        check.positive("Fill", "price", self.price)
+        check.positive("Fill", "quantity", self.quantity)
+        check.number("Fill", "fee", self.fee)
+        check.string("Fill", "strategy", self.strategy)
+
+    @property
+    def time(self) -> datetime:
+        return _time(self.timestamp_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """This strategy's position in one symbol, as the host's books hold it.
+
+    ``quantity`` is signed: > 0 long, < 0 short, 0 flat.
+    """
+
+    symbol: str
+    quantity: float
+    avg_entry_price: float
+    timestamp_ns: int
+    current_price: float = 0.0
+    unrealized_pnl: float = 0.0
+    realized_pnl: float = 0.0
+    strategy: str = ""
+    kind: ClassVar[str] = "position"
+
+    def __post_init__(self) -> None:
+        _check_head("Position", self.symbol, self.timestamp_ns)
+        check.number("Position", "quantity", self.quantity)
+        check.non_negative("Position", "avg_entry_price", self.avg_entry_price)
+        check.non_negative("Position", "current_price", self.current_price)
+        check.number("Position", "unrealized_pnl", self.unrealized_pnl)
+        check.number("Position", "realized_pnl", self.realized_pnl)
+        check.string("Position", "strategy", self.strategy)
+
+    @property
+    def side(self) -> Side | None:
+        if self.quantity > 0:
+            return Side.BUY
+        if self.quantity < 0:
+            return Side.SELL
+        return None
+
+    @property
+    def time(self) -> datetime:
+        return _time(self.timestamp_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class Timer:
+    """A clock tick from the host (``name`` says which timer)."""
+
+    name: str
+    timestamp_ns: int
+    kind: ClassVar[str] = "timer"
+
+    def __post_init__(self) -> None:
+        check.text("Timer", "name", self.name)
+        check.integer("Timer", "timestamp_ns", self.timestamp_ns)
+
+    @property
+    def time(self) -> datetime:
+        return _time(self.timestamp_ns)
+
+
+MarketEvent = Tick | Trade | Book | Candle
+Event = Tick | Trade | Book | Candle | Fill | Position | Timer
+
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """An order a strategy asks for. The host aggregates, risk-checks and executes it.
+
+    ``slot`` names a working-order slot: a signal in a non-empty slot replaces the strategy's
+    working order in that slot (the host cancels the old one first), so a quoting strategy
+    keeps one order per side instead of piling them up.
+    """
+
+    symbol: str
+    side: Side
+    quantity: float
+    order_type: OrderType = OrderType.MARKET
+    price: float | None = None
+    stop_price: float | None = None
+    time_in_force: TimeInForce = TimeInForce.GTC
+    priority: int = 5
+    max_slippage: float | None = None
+    confidence: float = 1.0
+    metadata: Mapping[str, str] = field(default_factory=lambda: _EMPTY, hash=False)
+    slot: str = ""
+
+    def __post_init__(self) -> None:
+        check.text("Signal", "symbol", self.symbol)
+        set_ = object.__setattr__
+        set_(self, "side", check.member("Signal", "side", Side, self.side))
+        set_(self, "order_type", check.member("Signal", "order_type", OrderType, self.order_type))
+        set_(self, "time_in_force", check.member("Signal", "time_in_force", TimeInForce, self.time_in_force))
+        check.positive("Signal", "quantity", self.quantity)
+        self._check_prices()
+        priority = check.integer("Signal", "priority", self.priority)
+        if not 1 <= priority <= 10:
+            raise ValidationError("Signal", "priority", f"must be 1..10, got {priority}")
+        confidence = check.number("Signal", "confidence", self.confidence)
+        if not 0.0 <= confidence <= 1.0:
+            raise ValidationError("Signal", "confidence", f"must be 0..1, got {confidence}")
+        check.optional_non_negative("Signal", "max_slippage", self.max_slippage)
+        set_(self, "metadata", _metadata(self.metadata))
+        check.string("Signal", "slot", self.slot)
+
+    def _check_prices(self) -> None:
+        kind = self.order_type
+        needs_price = kind in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+        needs_stop = kind in (OrderType.STOP, OrderType.STOP_LIMIT)
+        if needs_price:
+            if self.price is None:
+                raise ValidationError("Signal", "price", f"required for a {kind.value} order")
+            check.positive("Signal", "price", self.price)
+        elif self.price is not None:
+            raise ValidationError("Signal", "price", f"must be None for a {kind.value} order, got {self.price}")
+        if needs_stop:
+            if self.stop_price is None:
+                raise ValidationError("Signal", "stop_price", f"required for a {kind.value} order")
+            check.positive("Signal", "stop_price", self.stop_price)
+        elif self.stop_price is not None:
+            raise ValidationError(
+                "Signal", "stop_price", f"must be None for a {kind.value} order, got {self.stop_price}"
+            )
+
+
+def _metadata(value: object) -> Mapping[str, str]:
+    if not isinstance(value, Mapping):
+        raise ValidationError("Signal", "metadata", f"expected a mapping of str to str, got {value!r}")
+    if not value:
+        return _EMPTY
+    for key, item in value.items():
+        if not isinstance(key, str) or not isinstance(item, str):
+            raise ValidationError("Signal", "metadata", f"keys and values must be str, got {key!r}: {item!r}")
+    return MappingProxyType(dict(value))
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    """Ask the host to cancel this strategy's working order in ``slot`` for ``symbol``."""
+
+    symbol: str
+    slot: str
+
+    def __post_init__(self) -> None:
+        check.text("Cancel", "symbol", self.symbol)
+        check.text("Cancel", "slot", self.slot)
+
+
+T = TypeVar("T")
+
+
+def unchecked(cls: type[T]) -> Callable[..., T]:
+    """A constructor for ``cls`` that skips validation, taking every field positionally.
+
+    Only for values that were already validated on the other side of a trusted boundary (the
+    runner rebuilding events the host decoded and checked): it is about 4x cheaper than the
+    validating constructor on the per-tick path. Authors should never need it.
+    """
+    setters = [getattr(cls, f.name).__set__ for f in fields(cls)]  # type: ignore[arg-type]
+    new = object.__new__
+
+    def build(*values: Any) -> T:
+        obj = new(cls)
+        for setter, value in zip(setters, values, strict=True):
+            setter(obj, value)
+        return obj
+
+    return build

@@ -1,0 +1,133 @@
+"""The ``Strategy`` base class and the context the runner binds to it.
+
+An author subclasses ``Strategy``, names it (``name = "momentum"``), declares its parameters as a
+``StrategyConfig`` subclass (``Config = MomentumConfig``) and overrides the handlers it needs.
+Handlers run one at a time, never concurrently. They ask for orders with ``self.emit(Signal(...))``
+and ``self.cancel(symbol, slot)``; they read the time with ``self.now_ns`` (the time of the event
+being handled, so a backtest is deterministic) and their positions with ``self.position(symbol)``,
+as the host's books hold them. Strategy code never reads the wall clock or opens sockets itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Generic, Mapping, Protocol, TypeVar
+
+from sdk.config import StrategyConfig
+from sdk.errors import SdkError
+from sdk.events import Book, Cancel, Candle, Event, Fill, Position, Signal, Tick, Timer, Trade
+
+__all__ = ["Context", "Strategy", "StrategyLogger"]
+
+C = TypeVar("C", bound=StrategyConfig)
+
+
+class StrategyLogger(Protocol):
+    """Structured logger: a constant event name, data as keywords (``log.info("quoted", bid=1.0)``)."""
+
+    def debug(self, event: str, **data: Any) -> Any: ...
+    def info(self, event: str, **data: Any) -> Any: ...
+    def warning(self, event: str, **data: Any) -> Any: ...
+    def error(self, event: str, **data: Any) -> Any: ...
+
+
+class Context(Protocol):
+    """What the runner (or ``sdk.testing``) gives a strategy: its id, clock, log, outputs, positions."""
+
+    @property
+    def strategy_id(self) -> str: ...
+    @property
+    def log(self) -> StrategyLogger: ...
+    def now_ns(self) -> int: ...
+    def emit(self, signal: Signal) -> None: ...
+    def cancel(self, cancel: Cancel) -> None: ...
+    def position(self, symbol: str) -> Position | None: ...
+    def positions(self) -> Mapping[str, Position]: ...
+
+
+class Strategy(Generic[C]):
+    """Base class of every strategy. Override the handlers you need; all default to doing nothing."""
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type[StrategyConfig]] = StrategyConfig
+
+    def __init__(self, config: C) -> None:
+        self.config = config
+        self._context: Context | None = None
+
+    # ---------------------------------------------------------------- wiring (runner-facing)
+
+    def bind(self, context: Context) -> None:
+        """Called by the runner before ``on_start``; gives the strategy its clock, log and outputs."""
+        self._context = context
+
+    @property
+    def context(self) -> Context:
+        if self._context is None:
+            raise SdkError(f"strategy {self.name!r} is not bound to a context yet: handlers run after bind()")
+        return self._context
+
+    def wants(self, symbol: str) -> bool:
+        """Whether market data for ``symbol`` should reach this strategy (config ``symbols``; empty: all)."""
+        symbols = self.config.symbols
+        return not symbols or symbol in symbols
+
+    # ---------------------------------------------------------------- helpers for authors
+
+    @property
+    def now_ns(self) -> int:
+        return self.context.now_ns()
+
+    @property
+    def log(self) -> StrategyLogger:
+        return self.context.log
+
+    def emit(self, signal: Signal) -> None:
+        self.context.emit(signal)
+
+    def cancel(self, symbol: str, slot: str) -> None:
+        self.context.cancel(Cancel(symbol=symbol, slot=slot))
+
+    def position(self, symbol: str) -> Position | None:
+        return self.context.position(symbol)
+
+    def position_quantity(self, symbol: str) -> float:
+        """Signed position in ``symbol`` (0.0 when flat or unknown)."""
+        position = self.context.position(symbol)
+        return 0.0 if position is None else position.quantity
+
+    # ---------------------------------------------------------------- lifecycle and handlers
+
+    def on_start(self) -> None:
+        """Called once after ``bind`` (and after ``on_load`` when state was restored)."""
+
+    def on_stop(self) -> None:
+        """Called once when the runner is asked to stop."""
+
+    def on_tick(self, tick: Tick) -> None: ...
+    def on_trade(self, trade: Trade) -> None: ...
+    def on_book(self, book: Book) -> None: ...
+    def on_candle(self, candle: Candle) -> None: ...
+    def on_fill(self, fill: Fill) -> None: ...
+    def on_position(self, position: Position) -> None: ...
+    def on_timer(self, timer: Timer) -> None: ...
+
+    def on_save(self) -> bytes:
+        """State to carry into the replacement runner on a hot reload (default: none)."""
+        return b""
+
+    def on_load(self, state: bytes) -> None:
+        """Restore what ``on_save`` returned, before ``on_start``. Called only with non-empty state."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+HANDLERS: Mapping[type[Event], str] = {
+    Tick: "on_tick",
+    Trade: "on_trade",
+    Book: "on_book",
+    Candle: "on_candle",
+    Fill: "on_fill",
+    Position: "on_position",
+    Timer: "on_timer",
+}

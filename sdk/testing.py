@@ -1,0 +1,83 @@
+"""Run a strategy over events with no server at all: what authors use in their unit tests.
+
+    from sdk.testing import run_strategy
+    result = run_strategy(Momentum(MomentumConfig(lookback_period=3)), [tick1, tick2, tick3])
+    assert result.signals[0].side is Side.BUY
+
+Events go through the same ``StrategySlot`` the runner uses. Fill events for the strategy are
+followed by the position they produce (computed by ``sdk.positions``), as the host does, so a
+strategy's ``self.position(symbol)`` reflects its fills. A handler that raises fails the test
+(``raise_errors=True``) or is collected in ``result.errors``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from sdk.codec import load_events
+from sdk.dispatch import HandlerError, RecordingLogger, StrategySlot
+from sdk.events import Cancel, Event, Fill, Signal
+from sdk.positions import PositionBook
+from sdk.strategy import Strategy
+
+__all__ = ["RunResult", "run_strategy"]
+
+
+@dataclass
+class RunResult:
+    """What a strategy did over a run: its orders, cancels, handler errors, log records and state."""
+
+    signals: list[Signal] = field(default_factory=list)
+    cancels: list[Cancel] = field(default_factory=list)
+    errors: list[HandlerError] = field(default_factory=list)
+    logs: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    state: bytes = b""
+    # For each signal, the index of the event that produced it (-1: on_start / on_stop).
+    signal_events: list[int] = field(default_factory=list)
+
+
+def run_strategy(
+    strategy: Strategy[Any],
+    events: Iterable[Event] | str | Path,
+    *,
+    strategy_id: str = "test",
+    restore: bytes = b"",
+    raise_errors: bool = True,
+    positions_from_fills: bool = True,
+) -> RunResult:
+    """Start the strategy, deliver every event it wants, stop it and return what it did."""
+    source = load_events(events) if isinstance(events, (str, Path)) else events
+    logger = RecordingLogger()
+    slot = StrategySlot(strategy_id, strategy, logger)
+    book = PositionBook(strategy_id)
+    result = RunResult(logs=logger.records)
+    _settle(result, slot, slot.start(restore), -1, raise_errors)
+    for index, event in enumerate(source):
+        if not slot.wants(event):
+            continue
+        _settle(result, slot, slot.deliver(event), index, raise_errors)
+        if positions_from_fills and isinstance(event, Fill):
+            _settle(result, slot, slot.deliver(book.apply_fill(event)), index, raise_errors)
+    saved = slot.save()
+    if isinstance(saved, HandlerError):
+        _settle(result, slot, saved, -1, raise_errors)
+    else:
+        result.state = saved
+    _settle(result, slot, slot.stop(), -1, raise_errors)
+    return result
+
+
+def _settle(result: RunResult, slot: StrategySlot, error: HandlerError | None, index: int, raise_errors: bool) -> None:
+    signals, cancels = slot.drain()
+    result.signals.extend(signals)
+    result.signal_events.extend([index] * len(signals))
+    result.cancels.extend(cancels)
+    if error is None:
+        return
+    if raise_errors and error.exception is not None:
+        raise error.exception
+    if raise_errors:
+        raise AssertionError(f"{error.handler}: {error.text}")
+    result.errors.append(error)

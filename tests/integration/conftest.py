@@ -1,0 +1,88 @@
+"""Fixtures for tests with real runner processes over a real RunnerLink socket."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from host.link import Inbound, LinkServer, Registration
+from host.session import RunnerSession
+from host.supervisor.process import RunnerLaunch, RunnerLimits, RunnerProcess, end_runner, spawn_runner
+from tests.helpers import RUNNERS, kill_quietly, pid_alive
+
+
+@dataclass
+class LiveRunner:
+    process: RunnerProcess
+    registration: Registration
+    inbox: asyncio.Queue[Inbound]
+    session: RunnerSession | None = None
+
+
+class RunnerHarness:
+    """Spawns real runners against one LinkServer and makes sure none outlives the test."""
+
+    def __init__(self, link: LinkServer) -> None:
+        self.link = link
+        self.live: list[LiveRunner] = []
+
+    async def spawn(
+        self,
+        plugin: str | Path,
+        strategies: Sequence[Mapping[str, Any]] = ({"id": "s1", "name": "scripted", "params": {}},),
+        *,
+        limits: RunnerLimits | None = None,
+    ) -> LiveRunner:
+        path = plugin if isinstance(plugin, Path) else RUNNERS / plugin
+        inbox: asyncio.Queue[Inbound] = asyncio.Queue()
+        launch = RunnerLaunch(
+            runner_id=f"r{len(self.live) + 1}", plugin=path,
+            strategies=[dict(s) for s in strategies], limits=limits or RunnerLimits(),
+        )  # fmt: skip
+        process, registration = await spawn_runner(launch, self.link, inbox)
+        live = LiveRunner(process, registration, inbox)
+        self.live.append(live)
+        return live
+
+    async def connect(self, live: LiveRunner, timeout: float = 10.0) -> RunnerSession:
+        connection = await asyncio.wait_for(asyncio.shield(live.registration.connected), timeout)
+        live.session = RunnerSession(live.registration.runner_id, live.inbox, connection)
+        return live.session
+
+    async def ready(
+        self, plugin: str | Path = "scripted", params: Mapping[str, Any] | None = None, *,
+        restore: Mapping[str, bytes] | None = None, limits: RunnerLimits | None = None,
+    ) -> tuple[LiveRunner, RunnerSession]:  # fmt: skip
+        """A runner of one ``scripted`` strategy ``s1`` with ``params``, past its handshake."""
+        live = await self.spawn(plugin, [{"id": "s1", "name": "scripted", "params": dict(params or {})}], limits=limits)
+        session = await self.connect(live)
+        await session.handshake(restore or {}, timeout_s=10.0)
+        return live, session
+
+    async def close(self) -> None:
+        for live in self.live:
+            await end_runner(live.process, live.session, grace_s=2.0)
+            await live.process.aclose()
+            if pid_alive(live.process.pid):
+                kill_quietly(live.process.pid)
+                raise AssertionError(f"runner {live.process.pid} survived the test")
+
+
+@pytest.fixture
+async def link(tmp_path: Path) -> AsyncIterator[LinkServer]:
+    server = LinkServer(tmp_path / "link")
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def runners(link: LinkServer) -> AsyncIterator[RunnerHarness]:
+    harness = RunnerHarness(link)
+    yield harness
+    await harness.close()

@@ -1,0 +1,3 @@
+"""A plugin package that cannot be imported."""
+
+import no_such_module_anywhere  # noqa: F401

@@ -1,0 +1,116 @@
+"""A strategy whose ``mode`` parameter scripts how it misbehaves (see tests/runners/README.md)."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass
+
+from sdk import Signal, Strategy, StrategyConfig, Tick, hookimpl
+
+
+@dataclass(frozen=True)
+class ScriptedConfig(StrategyConfig):
+    mode: str = "ok"
+    every: int = 1
+    # connect_tcp: the loopback port to try; read_secrets: the host pid and variable to look for.
+    port: int = 0
+    host_pid: int = 0
+    secret_name: str = ""
+
+
+class Scripted(Strategy[ScriptedConfig]):
+    name = "scripted"
+    Config = ScriptedConfig
+
+    def __init__(self, config: ScriptedConfig) -> None:
+        super().__init__(config)
+        self.seen = 0
+        self.stopped = False
+
+    def on_start(self) -> None:
+        mode = self.config.mode
+        if mode == "never_ready":
+            while True:
+                time.sleep(1)
+        if mode == "ignore_sigterm":
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+    def on_tick(self, tick: Tick) -> None:
+        self.seen += 1
+        mode, _, arg = self.config.mode.partition(":")
+        action = getattr(self, f"_do_{mode}", None)
+        if action is not None:
+            action(tick, arg)
+        if self.seen % self.config.every == 0:
+            self.emit(Signal(tick.symbol, "buy", 1.0, metadata={"seen": str(self.seen)}))
+
+    def _do_raise(self, tick: Tick, arg: str) -> None:
+        raise RuntimeError(f"scripted failure on tick {tick.sequence}")
+
+    def _do_raise_once(self, tick: Tick, arg: str) -> None:
+        if self.seen == 1:
+            raise RuntimeError("scripted failure, once")
+
+    def _do_hang(self, tick: Tick, arg: str) -> None:
+        while True:
+            time.sleep(1)
+
+    def _do_busy(self, tick: Tick, arg: str) -> None:
+        while True:
+            pass
+
+    def _do_slow(self, tick: Tick, arg: str) -> None:
+        time.sleep(int(arg or "100") / 1000)
+
+    def _do_exit(self, tick: Tick, arg: str) -> None:
+        os._exit(int(arg or "3"))
+
+    def _do_segv(self, tick: Tick, arg: str) -> None:
+        ctypes.string_at(0)
+
+    def _do_eat_memory(self, tick: Tick, arg: str) -> None:
+        hoard = []
+        while True:
+            hoard.append(bytearray(64 * 1024 * 1024))
+
+    def _do_ignore_sigterm(self, tick: Tick, arg: str) -> None:
+        self._do_hang(tick, arg)
+
+    def _do_flood(self, tick: Tick, arg: str) -> None:
+        for _ in range(int(arg or "10000")):
+            self.emit(Signal(tick.symbol, "sell", 1.0))
+
+    def _do_connect_tcp(self, tick: Tick, arg: str) -> None:
+        with socket.create_connection(("127.0.0.1", self.config.port), timeout=1.0) as conn:
+            conn.sendall(b"escaped")
+
+    def _do_read_secrets(self, tick: Tick, arg: str) -> None:
+        found = {"environ": self.config.secret_name in os.environ}
+        try:
+            with open(f"/proc/{self.config.host_pid}/environ", "rb") as environ:
+                found["proc"] = self.config.secret_name.encode() in environ.read()
+        except OSError as err:
+            found["proc_error"] = type(err).__name__  # type: ignore[assignment]
+        self.emit(Signal(tick.symbol, "buy", 1.0, metadata={"found": json.dumps(found)}))
+
+    def _do_kill_parent(self, tick: Tick, arg: str) -> None:
+        os.kill(os.getppid(), signal.SIGKILL)
+
+    def on_stop(self) -> None:
+        self.stopped = True
+
+    def on_save(self) -> bytes:
+        return json.dumps({"seen": self.seen}).encode()
+
+    def on_load(self, state: bytes) -> None:
+        self.seen = json.loads(state)["seen"]
+
+
+@hookimpl
+def strategy_engine_strategies() -> list[type[Strategy[ScriptedConfig]]]:
+    return [Scripted]
