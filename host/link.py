@@ -29,7 +29,16 @@ import structlog
 
 from engine_proto import strategy_pb2 as pb
 
-__all__ = ["Inbound", "LinkServer", "Received", "Registration", "RunnerConnection", "StreamClosed"]
+__all__ = [
+    "Inbound",
+    "LinkServer",
+    "ProcessExited",
+    "Received",
+    "Registration",
+    "RunnerConnection",
+    "StreamClosed",
+    "Wakeup",
+]
 
 TOKEN_METADATA = "x-runner-token"
 SERVICE = "strategy_engine.runner.v1.RunnerLink"
@@ -53,7 +62,12 @@ class ProcessExited:
     returncode: int
 
 
-Inbound = Received | StreamClosed | ProcessExited
+@dataclass(frozen=True, slots=True)
+class Wakeup:
+    """Put on the inbox by the supervisor when work arrives for an idle runner."""
+
+
+Inbound = Received | StreamClosed | ProcessExited | Wakeup
 
 
 class RunnerConnection:

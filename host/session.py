@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from engine_proto import strategy_pb2 as pb
-from host.link import Inbound, ProcessExited, Received, RunnerConnection, StreamClosed
+from host.link import Inbound, ProcessExited, Received, RunnerConnection, StreamClosed, Wakeup
 from runner import wire
 
 __all__ = [
@@ -97,15 +97,27 @@ class RunnerSession:
     # ---------------------------------------------------------------- inbox
 
     async def _next(self) -> pb.RunnerMessage:
-        item = await self.inbox.get()
+        while True:
+            message = self.interpret(await self.inbox.get())
+            if message is not None:
+                return message
+
+    def interpret(self, item: Inbound) -> pb.RunnerMessage | None:
+        """The message an inbox item carries; None for a wakeup; RunnerLost when the runner is gone."""
         match item:
             case Received(message=message):
                 return message
+            case Wakeup():
+                return None
             case StreamClosed(reason=reason):
                 raise RunnerLost(self.runner_id, reason)
             case ProcessExited(returncode=code):
                 raise RunnerLost(self.runner_id, f"process exited ({code})", code)
         raise AssertionError(f"unknown inbox item {item!r}")
+
+    def note_idle(self, message: pb.RunnerMessage) -> None:
+        """A message that arrived while no batch was in flight (heartbeat echo, late result, ...)."""
+        self._stray(message, message.WhichOneof("kind"))
 
     async def _expect(self, kind: str) -> pb.RunnerMessage:
         """The next message of ``kind``; a BootFailure raises; heartbeats and strays are skipped."""
@@ -133,11 +145,21 @@ class RunnerSession:
     async def handshake(self, restore: Mapping[str, bytes], timeout_s: float) -> pb.Hello:
         """Hello -> Start(restore) -> Ready, within ``timeout_s``."""
         async with asyncio.timeout(timeout_s):
-            hello = (await self._expect("hello")).hello
-            self.hello = hello
-            self.connection.send(pb.HostMessage(start=pb.Start(restore=dict(restore))))
-            await self._expect("ready")
+            hello = await self.loaded(timeout_s)
+            await self.start(restore, timeout_s)
         return hello
+
+    async def loaded(self, timeout_s: float) -> pb.Hello:
+        """The runner's Hello: its code loaded and its strategies were built."""
+        async with asyncio.timeout(timeout_s):
+            self.hello = (await self._expect("hello")).hello
+        return self.hello
+
+    async def start(self, restore: Mapping[str, bytes], timeout_s: float) -> None:
+        """Start(restore) -> Ready: state restored, on_start run, ready for traffic."""
+        self.connection.send(pb.HostMessage(start=pb.Start(restore=dict(restore))))
+        async with asyncio.timeout(timeout_s):
+            await self._expect("ready")
 
     async def call(self, events_payload: bytes, count: int, deadline_s: float) -> pb.BatchResult:
         """Send one batch (events serialized once by the caller); its result within ``deadline_s``."""

@@ -1,0 +1,380 @@
+"""Decoding the seed system's JSON (market data, fills, positions) into SDK events."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sdk import Book, Candle, Fill, Position, Side, Tick, Timer, Trade, ValidationError
+from sdk.codec import decode_event, decode_fill, decode_market, decode_position, load_events, parse_timestamp
+
+T0 = "2024-01-02T03:04:05Z"
+T0_NS = 1_704_164_645_000_000_000  # 2024-01-01T00:00:00Z is 1_704_067_200 s; + 1 day 3 h 4 min 5 s
+
+
+def market(**fields: Any) -> dict[str, Any]:
+    return {"symbol": "BTCUSDT", "timestamp": T0, **fields}
+
+
+def go_market(kind: str, **fields: Any) -> dict[str, Any]:
+    """A message as the Go service marshals it: every field present, unused ones at their zero value."""
+    zero: dict[str, Any] = {
+        "symbol": "BTCUSDT", "timestamp": T0, "sequence": 0, "type": kind, "last_price": 0, "bid_price": 0,
+        "ask_price": 0, "bid_size": 0, "ask_size": 0, "volume": 0, "volume_quote": 0, "bids": None, "asks": None,
+        "open": 0, "high": 0, "low": 0, "close": 0,
+    }  # fmt: skip
+    return {**zero, **fields}
+
+
+def fill_message(**fields: Any) -> dict[str, Any]:
+    base = {"fill_id": "f-1", "order_id": "o-1", "symbol": "BTCUSDT", "side": "buy", "price": 100.0, "quantity": 2.0,
+            "fee": 0.1, "timestamp": T0, "strategy": "mm"}  # fmt: skip
+    return {**base, **fields}
+
+
+def position_message(**fields: Any) -> dict[str, Any]:
+    base = {"symbol": "BTCUSDT", "side": "long", "quantity": 2.0, "avg_entry_price": 100.0, "current_price": 101.0,
+            "unrealized_pnl": 2.0, "realized_pnl": 0.5, "timestamp": T0, "strategy": "mm"}  # fmt: skip
+    return {**base, **fields}
+
+
+def expect_invalid(decode: Any, data: Any) -> ValidationError:
+    with pytest.raises(ValidationError) as caught:
+        decode(data)
+    return caught.value
+
+
+class TestDecodeMarket:
+    def test_tick_with_numbers_as_strings(self) -> None:
+        """A peer's tick with numbers and sequence as strings and an upper-case type decodes to a Tick."""
+        tick = decode_market(market(type="TICK", sequence="7", bid_price="100.5", ask_price="101", bid_size="1.5",
+                                    ask_size="2", last_price="100.75"))  # fmt: skip
+        assert tick == Tick("BTCUSDT", T0_NS, 100.5, 1.5, 101.0, 2.0, 100.75, 7)
+
+    def test_absent_type_means_tick(self) -> None:
+        """A message without a type is a tick."""
+        assert isinstance(decode_market(market(bid_price=1, ask_price=2)), Tick)
+
+    def test_empty_type_means_tick(self) -> None:
+        """Go's zero value for type, "", is a tick."""
+        assert isinstance(decode_market(market(type="", bid_price=1, ask_price=2)), Tick)
+
+    def test_go_tick_with_zero_values(self) -> None:
+        """A Go tick with every other field at zero/null decodes; zero sizes and last price are missing."""
+        tick = decode_market(go_market("tick", bid_price=100.0, ask_price=101.0))
+        assert tick == Tick("BTCUSDT", T0_NS, 100.0, 0.0, 101.0, 0.0, None, 0)
+
+    def test_go_trade(self) -> None:
+        """A trade maps last_price to price, volume to quantity and volume_quote to quote_quantity."""
+        trade = decode_market(go_market("trade", last_price="100.5", volume="0.2", volume_quote="20.1", sequence=9))
+        assert trade == Trade("BTCUSDT", T0_NS, 100.5, 0.2, 20.1, None, 9)
+
+    def test_trade_without_quote_volume(self) -> None:
+        """A trade with zero quote volume has none."""
+        trade = decode_market(go_market("trade", last_price=100.0, volume=1.0))
+        assert isinstance(trade, Trade)
+        assert trade.quote_quantity is None
+
+    def test_go_book_with_string_levels(self) -> None:
+        """A book's levels sent as [["price", "size"], ...] decode to float pairs."""
+        book = decode_market(go_market("book", bids=[["100.5", "1"], ["100", "2"]], asks=[["101", "3"]],
+                                       last_price=100.7))  # fmt: skip
+        assert isinstance(book, Book)
+        assert book.bids == ((100.5, 1.0), (100.0, 2.0))
+        assert book.asks == ((101.0, 3.0),)
+        assert book.last_price == 100.7
+
+    def test_book_with_null_levels_is_empty(self) -> None:
+        """Null levels are an empty side."""
+        book = decode_market(go_market("BOOK"))
+        assert isinstance(book, Book)
+        assert (book.bids, book.asks, book.last_price) == ((), (), None)
+
+    def test_go_candle(self) -> None:
+        """A candle takes open/high/low/close and both volumes."""
+        candle = decode_market(go_market("candle", open="100", high="110", low="95", close="105", volume="3",
+                                         volume_quote="315"))  # fmt: skip
+        assert candle == Candle("BTCUSDT", T0_NS, 100.0, 110.0, 95.0, 105.0, 3.0, 315.0, 0)
+
+    @pytest.mark.parametrize(
+        ("data", "message"),
+        [
+            ({"timestamp": T0, "bid_price": 1, "ask_price": 2}, "market_data.symbol: required"),
+            ({"symbol": "BTCUSDT", "bid_price": 1, "ask_price": 2}, "market_data.timestamp: required"),
+            (market(timestamp="", bid_price=1, ask_price=2), "market_data.timestamp: required"),
+            (market(symbol="", bid_price=1, ask_price=2), "market_data.symbol: expected a non-empty string"),
+            (market(bid_price=1, ask_price=2, foo=1), "market_data.foo: unknown field"),
+            (market(bid_price=1, ask_price=2, type="quote"), "market_data.type: expected tick, trade, book or candle"),
+            (market(bid_price=1, ask_price=2, type=3), "market_data.type: expected tick, trade, book or candle"),
+            (market(ask_price=2), "market_data.bid_price: required"),
+            (market(bid_price="", ask_price=2), "market_data.bid_price: required"),
+            (market(bid_price="abc", ask_price=2), "market_data.bid_price: expected a number, got 'abc'"),
+            (market(bid_price="nan", ask_price=2), "market_data.bid_price: must be finite"),
+            (market(bid_price=True, ask_price=2), "market_data.bid_price: expected a number"),
+            (market(bid_price=1, ask_price=2, sequence="x"), "market_data.sequence: expected an integer"),
+            (market(bid_price=1, ask_price=2, sequence=1.5), "market_data.sequence: expected an integer"),
+            (market(type="trade", volume=1), "market_data.last_price: required"),
+            (market(type="candle", open=1, high=2, low=1), "market_data.close: required"),
+            (market(type="book", bids="x"), "market_data.bids: expected a list of [price, size]"),
+            (market(type="book", bids=[["x", "1"]]), "Book.bids[0].price: expected a number"),
+            (market(timestamp="yesterday", bid_price=1, ask_price=2), "market_data.timestamp: expected RFC 3339 time"),
+            (market(bid_price=0, ask_price=2), "Tick.bid_price: must be > 0"),
+            (market(type="candle", open=100, high=90, low=80, close=85), "Candle.high: must be"),
+        ],
+    )
+    def test_bad_message_is_rejected(self, data: dict[str, Any], message: str) -> None:
+        """A malformed market message raises ValidationError naming the kind and field."""
+        assert str(expect_invalid(decode_market, data)).startswith(message)
+
+    def test_sequence_as_integral_float(self) -> None:
+        """A sequence that arrives as a float with no fraction (JSON from some peers) is an int."""
+        assert decode_market(market(bid_price=1, ask_price=2, sequence=12.0)).sequence == 12
+
+
+class TestParseTimestamp:
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ("2024-01-02T03:04:05Z", T0_NS),
+            ("2024-01-02T03:04:05z", T0_NS),
+            ("2024-01-02T03:04:05", T0_NS),  # no zone: UTC
+            ("2024-01-02T03:04:05+00:00", T0_NS),
+            ("2024-01-02T05:04:05+02:00", T0_NS),
+            ("2024-01-01T21:34:05-05:30", T0_NS),
+            ("2024-01-02T03:04:05.5Z", T0_NS + 500_000_000),
+            ("2024-01-02T03:04:05.123Z", T0_NS + 123_000_000),
+            ("2024-01-02T03:04:05.123456Z", T0_NS + 123_456_000),
+            ("2024-01-02T03:04:05.123456789Z", T0_NS + 123_456_789),
+            ("2024-01-02T03:04:05.000000001Z", T0_NS + 1),
+            ("2024-01-02T05:04:05.123456789+02:00", T0_NS + 123_456_789),
+            ("2024-01-02T03:04:05.123456789", T0_NS + 123_456_789),
+            ("1970-01-01T00:00:00Z", 0),
+        ],
+    )
+    def test_rfc3339(self, text: str, expected: int) -> None:
+        """RFC 3339 text, with or without fraction (up to nanoseconds) and zone, gives epoch nanoseconds."""
+        assert parse_timestamp("x", text) == expected
+
+    @pytest.mark.parametrize(
+        ("number", "expected"),
+        [
+            (1_704_164_645, T0_NS),  # seconds
+            (1_704_164_645.5, T0_NS + 500_000_000),  # fractional seconds
+            (1_704_164_645_123, T0_NS + 123_000_000),  # milliseconds
+            (1_704_164_645_123_456, T0_NS + 123_456_000),  # microseconds
+            (1_704_164_645_123_456_789, T0_NS + 123_456_789),  # nanoseconds
+            (0, 0),
+        ],
+    )
+    def test_epoch_number_unit_by_size(self, number: float, expected: int) -> None:
+        """Epoch numbers are read as s, ms, us or ns by their size, exactly for ints."""
+        assert parse_timestamp("x", number) == expected
+
+    @pytest.mark.parametrize(
+        "value", ["", "yesterday", "2024-13-01T00:00:00Z", "2024-01-02T03:04:05.5x", True, None, []]
+    )
+    def test_bad_time_is_rejected(self, value: Any) -> None:
+        """Text that is not a time, bools and non-numbers are rejected naming owner.timestamp."""
+        with pytest.raises(ValidationError) as caught:
+            parse_timestamp("fill", value)
+        assert str(caught.value).startswith("fill.timestamp: ")
+
+
+class TestDecodeFill:
+    def test_seed_fill(self) -> None:
+        """A seed fill decodes field for field."""
+        assert decode_fill(fill_message()) == Fill("f-1", "o-1", "BTCUSDT", Side.BUY, 100.0, 2.0, T0_NS, 0.1, "mm")
+
+    def test_peer_fill_with_strings_and_upper_case(self) -> None:
+        """Numbers as strings and an upper-case side are accepted."""
+        fill = decode_fill(fill_message(side="SELL", price="99.5", quantity="1", fee="0.05"))
+        assert (fill.side, fill.price, fill.quantity, fill.fee) == (Side.SELL, 99.5, 1.0, 0.05)
+
+    def test_id_is_an_alias_for_fill_id(self) -> None:
+        """A fill identified by `id` instead of `fill_id` is accepted."""
+        data = fill_message(id="f-9")
+        del data["fill_id"]
+        assert decode_fill(data).fill_id == "f-9"
+
+    def test_empty_fill_id_falls_back_to_id(self) -> None:
+        """An empty fill_id (Go zero value) falls back to `id`."""
+        assert decode_fill(fill_message(fill_id="", id="f-9")).fill_id == "f-9"
+
+    def test_numeric_ids_become_text(self) -> None:
+        """Integer ids are accepted as their decimal text."""
+        fill = decode_fill(fill_message(fill_id=42, order_id=7))
+        assert (fill.fill_id, fill.order_id) == ("42", "7")
+
+    def test_missing_fee_and_strategy(self) -> None:
+        """A fill without fee or strategy has fee 0 and no strategy."""
+        data = fill_message()
+        del data["fee"], data["strategy"]
+        fill = decode_fill(data)
+        assert (fill.fee, fill.strategy) == (0.0, "")
+
+    @pytest.mark.parametrize(
+        ("changes", "removed", "message"),
+        [
+            ({}, "fill_id", "fill.fill_id: required"),
+            ({}, "order_id", "fill.order_id: required"),
+            ({}, "symbol", "fill.symbol: required"),
+            ({}, "timestamp", "fill.timestamp: required"),
+            ({}, "price", "fill.price: required"),
+            ({}, "side", "fill.side: expected one of buy, sell"),
+            ({"side": "long"}, None, "fill.side: expected one of buy, sell"),
+            ({"quantity": "0"}, None, "Fill.quantity: must be > 0"),
+            ({"price": "x"}, None, "fill.price: expected a number"),
+            ({"fill_id": True}, None, "fill.fill_id: expected a non-empty string"),
+            ({"venue": "x"}, None, "fill.venue: unknown field"),
+        ],
+    )
+    def test_bad_fill_is_rejected(self, changes: dict[str, Any], removed: str | None, message: str) -> None:
+        """A malformed fill raises ValidationError naming the field."""
+        data = fill_message(**changes)
+        if removed:
+            del data[removed]
+        assert str(expect_invalid(decode_fill, data)).startswith(message)
+
+
+class TestDecodePosition:
+    @pytest.mark.parametrize(
+        ("side", "quantity", "expected"),
+        [
+            ("long", 2.0, 2.0),
+            ("LONG", "2", 2.0),
+            ("buy", 2.0, 2.0),
+            ("short", 2.0, -2.0),
+            ("SHORT", "-2", -2.0),
+            ("Sell", 1.5, -1.5),
+            ("flat", 0, 0.0),
+            ("", 0, 0.0),
+            ("", -3.0, -3.0),
+            (None, 3.0, 3.0),
+        ],
+    )
+    def test_side_signs_quantity(self, side: str | None, quantity: Any, expected: float) -> None:
+        """long/buy is positive, short/sell negative, flat zero; with no side the quantity is already signed."""
+        assert decode_position(position_message(side=side, quantity=quantity)).quantity == expected
+
+    def test_absent_side_keeps_signed_quantity(self) -> None:
+        """A position sent without a side field keeps its quantity's sign (a short stays short)."""
+        data = position_message(quantity=-1.5)
+        del data["side"]
+        assert decode_position(data).quantity == -1.5
+
+    def test_seed_position(self) -> None:
+        """A seed position decodes field for field."""
+        assert decode_position(position_message()) == Position("BTCUSDT", 2.0, 100.0, T0_NS, 101.0, 2.0, 0.5, "mm")
+
+    def test_go_zero_values(self) -> None:
+        """A flat position with every number at zero decodes."""
+        position = decode_position(position_message(side="flat", quantity=0, avg_entry_price=0, current_price=0,
+                                                    unrealized_pnl=0, realized_pnl=0))  # fmt: skip
+        assert (position.quantity, position.avg_entry_price, position.side) == (0.0, 0.0, None)
+
+    @pytest.mark.parametrize(
+        ("changes", "message"),
+        [
+            ({"side": "sideways"}, "position.side: expected long, short, buy, sell or flat"),
+            ({"side": 1}, "position.side: expected long, short, buy, sell or flat"),
+            ({"quantity": None}, "position.quantity: required"),
+            ({"timestamp": None}, "position.timestamp: required"),
+            ({"symbol": None}, "position.symbol: expected a non-empty string"),
+            ({"avg_entry_price": "-1"}, "Position.avg_entry_price: must be >= 0"),
+            ({"leverage": 2}, "position.leverage: unknown field"),
+        ],
+    )
+    def test_bad_position_is_rejected(self, changes: dict[str, Any], message: str) -> None:
+        """A malformed position raises ValidationError naming the field."""
+        assert str(expect_invalid(decode_position, position_message(**changes))).startswith(message)
+
+
+class TestDecodeEvent:
+    def test_market_data_by_type(self) -> None:
+        """Market messages decode by their type."""
+        assert isinstance(decode_event(market(type="candle", open=1, high=1, low=1, close=1)), Candle)
+
+    @pytest.mark.parametrize("kind", ["fill", "FILL"])
+    def test_fill(self, kind: str) -> None:
+        """type fill (any case) decodes a fill."""
+        assert isinstance(decode_event({"type": kind, **fill_message()}), Fill)
+
+    def test_position(self) -> None:
+        """type position decodes a position."""
+        assert isinstance(decode_event({"type": "position", **position_message()}), Position)
+
+    def test_timer(self) -> None:
+        """type timer decodes a timer with its name and time."""
+        assert decode_event({"type": "timer", "name": "minute", "timestamp": T0}) == Timer("minute", T0_NS)
+
+    def test_timer_name_defaults(self) -> None:
+        """A timer without a name is called "timer"."""
+        assert decode_event({"type": "timer", "timestamp": T0}) == Timer("timer", T0_NS)
+
+    @pytest.mark.parametrize(
+        ("data", "message"),
+        [
+            ({"type": "timer", "name": "m"}, "timer.timestamp: required"),
+            ({"type": "timer", "timestamp": T0, "every": 60}, "timer.every: unknown field"),
+            ([1, 2], "event.type: expected a JSON object, got list"),
+            ("tick", "event.type: expected a JSON object, got str"),
+        ],
+    )
+    def test_bad_event_is_rejected(self, data: Any, message: str) -> None:
+        """A malformed event raises ValidationError naming what was wrong."""
+        assert str(expect_invalid(decode_event, data)).startswith(message)
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+class TestLoadEvents:
+    def test_reads_every_kind_in_order(self, tmp_path: Path) -> None:
+        """Each JSON line becomes one event, in file order; blank lines are skipped."""
+        path = write_lines(tmp_path / "events.jsonl", [
+            json.dumps(market(bid_price="100", ask_price="101")),
+            "",
+            json.dumps(market(type="trade", last_price=100.5, volume=1)),
+            json.dumps({"type": "fill", **fill_message()}),
+            "   ",
+            json.dumps({"type": "position", **position_message()}),
+            json.dumps({"type": "timer", "timestamp": T0}),
+        ])  # fmt: skip
+        assert [type(e) for e in load_events(path)] == [Tick, Trade, Fill, Position, Timer]
+
+    def test_accepts_a_str_path(self, tmp_path: Path) -> None:
+        """The path may be given as a str."""
+        path = write_lines(tmp_path / "events.jsonl", [json.dumps(market(bid_price=1, ask_price=2))])
+        assert len(list(load_events(str(path)))) == 1
+
+    def test_bad_line_names_its_number(self, tmp_path: Path) -> None:
+        """A line that fails to decode raises naming the file, its line number and the problem."""
+        path = write_lines(tmp_path / "events.jsonl", [
+            json.dumps(market(bid_price=1, ask_price=2)),
+            "",
+            json.dumps(market(bid_price=1)),
+        ])  # fmt: skip
+        with pytest.raises(ValidationError) as caught:
+            list(load_events(path))
+        assert caught.value.owner == f"{path}:3"
+        assert "market_data.ask_price: required" in str(caught.value)
+
+    def test_invalid_json_names_its_line(self, tmp_path: Path) -> None:
+        """A line that is not JSON is reported with its line number."""
+        path = write_lines(tmp_path / "events.jsonl", [json.dumps(market(bid_price=1, ask_price=2)), "{not json"])
+        with pytest.raises(ValidationError) as caught:
+            list(load_events(path))
+        assert str(caught.value).startswith(f"{path}:2.")
+
+    def test_events_before_the_bad_line_are_yielded(self, tmp_path: Path) -> None:
+        """Loading is lazy: the good lines before a bad one are delivered first."""
+        path = write_lines(tmp_path / "events.jsonl", [json.dumps(market(bid_price=1, ask_price=2)), "[]"])
+        events = load_events(path)
+        assert isinstance(next(events), Tick)
+        with pytest.raises(ValidationError):
+            next(events)
