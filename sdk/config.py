@@ -3,7 +3,7 @@
 A strategy declares its parameters as a frozen dataclass deriving from ``StrategyConfig``;
 ``from_mapping`` builds it from plain data (YAML, JSON) and reports every problem with the full
 key path: ``strategies.momentum.threshold: expected a number, got str '0.02'``. Further rules go
-in ``validate()``, which raises ``ConfigError`` via ``self.fail(field, reason)``.
+in ``validate()`` (run on every construction), which raises ``ConfigError`` via ``self.fail(field, reason)``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ class StrategyConfig:
     """Base of every strategy config. ``symbols`` limits market data to these symbols (empty: all)."""
 
     symbols: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Rules hold however the config is built: from_mapping or a direct constructor call.
+        self.validate()
 
     def validate(self) -> None:
         """Check rules across fields; call ``self.fail(field, reason)`` on a violation."""
@@ -50,7 +54,6 @@ class StrategyConfig:
         values = {name: _coerce(hints[name], value, _join(path, name)) for name, value in data.items()}
         try:
             config = cls(**values)
-            config.validate()
         except ConfigError as err:
             raise ConfigError(_join(path, err.path), err.reason) from None
         return config

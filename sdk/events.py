@@ -324,8 +324,9 @@ _EMPTY: Mapping[str, str] = MappingProxyType({})
 class Signal:
     """An order a strategy asks for. The host aggregates, risk-checks and executes it.
 
-    ``slot`` names a working-order slot: a signal in a non-empty slot replaces the strategy's
-    working order in that slot (the host cancels the old one first), so a quoting strategy
+    ``slot`` names a working-order slot, per strategy and symbol: a signal in a non-empty slot
+    replaces the strategy's working order in that slot for that symbol (the host cancels the
+    old one first), so a quoting strategy
     keeps one order per side instead of piling them up.
     """
 

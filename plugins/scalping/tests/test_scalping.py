@@ -1,0 +1,240 @@
+"""Unit tests of the scalping strategy, run on crafted events through ``sdk.testing.run_strategy``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Sequence
+
+import pluggy
+import pytest
+
+import scalping
+from scalping import Scalping, ScalpingConfig
+from sdk import Book, ConfigError, Fill, OrderType, Position, Side, Tick, Timer
+from sdk.events import Event
+from sdk.hooks import StrategyEngineSpec
+from sdk.testing import RunResult, run_strategy
+
+SYMBOL = "BTCUSDT"
+NS = 1_000_000_000
+PARAMS: dict[str, Any] = {
+    "target_spread_bps": 5.0,
+    "profit_target": 0.001,
+    "stop_loss": 0.0005,
+    "max_hold_time_seconds": 60.0,
+    "max_position": 1.0,
+    "order_size": 1.0,
+    "imbalance_threshold": 0.3,
+}
+
+
+def book(second: float, bid: float = 99.99, ask: float = 100.01, bid_size: float = 1.0, ask_size: float = 1.0) -> Book:
+    return Book(SYMBOL, int(second * NS), bids=((bid, bid_size),), asks=((ask, ask_size),))
+
+
+def bullish(second: float) -> Book:
+    """A tight book with three times more size bid than offered: imbalance +0.5."""
+    return book(second, bid_size=3.0)
+
+
+def fill(second: float, side: Side, price: float = 100.0, quantity: float = 1.0) -> Fill:
+    return Fill(f"f{second}-{side.value}", "o1", SYMBOL, side, price, quantity, int(second * NS))
+
+
+def run(events: Sequence[Event], **params: Any) -> RunResult:
+    return run_strategy(Scalping(ScalpingConfig.from_mapping(PARAMS | params)), events)
+
+
+def reasons(result: RunResult) -> list[tuple[Side, str]]:
+    return [(s.side, s.metadata["reason"]) for s in result.signals]
+
+
+class TestEntry:
+    def test_buys_on_strong_bid_imbalance(self) -> None:
+        """Imbalance >= imbalance_threshold in a tight market sends a market buy of order_size."""
+        (signal,) = run([bullish(0)]).signals
+        assert (signal.side, signal.quantity, signal.order_type) == (Side.BUY, 1.0, OrderType.MARKET)
+        assert signal.metadata["reason"] == "imbalance"
+
+    def test_sells_on_strong_ask_imbalance(self) -> None:
+        """Imbalance <= -imbalance_threshold sends a market sell."""
+        assert reasons(run([book(0, ask_size=3.0)])) == [(Side.SELL, "imbalance")]
+
+    def test_balanced_book_sends_nothing(self) -> None:
+        """A book with imbalance inside the threshold never trades."""
+        assert run([book(i, bid_size=1.2) for i in range(100)]).signals == []
+
+    def test_wide_spread_blocks_entry(self) -> None:
+        """A market spread above target_spread_bps blocks entry whatever the imbalance."""
+        assert run([book(0, bid=99.95, ask=100.05, bid_size=9.0)]).signals == []  # 10 bp wide
+
+    def test_ticks_do_not_enter(self) -> None:
+        """Entries need a Book: a Tick's lopsided sizes do not open a scalp."""
+        assert run([Tick(SYMBOL, 0, 99.99, 9.0, 100.01, 1.0)]).signals == []
+
+    def test_imbalance_counts_depth_levels(self) -> None:
+        """Imbalance is summed over the top ``depth`` levels per side."""
+        deep = Book(SYMBOL, 0, bids=((99.99, 1.0), (99.98, 5.0)), asks=((100.01, 1.0), (100.02, 1.0)))
+        assert len(run([deep]).signals) == 1
+        assert run([deep], depth=1).signals == []
+
+    def test_one_entry_while_the_order_is_in_flight(self) -> None:
+        """Until the entry fills, further imbalanced books send nothing."""
+        assert len(run([bullish(i) for i in range(5)]).signals) == 1
+
+    def test_unfilled_entry_expires(self) -> None:
+        """An entry with no fill for pending_timeout_seconds no longer blocks a new one."""
+        result = run([bullish(0), bullish(5), bullish(11)], pending_timeout_seconds=10.0)
+        assert len(result.signals) == 2
+        assert ("warning", "pending_order_expired") in [(level, event) for level, event, _ in result.logs]
+
+    def test_no_second_entry_while_in_a_position(self) -> None:
+        """One scalp at a time: while the position is open, imbalance adds nothing."""
+        assert len(run([bullish(0), fill(1, Side.BUY), bullish(2), bullish(3)]).signals) == 1
+
+    def test_enters_again_once_flat(self) -> None:
+        """After the exit fills, a new imbalance opens a new scalp."""
+        events: list[Event] = [
+            bullish(0),
+            fill(1, Side.BUY),
+            book(2, bid=100.11, ask=100.13),
+            fill(3, Side.SELL, 100.11),
+            bullish(4),
+        ]
+        assert reasons(run(events)) == [(Side.BUY, "imbalance"), (Side.SELL, "profit_target"), (Side.BUY, "imbalance")]
+
+
+class TestExit:
+    def test_long_exits_at_profit_target(self) -> None:
+        """A long is sold whole when the best bid is profit_target above the entry price."""
+        result = run([bullish(0), fill(1, Side.BUY, 100.0), book(2, bid=100.11, ask=100.13)])
+        assert reasons(result)[1:] == [(Side.SELL, "profit_target")]
+        assert result.signals[1].quantity == 1.0
+
+    def test_short_exits_at_profit_target(self) -> None:
+        """A short is bought back when the best ask is profit_target below the entry price."""
+        events: list[Event] = [book(0, ask_size=3.0), fill(1, Side.SELL, 100.0), book(2, bid=99.87, ask=99.89)]
+        assert reasons(run(events))[1:] == [(Side.BUY, "profit_target")]
+
+    def test_long_exits_at_stop_loss(self) -> None:
+        """A long is sold when the best bid is stop_loss below the entry price."""
+        events: list[Event] = [bullish(0), fill(1, Side.BUY, 100.0), book(2, bid=99.94, ask=99.96)]
+        assert reasons(run(events))[1:] == [(Side.SELL, "stop_loss")]
+
+    def test_holds_between_target_and_stop(self) -> None:
+        """Inside the stop and the target, before the time limit, the position is held."""
+        events: list[Event] = [
+            bullish(0),
+            fill(1, Side.BUY, 100.0),
+            book(2, bid=100.05, ask=100.07),
+            book(3, bid=99.96, ask=99.98),
+        ]
+        assert len(run(events).signals) == 1
+
+    def test_long_is_marked_at_the_bid(self) -> None:
+        """The gain is what a sale would get: a mid past the target with a bid short of it holds."""
+        events: list[Event] = [bullish(0), fill(1, Side.BUY, 100.0), book(2, bid=100.09, ask=100.13)]
+        assert len(run(events).signals) == 1
+
+    def test_exits_at_max_hold_time(self) -> None:
+        """A position held max_hold_time_seconds (event time) is closed whatever its P&L."""
+        events: list[Event] = [bullish(0), fill(1, Side.BUY), book(60.9), book(61)]
+        result = run(events)
+        assert reasons(result)[1:] == [(Side.SELL, "max_hold_time")]
+        assert result.signal_events == [0, 3]
+
+    def test_hold_time_runs_from_the_entry_fill(self) -> None:
+        """The clock starts at the entry fill, not when the entry order was sent."""
+        result = run([bullish(0), fill(30, Side.BUY), book(61), book(90)])
+        assert result.signal_events == [0, 3]  # book(90), not book(61)
+
+    def test_timer_enforces_max_hold_time(self) -> None:
+        """A Timer event closes a position past its time limit even with no market data."""
+        events: list[Event] = [bullish(0), fill(1, Side.BUY), Timer("heartbeat", 61 * NS)]
+        assert reasons(run(events))[1:] == [(Side.SELL, "max_hold_time")]
+
+    def test_ticks_check_exits(self) -> None:
+        """A Tick's best bid and ask trigger exits too."""
+        events: list[Event] = [bullish(0), fill(1, Side.BUY, 100.0), Tick(SYMBOL, 2 * NS, 100.11, 1.0, 100.13, 1.0)]
+        assert reasons(run(events))[1:] == [(Side.SELL, "profit_target")]
+
+    def test_one_exit_while_it_is_in_flight(self) -> None:
+        """Until the exit fills, further updates do not send it again."""
+        events: list[Event] = [
+            bullish(0),
+            fill(1, Side.BUY, 100.0),
+            book(2, bid=100.2, ask=100.22),
+            book(3, bid=100.2, ask=100.22),
+        ]
+        assert len(run(events).signals) == 2
+
+    def test_unfilled_exit_is_sent_again(self) -> None:
+        """An exit that timed out is sent again while its reason holds."""
+        events: list[Event] = [
+            bullish(0),
+            fill(1, Side.BUY, 100.0),
+            book(2, bid=99.9, ask=99.92),
+            book(13, bid=99.9, ask=99.92),
+        ]
+        assert reasons(run(events))[1:] == [(Side.SELL, "stop_loss"), (Side.SELL, "stop_loss")]
+
+
+class TestConfig:
+    def test_defaults_are_valid(self) -> None:
+        """The config builds with no parameters at all."""
+        assert ScalpingConfig.from_mapping({}).max_hold_time_seconds == 60.0
+
+    def test_rejects_unknown_key(self) -> None:
+        """An unknown parameter is rejected naming it."""
+        with pytest.raises(ConfigError, match="unknown key") as err:
+            ScalpingConfig.from_mapping({"take_profit": 0.01})
+        assert err.value.path == "take_profit"
+
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [
+            ("target_spread_bps", 0),
+            ("profit_target", 0),
+            ("profit_target", 10),
+            ("stop_loss", -0.01),
+            ("max_hold_time_seconds", 0),
+            ("max_position", 0),
+            ("order_size", 1.0),  # above the default max_position
+            ("imbalance_threshold", 1.5),
+            ("depth", 0),
+            ("depth", "5"),
+            ("pending_timeout_seconds", -1),
+        ],
+    )
+    def test_rejects_bad_value(self, field: str, value: object) -> None:
+        """A bad value raises ConfigError naming the field."""
+        with pytest.raises(ConfigError) as err:
+            ScalpingConfig.from_mapping({field: value}, path="strategies.scalping")
+        assert err.value.path == f"strategies.scalping.{field}"
+
+
+class TestState:
+    def test_save_load_round_trip(self) -> None:
+        """The entry time carries over, so the time limit still counts from the original entry fill."""
+        first = run([bullish(0), fill(1, Side.BUY)])
+        later: list[Event] = [Position(SYMBOL, 1.0, 100.0, 1 * NS), book(61)]
+        restored = run_strategy(Scalping(ScalpingConfig.from_mapping(PARAMS)), later, restore=first.state)
+        fresh = run_strategy(Scalping(ScalpingConfig.from_mapping(PARAMS)), later)
+        assert (reasons(restored), fresh.signals) == ([(Side.SELL, "max_hold_time")], [])
+        assert json.loads(first.state)["symbols"][SYMBOL] == {"entry_ns": 1 * NS, "pending": None}
+
+    def test_unreadable_state_is_discarded(self) -> None:
+        """State this version cannot read is dropped with a warning."""
+        result = run_strategy(Scalping(ScalpingConfig.from_mapping(PARAMS)), [bullish(0)], restore=b"[]")
+        assert ("warning", "state_discarded") in [(level, event) for level, event, _ in result.logs]
+
+
+class TestPlugin:
+    def test_hook_returns_the_strategy_class(self) -> None:
+        """The package's strategy_engine_strategies hook returns [Scalping], named "scalping"."""
+        pm = pluggy.PluginManager("strategy_engine")
+        pm.add_hookspecs(StrategyEngineSpec)
+        pm.register(scalping)
+        pm.check_pending()
+        assert pm.hook.strategy_engine_strategies() == [[Scalping]]
+        assert (Scalping.name, Scalping.Config) == ("scalping", ScalpingConfig)
