@@ -148,7 +148,9 @@ def _hello(options: RunnerOptions, slots: Sequence[StrategySlot]) -> pb.RunnerMe
 
 def _load(options: RunnerOptions) -> list[StrategySlot]:
     plugin = load_plugin(options.plugin)
-    return [StrategySlot(sid, strategy, _StrategyLog(sid)) for sid, strategy in build_strategies(plugin, options.strategies)]
+    return [
+        StrategySlot(sid, strategy, _StrategyLog(sid)) for sid, strategy in build_strategies(plugin, options.strategies)
+    ]
 
 
 async def _handshake(stream: _Stream, options: RunnerOptions) -> Dispatcher | ExitCode:
@@ -216,7 +218,8 @@ async def _serve_batches(stream: _Stream, dispatcher: Dispatcher) -> ExitCode:
 
 async def _run(options: RunnerOptions, stream_ready: asyncio.Future[_Stream]) -> ExitCode:
     async with grpc.aio.insecure_channel(f"unix://{options.socket}") as channel:
-        call = pb_grpc.RunnerLinkStub(channel).Connect(metadata=((TOKEN_METADATA, options.token),))
+        stub = pb_grpc.RunnerLinkStub(channel)  # type: ignore[no-untyped-call]  # generated code is untyped
+        call = stub.Connect(metadata=((TOKEN_METADATA, options.token),))
         stream = _Stream(call)
         stream_ready.set_result(stream)
         dispatcher: Dispatcher | None = None

@@ -29,7 +29,7 @@ def error_to_pb(error: HandlerError, seq: int = 0) -> pb.Error:
 class _Output:
     """What one strategy produced over one batch."""
 
-    __slots__ = ("errors", "events_before", "compute_before")
+    __slots__ = ("compute_before", "errors", "events_before")
 
     def __init__(self, slot: StrategySlot) -> None:
         self.errors: list[pb.Error] = []

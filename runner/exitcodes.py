@@ -23,9 +23,7 @@ class ExitCode(IntEnum):
     HOST_GONE = 69
 
 
-BOOT_ERRORS = frozenset(
-    {ExitCode.BOOT_ERROR, ExitCode.PLUGIN_LOAD_ERROR, ExitCode.CONFIG_ERROR, ExitCode.START_ERROR}
-)
+BOOT_ERRORS = frozenset({ExitCode.BOOT_ERROR, ExitCode.PLUGIN_LOAD_ERROR, ExitCode.CONFIG_ERROR, ExitCode.START_ERROR})
 
 _SIGNALS = {
     6: "aborted (SIGABRT)",

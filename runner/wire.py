@@ -32,6 +32,7 @@ __all__ = [
     "cancel_from_pb",
     "cancel_to_pb",
     "encode_batch",
+    "encode_event_item",
     "event_from_pb",
     "event_to_pb",
     "signal_from_pb",
@@ -157,6 +158,16 @@ def event_from_pb(event: pb.Event) -> Event:
     if kind == "timer":
         return Timer(event.timer.name, event.timer.timestamp_ns)
     raise ValueError(f"event kind {kind!r} is unknown")
+
+
+def encode_event_item(event: Event, target: str = "") -> bytes:
+    """One event encoded as an ``EventBatch.events`` entry (field 2, length-delimited).
+
+    A batch's payload is the plain concatenation of such items, so each event is serialized
+    once on arrival and the same bytes go into the batch of every runner that takes it.
+    """
+    body = event_to_pb(event, target).SerializeToString()
+    return b"\x12" + _varint(len(body)) + body
 
 
 def encode_batch(seq: int, events_payload: bytes) -> bytes:

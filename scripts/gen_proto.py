@@ -27,9 +27,8 @@ _INIT = '"""Generated protocol code: do not edit; run `python scripts/gen_proto.
 
 def generate(out_root: Path) -> Path:
     """Run protoc over proto/*.proto; return the generated package directory under out_root."""
-    from grpc_tools import protoc  # a build-time tool: imported only when generating
-
     import grpc_tools
+    from grpc_tools import protoc  # a build-time tool: imported only when generating
 
     include = Path(grpc_tools.__file__).parent / "_proto"
     protos = sorted(p.name for p in PROTO_DIR.glob("*.proto"))
@@ -60,9 +59,7 @@ def stale_files(generated: Path, committed: Path) -> list[str]:
     stale = []
     for name in sorted(names):
         fresh, old = generated / name, committed / name
-        if not fresh.exists() or not old.exists():
-            stale.append(name)
-        elif _normalized(fresh.read_text()) != _normalized(old.read_text()):
+        if not fresh.exists() or not old.exists() or _normalized(fresh.read_text()) != _normalized(old.read_text()):
             stale.append(name)
     return stale
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -13,7 +14,9 @@ RUNNERS = ROOT / "tests" / "runners"
 PLUGINS = ROOT / "plugins"
 
 
-async def wait_until(predicate: Callable[[], bool | Awaitable[bool]], timeout: float = 5.0, interval: float = 0.02) -> None:
+async def wait_until(
+    predicate: Callable[[], bool | Awaitable[bool]], timeout: float = 5.0, interval: float = 0.02
+) -> None:
     """Poll ``predicate`` until it is true; fail the test with a clear message after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while True:
@@ -56,7 +59,5 @@ def payload(events: list[object], target: str = "") -> bytes:
 
 
 def kill_quietly(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, 9)
-    except (ProcessLookupError, PermissionError):
-        pass

@@ -23,7 +23,7 @@ import sys
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ _TAIL_LINES = 50
 _LINE_LIMIT = 4096
 
 
-class Rung(str, Enum):
+class Rung(StrEnum):
     """How far the stop ladder had to go."""
 
     EXITED = "exited"  # it was already gone

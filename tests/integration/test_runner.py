@@ -140,9 +140,7 @@ class TestBatches:
 
     async def test_targeted_event_reaches_only_its_strategy(self, runners: RunnerHarness) -> None:
         """An event with a target is delivered to that strategy id only."""
-        live = await runners.spawn(
-            "scripted", [{"id": "a", "name": "scripted"}, {"id": "b", "name": "scripted"}]
-        )
+        live = await runners.spawn("scripted", [{"id": "a", "name": "scripted"}, {"id": "b", "name": "scripted"}])
         session = await runners.connect(live)
         await session.handshake({}, 10)
         result = await session.call(payload(tick_events(2), target="b"), 2, 5)
@@ -177,7 +175,7 @@ class TestEnding:
 
     async def test_sigterm_ends_it_cleanly(self, runners: RunnerHarness) -> None:
         """SIGTERM runs on_stop (reported as Stopped) and exits 0."""
-        live, session = await runners.ready()
+        live, _session = await runners.ready()
         live.process.signal_group(signal.SIGTERM)
         assert await live.process.wait(5) == ExitCode.OK
         kinds: list[str | None] = []

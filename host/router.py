@@ -1,0 +1,229 @@
+"""Fan-out of market data to runners: who wants what (``Router``), and what waits for each (``Outbox``).
+
+Model: the host's feeds call ``Router.targets(symbol, kind)`` for every market data event and put
+the serialized event into the ``Outbox`` of each runner it names. A runner's session has at most
+one batch in flight; whatever arrives meanwhile waits in that runner's outbox, and when the
+result comes back the session sends ``take()`` as the next batch. So batches form naturally: a
+fast runner gets one event per batch, a slow one gets everything that piled up, and a slow
+runner never holds up another, because each has its own outbox.
+
+Conflation keeps a slow runner's backlog bounded and fresh. Market data is keyed by
+``(symbol, kind)``: a newer item for a key that is still waiting replaces the older one and moves
+to the newer position (the runner sees the latest state, in the order it became latest). If a new
+key arrives while ``capacity`` market items wait, the oldest market item is dropped. Reliable
+items (fills, positions, timers) are never conflated or dropped and do not count against
+``capacity``; they keep their place among the market items. Every replacement and drop is counted.
+
+Everything here is pure and synchronous (no asyncio, no clock, no I/O): the single event-loop
+thread owns these objects, and the session shell around them does the awaiting. Items are
+opaque ``bytes``; the host joins a batch with ``b"".join``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
+
+from sdk import Book, Candle, Tick, Trade
+
+__all__ = ["MARKET_KINDS", "Outbox", "Router", "Subscription", "union"]
+
+MARKET_KINDS: frozenset[str] = frozenset(event.kind for event in (Tick, Trade, Book, Candle))
+
+# Symbols come from the feed, so a feed full of junk symbols must not grow the targets cache
+# without bound; past this many entries the cache starts over (it refills from the hot keys).
+_CACHE_LIMIT = 65_536
+
+
+class Outbox:
+    """One runner's pending events, in arrival order, with per-key conflation of market data.
+
+    ``_items`` holds every waiting item in send order; market items are keyed by their
+    ``(symbol, kind)`` key, reliable items by a fresh ``object()`` (unique, so never replaced).
+    ``_market`` repeats the market keys in the same order so the oldest one is found in O(1)
+    even when many reliable items wait in front of it. Both are ``OrderedDict``s because they
+    are popped from the front, which a plain dict does in O(deleted entries), not O(1).
+
+    Counters (read them, never set them): ``enqueued`` items accepted by either put,
+    ``reliable`` those by ``put_reliable``, ``conflated`` market items replaced by a newer one
+    for the same key, ``dropped`` market items pushed out at capacity, ``taken`` items handed
+    out by ``take``, ``high_water`` the largest ``len`` seen. Always
+    ``enqueued == taken + conflated + dropped + len(outbox)``.
+    """
+
+    __slots__ = (
+        "_capacity",
+        "_items",
+        "_market",
+        "conflated",
+        "dropped",
+        "enqueued",
+        "high_water",
+        "reliable",
+        "taken",
+    )
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"Outbox capacity: must be >= 1, got {capacity}")
+        self._capacity = capacity
+        self._items: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._market: OrderedDict[Hashable, None] = OrderedDict()
+        self.enqueued = 0
+        self.reliable = 0
+        self.conflated = 0
+        self.dropped = 0
+        self.taken = 0
+        self.high_water = 0
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    def put_market(self, key: Hashable, item: bytes) -> None:
+        """Queue market data under ``key`` = ``(symbol, kind)``; the latest item per key wins."""
+        self.enqueued += 1
+        items = self._items
+        market = self._market
+        if key in market:
+            self.conflated += 1
+            items[key] = item
+            items.move_to_end(key)
+            market.move_to_end(key)
+            return
+        if len(market) >= self._capacity:
+            oldest, _ = market.popitem(last=False)
+            del items[oldest]
+            self.dropped += 1
+        items[key] = item
+        market[key] = None
+        if len(items) > self.high_water:
+            self.high_water = len(items)
+
+    def put_reliable(self, item: bytes) -> None:
+        """Queue a fill, position or timer: never conflated, never dropped, not bounded by capacity."""
+        self.enqueued += 1
+        self.reliable += 1
+        items = self._items
+        items[object()] = item
+        if len(items) > self.high_water:
+            self.high_water = len(items)
+
+    def take(self, max_items: int | None = None) -> list[bytes]:
+        """Remove and return the next batch in send order: everything, or at most ``max_items``."""
+        if max_items is not None and max_items < 1:
+            raise ValueError(f"Outbox.take max_items: must be >= 1 or None, got {max_items}")
+        items = self._items
+        if max_items is None or max_items >= len(items):
+            batch = list(items.values())
+            items.clear()
+            self._market.clear()
+        else:
+            batch = self._take_oldest(max_items)
+        self.taken += len(batch)
+        return batch
+
+    def _take_oldest(self, count: int) -> list[bytes]:
+        pop_oldest = self._items.popitem
+        unindex = self._market.pop
+        batch: list[bytes] = []
+        for _ in range(count):
+            key, item = pop_oldest(last=False)
+            unindex(key, None)  # a reliable item's key is a private object(), never in _market
+            batch.append(item)
+        return batch
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def pending_market(self) -> int:
+        return len(self._market)
+
+    @property
+    def pending_reliable(self) -> int:
+        return len(self._items) - len(self._market)
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """The market data one runner takes: ``symbols`` x ``types``, where an empty set means all."""
+
+    symbols: frozenset[str]
+    types: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        for name in ("symbols", "types"):
+            value = getattr(self, name)
+            if not isinstance(value, frozenset):
+                raise TypeError(f"Subscription.{name}: expected a frozenset of str, got {type(value).__name__}")
+        unknown = self.types - MARKET_KINDS
+        if unknown:
+            raise ValueError(
+                f"Subscription.types: unknown market data type(s) {sorted(unknown)}, "
+                f"expected some of {sorted(MARKET_KINDS)}"
+            )
+
+    def wants(self, symbol: str, kind: str) -> bool:
+        return (not self.symbols or symbol in self.symbols) and (not self.types or kind in self.types)
+
+
+def union(subscriptions: Iterable[Subscription]) -> Subscription:
+    """What a runner hosting several strategies takes: any strategy's wish, with empty meaning all.
+
+    The result is one symbols x types product, so it can be wider than the parts (A ticks and
+    B trades give A and B, ticks and trades); the runner still filters per strategy, so the
+    extra events only cost bandwidth. An empty iterable is an error: "all" would be wrong and
+    there is no "nothing".
+    """
+    subs = list(subscriptions)
+    if not subs:
+        raise ValueError("union: needs at least one Subscription (an empty one means all market data)")
+    symbols = frozenset() if any(not s.symbols for s in subs) else frozenset().union(*(s.symbols for s in subs))
+    types = frozenset() if any(not s.types for s in subs) else frozenset().union(*(s.types for s in subs))
+    return Subscription(symbols=symbols, types=types)
+
+
+class Router:
+    """Runner id -> Subscription, answering "who takes this (symbol, kind)?" from a cache.
+
+    ``targets`` runs once per market data event, so its common path is one dict lookup; the
+    cache is rebuilt lazily after any ``set`` or ``remove``. Runner ids come back in the order
+    they were first ``set`` (replacing a subscription keeps the runner's place).
+    """
+
+    __slots__ = ("_cache", "_subs")
+
+    def __init__(self) -> None:
+        self._subs: dict[str, Subscription] = {}
+        self._cache: dict[tuple[str, str], tuple[str, ...]] = {}
+
+    def set(self, runner_id: str, subscription: Subscription) -> None:
+        """Add a runner, or replace its subscription."""
+        self._subs[runner_id] = subscription
+        self._cache.clear()
+
+    def remove(self, runner_id: str) -> None:
+        """Stop routing to a runner; removing one that is not there does nothing (teardown may repeat)."""
+        if self._subs.pop(runner_id, None) is not None:
+            self._cache.clear()
+
+    def targets(self, symbol: str, kind: str) -> tuple[str, ...]:
+        """The runners that take ``kind`` market data for ``symbol``; ValueError for an unknown kind."""
+        try:
+            return self._cache[(symbol, kind)]
+        except KeyError:
+            return self._miss(symbol, kind)
+
+    def _miss(self, symbol: str, kind: str) -> tuple[str, ...]:
+        if kind not in MARKET_KINDS:
+            raise ValueError(f"Router.targets kind: expected one of {sorted(MARKET_KINDS)}, got {kind!r}")
+        found = tuple(rid for rid, sub in self._subs.items() if sub.wants(symbol, kind))
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[(symbol, kind)] = found
+        return found
+
+    def runners(self) -> tuple[str, ...]:
+        return tuple(self._subs)

@@ -1,0 +1,656 @@
+"""One strategy instance under supervision: its runner, outbox, breaker, stats and serving loop.
+
+Model. Each managed strategy has one task (``run``) that owns its runner: boot (spawn, Hello,
+Start, Ready), serve (take the outbox as one batch, call with a deadline, hand the signals on,
+repeat), and on failure ask the breaker what to do (keep serving, restart after a backoff, or
+stay open until an operator resumes). Nothing else touches the runner, so there is exactly one
+place that decides "runner gone": ``_lost``. Producers only put into the outbox and, when the
+loop is idle, drop a ``Wakeup`` on the runner's inbox; the loop reads that single inbox for
+results, stream ends, process exits, wakeups and heartbeats alike.
+
+Reliability. Market data is conflated per (symbol, type) in the bounded outbox; fills, positions
+and timers are never dropped: an item that was in flight when the runner died is queued again
+for the replacement. Cancel-on-disconnect: the listener's ``strategy_down`` runs before any
+restart decision is acted on.
+
+Hot reload. ``prepare_swap`` boots a replacement up to Hello (its code loaded); the loop, between
+batches, snapshots the serving runner, starts the replacement with that state, switches to it
+once Ready, then ends the old one. If the replacement fails, the old one keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+import structlog
+
+from engine_proto import strategy_pb2 as pb
+from host.link import Inbound, LinkServer, Wakeup
+from host.router import Outbox
+from host.session import BootFailed, DeadlineMissed, RunnerLost, RunnerSession, SessionError
+from host.supervisor.policy import (
+    BreakerStatus,
+    CircuitBreaker,
+    Continue,
+    Decision,
+    FailureKind,
+    Open,
+    Restart,
+)
+from host.supervisor.process import Rung, RunnerLaunch, RunnerLimits, RunnerProcess, end_runner, spawn_runner
+from runner import wire
+from runner.exitcodes import BOOT_ERRORS, describe_exit
+from sdk.errors import ValidationError
+from sdk.events import Cancel, Position, Signal
+
+__all__ = [
+    "ManagedStrategy",
+    "StrategyDefinition",
+    "StrategyListener",
+    "StrategyState",
+    "StrategyStatus",
+    "SupervisionSettings",
+]
+
+log = structlog.get_logger("host.supervisor")
+_LATENCY_WINDOW = 1024
+
+
+class StrategyState(StrEnum):
+    STARTING = "starting"
+    RUNNING = "running"
+    BACKOFF = "backoff"  # waiting to restart after a failure
+    OPEN = "open"  # breaker open: stopped until an operator resumes
+    PAUSED = "paused"  # paused by an operator
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class StrategyDefinition:
+    """One configured strategy instance: where its code is and how it is configured."""
+
+    id: str
+    plugin: str
+    name: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def symbols(self) -> frozenset[str]:
+        symbols = self.params.get("symbols") or ()
+        return frozenset(str(s) for s in symbols) if isinstance(symbols, (list, tuple)) else frozenset()
+
+
+class StrategyListener(Protocol):
+    """What the supervisor tells the rest of the host about a strategy."""
+
+    def signals(self, strategy_id: str, signals: list[Signal], cancels: list[Cancel]) -> None:
+        """Orders a strategy asked for (already validated), in the order it asked."""
+
+    def strategy_down(self, strategy_id: str, reason: str) -> None:
+        """Its runner is gone or its breaker opened: cancel its working orders first."""
+
+    def positions(self, strategy_id: str) -> list[Position]:
+        """Its current positions, delivered to every new runner before any market data."""
+
+
+@dataclass(frozen=True)
+class SupervisionSettings:
+    """How strategies are run and judged (see host.config for the documented defaults)."""
+
+    plugins_dir: Path
+    processing_timeout_s: float = 0.005
+    transport_allowance_s: float = 0.25
+    handshake_timeout_s: float = 10.0
+    stop_grace_s: float = 2.0
+    outbox_capacity: int = 1024
+    max_batch_events: int = 4096
+    max_signals_per_batch: int = 1000
+    heartbeat_interval_s: float = 5.0
+    limits: RunnerLimits = field(default_factory=RunnerLimits)
+
+    def deadline(self, events: int) -> float:
+        """A batch of ``events`` must be answered within the allowance plus the per-event budget."""
+        return self.transport_allowance_s + self.processing_timeout_s * events
+
+
+@dataclass
+class StrategyStats:
+    events_sent: int = 0
+    batches: int = 0
+    signals: int = 0
+    cancels: int = 0
+    errors: int = 0
+    signals_dropped: int = 0
+    impersonations: int = 0
+    restarts: int = 0
+    reloads: int = 0
+    reload_failures: int = 0
+    last_error: str = ""
+    last_exit: str = ""
+    last_rung: str = ""
+    errors_by_kind: dict[str, int] = field(default_factory=dict)
+    latency_ns: deque[int] = field(default_factory=lambda: deque(maxlen=_LATENCY_WINDOW))
+
+
+@dataclass(frozen=True)
+class StrategyStatus:
+    """What an operator sees of one strategy."""
+
+    id: str
+    plugin: str
+    name: str
+    state: StrategyState
+    breaker: BreakerStatus
+    pid: int | None
+    sandbox: tuple[str, ...]
+    events_sent: int
+    signals: int
+    errors: int
+    restarts: int
+    reloads: int
+    reload_failures: int
+    conflated: int
+    dropped: int
+    signals_dropped: int
+    last_error: str
+    last_exit: str
+    latency_p50_us: float | None
+    latency_p99_us: float | None
+    outbox: int
+
+
+@dataclass
+class _Runner:
+    process: RunnerProcess
+    inbox: asyncio.Queue[Inbound]
+    session: RunnerSession
+    hello: pb.Hello
+
+
+class _Swap:
+    """A replacement runner whose code has loaded, waiting for the loop to switch to it."""
+
+    def __init__(self, runner: _Runner, definition: StrategyDefinition) -> None:
+        self.runner = runner
+        self.definition = definition
+        self.done: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+
+
+class ManagedStrategy:
+    """Supervision of one strategy instance (one runner at a time)."""
+
+    def __init__(
+        self,
+        definition: StrategyDefinition,
+        settings: SupervisionSettings,
+        link: LinkServer,
+        breaker: CircuitBreaker,
+        listener: StrategyListener,
+        on_event: Callable[[str, str, Mapping[str, Any]], None] | None = None,
+    ) -> None:
+        self.definition = definition
+        self.settings = settings
+        self.link = link
+        self.breaker = breaker
+        self.listener = listener
+        self.outbox = Outbox(settings.outbox_capacity)
+        self.stats = StrategyStats()
+        self.state = StrategyState.STARTING
+        self._on_event = on_event or (lambda *_: None)
+        self._runner: _Runner | None = None
+        self._idle = False
+        self._closing = False
+        self._resume = asyncio.Event()
+        self._swap: _Swap | None = None
+        self._unacked: list[bytes] = []
+        self._spawns = 0
+        self._restart_requested = False
+
+    @property
+    def id(self) -> str:
+        return self.definition.id
+
+    # ---------------------------------------------------------------- producers (hot path)
+
+    def offer_market(self, key: tuple[str, str], item: bytes) -> None:
+        if self.state is StrategyState.OPEN or self.state is StrategyState.PAUSED:
+            return
+        self.outbox.put_market(key, item)
+        self._wake()
+
+    def offer_reliable(self, item: bytes) -> None:
+        """A fill, position or timer: kept until a runner has answered the batch carrying it."""
+        self.outbox.put_reliable(item)
+        self._unacked.append(item)
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._idle and self._runner is not None:
+            self._idle = False
+            self._runner.inbox.put_nowait(Wakeup())
+
+    # ---------------------------------------------------------------- operator
+
+    def pause(self, reason: str = "paused by operator") -> None:
+        self.breaker.pause(reason)
+        self.state = StrategyState.PAUSED
+        self._interrupt()
+
+    def resume(self) -> None:
+        self.breaker.resume()
+        self._resume.set()
+
+    def restart(self) -> None:
+        """Replace the runner with a fresh one (operator request: no breaker charge)."""
+        self._restart_requested = True
+        self._interrupt()
+
+    def close(self) -> None:
+        self._closing = True
+        self._resume.set()
+        self._interrupt()
+
+    def _interrupt(self) -> None:
+        if self._runner is not None:
+            self._idle = False
+            self._runner.inbox.put_nowait(Wakeup())
+
+    # ---------------------------------------------------------------- status
+
+    def status(self) -> StrategyStatus:
+        latencies = sorted(self.stats.latency_ns)
+        runner = self._runner
+        return StrategyStatus(
+            id=self.id, plugin=self.definition.plugin, name=self.definition.name, state=self.state,
+            breaker=self.breaker.status(), pid=runner.process.pid if runner else None,
+            sandbox=tuple(runner.hello.sandbox) if runner else (), events_sent=self.stats.events_sent,
+            signals=self.stats.signals, errors=self.stats.errors, restarts=self.stats.restarts,
+            reloads=self.stats.reloads, reload_failures=self.stats.reload_failures,
+            conflated=self.outbox.conflated, dropped=self.outbox.dropped,
+            signals_dropped=self.stats.signals_dropped, last_error=self.stats.last_error,
+            last_exit=self.stats.last_exit, latency_p50_us=_percentile(latencies, 0.50),
+            latency_p99_us=_percentile(latencies, 0.99), outbox=len(self.outbox),
+        )  # fmt: skip
+
+    # ---------------------------------------------------------------- the loop
+
+    async def run(self) -> None:
+        """Boot, serve, recover, until closed."""
+        try:
+            while not self._closing:
+                if self.state in (StrategyState.OPEN, StrategyState.PAUSED):
+                    await self._wait_resume()
+                    continue
+                runner = await self._boot(self.definition, restore={})
+                if runner is not None:
+                    await self._serve(runner)
+        finally:
+            await self._shutdown()
+
+    async def _wait_resume(self) -> None:
+        self._resume.clear()
+        await self._resume.wait()
+        if not self._closing:
+            self.state = StrategyState.STARTING
+            log.info("strategy_resumed", strategy=self.id)
+
+    async def _shutdown(self) -> None:
+        self.state = StrategyState.STOPPED
+        if self._swap is not None:
+            await self._end(self._swap.runner, "host shutting down")
+            if not self._swap.done.done():
+                self._swap.done.set_result("host shutting down")
+        if self._runner is not None:
+            await self._end(self._runner, "host shutting down")
+            self._runner = None
+
+    # ---------------------------------------------------------------- boot
+
+    async def _spawn(self, definition: StrategyDefinition) -> tuple[RunnerProcess, asyncio.Queue[Inbound], Any]:
+        self._spawns += 1
+        inbox: asyncio.Queue[Inbound] = asyncio.Queue()
+        launch = RunnerLaunch(
+            runner_id=f"{definition.id}#{self._spawns}",
+            plugin=self.settings.plugins_dir / definition.plugin,
+            strategies=[{"id": definition.id, "name": definition.name, "params": dict(definition.params)}],
+            limits=self.settings.limits,
+            handshake_timeout_s=self.settings.handshake_timeout_s,
+        )
+        process, registration = await spawn_runner(launch, self.link, inbox)
+        return process, inbox, registration
+
+    async def _load(self, definition: StrategyDefinition) -> _Runner:
+        """Spawn a runner and wait for its Hello. Raises SessionError / TimeoutError."""
+        process, inbox, registration = await self._spawn(definition)
+        try:
+            async with asyncio.timeout(self.settings.handshake_timeout_s):
+                connection = await _connected(registration.connected, inbox)
+            session = RunnerSession(registration.runner_id, inbox, connection)
+            hello = await session.loaded(self.settings.handshake_timeout_s)
+        except BaseException:
+            self.link.unregister(registration)
+            await end_runner(process, None, grace_s=0.2)
+            await process.aclose()
+            raise
+        self._check_identity(hello)
+        return _Runner(process, inbox, session, hello)
+
+    def _check_identity(self, hello: pb.Hello) -> None:
+        claimed = [s.id for s in hello.strategies]
+        if claimed != [self.id]:
+            log.warning("runner_identity_mismatch", strategy=self.id, claimed=claimed)
+
+    async def _boot(self, definition: StrategyDefinition, restore: Mapping[str, bytes]) -> _Runner | None:
+        self.state = StrategyState.STARTING
+        try:
+            runner = await self._load(definition)
+            self._runner = runner
+            await runner.session.start(restore, self.settings.handshake_timeout_s)
+        except (SessionError, TimeoutError) as err:
+            runner_or_none = self._runner
+            self._runner = None
+            await self._boot_failed(err, runner_or_none)
+            return None
+        self.breaker.runner_started()
+        self.state = StrategyState.RUNNING
+        self._requeue_unacked()
+        self._deliver_positions()
+        log.info("strategy_ready", strategy=self.id, pid=runner.process.pid, sandbox=list(runner.hello.sandbox))
+        self._on_event("strategy_ready", self.id, {"pid": runner.process.pid})
+        return runner
+
+    async def _boot_failed(self, err: BaseException, runner: _Runner | None) -> None:
+        if runner is not None:
+            await self._end(runner, "boot failed")
+        if isinstance(err, BootFailed):
+            kind, reason = FailureKind.BOOT, str(err)
+        elif isinstance(err, RunnerLost) and err.returncode in BOOT_ERRORS:
+            kind, reason = FailureKind.BOOT, f"{err} [{describe_exit(err.returncode or 0)}]"
+        elif isinstance(err, TimeoutError):
+            kind, reason = FailureKind.TIMEOUT, f"no Ready within {self.settings.handshake_timeout_s} s"
+        else:
+            kind, reason = FailureKind.CRASH, str(err)
+        if isinstance(err, RunnerLost) and err.returncode is not None:
+            self.stats.last_exit = describe_exit(err.returncode)
+        await self._failed(kind, reason)
+
+    def _deliver_positions(self) -> None:
+        for position in self.listener.positions(self.id):
+            self.offer_reliable(wire.encode_event_item(position, target=self.id))
+
+    def _requeue_unacked(self) -> None:
+        """Reliable items the previous runner never answered go first to its replacement.
+
+        Queued items keep their order behind them; market items among those are put back as
+        reliable (a bounded, one-off set: what was conflated already stays conflated).
+        """
+        queued = self.outbox.take()
+        queued_ids = {id(item) for item in queued}
+        for item in self._unacked:
+            if id(item) not in queued_ids:
+                self.outbox.put_reliable(item)
+        for item in queued:
+            self.outbox.put_reliable(item)
+
+    # ---------------------------------------------------------------- serve
+
+    async def _serve(self, runner: _Runner) -> None:
+        while not self._closing and self.state is StrategyState.RUNNING:
+            if self._restart_requested:
+                self._restart_requested = False
+                self.listener.strategy_down(self.id, "restarted by operator")
+                self.state = StrategyState.STARTING
+                break
+            if self._swap is not None:
+                runner = await self._switch(runner)
+                continue
+            items = self.outbox.take(self.settings.max_batch_events)
+            if not items:
+                if not await self._idle_wait(runner):
+                    return
+                continue
+            if not await self._call(runner, items):
+                return
+        if self._runner is not None:
+            await self._end(self._runner, "stopped")
+            self._runner = None
+
+    async def _idle_wait(self, runner: _Runner) -> bool:
+        """Wait for work or news from the runner; False when the runner is gone."""
+        self._idle = True
+        try:
+            async with asyncio.timeout(self.settings.heartbeat_interval_s):
+                item = await runner.inbox.get()
+        except TimeoutError:
+            await runner.session.heartbeat(0)
+            return True
+        finally:
+            self._idle = False
+        try:
+            message = runner.session.interpret(item)
+        except RunnerLost as lost:
+            await self._lost(runner, FailureKind.CRASH, lost)
+            return False
+        if message is not None:
+            runner.session.note_idle(message)
+        return True
+
+    async def _call(self, runner: _Runner, items: list[bytes]) -> bool:
+        """Send one batch and judge its result; False when the runner had to go."""
+        deadline = self.settings.deadline(len(items))
+        try:
+            result = await runner.session.call(b"".join(items), len(items), deadline)
+        except DeadlineMissed as missed:
+            await self._lost(runner, FailureKind.TIMEOUT, missed)
+            return False
+        except RunnerLost as lost:
+            await self._lost(runner, FailureKind.CRASH, lost)
+            return False
+        self._acked(items)
+        self.stats.batches += 1
+        self.stats.events_sent += len(items)
+        self.stats.latency_ns.append(runner.session.stats.last_rtt_ns)
+        decision = self._judge(result)
+        if isinstance(decision, Continue):
+            return True
+        await self._act(runner, decision)
+        return False
+
+    def _acked(self, items: list[bytes]) -> None:
+        if self._unacked:
+            sent = {id(item) for item in items}
+            self._unacked = [item for item in self._unacked if id(item) not in sent]
+
+    def _judge(self, result: pb.BatchResult) -> Decision:
+        decision: Decision = Continue()
+        failed = False
+        for output in result.outputs:
+            if output.strategy != self.id:
+                self.stats.impersonations += 1
+                log.warning("runner_output_for_other_strategy", strategy=self.id, claimed=output.strategy)
+                continue
+            for error in output.errors:
+                failed = True
+                decision = _worst(decision, self._error(error.kind or "exception", error.text, error.handler))
+            signals, cancels, flood = self._accept(output)
+            if flood:
+                failed = True
+                decision = _worst(decision, self._error("flood", flood, ""))
+            if signals or cancels:
+                self.listener.signals(self.id, signals, cancels)
+        if not failed:
+            self.breaker.record_success()
+        return decision
+
+    def _accept(self, output: pb.StrategyOutput) -> tuple[list[Signal], list[Cancel], str]:
+        limit = self.settings.max_signals_per_batch
+        flood = ""
+        raw = list(output.signals)
+        if len(raw) > limit:
+            self.stats.signals_dropped += len(raw) - limit
+            flood = f"emitted {len(raw)} signals in one batch (limit {limit}); {len(raw) - limit} dropped"
+            raw = raw[:limit]
+        signals = []
+        for message in raw:
+            try:
+                signals.append(wire.signal_from_pb(message))
+            except ValidationError as err:
+                self.stats.signals_dropped += 1
+                flood = flood or f"invalid signal: {err}"
+        cancels = []
+        for cancel in output.cancels[:limit]:
+            with contextlib.suppress(ValidationError):
+                cancels.append(wire.cancel_from_pb(cancel))
+        self.stats.signals += len(signals)
+        self.stats.cancels += len(cancels)
+        return signals, cancels, flood
+
+    def _error(self, kind: str, text: str, handler: str) -> Decision:
+        self.stats.errors += 1
+        self.stats.errors_by_kind[kind] = self.stats.errors_by_kind.get(kind, 0) + 1
+        self.stats.last_error = f"{handler}: {text}" if handler else text
+        log.warning("strategy_error", strategy=self.id, kind=kind, handler=handler, error=text[:500])
+        return self.breaker.record_failure(FailureKind.ERROR, f"{kind}: {text[:200]}")
+
+    # ---------------------------------------------------------------- failure
+
+    async def _lost(self, runner: _Runner, kind: FailureKind, err: SessionError) -> None:
+        """The one handler for "runner gone" (timeout, exit, broken stream): charge it and recover."""
+        if isinstance(err, RunnerLost) and err.returncode is None:
+            code = await runner.process.wait(1.0)
+            err = RunnerLost(err.runner_id, err.reason, code)
+        if isinstance(err, RunnerLost) and err.returncode is not None:
+            self.stats.last_exit = describe_exit(err.returncode)
+        self.stats.last_error = str(err)
+        self.listener.strategy_down(self.id, str(err))
+        await self._end(runner, kind.value)
+        self._runner = None
+        await self._failed(kind, str(err))
+
+    async def _failed(self, kind: FailureKind, reason: str) -> None:
+        decision = self.breaker.record_failure(kind, reason)
+        log.warning("strategy_failed", strategy=self.id, kind=kind.value, reason=reason[:500])
+        self._on_event("strategy_failed", self.id, {"kind": kind.value, "reason": reason})
+        await self._apply(decision)
+
+    async def _act(self, runner: _Runner, decision: Decision) -> None:
+        """A decision taken while the runner is alive (errors tripped the breaker)."""
+        self.listener.strategy_down(self.id, f"breaker tripped: {_reason(decision)}")
+        await self._end(runner, "breaker tripped")
+        self._runner = None
+        await self._apply(decision)
+
+    async def _apply(self, decision: Decision) -> None:
+        match decision:
+            case Restart(after_s=after, reason=reason):
+                self.state = StrategyState.BACKOFF
+                self.stats.restarts += 1
+                log.warning("runner_restart_scheduled", strategy=self.id, delay_s=round(after, 3), reason=reason)
+                await self._sleep(after)
+                if self.state is StrategyState.BACKOFF:
+                    self.state = StrategyState.STARTING
+            case Open(reason=reason):
+                self.state = StrategyState.PAUSED if self.breaker.status().paused_by_operator else StrategyState.OPEN
+                self.stats.last_error = self.stats.last_error or reason
+                log.error("strategy_breaker_open", strategy=self.id, reason=reason)
+                self._on_event("strategy_breaker_open", self.id, {"reason": reason})
+            case Continue():
+                pass
+
+    async def _sleep(self, seconds: float) -> None:
+        """A backoff delay that closing or resuming cuts short."""
+        self._resume.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._resume.wait()
+
+    async def _end(self, runner: _Runner, reason: str) -> Rung:
+        grace = self.settings.stop_grace_s if reason in ("stopped", "host shutting down", "replaced") else 0.2
+        rung = await end_runner(runner.process, runner.session, grace)
+        await runner.process.aclose()
+        self.stats.last_rung = rung.value
+        log.info("runner_ended", strategy=self.id, pid=runner.process.pid, rung=rung.value, reason=reason)
+        self._on_event("runner_ended", self.id, {"rung": rung.value, "reason": reason})
+        return rung
+
+    # ---------------------------------------------------------------- hot reload
+
+    async def prepare_swap(self, definition: StrategyDefinition) -> str | None:
+        """Load ``definition`` in a new runner and hand it to the loop; None on success, else why not."""
+        if self.state is not StrategyState.RUNNING or self._swap is not None:
+            self.definition = definition
+            return None if self.state is not StrategyState.RUNNING else "a reload is already in progress"
+        try:
+            runner = await self._load(definition)
+        except (SessionError, TimeoutError) as err:
+            return self._reload_failed(str(err) or "no Hello in time")
+        self._swap = _Swap(runner, definition)
+        self._interrupt()
+        return await self._swap.done
+
+    def _reload_failed(self, reason: str) -> str:
+        self.stats.reload_failures += 1
+        log.error("plugin_reload_failed", strategy=self.id, reason=reason[:500])
+        self._on_event("plugin_reload_failed", self.id, {"reason": reason})
+        return reason
+
+    async def _switch(self, old: _Runner) -> _Runner:
+        """Snapshot the serving runner, start the replacement with its state, move traffic over."""
+        swap, self._swap = self._swap, None
+        assert swap is not None
+        timeout = self.settings.handshake_timeout_s
+        try:
+            snapshot = await old.session.snapshot(timeout)
+            await swap.runner.session.start(dict(snapshot.states), timeout)
+        except (SessionError, TimeoutError) as err:
+            await self._end(swap.runner, "reload failed")
+            swap.done.set_result(self._reload_failed(str(err) or "replacement did not become Ready"))
+            return old
+        self._runner = swap.runner
+        self.definition = swap.definition
+        self.stats.reloads += 1
+        self._requeue_unacked()
+        self._deliver_positions()
+        swap.done.set_result(None)
+        log.info("plugin_reloaded", strategy=self.id, old_pid=old.process.pid, new_pid=swap.runner.process.pid)
+        self._on_event("plugin_reloaded", self.id, {"pid": swap.runner.process.pid})
+        await self._end(old, "replaced")
+        return swap.runner
+
+
+async def _connected(connected: asyncio.Future[Any], inbox: asyncio.Queue[Inbound]) -> Any:
+    """The runner's connection, or RunnerLost if its process exits before it connects."""
+    exited = asyncio.ensure_future(inbox.get())
+    try:
+        done, _ = await asyncio.wait({connected, exited}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        exited.cancel()
+    if connected in done:
+        if exited in done and not exited.cancelled():
+            inbox.put_nowait(exited.result())
+        return connected.result()
+    item = exited.result()
+    code = getattr(item, "returncode", None)
+    raise RunnerLost("?", f"process exited before connecting ({code})", code)
+
+
+def _worst(a: Decision, b: Decision) -> Decision:
+    rank = {Continue: 0, Restart: 1, Open: 2}
+    return b if rank[type(b)] > rank[type(a)] else a
+
+
+def _reason(decision: Decision) -> str:
+    return getattr(decision, "reason", "")
+
+
+def _percentile(ordered: list[int], q: float) -> float | None:
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1000.0

@@ -1,0 +1,234 @@
+"""The supervisor: every configured strategy in a runner of its own, fed, judged and replaced.
+
+Model. ``run`` starts the RunnerLink server and one ``ManagedStrategy`` task per strategy in a
+TaskGroup; it returns once ``close`` has stopped them all (each runner ends through the stop
+ladder). The feeds call ``publish`` for market data on the event loop: the event is encoded
+once and the same bytes are offered to the outbox of every strategy whose symbols want it,
+through the router's cached lookup. ``deliver`` hands a fill, position or timer to one
+strategy, never dropped. Operators pause, resume and restart through the typed methods here;
+``status`` is what the HTTP surface shows.
+
+Plugins are folders under ``settings.plugins_dir``; one runner per strategy instance, so one
+strategy's crash never reaches another's process. ``reload_plugin`` swaps every strategy of a
+changed package to a new runner (see ManagedStrategy), ``set_definitions`` applies a changed
+strategy list (added, removed, parameters changed) without restarting the host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from host.link import LinkServer
+from host.router import Router, Subscription
+from host.supervisor.managed import (
+    ManagedStrategy,
+    StrategyDefinition,
+    StrategyListener,
+    StrategyState,
+    StrategyStatus,
+    SupervisionSettings,
+)
+from host.supervisor.policy import BreakerPolicy, CircuitBreaker, Clock, SystemClock
+from runner import wire
+from sdk.events import Fill, MarketEvent, Position, Timer
+
+__all__ = ["ReloadOutcome", "Supervisor", "UnknownStrategy"]
+
+log = structlog.get_logger("host.supervisor")
+
+
+class UnknownStrategy(KeyError):
+    def __init__(self, strategy_id: str) -> None:
+        super().__init__(strategy_id)
+        self.strategy_id = strategy_id
+
+    def __str__(self) -> str:
+        return f"no strategy {self.strategy_id!r}"
+
+
+@dataclass(frozen=True)
+class ReloadOutcome:
+    """What a reload did per strategy: None when the new code is serving, else why not."""
+
+    plugin: str
+    results: Mapping[str, str | None]
+
+    @property
+    def ok(self) -> bool:
+        return all(reason is None for reason in self.results.values())
+
+
+class Supervisor:
+    """Runs the configured strategies, each in its own runner."""
+
+    def __init__(
+        self,
+        settings: SupervisionSettings,
+        definitions: Iterable[StrategyDefinition],
+        listener: StrategyListener,
+        *,
+        breaker_policy: BreakerPolicy | None = None,
+        clock: Clock | None = None,
+        link: LinkServer | None = None,
+    ) -> None:
+        self.settings = settings
+        self.listener = listener
+        self.breaker_policy = breaker_policy or BreakerPolicy()
+        self.clock = clock or SystemClock()
+        self.link = link or LinkServer()
+        self.router = Router()
+        self._definitions = {d.id: d for d in definitions}
+        self._managed: dict[str, ManagedStrategy] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._group: asyncio.TaskGroup | None = None
+        self._closed = asyncio.Event()
+        self.started = asyncio.Event()
+        self.counters: dict[str, int] = {}
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def run(self) -> None:
+        """Serve until ``close``; every runner is ended on the way out."""
+        await self.link.start()
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                for definition in self._definitions.values():
+                    self._start(definition)
+                self.started.set()
+                await self._closed.wait()
+                for managed in self._managed.values():
+                    managed.close()
+        finally:
+            self._group = None
+            await self.link.stop()
+
+    def close(self) -> None:
+        self._closed.set()
+
+    def _start(self, definition: StrategyDefinition) -> ManagedStrategy:
+        assert self._group is not None, "strategies start inside run()"
+        managed = ManagedStrategy(
+            definition, self.settings, self.link, CircuitBreaker(self.breaker_policy, self.clock),
+            self.listener, self._count,
+        )  # fmt: skip
+        self._managed[definition.id] = managed
+        self.router.set(definition.id, Subscription(symbols=definition.symbols))
+        task = self._group.create_task(managed.run(), name=f"strategy:{definition.id}")
+        self._tasks[definition.id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(definition.id, None))
+        return managed
+
+    async def _stop(self, strategy_id: str) -> None:
+        managed = self._managed.pop(strategy_id)
+        self.router.remove(strategy_id)
+        self.listener.strategy_down(strategy_id, "removed")
+        managed.close()
+        task = self._tasks.get(strategy_id)
+        if task is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.stop_grace_s + 5):
+                    await asyncio.shield(task)
+
+    def _count(self, event: str, strategy_id: str, data: Mapping[str, Any]) -> None:
+        self.counters[event] = self.counters.get(event, 0) + 1
+
+    # ---------------------------------------------------------------- traffic (hot path)
+
+    def publish(self, event: MarketEvent) -> int:
+        """Offer one market event to every strategy that wants it; return how many took it."""
+        targets = self.router.targets(event.symbol, event.kind)
+        if not targets:
+            return 0
+        item = wire.encode_event_item(event)
+        key = (event.symbol, event.kind)
+        managed = self._managed
+        for strategy_id in targets:
+            managed[strategy_id].offer_market(key, item)
+        return len(targets)
+
+    def deliver(self, strategy_id: str, event: Fill | Position | Timer) -> None:
+        """A fill, position or timer for one strategy: queued until its runner has answered it."""
+        managed = self._managed.get(strategy_id)
+        if managed is None:
+            raise UnknownStrategy(strategy_id)
+        managed.offer_reliable(wire.encode_event_item(event, target=strategy_id))
+
+    # ---------------------------------------------------------------- operator
+
+    def _get(self, strategy_id: str) -> ManagedStrategy:
+        managed = self._managed.get(strategy_id)
+        if managed is None:
+            raise UnknownStrategy(strategy_id)
+        return managed
+
+    def pause(self, strategy_id: str) -> None:
+        self._get(strategy_id).pause()
+        self.listener.strategy_down(strategy_id, "paused by operator")
+        log.info("strategy_paused", strategy=strategy_id)
+
+    def resume(self, strategy_id: str) -> None:
+        self._get(strategy_id).resume()
+
+    def restart(self, strategy_id: str) -> None:
+        self._get(strategy_id).restart()
+
+    def status(self) -> list[StrategyStatus]:
+        return [managed.status() for managed in self._managed.values()]
+
+    def strategy(self, strategy_id: str) -> StrategyStatus:
+        return self._get(strategy_id).status()
+
+    def definitions(self) -> list[StrategyDefinition]:
+        return list(self._definitions.values())
+
+    def ready(self) -> bool:
+        """Every strategy that is meant to run has a Ready runner."""
+        return all(
+            m.state is StrategyState.RUNNING
+            for m in self._managed.values()
+            if m.state not in (StrategyState.PAUSED, StrategyState.OPEN)
+        )
+
+    # ---------------------------------------------------------------- change
+
+    async def reload_plugin(self, plugin: str) -> ReloadOutcome:
+        """New code on disk: swap each of the package's strategies to a new runner."""
+        affected = [m for m in self._managed.values() if m.definition.plugin == plugin]
+        results = await asyncio.gather(*(m.prepare_swap(m.definition) for m in affected))
+        outcome = ReloadOutcome(plugin, {m.id: r for m, r in zip(affected, results, strict=True)})
+        log.info("plugin_reload", plugin=plugin, ok=outcome.ok, results=dict(outcome.results))
+        return outcome
+
+    async def set_definitions(self, definitions: Iterable[StrategyDefinition]) -> None:
+        """Apply a new strategy list: start added ones, stop removed ones, swap changed ones."""
+        wanted = {d.id: d for d in definitions}
+        for strategy_id in [sid for sid in self._managed if sid not in wanted]:
+            await self._stop(strategy_id)
+        changed = []
+        for strategy_id, definition in wanted.items():
+            current = self._managed.get(strategy_id)
+            if current is None:
+                self._start(definition)
+            elif current.definition != definition:
+                self.router.set(strategy_id, Subscription(symbols=definition.symbols))
+                changed.append(current.prepare_swap(definition))
+        self._definitions = wanted
+        await asyncio.gather(*changed)
+
+    async def plugin_removed(self, plugin: str) -> None:
+        """A package was deleted from disk: stop its strategies (they stay in the definitions)."""
+        for strategy_id in [sid for sid, m in self._managed.items() if m.definition.plugin == plugin]:
+            await self._stop(strategy_id)
+
+    async def plugin_added(self, plugin: str) -> None:
+        """A package appeared on disk: start the configured strategies that use it."""
+        for definition in self._definitions.values():
+            if definition.plugin == plugin and definition.id not in self._managed:
+                self._start(definition)
