@@ -54,9 +54,12 @@ def puts(box: Outbox, ks: list[Key]) -> Callable[[], None]:
     return run
 
 
-def put_new_key(ops: int) -> float:
-    """100 new keys into each of many fresh outboxes (capacity 1000): the common, uncongested put."""
-    ks = keys(25, 100)
+def put_append(ops: int, symbols: int) -> float:
+    """100 puts into each of many fresh outboxes (capacity 1000): the healthy runner's put, an append.
+
+    ``symbols=25`` makes every put a new key; ``symbols=1`` puts 25 ticks per key (the keys repeat).
+    """
+    ks = keys(symbols, 100)
     total, boxes = 0, ops // 100
     for _ in range(boxes // 1000):
         fills: list[Callable[[], object]] = [puts(Outbox(1000), ks) for _ in range(1000)]
@@ -64,20 +67,38 @@ def put_new_key(ops: int) -> float:
     return total / (boxes * 100)
 
 
+def conflating(capacity: int, ks: list[Key]) -> Outbox:
+    """An outbox in conflating mode with ``ks[:capacity]`` waiting: fill it, then one put compacts."""
+    box = Outbox(capacity)
+    puts(box, ks[: capacity + 1])()
+    assert box.conflating
+    return box
+
+
 def put_replace(ops: int) -> float:
-    """A lagging runner: 100 keys already waiting, every put replaces one."""
-    box = Outbox(1000)
+    """A lagging runner in conflating mode: 100 keys waiting, every put replaces one."""
     ks = keys(25, ops)
-    puts(box, ks[:100])()
+    box = conflating(100, ks)
     return clock(puts(box, ks)) / ops
 
 
 def put_drop(ops: int) -> float:
-    """A stuck runner: capacity 100 full, every put is a new key and drops the oldest."""
-    box = Outbox(100)
+    """A stuck runner in conflating mode: capacity 100 full, every put is a new key and drops the oldest."""
     ks = keys(1000, ops)
-    puts(box, ks[:100])()
-    return clock(puts(box, ks)) / ops
+    box = conflating(100, ks)
+    return clock(puts(box, ks[101:])) / (ops - 101)
+
+
+def put_compact(ops: int, capacity: int) -> float:
+    """The one put that enters conflating mode, per call: compacts ``capacity`` items over 100 keys to 100."""
+    ks = keys(25, capacity)
+    calls = max(1, ops // capacity)
+    total = 0
+    for _ in range(calls):
+        box = Outbox(capacity)
+        puts(box, ks)()
+        total += clock(partial(box.put_market, ks[0], ITEM))
+    return total / calls
 
 
 def put_reliable(ops: int) -> float:
@@ -150,9 +171,11 @@ def main() -> None:
     print(f"{ops:,} ops per line, best of {REPEAT}, Python {sys.version.split()[0]}")
     lines: list[tuple[str, Callable[[], float], int]] = [
         ("(empty loop over the keys, for reference)", lambda: empty_loop(ops), 1),
-        ("put_market, new key, below capacity", lambda: put_new_key(ops), 1),
-        ("put_market, key waiting: replace (conflate)", lambda: put_replace(ops), 1),
-        ("put_market, new key at capacity: drop oldest", lambda: put_drop(ops), 1),
+        ("put_market below capacity: append, new key", lambda: put_append(ops, 25), 1),
+        ("put_market below capacity: append, key waiting", lambda: put_append(ops, 1), 1),
+        ("put_market conflating: key waiting, replace", lambda: put_replace(ops), 1),
+        ("put_market conflating: new key, drop oldest", lambda: put_drop(ops), 1),
+        ("put_market entering conflating mode, 1000 wait", lambda: put_compact(ops, 1000), 1000),
         ("put_reliable", lambda: put_reliable(ops), 1),
         ("take(), batch of 1", lambda: take_all(ops, 1), 1),
         ("take(), batch of 10", lambda: take_all(ops, 10), 10),

@@ -7,12 +7,19 @@ result comes back the session sends ``take()`` as the next batch. So batches for
 fast runner gets one event per batch, a slow one gets everything that piled up, and a slow
 runner never holds up another, because each has its own outbox.
 
-Conflation keeps a slow runner's backlog bounded and fresh. Market data is keyed by
-``(symbol, kind)``: a newer item for a key that is still waiting replaces the older one and moves
-to the newer position (the runner sees the latest state, in the order it became latest). If a new
-key arrives while ``capacity`` market items wait, the oldest market item is dropped. Reliable
-items (fills, positions, timers) are never conflated or dropped and do not count against
-``capacity``; they keep their place among the market items. Every replacement and drop is counted.
+Conflation keeps a lagging runner's backlog bounded and fresh without costing a healthy runner a
+single tick. Market data is keyed by ``(symbol, kind)``. While fewer than ``capacity`` market items
+wait, every put is appended, so a runner that keeps up sees every tick, in order, even when two
+ticks of one symbol arrive during one round trip. A put that finds ``capacity`` market items
+waiting switches the outbox into conflating mode: it first compacts the backlog to the latest
+waiting item per key; from then on a newer item for a waiting key replaces the older one and
+moves to the newer position (the runner sees the latest state, in the order it became latest),
+and a new key arriving while ``capacity`` market items wait drops the oldest market item.
+Conflating mode lasts until a ``take`` empties the outbox, that is until the runner has caught up.
+Reliable items (fills, positions, timers) are never conflated or dropped and do not count against
+``capacity``; they keep their place among the market items, through compaction too. Every
+replacement and drop is counted. Each put is O(1) except the compaction, which is O(``capacity``)
+once per lag episode and is paid for by the ``capacity`` appends that preceded it.
 
 Everything here is pure and synchronous (no asyncio, no clock, no I/O): the single event-loop
 thread owns these objects, and the session shell around them does the awaiting. Items are
@@ -37,24 +44,28 @@ _CACHE_LIMIT = 65_536
 
 
 class Outbox:
-    """One runner's pending events, in arrival order, with per-key conflation of market data.
+    """One runner's pending events in send order; market data is conflated per key while it lags.
 
-    ``_items`` holds every waiting item in send order; market items are keyed by their
-    ``(symbol, kind)`` key, reliable items by a fresh ``object()`` (unique, so never replaced).
-    ``_market`` repeats the market keys in the same order so the oldest one is found in O(1)
-    even when many reliable items wait in front of it. Both are ``OrderedDict``s because they
-    are popped from the front, which a plain dict does in O(deleted entries), not O(1).
+    Every waiting item has a fresh ``object()`` token. ``_items`` maps token -> item in send order;
+    ``_market`` maps the market tokens to their ``(symbol, kind)`` key in the same order, so the
+    oldest market item is found in O(1) even when many reliable items wait in front of it; and
+    ``_latest`` maps each key with a waiting market item to the token of the newest one. The two
+    ordered maps are ``OrderedDict``s because they are popped from the front, which a plain dict
+    does in O(deleted entries), not O(1). In conflating mode each key has at most one waiting
+    market item, so ``_latest`` then names all of them.
 
     Counters (read them, never set them): ``enqueued`` items accepted by either put,
     ``reliable`` those by ``put_reliable``, ``conflated`` market items replaced by a newer one
-    for the same key, ``dropped`` market items pushed out at capacity, ``taken`` items handed
-    out by ``take``, ``high_water`` the largest ``len`` seen. Always
+    for the same key (at compaction or after), ``dropped`` market items pushed out at capacity,
+    ``taken`` items handed out by ``take``, ``high_water`` the largest ``len`` seen. Always
     ``enqueued == taken + conflated + dropped + len(outbox)``.
     """
 
     __slots__ = (
         "_capacity",
+        "_conflating",
         "_items",
+        "_latest",
         "_market",
         "conflated",
         "dropped",
@@ -68,8 +79,10 @@ class Outbox:
         if capacity < 1:
             raise ValueError(f"Outbox capacity: must be >= 1, got {capacity}")
         self._capacity = capacity
-        self._items: OrderedDict[Hashable, bytes] = OrderedDict()
-        self._market: OrderedDict[Hashable, None] = OrderedDict()
+        self._conflating = False
+        self._items: OrderedDict[object, bytes] = OrderedDict()
+        self._market: OrderedDict[object, Hashable] = OrderedDict()
+        self._latest: dict[Hashable, object] = {}
         self.enqueued = 0
         self.reliable = 0
         self.conflated = 0
@@ -81,25 +94,48 @@ class Outbox:
     def capacity(self) -> int:
         return self._capacity
 
+    @property
+    def conflating(self) -> bool:
+        """True from the put that found ``capacity`` market items waiting until a take empties the outbox."""
+        return self._conflating
+
     def put_market(self, key: Hashable, item: bytes) -> None:
-        """Queue market data under ``key`` = ``(symbol, kind)``; the latest item per key wins."""
+        """Queue market data under ``key`` = ``(symbol, kind)``: appended, or conflated while lagging."""
         self.enqueued += 1
+        if self._conflating or len(self._market) >= self._capacity:
+            self._make_room(key)
+        token = object()
         items = self._items
-        market = self._market
-        if key in market:
-            self.conflated += 1
-            items[key] = item
-            items.move_to_end(key)
-            market.move_to_end(key)
-            return
-        if len(market) >= self._capacity:
-            oldest, _ = market.popitem(last=False)
-            del items[oldest]
-            self.dropped += 1
-        items[key] = item
-        market[key] = None
+        items[token] = item
+        self._market[token] = key
+        self._latest[key] = token
         if len(items) > self.high_water:
             self.high_water = len(items)
+
+    def _make_room(self, key: Hashable) -> None:
+        """Conflating mode: remove the waiting item a new one for ``key`` replaces or pushes out."""
+        if not self._conflating:
+            self._conflating = True
+            self._compact()
+        stale = self._latest.get(key)
+        if stale is not None:
+            del self._items[stale]
+            del self._market[stale]
+            self.conflated += 1
+        elif len(self._market) >= self._capacity:
+            oldest, oldest_key = self._market.popitem(last=False)
+            del self._items[oldest]
+            del self._latest[oldest_key]  # one market item per key in this mode: it was the latest
+            self.dropped += 1
+
+    def _compact(self) -> None:
+        """Keep only the latest waiting market item per key; reliable items stay where they are."""
+        latest = self._latest
+        stale = [token for token, key in self._market.items() if latest[key] is not token]
+        for token in stale:
+            del self._items[token]
+            del self._market[token]
+        self.conflated += len(stale)
 
     def put_reliable(self, item: bytes) -> None:
         """Queue a fill, position or timer: never conflated, never dropped, not bounded by capacity."""
@@ -111,7 +147,10 @@ class Outbox:
             self.high_water = len(items)
 
     def take(self, max_items: int | None = None) -> list[bytes]:
-        """Remove and return the next batch in send order: everything, or at most ``max_items``."""
+        """Remove and return the next batch in send order: everything, or at most ``max_items``.
+
+        A take that empties the outbox ends conflating mode: the runner has caught up.
+        """
         if max_items is not None and max_items < 1:
             raise ValueError(f"Outbox.take max_items: must be >= 1 or None, got {max_items}")
         items = self._items
@@ -119,6 +158,8 @@ class Outbox:
             batch = list(items.values())
             items.clear()
             self._market.clear()
+            self._latest.clear()
+            self._conflating = False
         else:
             batch = self._take_oldest(max_items)
         self.taken += len(batch)
@@ -127,10 +168,15 @@ class Outbox:
     def _take_oldest(self, count: int) -> list[bytes]:
         pop_oldest = self._items.popitem
         unindex = self._market.pop
+        latest = self._latest
         batch: list[bytes] = []
         for _ in range(count):
-            key, item = pop_oldest(last=False)
-            unindex(key, None)  # a reliable item's key is a private object(), never in _market
+            token, item = pop_oldest(last=False)
+            key = unindex(token, None)
+            # Items leave oldest first, so when a key's latest leaves none of that key waits. A
+            # reliable token is in no index and never matches (even if None were a market key).
+            if latest.get(key) is token:
+                del latest[key]
             batch.append(item)
         return batch
 

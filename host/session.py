@@ -127,6 +127,7 @@ class RunnerSession:
             if got == kind:
                 return message
             if got == "boot_failure":
+                self.connection.close()  # the runner waits for this EOF before it exits
                 raise BootFailed(self.runner_id, message.boot_failure)
             self._stray(message, got)
 

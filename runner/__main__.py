@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("runner_sandbox_partial", applied=report.applied, skipped=report.skipped)
     options = RunnerOptions(
         socket=args.socket, plugin=args.plugin, strategies=specs, token=token,
-        sandbox=report.applied, handshake_timeout_s=args.handshake_timeout,
+        sandbox=report.wire(), handshake_timeout_s=args.handshake_timeout,
     )  # fmt: skip
     return int(asyncio.run(serve(options)))
 

@@ -105,6 +105,10 @@ class _Stream:
             raise item
         return item
 
+    async def host_closed(self) -> None:
+        """Until the host ends the call: by then it has read everything this runner wrote."""
+        await asyncio.shield(self._reader)
+
     def close(self) -> None:
         self._reader.cancel()
 
@@ -130,6 +134,19 @@ def _start_failure(error: HandlerError) -> pb.RunnerMessage:
             traceback=error.traceback,
         )
     )
+
+
+async def _report_failure(stream: _Stream, failure: pb.RunnerMessage, timeout_s: float = 2.0) -> None:
+    """Send a BootFailure and wait (bounded) for the host to close the stream.
+
+    Exiting right after the write could tear the stream down before the message is delivered;
+    the host closes its side once it has read the failure.
+    """
+    await stream.send(failure)
+    with contextlib.suppress(TimeoutError, grpc.aio.AioRpcError):
+        async with asyncio.timeout(timeout_s):
+            while await stream.receive() not in (None, _Stream.SIGTERM):
+                pass
 
 
 def _hello(options: RunnerOptions, slots: Sequence[StrategySlot]) -> pb.RunnerMessage:
@@ -158,7 +175,7 @@ async def _handshake(stream: _Stream, options: RunnerOptions) -> Dispatcher | Ex
         slots = _load(options)
     except RunnerError as err:
         log.error("runner_boot_failed", reason=str(err))
-        await stream.send(_boot_failure(err))
+        await _report_failure(stream, _boot_failure(err))
         return err.exit_code
     await stream.send(_hello(options, slots))
     async with asyncio.timeout(options.handshake_timeout_s):
@@ -169,7 +186,7 @@ async def _handshake(stream: _Stream, options: RunnerOptions) -> Dispatcher | Ex
     for slot in slots:
         error = slot.start(message.start.restore.get(slot.strategy_id, b""))
         if error is not None:
-            await stream.send(_start_failure(error))
+            await _report_failure(stream, _start_failure(error))
             return ExitCode.START_ERROR
     await stream.send(pb.RunnerMessage(ready=pb.Ready()))
     return Dispatcher(slots)
@@ -238,14 +255,20 @@ async def _run(options: RunnerOptions, stream_ready: asyncio.Future[_Stream]) ->
                 return ExitCode.HANDSHAKE_ERROR
             return ExitCode.HOST_GONE if dispatcher is not None else ExitCode.BOOT_ERROR
         finally:
-            await _close(call)
+            await _close(call, stream)
             stream.close()
 
 
-async def _close(call: Any) -> None:
-    with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
+async def _close(call: Any, stream: _Stream) -> None:
+    """Half-close, then wait (bounded) for the host's end of the call.
+
+    Cancelling the call any earlier (``stream.close`` cancels its pending read) can discard
+    messages the host has not read yet, such as the BootFailure sent just before exiting.
+    """
+    with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError, TimeoutError):
         async with asyncio.timeout(1.0):
             await call.done_writing()
+            await stream.host_closed()
 
 
 async def serve(options: RunnerOptions) -> ExitCode:

@@ -264,6 +264,13 @@ class ManagedStrategy:
 
     # ---------------------------------------------------------------- status
 
+    @property
+    def quiescent(self) -> bool:
+        """Nothing queued and nothing in flight (or not running, so nothing will be answered)."""
+        if self.state is not StrategyState.RUNNING:
+            return True
+        return self._idle and not self.outbox
+
     def status(self) -> StrategyStatus:
         latencies = sorted(self.stats.latency_ns)
         runner = self._runner

@@ -185,6 +185,14 @@ class Supervisor:
     def strategy(self, strategy_id: str) -> StrategyStatus:
         return self._get(strategy_id).status()
 
+    def backlog(self) -> int:
+        """The longest outbox among running strategies (what a replay paces itself by)."""
+        return max((len(m.outbox) for m in self._managed.values() if m.state is StrategyState.RUNNING), default=0)
+
+    def quiescent(self) -> bool:
+        """Every running strategy has answered everything queued for it."""
+        return all(m.quiescent for m in self._managed.values())
+
     def definitions(self) -> list[StrategyDefinition]:
         return list(self._definitions.values())
 
@@ -228,7 +236,17 @@ class Supervisor:
             await self._stop(strategy_id)
 
     async def plugin_added(self, plugin: str) -> None:
-        """A package appeared on disk: start the configured strategies that use it."""
+        """A package appeared on disk: start the configured strategies that use it.
+
+        One already managed but held open (it failed to boot while its package was missing)
+        is resumed; one paused by an operator stays paused.
+        """
         for definition in self._definitions.values():
-            if definition.plugin == plugin and definition.id not in self._managed:
+            if definition.plugin != plugin:
+                continue
+            managed = self._managed.get(definition.id)
+            if managed is None:
                 self._start(definition)
+            elif managed.state is StrategyState.OPEN:
+                log.info("strategy_resuming", strategy=definition.id, plugin=plugin, reason="package appeared")
+                managed.resume()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -9,6 +10,7 @@ import signal
 import socket
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from sdk import Signal, Strategy, StrategyConfig, Tick, hookimpl
 
@@ -21,6 +23,8 @@ class ScriptedConfig(StrategyConfig):
     port: int = 0
     host_pid: int = 0
     secret_name: str = ""
+    # write_file: the file to try to create.
+    path: str = ""
 
 
 class Scripted(Strategy[ScriptedConfig]):
@@ -31,6 +35,7 @@ class Scripted(Strategy[ScriptedConfig]):
         super().__init__(config)
         self.seen = 0
         self.stopped = False
+        self.probe: dict[str, str] = {}
 
     def on_start(self) -> None:
         mode = self.config.mode
@@ -39,6 +44,8 @@ class Scripted(Strategy[ScriptedConfig]):
                 time.sleep(1)
         if mode == "ignore_sigterm":
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if mode == "report":
+            self.probe = _probe()
 
     def on_tick(self, tick: Tick) -> None:
         self.seen += 1
@@ -99,7 +106,14 @@ class Scripted(Strategy[ScriptedConfig]):
         self.emit(Signal(tick.symbol, "buy", 1.0, metadata={"found": json.dumps(found)}))
 
     def _do_kill_parent(self, tick: Tick, arg: str) -> None:
-        os.kill(os.getppid(), signal.SIGKILL)
+        os.kill(os.getppid(), int(arg or signal.SIGKILL))
+
+    def _do_report(self, tick: Tick, arg: str) -> None:
+        self.emit(Signal(tick.symbol, "buy", 1.0, metadata=self.probe))
+
+    def _do_write_file(self, tick: Tick, arg: str) -> None:
+        with open(self.config.path, "w") as file:
+            file.write("escaped")
 
     def on_stop(self) -> None:
         self.stopped = True
@@ -109,6 +123,22 @@ class Scripted(Strategy[ScriptedConfig]):
 
     def on_load(self, state: bytes) -> None:
         self.seen = json.loads(state)["seen"]
+
+
+def _probe() -> dict[str, str]:
+    """What the process looks like from inside, at strategy start: JSON strings for signal metadata."""
+    fds = {}
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the directory's own descriptor, closed by now
+            fds[fd] = os.readlink(f"/proc/self/fd/{fd}")
+    lines = Path("/proc/self/status").read_text().splitlines()
+    status = dict(line.split(":", 1) for line in lines if ":" in line)
+    return {
+        "limits": Path("/proc/self/limits").read_text(),
+        "fds": json.dumps(fds),
+        "environ": json.dumps(sorted(os.environ)),
+        "status": json.dumps({key: value.strip() for key, value in status.items()}),
+    }
 
 
 @hookimpl

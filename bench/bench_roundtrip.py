@@ -1,0 +1,88 @@
+"""Round trip of one event batch through a real runner process over the RunnerLink Unix socket.
+
+    python -m bench.bench_roundtrip [--batches 2000] [--sizes 1 16 256 1024]
+
+For each batch size: the host encodes N ticks once, sends them as one batch and waits for the
+result; a runner of the built-in-style `scripted` strategy (no signals) answers. Reported per
+size: p50/p90/p99/max of the round trip and the implied ticks/s of one runner. Also run with a
+strategy that emits a signal for every 2nd tick, to show the cost of signals. Figures go to
+stdout as a table and to bench/results/roundtrip.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from host.link import Inbound, LinkServer
+from host.session import RunnerSession
+from host.supervisor.process import RunnerLaunch, end_runner, spawn_runner
+from tests.helpers import RUNNERS, payload, tick_events
+
+RESULTS = Path(__file__).resolve().parent / "results" / "roundtrip.json"
+
+
+async def _measure(size: int, batches: int, every: int) -> dict[str, Any]:
+    link = LinkServer()
+    await link.start()
+    inbox: asyncio.Queue[Inbound] = asyncio.Queue()
+    launch = RunnerLaunch("bench", RUNNERS / "scripted", [{"id": "s1", "name": "scripted", "params": {"every": every}}])
+    process, registration = await spawn_runner(launch, link, inbox)
+    try:
+        session = RunnerSession("bench", inbox, await asyncio.wait_for(registration.connected, 10))
+        await session.handshake({}, 10)
+        data = payload(tick_events(size))
+        for _ in range(50):  # warm up
+            await session.call(data, size, 5.0)
+        samples = []
+        for _ in range(batches):
+            started = time.perf_counter_ns()
+            await session.call(data, size, 5.0)
+            samples.append(time.perf_counter_ns() - started)
+    finally:
+        await end_runner(process, None, 2.0)
+        await process.aclose()
+        await link.stop()
+    samples.sort()
+
+    def pct(q: float) -> float:
+        return samples[min(len(samples) - 1, int(q * len(samples)))] / 1000
+
+    p50 = pct(0.50)
+    return {
+        "batch": size, "signals_every": every, "batches": batches, "p50_us": round(p50, 1),
+        "p90_us": round(pct(0.9), 1), "p99_us": round(pct(0.99), 1), "max_us": round(samples[-1] / 1000, 1),
+        "mean_us": round(statistics.fmean(samples) / 1000, 1), "ticks_per_s_at_p50": round(size / (p50 / 1e6)),
+    }  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, default=2000)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 16, 256, 1024])
+    args = parser.parse_args()
+    rows = []
+    for every in (1_000_000_000, 2):
+        for size in args.sizes:
+            rows.append(asyncio.run(_measure(size, args.batches if size < 1024 else args.batches // 4, every)))
+    print(f"{'batch':>6} {'signals':>8} {'p50 us':>9} {'p90 us':>9} {'p99 us':>9} {'max us':>9} {'ticks/s':>10}")
+    for r in rows:
+        signals = "none" if r["signals_every"] > 1_000_000 else f"1/{r['signals_every']}"
+        print(
+            f"{r['batch']:>6} {signals:>8} {r['p50_us']:>9} {r['p90_us']:>9} {r['p99_us']:>9} {r['max_us']:>9} "
+            f"{r['ticks_per_s_at_p50']:>10,}"
+        )
+    RESULTS.parent.mkdir(exist_ok=True)
+    meta = {"python": platform.python_version(), "machine": platform.machine(), "cpus": __import__("os").cpu_count()}
+    RESULTS.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    print(f"written to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

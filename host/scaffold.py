@@ -1,0 +1,148 @@
+"""``strategy-engine new-plugin NAME``: a plugin package that works and is tested from the start."""
+
+from __future__ import annotations
+
+import keyword
+from pathlib import Path
+
+__all__ = ["ScaffoldError", "new_plugin"]
+
+
+class ScaffoldError(Exception):
+    pass
+
+
+_INIT = '''"""{title}: a Strategy Engine plugin package."""
+
+from __future__ import annotations
+
+from sdk import Strategy, hookimpl
+
+from .strategy import {cls}
+
+
+@hookimpl
+def strategy_engine_strategies() -> list[type[Strategy]]:  # type: ignore[type-arg]
+    return [{cls}]
+'''
+
+_CONFIG = '''"""Parameters of {cls}: every field has a default; unknown keys are rejected."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sdk import StrategyConfig
+
+
+@dataclass(frozen=True)
+class {cls}Config(StrategyConfig):
+    quantity: float = 0.01  # order size, base asset
+    min_move: float = 0.001  # fractional move of the mid since the last order that triggers a new one
+
+    def validate(self) -> None:
+        if self.quantity <= 0:
+            self.fail("quantity", f"must be > 0, got {{self.quantity}}")
+        if self.min_move <= 0:
+            self.fail("min_move", f"must be > 0, got {{self.min_move}}")
+'''
+
+_STRATEGY = '''"""{cls}: buys after the mid rises by ``min_move``, sells after it falls by as much.
+
+Replace the logic with yours; keep handlers fast (they share a deadline per batch), never read
+the wall clock (use ``self.now_ns``) and never open sockets (the sandbox refuses them).
+"""
+
+from __future__ import annotations
+
+import json
+
+from sdk import Signal, Strategy, Tick
+
+from .config import {cls}Config
+
+
+class {cls}(Strategy[{cls}Config]):
+    name = "{name}"
+    Config = {cls}Config
+
+    def __init__(self, config: {cls}Config) -> None:
+        super().__init__(config)
+        self.anchor: dict[str, float] = {{}}
+
+    def on_tick(self, tick: Tick) -> None:
+        anchor = self.anchor.setdefault(tick.symbol, tick.mid)
+        move = tick.mid / anchor - 1
+        if abs(move) >= self.config.min_move:
+            side = "buy" if move > 0 else "sell"
+            self.emit(Signal(tick.symbol, side, self.config.quantity, metadata={{"move": f"{{move:.6f}}"}}))
+            self.anchor[tick.symbol] = tick.mid
+
+    def on_save(self) -> bytes:
+        return json.dumps(self.anchor).encode()
+
+    def on_load(self, state: bytes) -> None:
+        self.anchor = json.loads(state)
+'''
+
+_TEST = '''"""Unit tests of {cls}, with no server: sdk.testing runs it over crafted events."""
+
+from __future__ import annotations
+
+import pytest
+
+from sdk import ConfigError, Side, Tick
+from sdk.testing import run_strategy
+
+from {name}.config import {cls}Config
+from {name}.strategy import {cls}
+
+
+def tick(mid: float, seq: int) -> Tick:
+    return Tick("BTCUSDT", seq * 1_000_000, mid - 0.5, 1.0, mid + 0.5, 1.0, None, seq)
+
+
+class Test{cls}:
+    def test_buys_after_a_rise(self) -> None:
+        """A rise of min_move from the first mid gives one buy."""
+        result = run_strategy({cls}({cls}Config(min_move=0.01)), [tick(100.0, 1), tick(101.0, 2)])
+        assert [s.side for s in result.signals] == [Side.BUY]
+
+    def test_quiet_market_gives_nothing(self) -> None:
+        """Moves smaller than min_move give no signal."""
+        result = run_strategy({cls}({cls}Config(min_move=0.01)), [tick(100.0, i) for i in range(1, 50)])
+        assert result.signals == []
+
+    def test_state_survives_a_reload(self) -> None:
+        """on_save/on_load carry the anchor price."""
+        first = run_strategy({cls}({cls}Config(min_move=0.01)), [tick(100.0, 1)])
+        second = run_strategy({cls}({cls}Config(min_move=0.01)), [tick(99.0, 2)], restore=first.state)
+        assert [s.side for s in second.signals] == [Side.SELL]
+
+    def test_rejects_a_bad_quantity(self) -> None:
+        """The config names the field it rejects."""
+        with pytest.raises(ConfigError, match="quantity"):
+            {cls}Config.from_mapping({{"quantity": -1}})
+'''
+
+
+def _class_name(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def new_plugin(name: str, plugins_dir: Path) -> Path:
+    """Write plugins_dir/NAME with a strategy, its config and its tests; return the folder."""
+    if not name.isidentifier() or keyword.iskeyword(name) or not name.islower():
+        raise ScaffoldError(f"plugin name {name!r}: use a lower-case Python identifier, e.g. my_strategy")
+    target = plugins_dir / name
+    if target.exists():
+        raise ScaffoldError(f"{target} already exists")
+    cls = _class_name(name)
+    values = {"name": name, "cls": cls, "title": name.replace("_", " ").capitalize()}
+    (target / "tests").mkdir(parents=True)
+    (target / "__init__.py").write_text(_INIT.format(**values))
+    (target / "config.py").write_text(_CONFIG.format(**values))
+    (target / "strategy.py").write_text(_STRATEGY.format(**values))
+    (target / "tests" / "__init__.py").write_text("")
+    (target / "tests" / f"test_{name}.py").write_text(_TEST.format(**values))
+    return target
