@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
@@ -49,6 +49,9 @@ from runner import wire
 from runner.exitcodes import BOOT_ERRORS, describe_exit
 from sdk.errors import ValidationError
 from sdk.events import Cancel, Position, Signal
+
+if TYPE_CHECKING:
+    from host.metrics import StrategyMetrics
 
 __all__ = [
     "ManagedStrategy",
@@ -128,6 +131,7 @@ class StrategyStats:
     cancels: int = 0
     errors: int = 0
     signals_dropped: int = 0
+    late_replies: int = 0  # of runners already ended (the serving runner's session counts its own)
     impersonations: int = 0
     restarts: int = 0
     reloads: int = 0
@@ -159,6 +163,8 @@ class StrategyStatus:
     conflated: int
     dropped: int
     signals_dropped: int
+    late_replies: int
+    impersonations: int
     last_error: str
     last_exit: str
     latency_p50_us: float | None
@@ -193,6 +199,7 @@ class ManagedStrategy:
         link: LinkServer,
         breaker: CircuitBreaker,
         listener: StrategyListener,
+        metrics: StrategyMetrics,
         on_event: Callable[[str, str, Mapping[str, Any]], None] | None = None,
     ) -> None:
         self.definition = definition
@@ -200,6 +207,7 @@ class ManagedStrategy:
         self.link = link
         self.breaker = breaker
         self.listener = listener
+        self.metrics = metrics
         self.outbox = Outbox(settings.outbox_capacity)
         self.stats = StrategyStats()
         self.state = StrategyState.STARTING
@@ -281,7 +289,9 @@ class ManagedStrategy:
             signals=self.stats.signals, errors=self.stats.errors, restarts=self.stats.restarts,
             reloads=self.stats.reloads, reload_failures=self.stats.reload_failures,
             conflated=self.outbox.conflated, dropped=self.outbox.dropped,
-            signals_dropped=self.stats.signals_dropped, last_error=self.stats.last_error,
+            signals_dropped=self.stats.signals_dropped,
+            late_replies=self.stats.late_replies + (runner.session.stats.late_replies if runner else 0),
+            impersonations=self.stats.impersonations, last_error=self.stats.last_error,
             last_exit=self.stats.last_exit, latency_p50_us=_percentile(latencies, 0.50),
             latency_p99_us=_percentile(latencies, 0.99), outbox=len(self.outbox),
         )  # fmt: skip
@@ -463,7 +473,10 @@ class ManagedStrategy:
         self._acked(items)
         self.stats.batches += 1
         self.stats.events_sent += len(items)
-        self.stats.latency_ns.append(runner.session.stats.last_rtt_ns)
+        rtt_ns = runner.session.stats.last_rtt_ns
+        self.stats.latency_ns.append(rtt_ns)
+        self.metrics.latency_us.observe(rtt_ns / 1000)
+        self.metrics.processing_us.observe(result.compute_ns / 1000)
         decision = self._judge(result)
         if isinstance(decision, Continue):
             return True
@@ -502,6 +515,7 @@ class ManagedStrategy:
         raw = list(output.signals)
         if len(raw) > limit:
             self.stats.signals_dropped += len(raw) - limit
+            self.metrics.signals_dropped(raw[limit].symbol, "flood", len(raw) - limit)
             flood = f"emitted {len(raw)} signals in one batch (limit {limit}); {len(raw) - limit} dropped"
             raw = raw[:limit]
         signals = []
@@ -510,6 +524,7 @@ class ManagedStrategy:
                 signals.append(wire.signal_from_pb(message))
             except ValidationError as err:
                 self.stats.signals_dropped += 1
+                self.metrics.signals_dropped(message.symbol, "invalid")
                 flood = flood or f"invalid signal: {err}"
         cancels = []
         for cancel in output.cancels[:limit]:
@@ -517,11 +532,14 @@ class ManagedStrategy:
                 cancels.append(wire.cancel_from_pb(cancel))
         self.stats.signals += len(signals)
         self.stats.cancels += len(cancels)
+        if signals:
+            self.metrics.signals.inc(len(signals))
         return signals, cancels, flood
 
     def _error(self, kind: str, text: str, handler: str) -> Decision:
         self.stats.errors += 1
         self.stats.errors_by_kind[kind] = self.stats.errors_by_kind.get(kind, 0) + 1
+        self.metrics.error(kind)
         self.stats.last_error = f"{handler}: {text}" if handler else text
         log.warning("strategy_error", strategy=self.id, kind=kind, handler=handler, error=text[:500])
         return self.breaker.record_failure(FailureKind.ERROR, f"{kind}: {text[:200]}")
@@ -542,6 +560,7 @@ class ManagedStrategy:
         await self._failed(kind, str(err))
 
     async def _failed(self, kind: FailureKind, reason: str) -> None:
+        self.metrics.error(kind.value)
         decision = self.breaker.record_failure(kind, reason)
         log.warning("strategy_failed", strategy=self.id, kind=kind.value, reason=reason[:500])
         self._on_event("strategy_failed", self.id, {"kind": kind.value, "reason": reason})
@@ -559,6 +578,7 @@ class ManagedStrategy:
             case Restart(after_s=after, reason=reason):
                 self.state = StrategyState.BACKOFF
                 self.stats.restarts += 1
+                self.metrics.restarts.inc()
                 log.warning("runner_restart_scheduled", strategy=self.id, delay_s=round(after, 3), reason=reason)
                 await self._sleep(after)
                 if self.state is StrategyState.BACKOFF:
@@ -583,6 +603,8 @@ class ManagedStrategy:
         rung = await end_runner(runner.process, runner.session, grace)
         await runner.process.aclose()
         self.stats.last_rung = rung.value
+        self.stats.late_replies += runner.session.stats.late_replies
+        self.metrics.stopped(rung.value)
         log.info("runner_ended", strategy=self.id, pid=runner.process.pid, rung=rung.value, reason=reason)
         self._on_event("runner_ended", self.id, {"rung": rung.value, "reason": reason})
         return rung

@@ -25,6 +25,7 @@ from typing import Any
 import structlog
 
 from host.link import LinkServer
+from host.metrics import EngineMetrics
 from host.router import Router, Subscription
 from host.supervisor.managed import (
     ManagedStrategy,
@@ -76,6 +77,7 @@ class Supervisor:
         breaker_policy: BreakerPolicy | None = None,
         clock: Clock | None = None,
         link: LinkServer | None = None,
+        metrics: EngineMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.listener = listener
@@ -83,6 +85,8 @@ class Supervisor:
         self.clock = clock or SystemClock()
         self.link = link or LinkServer()
         self.router = Router()
+        self.metrics = metrics if metrics is not None else EngineMetrics()
+        self.metrics.watch(self.status)
         self._definitions = {d.id: d for d in definitions}
         self._managed: dict[str, ManagedStrategy] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -116,7 +120,7 @@ class Supervisor:
         assert self._group is not None, "strategies start inside run()"
         managed = ManagedStrategy(
             definition, self.settings, self.link, CircuitBreaker(self.breaker_policy, self.clock),
-            self.listener, self._count,
+            self.listener, self.metrics.for_strategy(definition.id), self._count,
         )  # fmt: skip
         self._managed[definition.id] = managed
         self.router.set(definition.id, Subscription(symbols=definition.symbols))
@@ -211,6 +215,7 @@ class Supervisor:
         affected = [m for m in self._managed.values() if m.definition.plugin == plugin]
         results = await asyncio.gather(*(m.prepare_swap(m.definition) for m in affected))
         outcome = ReloadOutcome(plugin, {m.id: r for m, r in zip(affected, results, strict=True)})
+        self.metrics.reloads.labels(plugin=plugin, result="ok" if outcome.ok else "failed").inc()
         log.info("plugin_reload", plugin=plugin, ok=outcome.ok, results=dict(outcome.results))
         return outcome
 

@@ -1,0 +1,155 @@
+"""Prometheus metrics of the engine, under the seed service's names and namespace.
+
+One ``EngineMetrics`` owns one ``CollectorRegistry`` (not the process-global one, so a test or a
+second engine in one process gets its own). Two kinds of metric:
+
+- pushed where the thing happens: signals, strategy errors by kind, batch round trips and
+  strategy compute time, dropped signals, runner stops by rung, restarts, reloads;
+- pulled at scrape time from the supervisor's status (``SupervisorCollector``): strategy and
+  breaker state, events sent, outbox depth, conflated and dropped market data, late replies,
+  impersonation attempts. Reading counts
+  that already exist at scrape time keeps the per-tick path free of metric calls.
+
+The per-strategy children are bound once (``for_strategy``), so the hot path never resolves labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from host.supervisor.managed import StrategyState, StrategyStatus
+from host.supervisor.policy import BreakerState
+
+__all__ = ["EngineMetrics", "StrategyMetrics", "SupervisorCollector"]
+
+_LATENCY_BUCKETS_US = (100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000)
+_BREAKER_VALUE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
+
+
+@dataclass(frozen=True)
+class StrategyMetrics:
+    """The children of one strategy, bound once."""
+
+    signals: Counter
+    latency_us: Histogram
+    processing_us: Histogram
+    restarts: Counter
+    _errors: Counter
+    _dropped: Counter
+    _stops: Counter
+    strategy: str
+
+    def error(self, kind: str) -> None:
+        self._errors.labels(strategy=self.strategy, kind=kind).inc()
+
+    def signals_dropped(self, symbol: str, reason: str, count: int = 1) -> None:
+        self._dropped.labels(strategy=self.strategy, symbol=symbol, reason=reason).inc(count)
+
+    def stopped(self, rung: str) -> None:
+        self._stops.labels(rung=rung).inc()
+
+
+class EngineMetrics:
+    """All metrics of one engine instance."""
+
+    def __init__(self, namespace: str = "strategy_engine", registry: CollectorRegistry | None = None) -> None:
+        self.namespace = namespace
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r, ns = self.registry, namespace
+        self.signals = Counter("strategy_signals_total", "Signals strategies emitted", ["strategy"], namespace=ns,
+                               registry=r)  # fmt: skip
+        self.errors = Counter(
+            "strategy_errors_total", "Strategy failures by kind (exception, bad_signal, flood, timeout, crash, boot)",
+            ["strategy", "kind"], namespace=ns, registry=r,
+        )  # fmt: skip
+        self.latency_us = Histogram(
+            "strategy_latency_microseconds", "Round trip of one event batch through a strategy's runner",
+            ["strategy"], namespace=ns, registry=r, buckets=_LATENCY_BUCKETS_US,
+        )  # fmt: skip
+        self.processing_us = Histogram(
+            "processing_time_microseconds", "Strategy compute time per event batch, measured in the runner",
+            ["strategy"], namespace=ns, registry=r, buckets=_LATENCY_BUCKETS_US,
+        )  # fmt: skip
+        self.signals_dropped = Counter(
+            "signals_dropped_total", "Signals dropped before aggregation, by reason", ["strategy", "symbol", "reason"],
+            namespace=ns, registry=r,
+        )  # fmt: skip
+        self.restarts = Counter("runner_restarts_total", "Runner restarts decided by the breaker", ["strategy"],
+                                namespace=ns, registry=r)  # fmt: skip
+        self.stops = Counter("runner_stops_total", "Runners ended, by the rung of the stop ladder reached", ["rung"],
+                             namespace=ns, registry=r)  # fmt: skip
+        self.reloads = Counter("plugin_reloads_total", "Plugin hot reloads by result", ["plugin", "result"],
+                               namespace=ns, registry=r)  # fmt: skip
+
+    def for_strategy(self, strategy: str) -> StrategyMetrics:
+        return StrategyMetrics(
+            signals=self.signals.labels(strategy=strategy), latency_us=self.latency_us.labels(strategy=strategy),
+            processing_us=self.processing_us.labels(strategy=strategy),
+            restarts=self.restarts.labels(strategy=strategy), _errors=self.errors, _dropped=self.signals_dropped,
+            _stops=self.stops, strategy=strategy,
+        )  # fmt: skip
+
+    def watch(self, status: Callable[[], Iterable[StrategyStatus]]) -> None:
+        """Export the supervisor's per-strategy state at every scrape."""
+        self.registry.register(SupervisorCollector(self.namespace, status))
+
+
+class SupervisorCollector(Collector):
+    """Gauges and counters read from ``Supervisor.status()`` when Prometheus scrapes."""
+
+    def __init__(self, namespace: str, status: Callable[[], Iterable[StrategyStatus]]) -> None:
+        self._ns = namespace
+        self._status = status
+
+    def _name(self, name: str) -> str:
+        return f"{self._ns}_{name}"
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        statuses = list(self._status())
+        active = GaugeMetricFamily(self._name("active_strategies"), "Strategies whose runner is Ready and serving")
+        active.add_metric([], sum(1 for s in statuses if s.state is StrategyState.RUNNING))
+        breaker = GaugeMetricFamily(
+            self._name("breaker_state"),
+            "Circuit breaker per strategy: 0 closed, 1 half-open, 2 open",
+            labels=["strategy"],
+        )
+        state = GaugeMetricFamily(self._name("strategy_state"), "1 for the strategy's current state",
+                                  labels=["strategy", "state"])  # fmt: skip
+        outbox = GaugeMetricFamily(
+            self._name("outbox_size"), "Events waiting for a strategy's runner", labels=["strategy"]
+        )
+        sent = CounterMetricFamily(self._name("strategy_events"), "Events delivered to a strategy's runner",
+                                   labels=["strategy"])  # fmt: skip
+        conflated = CounterMetricFamily(
+            self._name("conflated_events"),
+            "Market data replaced by a newer update while a runner lagged",
+            labels=["strategy"],
+        )
+        dropped = CounterMetricFamily(
+            self._name("market_data_dropped"), "Market data dropped from a full outbox", labels=["strategy"]
+        )
+        late = CounterMetricFamily(
+            self._name("late_replies"),
+            "Runner replies for a batch that had already missed its deadline",
+            labels=["strategy"],
+        )
+        impersonations = CounterMetricFamily(
+            self._name("runner_impersonations"),
+            "Runner outputs claiming a strategy the runner does not serve",
+            labels=["strategy"],
+        )
+        for s in statuses:
+            breaker.add_metric([s.id], _BREAKER_VALUE[s.breaker.state])
+            state.add_metric([s.id, s.state.value], 1)
+            outbox.add_metric([s.id], s.outbox)
+            sent.add_metric([s.id], s.events_sent)
+            conflated.add_metric([s.id], s.conflated)
+            dropped.add_metric([s.id], s.dropped)
+            late.add_metric([s.id], s.late_replies)
+            impersonations.add_metric([s.id], s.impersonations)
+        yield from (active, breaker, state, outbox, sent, conflated, dropped, late, impersonations)
