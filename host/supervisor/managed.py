@@ -220,6 +220,7 @@ class ManagedStrategy:
         self._unacked: list[bytes] = []
         self._spawns = 0
         self._restart_requested = False
+        self._endings: set[asyncio.Future[Rung]] = set()  # replaced runners being stopped
 
     @property
     def id(self) -> str:
@@ -320,6 +321,8 @@ class ManagedStrategy:
 
     async def _shutdown(self) -> None:
         self.state = StrategyState.STOPPED
+        if self._endings:
+            await asyncio.gather(*self._endings, return_exceptions=True)
         if self._swap is not None:
             await self._end(self._swap.runner, "host shutting down")
             if not self._swap.done.done():
@@ -613,9 +616,15 @@ class ManagedStrategy:
 
     async def prepare_swap(self, definition: StrategyDefinition) -> str | None:
         """Load ``definition`` in a new runner and hand it to the loop; None on success, else why not."""
-        if self.state is not StrategyState.RUNNING or self._swap is not None:
+        if self._swap is not None:
+            return "a reload is already in progress"
+        if self.state is not StrategyState.RUNNING:
+            # Not serving: the next boot uses the new definition. One held open (a boot error
+            # the new code may fix) gets that boot now; an operator's pause is left alone.
             self.definition = definition
-            return None if self.state is not StrategyState.RUNNING else "a reload is already in progress"
+            if self.state is StrategyState.OPEN:
+                self.resume()
+            return None
         try:
             runner = await self._load(definition)
         except (SessionError, TimeoutError) as err:
@@ -650,7 +659,10 @@ class ManagedStrategy:
         swap.done.set_result(None)
         log.info("plugin_reloaded", strategy=self.id, old_pid=old.process.pid, new_pid=swap.runner.process.pid)
         self._on_event("plugin_reloaded", self.id, {"pid": swap.runner.process.pid})
-        await self._end(old, "replaced")
+        # The new runner serves at once; the old one is drained and stopped alongside.
+        ending = asyncio.ensure_future(self._end(old, "replaced"))
+        self._endings.add(ending)
+        ending.add_done_callback(self._endings.discard)
         return swap.runner
 
 

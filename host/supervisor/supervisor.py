@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -219,21 +219,26 @@ class Supervisor:
         log.info("plugin_reload", plugin=plugin, ok=outcome.ok, results=dict(outcome.results))
         return outcome
 
-    async def set_definitions(self, definitions: Iterable[StrategyDefinition]) -> None:
-        """Apply a new strategy list: start added ones, stop removed ones, swap changed ones."""
+    async def set_definitions(self, definitions: Iterable[StrategyDefinition]) -> dict[str, str]:
+        """Apply a new strategy list: start added ones, stop removed ones, swap changed ones.
+
+        Returns why each changed strategy that could not move to its new definition did not
+        (it keeps serving on the old one); empty when all went through.
+        """
         wanted = {d.id: d for d in definitions}
         for strategy_id in [sid for sid in self._managed if sid not in wanted]:
             await self._stop(strategy_id)
-        changed = []
+        changed: dict[str, Awaitable[str | None]] = {}
         for strategy_id, definition in wanted.items():
             current = self._managed.get(strategy_id)
             if current is None:
                 self._start(definition)
             elif current.definition != definition:
                 self.router.set(strategy_id, Subscription(symbols=definition.symbols))
-                changed.append(current.prepare_swap(definition))
+                changed[strategy_id] = current.prepare_swap(definition)
         self._definitions = wanted
-        await asyncio.gather(*changed)
+        results = await asyncio.gather(*changed.values())
+        return {sid: reason for sid, reason in zip(changed, results, strict=True) if reason is not None}
 
     async def plugin_removed(self, plugin: str) -> None:
         """A package was deleted from disk: stop its strategies (they stay in the definitions)."""
