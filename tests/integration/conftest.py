@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from host.link import Inbound, LinkServer, Registration
 from host.session import RunnerSession
 from host.supervisor.process import RunnerLaunch, RunnerLimits, RunnerProcess, end_runner, spawn_runner
 from tests.helpers import RUNNERS, kill_quietly, pid_alive
+from tests.servers import NatsServer, RedisServer
 
 
 @dataclass
@@ -86,3 +87,30 @@ async def runners(link: LinkServer) -> AsyncIterator[RunnerHarness]:
     harness = RunnerHarness(link)
     yield harness
     await harness.close()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real redis-server on a free port of its own."""
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A real nats-server (core NATS) on a free port of its own."""
+    server = NatsServer(tmp_path / "nats")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def jetstream_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A real nats-server with JetStream, its store in the test's temp dir."""
+    server = NatsServer(tmp_path / "nats-js", jetstream=True)
+    server.start()
+    yield server
+    server.stop()
