@@ -1,0 +1,1 @@
+"""Orders after risk: intents, their lifecycle, venues (paper, gRPC) and the execution engine."""
