@@ -2,8 +2,14 @@
 
 strategy-engine run                        replay the generated demo feed through the built-in strategies
 strategy-engine run --replay FILE [FILE]   replay recorded market data (JSON lines, seed format)
+strategy-engine run --config CONFIG --replay FILE
+                                           your strategies; a relative engine.pluginsDir is resolved
+                                           against the folder of CONFIG, not the working directory
 strategy-engine check-plugin PATH          load a plugin package in a sandboxed runner; say what it registers
 strategy-engine new-plugin NAME            scaffold a plugin package with a strategy, a config and tests
+
+Exit codes: 0 done; 1 a plugin that does not load, a strategy stopped by its circuit breaker or a
+line of market data that cannot be read; 2 a usage or config error, reported before anything starts.
 """
 
 from __future__ import annotations
@@ -22,10 +28,11 @@ from pathlib import Path
 import structlog
 
 from host import app
-from host.config import Config, ConfigError, load
+from host.config import Config, ConfigError, LoggingConfig, load
 from host.demo import demo_feed
 from host.logs import configure_logging
 from host.scaffold import ScaffoldError, new_plugin
+from host.supervisor.managed import StrategyState
 from host.supervisor.process import runner_environment
 from host.supervisor.sandbox import make_host_undumpable
 from runner.exitcodes import describe_exit
@@ -66,7 +73,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    make_host_undumpable()  # before any runner exists: none may read the host's memory or environment
     handlers = {"run": _run, "check-plugin": _check_plugin, "new-plugin": _new_plugin}
     return handlers[args.command](args)
 
@@ -82,34 +88,57 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as err:
         print(f"strategy-engine: config error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    configure_logging(config.logging)
-    log = structlog.get_logger("host.cli")
-    for warning in config.warnings:
-        log.warning("config_warning", detail=warning)
-    root = args.config.resolve().parent if args.config else _default_root()
-    if args.replay:
-        events: Iterable[Event] = _merged(args.replay)
-        total = None
-        source = ", ".join(str(p) for p in args.replay)
-    elif args.config is None:
-        feed = list(demo_feed(minutes=args.minutes, seed=args.seed))
-        events, total, source = feed, len(feed), f"generated demo feed ({args.minutes:g} min, seed {args.seed})"
-    else:
+    if args.config is not None and not args.replay:
         print(
             "strategy-engine: live feeds (Redis market data, NATS fills) are not available in this version; "
             "pass --replay FILE to replay recorded market data",
             file=sys.stderr,
         )
         return EXIT_USAGE
+    root = args.config.resolve().parent if args.config else _default_root(config)
+    problem = _missing_input(args.replay or [], config, root, from_config=args.config is not None)
+    if problem:
+        print(f"strategy-engine: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    configure_logging(config.logging)
+    make_host_undumpable()  # before any runner exists: none may read the host's memory or environment
+    log = structlog.get_logger("host.cli")
+    for warning in config.warnings:
+        log.warning("config_warning", detail=warning)
+    if args.replay:
+        events: Iterable[Event] = _merged(args.replay)
+        total = None
+        source = ", ".join(str(p) for p in args.replay)
+    else:
+        feed = list(demo_feed(minutes=args.minutes, seed=args.seed))
+        events, total, source = feed, len(feed), f"generated demo feed ({args.minutes:g} min, seed {args.seed})"
     return _replay(config, events, total, source, root)
 
 
-def _default_root() -> Path:
-    """Where plugins/ is when no config says: the working directory, else the source checkout."""
+def _default_root(config: Config) -> Path:
+    """Where plugins/ is when no config says: the working directory if it holds every configured
+    plugin, else the source checkout (where the built-in plugins are)."""
     here = Path.cwd()
-    if (here / "plugins").is_dir():
+    plugins = here / config.engine.plugins_dir
+    if all((plugins / spec.plugin).is_dir() for spec in config.enabled_strategies()):
         return here
     return Path(__file__).resolve().parent.parent
+
+
+def _missing_input(replay: list[Path], config: Config, root: Path, *, from_config: bool) -> str | None:
+    """Why the run cannot start (a replay file or a plugin folder is missing), or None."""
+    for path in replay:
+        if not path.is_file():
+            return f"--replay {path}: no such file"
+    plugins_dir = app.settings(config, root=root)[0].plugins_dir
+    for spec in config.enabled_strategies():
+        folder = plugins_dir / spec.plugin
+        if not folder.is_dir():
+            setting = config.engine.plugins_dir
+            resolved = "" if Path(setting).is_absolute() else f", resolved against {root}"
+            whose = " (the config file's folder)" if resolved and from_config else ""
+            return f"strategies.{spec.id}: no plugin folder {folder} (engine.pluginsDir {setting!r}{resolved}{whose})"
+    return None
 
 
 def _replay(config: Config, events: Iterable[Event], total: int | None, source: str, root: Path) -> int:
@@ -117,18 +146,37 @@ def _replay(config: Config, events: Iterable[Event], total: int | None, source: 
     print(f"strategy-engine: replaying {source} through {strategies} ({config.engine.mode} mode)", flush=True)
     try:
         report = asyncio.run(app.run(config, events, progress=sys.stderr, total=total, root=root))
-    except ValidationError as err:
-        print(f"\nstrategy-engine: bad market data: {err}", file=sys.stderr)
+    except* ValidationError as group:
+        # raised by the feed inside the engine's TaskGroup; owner is "FILE:LINE" for a bad line
+        for err in _leaves(group):
+            where = err.owner if err.field == "line" else f"{err.owner}.{err.field}"
+            print(f"\nstrategy-engine: bad market data: {where}: {err.reason}", file=sys.stderr)
+        report = None
+    if report is None:
         return 1
     app.summary(report)
+    stopped = [s.id for s in report.strategies if s.state is StrategyState.OPEN]
+    if stopped:
+        print(f"strategy-engine: stopped by its circuit breaker: {', '.join(stopped)}", file=sys.stderr)
+        return 1
     return 0
 
 
+def _leaves(group: ExceptionGroup[ValidationError]) -> Iterator[ValidationError]:
+    for err in group.exceptions:
+        if isinstance(err, ExceptionGroup):
+            yield from _leaves(err)
+        else:
+            yield err
+
+
 def _check_plugin(args: argparse.Namespace) -> int:
+    configure_logging(LoggingConfig(level="warning", format="console"))
     path = args.path.resolve()
     if not path.is_dir():
         print(f"strategy-engine: {path} is not a folder", file=sys.stderr)
         return EXIT_USAGE
+    make_host_undumpable()  # before the runner exists: it may not read the host's memory or environment
     proc = subprocess.run(
         [sys.executable, "-B", "-s", "-m", "runner.describe", "--plugin", str(path), "--host-pid", str(os.getpid())],
         env=runner_environment(), cwd=str(path.parent), capture_output=True, text=True, timeout=60,
@@ -167,8 +215,12 @@ def _new_plugin(args: argparse.Namespace) -> int:
     except ScaffoldError as err:
         print(f"strategy-engine: {err}", file=sys.stderr)
         return EXIT_USAGE
-    print(f"created {target}/ — test it with: python -m pytest {target}")
-    print(f"check it loads in a sandboxed runner: strategy-engine check-plugin {target}")
+    print(f"created {target}/")
+    print(f"  test it:        python -m pytest {target}")
+    print(f"  load it:        strategy-engine check-plugin {target}")
+    print("  replay into it: strategy-engine run --config CONFIG --replay FILE.jsonl, with in CONFIG")
+    print(f"                    engine: {{pluginsDir: {target.parent}}}  # relative to CONFIG's folder")
+    print(f"                    strategies: {{{args.name}: {{symbols: [BTCUSDT]}}}}")
     return 0
 
 

@@ -1,4 +1,9 @@
-"""``strategy-engine new-plugin NAME``: a plugin package that works and is tested from the start."""
+"""``strategy-engine new-plugin NAME``: a plugin package that works and is tested from the start.
+
+The generated package is what plugins/README.md describes: a hook in ``__init__.py``, a strategy,
+its typed config and unit tests that run on the SDK alone (``sdk.testing``). It type-checks under
+``mypy --strict`` and passes the repository's ruff settings, like the built-in plugins.
+"""
 
 from __future__ import annotations
 
@@ -18,12 +23,15 @@ from __future__ import annotations
 
 from sdk import Strategy, hookimpl
 
+from .config import {cls}Config
 from .strategy import {cls}
+
+__all__ = ["{cls}", "{cls}Config", "strategy_engine_strategies"]
 
 
 @hookimpl
-def strategy_engine_strategies() -> list[type[Strategy]]:  # type: ignore[type-arg]
-    return [{cls}]
+def strategy_engine_strategies() -> list[type[Strategy[{cls}Config]]]:
+    return [{cls}]  # classes, not instances: the runner builds each one from its validated config
 '''
 
 _CONFIG = '''"""Parameters of {cls}: every field has a default; unknown keys are rejected."""
@@ -41,6 +49,7 @@ class {cls}Config(StrategyConfig):
     min_move: float = 0.001  # fractional move of the mid since the last order that triggers a new one
 
     def validate(self) -> None:
+        """Rules beyond the types; run on every construction (from_mapping or a direct call)."""
         if self.quantity <= 0:
             self.fail("quantity", f"must be > 0, got {{self.quantity}}")
         if self.min_move <= 0:
@@ -57,32 +66,44 @@ from __future__ import annotations
 
 import json
 
-from sdk import Signal, Strategy, Tick
+from sdk import Side, Signal, Strategy, Tick
 
 from .config import {cls}Config
 
+_STATE_VERSION = 1
+
 
 class {cls}(Strategy[{cls}Config]):
+    """Buys after the mid rises by min_move, sells after it falls by as much."""
+
     name = "{name}"
     Config = {cls}Config
 
     def __init__(self, config: {cls}Config) -> None:
         super().__init__(config)
-        self.anchor: dict[str, float] = {{}}
+        self.anchor: dict[str, float] = {{}}  # mid at the last order, per symbol
 
     def on_tick(self, tick: Tick) -> None:
         anchor = self.anchor.setdefault(tick.symbol, tick.mid)
         move = tick.mid / anchor - 1
         if abs(move) >= self.config.min_move:
-            side = "buy" if move > 0 else "sell"
+            side = Side.BUY if move > 0 else Side.SELL
             self.emit(Signal(tick.symbol, side, self.config.quantity, metadata={{"move": f"{{move:.6f}}"}}))
             self.anchor[tick.symbol] = tick.mid
 
     def on_save(self) -> bytes:
-        return json.dumps(self.anchor).encode()
+        return json.dumps({{"version": _STATE_VERSION, "anchor": self.anchor}}).encode()
 
     def on_load(self, state: bytes) -> None:
-        self.anchor = json.loads(state)
+        """Restore saved state; state this version cannot read is dropped with a warning."""
+        try:
+            data = json.loads(state)
+            if data["version"] != _STATE_VERSION:
+                raise ValueError(f"state version {{data['version']!r}}, expected {{_STATE_VERSION}}")
+            self.anchor = {{str(symbol): float(mid) for symbol, mid in data["anchor"].items()}}
+        except (ValueError, TypeError, KeyError, AttributeError) as err:
+            self.log.warning("state_discarded", reason=str(err))
+            self.anchor = {{}}
 '''
 
 _TEST = '''"""Unit tests of {cls}, with no server: sdk.testing runs it over crafted events."""
@@ -91,15 +112,11 @@ from __future__ import annotations
 
 import pytest
 
-from sdk import ConfigError, Side, Tick
-from sdk.testing import run_strategy
-
-from {name}.config import {cls}Config
-from {name}.strategy import {cls}
+{imports}
 
 
 def tick(mid: float, seq: int) -> Tick:
-    return Tick("BTCUSDT", seq * 1_000_000, mid - 0.5, 1.0, mid + 0.5, 1.0, None, seq)
+    return Tick("BTCUSDT", seq * 1_000_000, mid - 0.5, 1.0, mid + 0.5, 1.0, sequence=seq)
 
 
 class Test{cls}:
@@ -114,10 +131,15 @@ class Test{cls}:
         assert result.signals == []
 
     def test_state_survives_a_reload(self) -> None:
-        """on_save/on_load carry the anchor price."""
+        """on_save/on_load carry the anchor price into the next runner."""
         first = run_strategy({cls}({cls}Config(min_move=0.01)), [tick(100.0, 1)])
         second = run_strategy({cls}({cls}Config(min_move=0.01)), [tick(99.0, 2)], restore=first.state)
         assert [s.side for s in second.signals] == [Side.SELL]
+
+    def test_unreadable_state_starts_fresh(self) -> None:
+        """State it cannot read is dropped with a warning, not raised."""
+        result = run_strategy({cls}({cls}Config()), [tick(100.0, 1)], restore=b"not json")
+        assert [(level, event) for level, event, _ in result.logs] == [("warning", "state_discarded")]
 
     def test_rejects_a_bad_quantity(self) -> None:
         """The config names the field it rejects."""
@@ -130,13 +152,26 @@ def _class_name(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_"))
 
 
+def _test_imports(name: str, cls: str) -> str:
+    # sorted as ruff's isort sorts one first-party block, whatever the package is called
+    lines = [
+        "from sdk import ConfigError, Side, Tick",
+        "from sdk.testing import run_strategy",
+        f"from {name}.config import {cls}Config",
+        f"from {name}.strategy import {cls}",
+    ]
+    return "\n".join(sorted(lines, key=lambda line: line.split()[1]))
+
+
 def new_plugin(name: str, plugins_dir: Path) -> Path:
     """Write plugins_dir/NAME with a strategy, its config and its tests; return the folder."""
     if not name.isidentifier() or keyword.iskeyword(name) or not name.islower():
         raise ScaffoldError(f"plugin name {name!r}: use a lower-case Python identifier, e.g. my_strategy")
+    if name in {"sdk", "host", "runner", "tests"}:
+        raise ScaffoldError(f"plugin name {name!r}: taken by the engine's own packages, choose another")
     target = plugins_dir / name
     if target.exists():
-        raise ScaffoldError(f"{target} already exists")
+        raise ScaffoldError(f"{target} already exists; choose another name or remove it")
     cls = _class_name(name)
     values = {"name": name, "cls": cls, "title": name.replace("_", " ").capitalize()}
     (target / "tests").mkdir(parents=True)
@@ -144,5 +179,5 @@ def new_plugin(name: str, plugins_dir: Path) -> Path:
     (target / "config.py").write_text(_CONFIG.format(**values))
     (target / "strategy.py").write_text(_STRATEGY.format(**values))
     (target / "tests" / "__init__.py").write_text("")
-    (target / "tests" / f"test_{name}.py").write_text(_TEST.format(**values))
+    (target / "tests" / f"test_{name}.py").write_text(_TEST.format(imports=_test_imports(name, cls), **values))
     return target

@@ -1,0 +1,250 @@
+"""The ``strategy-engine`` command line, run as a user runs it: a subprocess in a scratch folder.
+
+These tests walk the strategy author's flow of plugins/README.md (scaffold a package, unit-test
+it, load it in a sandboxed runner, replay recorded data through it with a config of one's own)
+and check the command line's answers to the usual mistakes: exit code 2 and the key, file or
+folder at fault for a usage or config error, 1 for a plugin that does not load or bad data.
+The SDK's own venv is not built here (slow, and it needs PyPI for pluggy); the wheel is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from host.scaffold import new_plugin
+from tests.helpers import ROOT, RUNNERS
+
+pytestmark = pytest.mark.integration
+
+BUILTINS = ("momentum", "market_making", "scalping")
+SUMMARY_COLUMNS = ("strategy", "state", "breaker", "events", "buys", "sells")
+
+
+def cli(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m host.cli ARGS`` in ``cwd``, as a user would type ``strategy-engine ARGS``."""
+    return subprocess.run(
+        [sys.executable, "-m", "host.cli", *map(str, args)],
+        cwd=cwd, env=_env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.pop("PYTEST_ADDOPTS", None)
+    return env
+
+
+def write_ticks(path: Path, count: int = 300, *, bad_line: int | None = None) -> Path:
+    """``count`` BTCUSDT ticks in the seed's JSON-lines format, a zig-zag of 0.5 % legs."""
+    start = datetime(2024, 8, 8, 23, 54, tzinfo=UTC)
+    lines = []
+    for i in range(count):
+        mid = 60_000.0 * (1 + 0.005 * ((i // 10) % 2) + 0.0005 * (i % 10))
+        stamp = (start + timedelta(milliseconds=250 * i)).isoformat().replace("+00:00", "Z")
+        bid, ask = round(mid - 0.01, 2), round(mid + 0.01, 2)
+        tick = {"symbol": "BTCUSDT", "timestamp": stamp, "sequence": i + 1, "type": "tick",
+                "bid_price": bid, "bid_size": 1.5, "ask_price": ask, "ask_size": 2.0}  # fmt: skip
+        lines.append(json.dumps(tick))
+    if bad_line is not None:
+        lines[bad_line - 1] = lines[bad_line - 1][:-10]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_config(path: Path, plugins_dir: str, strategies: str) -> Path:
+    path.write_text(f"engine:\n  pluginsDir: {plugins_dir}\nstrategies:\n{strategies}")
+    return path
+
+
+def summary_rows(stdout: str) -> dict[str, dict[str, str]]:
+    """The per-strategy table of a replay summary, by strategy id."""
+    lines = stdout.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.split()[:3] == ["strategy", "state", "breaker"])
+    rows = {}
+    for line in lines[head + 1 :]:
+        if not line.strip():
+            break
+        cells = line.split()
+        rows[cells[0]] = dict(zip(SUMMARY_COLUMNS, cells, strict=False))
+    return rows
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """An author's folder outside the repository, with a scaffolded ``my_strat`` in plugins/."""
+    folder = tmp_path / "project"
+    new_plugin("my_strat", folder / "plugins")
+    return folder
+
+
+MY_STRAT = "  my_strat:\n    symbols: [BTCUSDT]\n    parameters:\n      quantity: 0.01\n      min_move: 0.002\n"
+
+
+class TestVersion:
+    def test_prints_the_version(self, tmp_path: Path) -> None:
+        """--version names the program and its version and exits 0."""
+        result = cli("--version", cwd=tmp_path)
+        assert result.returncode == 0
+        assert result.stdout.startswith("strategy-engine ")
+
+
+class TestRun:
+    def test_demo_without_config_runs_the_builtin_strategies(self, tmp_path: Path) -> None:
+        """With no config, a short generated feed goes through the three built-in strategies."""
+        result = cli("run", "--minutes", "1", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-2000:]
+        rows = summary_rows(result.stdout)
+        assert set(rows) == set(BUILTINS)
+        assert all(row["state"] == "running" and int(row["events"].replace(",", "")) > 0 for row in rows.values())
+
+    def test_unknown_config_key_exits_2_naming_its_path(self, tmp_path: Path) -> None:
+        """An unknown key stops loading with exit 2 and the full key path on stderr."""
+        config = tmp_path / "config.yaml"
+        config.write_text("engine:\n  pluginsDir: plugins\n  bogusKey: 1\n")
+        result = cli("run", "--config", config, "--replay", write_ticks(tmp_path / "t.jsonl"), cwd=tmp_path)
+        assert result.returncode == 2
+        assert "engine.bogusKey: unknown key" in result.stderr
+
+    def test_config_without_replay_says_live_feeds_are_unavailable(self, project: Path) -> None:
+        """``run --config`` with no --replay exits 2: live feeds are not in this version."""
+        config = write_config(project / "config.yaml", "plugins", MY_STRAT)
+        result = cli("run", "--config", config, cwd=project)
+        assert result.returncode == 2
+        assert "live feeds" in result.stderr and "--replay" in result.stderr
+
+    def test_malformed_replay_line_is_named(self, project: Path) -> None:
+        """A line that is not JSON ends the replay with exit 1, naming the file and line."""
+        config = write_config(project / "config.yaml", "plugins", MY_STRAT)
+        ticks = write_ticks(project / "ticks.jsonl", 20, bad_line=7)
+        result = cli("run", "--config", config, "--replay", ticks, cwd=project)
+        assert result.returncode == 1
+        assert "bad market data: " in result.stderr and "ticks.jsonl:7:" in result.stderr
+        assert "Traceback" not in result.stderr
+
+    def test_missing_replay_file_exits_2(self, tmp_path: Path) -> None:
+        """A --replay file that does not exist is named before anything starts."""
+        result = cli("run", "--replay", tmp_path / "nope.jsonl", cwd=tmp_path)
+        assert result.returncode == 2
+        assert "nope.jsonl: no such file" in result.stderr
+
+    def test_missing_plugin_folder_names_where_it_looked(self, project: Path, tmp_path: Path) -> None:
+        """A pluginsDir without the strategy's package exits 2, naming the folder resolved against the config's."""
+        config = write_config(project / "config.yaml", "plugin", MY_STRAT)
+        result = cli("run", "--config", config, "--replay", write_ticks(project / "t.jsonl", 5), cwd=tmp_path)
+        assert result.returncode == 2
+        assert f"strategies.my_strat: no plugin folder {project / 'plugin' / 'my_strat'}" in result.stderr
+        assert "the config file's folder" in result.stderr
+
+    def test_rejected_parameters_exit_1_with_the_breaker_open(self, project: Path) -> None:
+        """Parameters the strategy's config rejects open its breaker; the run says why and exits 1."""
+        config = write_config(project / "config.yaml", "plugins", "  my_strat:\n    parameters:\n      min_mov: 1\n")
+        result = cli("run", "--config", config, "--replay", write_ticks(project / "t.jsonl", 5), cwd=project)
+        assert result.returncode == 1
+        assert summary_rows(result.stdout)["my_strat"]["breaker"] == "open"
+        assert "strategies.my_strat.min_mov: unknown key" in result.stdout
+        assert "stopped by its circuit breaker: my_strat" in result.stderr
+
+
+class TestNewPlugin:
+    def test_scaffold_passes_its_own_tests(self, tmp_path: Path) -> None:
+        """new-plugin writes a package whose tests pass with pytest run from the plugins' parent."""
+        created = cli("new-plugin", "my_strat", "--dir", "plugins", cwd=tmp_path)
+        assert created.returncode == 0, created.stderr
+        assert "python -m pytest plugins/my_strat" in created.stdout
+        tests = subprocess.run(
+            [sys.executable, "-m", "pytest", "plugins/my_strat", "-q", "-p", "no:cacheprovider"],
+            cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert tests.returncode == 0, tests.stdout[-3000:]
+        assert "5 passed" in tests.stdout
+
+    @pytest.mark.parametrize("name", ["My-Strat", "MyStrat", "class", "1st", "sdk"])
+    def test_bad_name_exits_2(self, tmp_path: Path, name: str) -> None:
+        """A name that is not a free lower-case identifier is refused and nothing is written."""
+        result = cli("new-plugin", name, "--dir", "plugins", cwd=tmp_path)
+        assert result.returncode == 2
+        assert f"plugin name {name!r}" in result.stderr
+        assert not (tmp_path / "plugins").exists()
+
+    def test_existing_folder_exits_2(self, project: Path) -> None:
+        """An existing package is never overwritten."""
+        before = (project / "plugins" / "my_strat" / "strategy.py").read_text()
+        result = cli("new-plugin", "my_strat", "--dir", "plugins", cwd=project)
+        assert result.returncode == 2
+        assert "already exists" in result.stderr
+        assert (project / "plugins" / "my_strat" / "strategy.py").read_text() == before
+
+
+class TestCheckPlugin:
+    def test_good_plugin_lists_strategy_fields_and_sandbox(self, project: Path) -> None:
+        """A package that loads: its strategy, its config fields with defaults and the sandbox layers."""
+        result = cli("check-plugin", "plugins/my_strat", cwd=project)
+        assert result.returncode == 0, result.stderr
+        assert "plugin 'my_strat' registers 1 strategy(ies)" in result.stdout
+        assert "my_strat  (my_strat.strategy.MyStrat)" in result.stdout
+        assert "quantity: float = 0.01" in result.stdout and "min_move: float = 0.001" in result.stdout
+        layers = result.stdout.split("sandbox layers applied: ", 1)[1]
+        assert "pdeathsig" in layers and "rlimit_as" in layers
+
+    def test_bad_hook_exits_1_naming_hook_and_reason(self, tmp_path: Path) -> None:
+        """A hook that returns garbage: exit 1, the hook and what it returned."""
+        result = cli("check-plugin", RUNNERS / "bad_hook", cwd=tmp_path)
+        assert result.returncode == 1
+        assert "plugin 'bad_hook' does not load (hook strategy_engine_strategies)" in result.stdout
+        assert "returned 42" in result.stdout
+
+    def test_not_a_folder_exits_2(self, tmp_path: Path) -> None:
+        """A path that is not a folder is a usage error."""
+        (tmp_path / "file.py").write_text("")
+        result = cli("check-plugin", "file.py", cwd=tmp_path)
+        assert result.returncode == 2
+        assert "is not a folder" in result.stderr
+
+
+class TestSdkWheel:
+    def test_wheel_holds_only_the_sdk(self, tmp_path: Path) -> None:
+        """``pip wheel ./sdk`` builds a wheel of the sdk package alone, depending on pluggy only."""
+        pytest.importorskip("setuptools", reason="building offline (--no-build-isolation) needs setuptools here")
+        source = tmp_path / "sdk"  # a copy, so the build leaves nothing in the repository
+        shutil.copytree(ROOT / "sdk", source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+        build = subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", str(source), "-w", str(tmp_path / "dist"),
+             "--no-deps", "--no-build-isolation", "--no-index", "-q"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert build.returncode == 0, build.stderr[-3000:]
+        (wheel,) = (tmp_path / "dist").glob("strategy_engine_sdk-*.whl")
+        with zipfile.ZipFile(wheel) as archive:
+            names = archive.namelist()
+            metadata = archive.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+        packages = {name.split("/", 1)[0] for name in names if not name.split("/", 1)[0].endswith(".dist-info")}
+        assert packages == {"sdk"}
+        assert {"sdk/__init__.py", "sdk/testing.py", "sdk/py.typed"} <= set(names)
+        requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
+        assert requires == ["Requires-Dist: pluggy>=1.5"]
+
+
+class TestAuthorFlow:
+    def test_new_plugin_runs_on_replayed_data_from_its_own_config(self, tmp_path: Path) -> None:
+        """new-plugin -> config with a relative pluginsDir -> replay: the summary shows its signals."""
+        project = tmp_path / "project"
+        assert cli("new-plugin", "my_strat", "--dir", "project/plugins", cwd=tmp_path).returncode == 0
+        config = write_config(project / "config.yaml", "plugins", MY_STRAT)
+        ticks = write_ticks(project / "ticks.jsonl")
+        # run from another folder: pluginsDir is relative to the config file's folder, not the cwd
+        result = cli("run", "--config", "project/config.yaml", "--replay", "project/ticks.jsonl", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert ticks.exists() and config.exists()
+        row = summary_rows(result.stdout)["my_strat"]
+        assert (row["state"], row["breaker"], row["events"]) == ("running", "closed", "300")
+        assert int(row["buys"]) + int(row["sells"]) > 0
