@@ -18,18 +18,20 @@ import asyncio
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
 import structlog
 
-from host.config import Config, StrategySpec
+from host.config import Config, StrategySpec, load
 from host.supervisor.managed import StrategyDefinition, StrategyState, StrategyStatus, SupervisionSettings
 from host.supervisor.policy import BreakerPolicy
 from host.supervisor.process import RunnerLimits
+from host.supervisor.reload import HotReloader
 from host.supervisor.supervisor import Supervisor
+from host.supervisor.watcher import PluginWatcher
 from sdk.events import Cancel, Event, Fill, Position, Side, Signal, Timer
 
 __all__ = ["RunReport", "SignalRecorder", "definitions", "run", "settings", "summary"]
@@ -120,17 +122,27 @@ async def run(
     progress: TextIO | None = None,
     total: int | None = None,
     root: Path | None = None,
+    config_path: Path | None = None,
 ) -> RunReport:
-    """Replay ``events`` through the configured strategies; return what they did."""
+    """Replay ``events`` through the configured strategies; return what they did.
+
+    With ``engine.hotReload`` the plugins folder (and with ``engine.watchConfig`` the config
+    file) is watched while the replay runs: an edited package is swapped to new runners.
+    """
     supervision, policy = settings(config, root=root)
     recorder = SignalRecorder()
     supervisor = Supervisor(supervision, definitions(config), recorder, breaker_policy=policy)
     stop: Awaitable[object] = shutdown if shutdown is not None else _default_shutdown().wait()
     started = time.monotonic()
     replayed = 0
+    watcher = _watcher(config, supervision, config_path)
     async with asyncio.TaskGroup() as group:
         serving = group.create_task(supervisor.run())
         stopper = group.create_task(_await(stop))
+        if watcher is not None:
+            await watcher.start()
+            reloader = HotReloader(supervisor, watcher, load_definitions=_definitions_loader(config_path))
+            group.create_task(reloader.run())
         try:
             await _wait_started(supervisor, supervision.handshake_timeout_s, stopper)
             replayed = await _replay(supervisor, events, stopper, progress, total)
@@ -138,10 +150,25 @@ async def run(
         finally:
             report = RunReport(replayed, time.monotonic() - started, supervisor.status(), recorder.tallies)
             log.info("Shutting down strategy engine")
+            if watcher is not None:
+                await watcher.stop()
             supervisor.close()
             stopper.cancel()
             await serving
     return report
+
+
+def _watcher(config: Config, supervision: SupervisionSettings, config_path: Path | None) -> PluginWatcher | None:
+    if not config.engine.hot_reload or not supervision.plugins_dir.is_dir():
+        return None
+    watched = config_path if config.engine.watch_config else None
+    return PluginWatcher(supervision.plugins_dir, config_path=watched)
+
+
+def _definitions_loader(config_path: Path | None) -> Callable[[], list[StrategyDefinition]] | None:
+    if config_path is None:
+        return None
+    return lambda: definitions(load(config_path))
 
 
 async def _await(awaitable: Awaitable[object]) -> None:

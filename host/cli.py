@@ -112,7 +112,7 @@ def _run(args: argparse.Namespace) -> int:
     else:
         feed = list(demo_feed(minutes=args.minutes, seed=args.seed))
         events, total, source = feed, len(feed), f"generated demo feed ({args.minutes:g} min, seed {args.seed})"
-    return _replay(config, events, total, source, root)
+    return _replay(config, events, total, source, root, args.config)
 
 
 def _default_root(config: Config) -> Path:
@@ -141,11 +141,15 @@ def _missing_input(replay: list[Path], config: Config, root: Path, *, from_confi
     return None
 
 
-def _replay(config: Config, events: Iterable[Event], total: int | None, source: str, root: Path) -> int:
+def _replay(
+    config: Config, events: Iterable[Event], total: int | None, source: str, root: Path, config_path: Path | None
+) -> int:
     strategies = ", ".join(spec.id for spec in config.enabled_strategies())
-    print(f"strategy-engine: replaying {source} through {strategies} ({config.engine.mode} mode)", flush=True)
+    print(f"strategy-engine: replaying {source} through {strategies} (signals recorded)", flush=True)
     try:
-        report = asyncio.run(app.run(config, events, progress=sys.stderr, total=total, root=root))
+        report = asyncio.run(
+            app.run(config, events, progress=sys.stderr, total=total, root=root, config_path=config_path)
+        )
     except* ValidationError as group:
         # raised by the feed inside the engine's TaskGroup; owner is "FILE:LINE" for a bad line
         for err in _leaves(group):

@@ -294,7 +294,7 @@ class EngineConfig(_Section):
     transport_allowance: float = _opt(0.25, _at_least(0), duration=True)  # per-batch slack for IPC and scheduling
     signal_buffer_size: int = _opt(10000, _above(0))  # signals waiting for aggregation; beyond: dropped, counted
     aggregation_mode: str = _opt("priority", choices=AGGREGATION_MODES)  # how signals on one symbol combine
-    plugins_dir: str = _opt("plugins", _not_empty)  # folder of plugin packages, relative to the working dir
+    plugins_dir: str = _opt("plugins", _not_empty)  # plugin packages; relative: to the config file's folder
     hot_reload: bool = _opt(True)  # swap a plugin's runners when its source files change
     watch_config: bool = _opt(True)  # re-read this file when it changes (strategies section)
     handshake_timeout: float = _opt(10.0, _above(0), duration=True)  # a new runner must be Ready within this

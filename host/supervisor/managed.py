@@ -373,7 +373,7 @@ class ManagedStrategy:
             runner = await self._load(definition)
             self._runner = runner
             await runner.session.start(restore, self.settings.handshake_timeout_s)
-        except (SessionError, TimeoutError) as err:
+        except (SessionError, TimeoutError, OSError) as err:
             runner_or_none = self._runner
             self._runner = None
             await self._boot_failed(err, runner_or_none)
@@ -391,6 +391,8 @@ class ManagedStrategy:
             await self._end(runner, "boot failed")
         if isinstance(err, BootFailed):
             kind, reason = FailureKind.BOOT, str(err)
+        elif isinstance(err, OSError):  # the runner could not even be spawned (e.g. its plugin folder is gone)
+            kind, reason = FailureKind.BOOT, f"cannot start a runner for {definition_path(self)}: {err}"
         elif isinstance(err, RunnerLost) and err.returncode in BOOT_ERRORS:
             kind, reason = FailureKind.BOOT, f"{err} [{describe_exit(err.returncode or 0)}]"
         elif isinstance(err, TimeoutError):
@@ -627,7 +629,7 @@ class ManagedStrategy:
             return None
         try:
             runner = await self._load(definition)
-        except (SessionError, TimeoutError) as err:
+        except (SessionError, TimeoutError, OSError) as err:
             return self._reload_failed(str(err) or "no Hello in time")
         self._swap = _Swap(runner, definition)
         self._interrupt()
@@ -680,6 +682,10 @@ async def _connected(connected: asyncio.Future[Any], inbox: asyncio.Queue[Inboun
     item = exited.result()
     code = getattr(item, "returncode", None)
     raise RunnerLost("?", f"process exited before connecting ({code})", code)
+
+
+def definition_path(managed: ManagedStrategy) -> str:
+    return str(managed.settings.plugins_dir / managed.definition.plugin)
 
 
 def _worst(a: Decision, b: Decision) -> Decision:

@@ -160,16 +160,20 @@ async def spawn_runner(
 ) -> tuple[RunnerProcess, Registration]:
     """Start a runner process whose connection will be bound to ``launch.runner_id``."""
     registration = link.register(launch.runner_id, inbox)
-    proc = await asyncio.create_subprocess_exec(
-        *_argv(launch, link.socket_path),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env=runner_environment(),
-        cwd=str(launch.plugin.resolve().parent),
-        start_new_session=True,
-        close_fds=True,
-    )
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *_argv(launch, link.socket_path),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env=runner_environment(),
+            cwd=str(launch.plugin.resolve().parent),
+            start_new_session=True,
+            close_fds=True,
+        )
+    except OSError:
+        link.unregister(registration)
+        raise
     assert proc.stdin is not None
     proc.stdin.write(registration.token.encode() + b"\n")
     with contextlib.suppress(ConnectionError):

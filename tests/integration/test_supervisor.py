@@ -222,3 +222,23 @@ class TestMisbehaviour:
         supervisor.close()
         await asyncio.wait_for(task, 20)
         assert _runner_pids(supervisor.link.socket_path) == []
+
+
+class TestBootErrors:
+    async def test_missing_plugin_folder_is_a_boot_error(self, tmp_path: Path) -> None:
+        """A strategy whose package folder does not exist is held open as a boot error; others run."""
+        definitions = [
+            StrategyDefinition("healthy", "scripted", "scripted", {}),
+            StrategyDefinition("ghost", "no_such_package", "ghost", {}),
+        ]
+        listener = RecordingListener()
+        supervisor = Supervisor(_settings(tmp_path), definitions, listener, breaker_policy=POLICY)
+        task = asyncio.create_task(supervisor.run())
+        await supervisor.started.wait()
+        await wait_until(lambda: supervisor.strategy("ghost").state is StrategyState.OPEN, 10)
+        await wait_until(lambda: supervisor.strategy("healthy").state is StrategyState.RUNNING, 10)
+        ghost = supervisor.strategy("ghost")
+        assert ghost.restarts == 0
+        assert "no_such_package" in ghost.breaker.last_reason
+        supervisor.close()
+        await asyncio.wait_for(task, 20)
