@@ -40,6 +40,7 @@ from sdk.dispatch import HandlerError, StrategySlot
 __all__ = ["RunnerOptions", "serve"]
 
 TOKEN_METADATA = "x-runner-token"
+_served = asyncio.Event()  # set once this process sent Ready (a process serves one stream)
 log = structlog.get_logger("runner")
 
 
@@ -177,6 +178,7 @@ async def _handshake(stream: _Stream, options: RunnerOptions) -> Dispatcher | Ex
         log.error("runner_boot_failed", reason=str(err))
         await _report_failure(stream, _boot_failure(err))
         return err.exit_code
+    dispatcher = Dispatcher(slots)  # fixes the host's ids before any strategy code runs
     await stream.send(_hello(options, slots))
     async with asyncio.timeout(options.handshake_timeout_s):
         message = await stream.receive()
@@ -189,7 +191,8 @@ async def _handshake(stream: _Stream, options: RunnerOptions) -> Dispatcher | Ex
             await _report_failure(stream, _start_failure(error))
             return ExitCode.START_ERROR
     await stream.send(pb.RunnerMessage(ready=pb.Ready()))
-    return Dispatcher(slots)
+    _served.set()
+    return dispatcher
 
 
 def _snapshot(dispatcher: Dispatcher) -> pb.RunnerMessage:
@@ -286,4 +289,6 @@ async def serve(options: RunnerOptions) -> ExitCode:
         return await _run(options, stream_ready)
     except Exception:
         log.error("runner_crashed", traceback=traceback.format_exc())
-        return ExitCode.BOOT_ERROR
+        # Before the handshake finished this is a boot error (never restarted blindly); after
+        # it, the runner broke while serving, which a fresh runner may not.
+        return ExitCode.RUNNER_CRASH if _served.is_set() else ExitCode.BOOT_ERROR

@@ -19,9 +19,9 @@ from sdk.events import Event
 __all__ = ["Dispatcher", "error_to_pb"]
 
 
-def error_to_pb(error: HandlerError, seq: int = 0) -> pb.Error:
+def error_to_pb(error: HandlerError, seq: int = 0, strategy: str = "") -> pb.Error:
     return pb.Error(
-        kind=error.kind, strategy=error.strategy, seq=seq, text=error.text,
+        kind=error.kind, strategy=strategy or error.strategy, seq=seq, text=error.text,
         traceback=error.traceback, handler=error.handler,
     )  # fmt: skip
 
@@ -42,12 +42,15 @@ class Dispatcher:
 
     def __init__(self, slots: Sequence[StrategySlot]) -> None:
         self.slots = list(slots)
-        self.by_id = {slot.strategy_id: slot for slot in self.slots}
+        # Ids as the host assigned them, fixed here: strategy code can reach its slot object and
+        # rewrite its id, but what this runner reports and routes by does not follow.
+        self.ids = [slot.strategy_id for slot in self.slots]
+        self.by_id = dict(zip(self.ids, self.slots, strict=True))
 
     def handle_batch(self, batch: pb.EventBatch) -> pb.BatchResult:
         started = time.perf_counter_ns()
         seq = batch.seq
-        outputs = {slot.strategy_id: _Output(slot) for slot in self.slots}
+        outputs = {sid: _Output(slot) for sid, slot in self.by_id.items()}
         for message in batch.events:
             try:
                 event = wire.event_from_pb(message)
@@ -56,17 +59,21 @@ class Dispatcher:
                 continue
             self._deliver(event, message.target, outputs, seq)
         result = pb.BatchResult(seq=seq, compute_ns=time.perf_counter_ns() - started)
-        for slot in self.slots:
-            result.outputs.append(self._output(slot, outputs[slot.strategy_id]))
+        for sid, slot in self.by_id.items():
+            result.outputs.append(self._output(sid, slot, outputs[sid]))
         return result
 
     def _deliver(self, event: Event, target: str, outputs: dict[str, _Output], seq: int) -> None:
-        slots = self.slots if not target else [self.by_id[target]] if target in self.by_id else []
-        for slot in slots:
-            if slot.wants(event):
+        if target:
+            slot = self.by_id.get(target)
+            targets = [] if slot is None else [(target, slot)]
+        else:
+            targets = list(self.by_id.items())
+        for sid, slot in targets:
+            if target or slot.wants(event):  # a targeted event is this slot's by the host's word
                 error = slot.deliver(event)
                 if error is not None:
-                    outputs[slot.strategy_id].errors.append(error_to_pb(error, seq))
+                    outputs[sid].errors.append(error_to_pb(error, seq, sid))
 
     def _bad_event(self, outputs: dict[str, _Output], target: str, seq: int, exc: Exception) -> None:
         text = f"the runner could not read an event: {type(exc).__name__}: {exc}"
@@ -74,11 +81,11 @@ class Dispatcher:
             if not target or target == strategy_id:
                 output.errors.append(pb.Error(kind="bad_event", strategy=strategy_id, seq=seq, text=text))
 
-    def _output(self, slot: StrategySlot, output: _Output) -> pb.StrategyOutput:
+    def _output(self, sid: str, slot: StrategySlot, output: _Output) -> pb.StrategyOutput:
         signals, cancels = slot.drain()
         now = slot.context.now_ns()
         return pb.StrategyOutput(
-            strategy=slot.strategy_id,
+            strategy=sid,
             signals=[wire.signal_to_pb(signal, now) for signal in signals],
             cancels=[wire.cancel_to_pb(cancel) for cancel in cancels],
             errors=output.errors,

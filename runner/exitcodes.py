@@ -21,6 +21,8 @@ class ExitCode(IntEnum):
     START_ERROR = 68
     # The host went away (stream closed or parent died): nothing left to serve.
     HOST_GONE = 69
+    # The runner itself failed while serving (not a strategy's exception): restartable.
+    RUNNER_CRASH = 70
 
 
 BOOT_ERRORS = frozenset({ExitCode.BOOT_ERROR, ExitCode.PLUGIN_LOAD_ERROR, ExitCode.CONFIG_ERROR, ExitCode.START_ERROR})

@@ -131,6 +131,7 @@ class StrategyStats:
     cancels: int = 0
     errors: int = 0
     signals_dropped: int = 0
+    stale_dropped: int = 0  # market data queued for a runner that died before taking it
     late_replies: int = 0  # of runners already ended (the serving runner's session counts its own)
     impersonations: int = 0
     restarts: int = 0
@@ -178,6 +179,10 @@ class _Runner:
     inbox: asyncio.Queue[Inbound]
     session: RunnerSession
     hello: pb.Hello
+
+
+class SpawnFailed(Exception):
+    """The runner process could not be started at all."""
 
 
 class _Swap:
@@ -250,6 +255,8 @@ class ManagedStrategy:
     def pause(self, reason: str = "paused by operator") -> None:
         self.breaker.pause(reason)
         self.state = StrategyState.PAUSED
+        self._resume.clear()  # only a resume after this pause counts
+        self._restart_requested = False
         self._interrupt()
 
     def resume(self) -> None:
@@ -257,9 +264,13 @@ class ManagedStrategy:
         self._resume.set()
 
     def restart(self) -> None:
-        """Replace the runner with a fresh one (operator request: no breaker charge)."""
-        self._restart_requested = True
-        self._interrupt()
+        """Replace the serving runner with a fresh one (operator request: no breaker charge).
+
+        Only a serving strategy is restarted; a paused or open one is started by ``resume``.
+        """
+        if self.state is StrategyState.RUNNING:
+            self._restart_requested = True
+            self._interrupt()
 
     def close(self) -> None:
         self._closing = True
@@ -313,8 +324,8 @@ class ManagedStrategy:
             await self._shutdown()
 
     async def _wait_resume(self) -> None:
-        self._resume.clear()
         await self._resume.wait()
+        self._resume.clear()
         if not self._closing:
             self.state = StrategyState.STARTING
             log.info("strategy_resumed", strategy=self.id)
@@ -343,7 +354,10 @@ class ManagedStrategy:
             limits=self.settings.limits,
             handshake_timeout_s=self.settings.handshake_timeout_s,
         )
-        process, registration = await spawn_runner(launch, self.link, inbox)
+        try:
+            process, registration = await spawn_runner(launch, self.link, inbox)
+        except OSError as err:
+            raise SpawnFailed(f"cannot start a runner for {launch.plugin}: {err}") from err
         return process, inbox, registration
 
     async def _load(self, definition: StrategyDefinition) -> _Runner:
@@ -373,10 +387,15 @@ class ManagedStrategy:
             runner = await self._load(definition)
             self._runner = runner
             await runner.session.start(restore, self.settings.handshake_timeout_s)
-        except (SessionError, TimeoutError, OSError) as err:
+        except (SessionError, TimeoutError, SpawnFailed) as err:
             runner_or_none = self._runner
             self._runner = None
             await self._boot_failed(err, runner_or_none)
+            return None
+        if self.state is not StrategyState.STARTING or self._closing:
+            # Paused (or closed) while it was starting: it does not get to serve.
+            self._runner = None
+            await self._end(runner, "stopped")
             return None
         self.breaker.runner_started()
         self.state = StrategyState.RUNNING
@@ -391,8 +410,8 @@ class ManagedStrategy:
             await self._end(runner, "boot failed")
         if isinstance(err, BootFailed):
             kind, reason = FailureKind.BOOT, str(err)
-        elif isinstance(err, OSError):  # the runner could not even be spawned (e.g. its plugin folder is gone)
-            kind, reason = FailureKind.BOOT, f"cannot start a runner for {definition_path(self)}: {err}"
+        elif isinstance(err, SpawnFailed):  # the runner could not even be spawned (e.g. its plugin folder is gone)
+            kind, reason = FailureKind.BOOT, str(err)
         elif isinstance(err, RunnerLost) and err.returncode in BOOT_ERRORS:
             kind, reason = FailureKind.BOOT, f"{err} [{describe_exit(err.returncode or 0)}]"
         elif isinstance(err, TimeoutError):
@@ -408,17 +427,15 @@ class ManagedStrategy:
             self.offer_reliable(wire.encode_event_item(position, target=self.id))
 
     def _requeue_unacked(self) -> None:
-        """Reliable items the previous runner never answered go first to its replacement.
+        """After a restart: reliable items the previous runner never answered, in their order.
 
-        Queued items keep their order behind them; market items among those are put back as
-        reliable (a bounded, one-off set: what was conflated already stays conflated).
+        Market data queued for the dead runner is dropped (stale by the time a new runner is up;
+        counted); fills, positions and timers are all delivered to the replacement.
         """
-        queued = self.outbox.take()
-        queued_ids = {id(item) for item in queued}
+        stale = len(self.outbox) - self.outbox.pending_reliable
+        self.outbox.take()
+        self.stats.stale_dropped += max(0, stale)
         for item in self._unacked:
-            if id(item) not in queued_ids:
-                self.outbox.put_reliable(item)
-        for item in queued:
             self.outbox.put_reliable(item)
 
     # ---------------------------------------------------------------- serve
@@ -499,7 +516,9 @@ class ManagedStrategy:
         for output in result.outputs:
             if output.strategy != self.id:
                 self.stats.impersonations += 1
-                log.warning("runner_output_for_other_strategy", strategy=self.id, claimed=output.strategy)
+                failed = True
+                reason = f"runner answered as strategy {output.strategy!r}; its output was dropped"
+                decision = _worst(decision, self._error("impersonation", reason, ""))
                 continue
             for error in output.errors:
                 failed = True
@@ -508,11 +527,20 @@ class ManagedStrategy:
             if flood:
                 failed = True
                 decision = _worst(decision, self._error("flood", flood, ""))
-            if signals or cancels:
+            if (signals or cancels) and not self._serving():
+                # Paused or removed while this batch was in flight: its strategy was already
+                # reported down (orders cancelled), so nothing it asked for may follow.
+                self.stats.signals_dropped += len(signals)
+                if signals:
+                    self.metrics.signals_dropped(signals[0].symbol, "not_serving", len(signals))
+            elif signals or cancels:
                 self.listener.signals(self.id, signals, cancels)
         if not failed:
             self.breaker.record_success()
         return decision
+
+    def _serving(self) -> bool:
+        return self.state is StrategyState.RUNNING and not self._closing
 
     def _accept(self, output: pb.StrategyOutput) -> tuple[list[Signal], list[Cancel], str]:
         limit = self.settings.max_signals_per_batch
@@ -590,6 +618,7 @@ class ManagedStrategy:
                     self.state = StrategyState.STARTING
             case Open(reason=reason):
                 self.state = StrategyState.PAUSED if self.breaker.status().paused_by_operator else StrategyState.OPEN
+                self._resume.clear()
                 self.stats.last_error = self.stats.last_error or reason
                 log.error("strategy_breaker_open", strategy=self.id, reason=reason)
                 self._on_event("strategy_breaker_open", self.id, {"reason": reason})
@@ -597,11 +626,12 @@ class ManagedStrategy:
                 pass
 
     async def _sleep(self, seconds: float) -> None:
-        """A backoff delay that closing or resuming cuts short."""
-        self._resume.clear()
+        """A backoff delay that closing, pausing or resuming cuts short."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
                 await self._resume.wait()
+        if self.state is StrategyState.BACKOFF:
+            self._resume.clear()
 
     async def _end(self, runner: _Runner, reason: str) -> Rung:
         grace = self.settings.stop_grace_s if reason in ("stopped", "host shutting down", "replaced") else 0.2
@@ -629,7 +659,7 @@ class ManagedStrategy:
             return None
         try:
             runner = await self._load(definition)
-        except (SessionError, TimeoutError, OSError) as err:
+        except (SessionError, TimeoutError, SpawnFailed) as err:
             return self._reload_failed(str(err) or "no Hello in time")
         self._swap = _Swap(runner, definition)
         self._interrupt()
@@ -656,8 +686,7 @@ class ManagedStrategy:
         self._runner = swap.runner
         self.definition = swap.definition
         self.stats.reloads += 1
-        self._requeue_unacked()
-        self._deliver_positions()
+        self._deliver_positions()  # the new runner's context starts empty; queued events stay queued
         swap.done.set_result(None)
         log.info("plugin_reloaded", strategy=self.id, old_pid=old.process.pid, new_pid=swap.runner.process.pid)
         self._on_event("plugin_reloaded", self.id, {"pid": swap.runner.process.pid})
@@ -682,10 +711,6 @@ async def _connected(connected: asyncio.Future[Any], inbox: asyncio.Queue[Inboun
     item = exited.result()
     code = getattr(item, "returncode", None)
     raise RunnerLost("?", f"process exited before connecting ({code})", code)
-
-
-def definition_path(managed: ManagedStrategy) -> str:
-    return str(managed.settings.plugins_dir / managed.definition.plugin)
 
 
 def _worst(a: Decision, b: Decision) -> Decision:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import json
 import os
 import signal
@@ -12,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sdk import Signal, Strategy, StrategyConfig, Tick, hookimpl
+from sdk import Fill, Signal, Strategy, StrategyConfig, Tick, hookimpl
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,13 @@ class Scripted(Strategy[ScriptedConfig]):
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if mode == "report":
             self.probe = _probe()
+        kind, _, arg = mode.partition(":")
+        if kind == "slow_start":
+            time.sleep(int(arg) / 1000)
+        if kind == "impersonate_start":
+            _claim_slot(self, arg)
+        if kind == "forge_output":
+            _forge_outputs(arg)
 
     def on_tick(self, tick: Tick) -> None:
         self.seen += 1
@@ -79,6 +87,27 @@ class Scripted(Strategy[ScriptedConfig]):
 
     def _do_segv(self, tick: Tick, arg: str) -> None:
         ctypes.string_at(0)
+
+    def _do_exit_every(self, tick: Tick, arg: str) -> None:
+        # Keyed to the tick's sequence, not to ``seen``: the tick that killed a runner is not sent
+        # again, so its replacement serves on until the next multiple.
+        if tick.sequence % int(arg) == 0:
+            os._exit(3)
+
+    def _do_segv_every(self, tick: Tick, arg: str) -> None:
+        if tick.sequence % int(arg) == 0:
+            ctypes.string_at(0)
+
+    def _do_impersonate(self, tick: Tick, arg: str) -> None:
+        if self.seen == 1:
+            _claim_slot(self, arg)
+        self.emit(Signal(tick.symbol, "sell", 1.0, metadata={"impersonator": "1"}))
+
+    def _do_impersonate_start(self, tick: Tick, arg: str) -> None:
+        self.emit(Signal(tick.symbol, "sell", 1.0, metadata={"impersonator": "1"}))
+
+    def _do_forge_output(self, tick: Tick, arg: str) -> None:
+        self.emit(Signal(tick.symbol, "sell", 1.0, metadata={"impersonator": "1"}))
 
     def _do_eat_memory(self, tick: Tick, arg: str) -> None:
         hoard = []
@@ -115,6 +144,9 @@ class Scripted(Strategy[ScriptedConfig]):
         with open(self.config.path, "w") as file:
             file.write("escaped")
 
+    def on_fill(self, fill: Fill) -> None:
+        self.emit(Signal(fill.symbol, "buy", 1.0, metadata={"fill": fill.fill_id}))
+
     def on_stop(self) -> None:
         self.stopped = True
 
@@ -123,6 +155,13 @@ class Scripted(Strategy[ScriptedConfig]):
 
     def on_load(self, state: bytes) -> None:
         self.seen = json.loads(state)["seen"]
+
+
+def _claim_slot(strategy: Scripted, strategy_id: str) -> None:
+    """Rewrite the id of the runner's slot holding ``strategy``, as hostile code in a runner could."""
+    for holder in gc.get_referrers(strategy):
+        if getattr(holder, "strategy", None) is strategy and hasattr(holder, "strategy_id"):
+            holder.strategy_id = strategy_id
 
 
 def _probe() -> dict[str, str]:
@@ -139,6 +178,20 @@ def _probe() -> dict[str, str]:
         "environ": json.dumps(sorted(os.environ)),
         "status": json.dumps({key: value.strip() for key, value in status.items()}),
     }
+
+
+def _forge_outputs(victim: str) -> None:
+    """Patch the runner's own dispatcher (same process) so every output claims ``victim``'s id."""
+    import runner.dispatch
+
+    original = runner.dispatch.Dispatcher._output
+
+    def forged(self: object, sid: str, slot: object, output: object) -> object:
+        message = original(self, sid, slot, output)  # type: ignore[arg-type]
+        message.strategy = victim  # type: ignore[attr-defined]
+        return message
+
+    runner.dispatch.Dispatcher._output = forged  # type: ignore[assignment,method-assign]
 
 
 @hookimpl
