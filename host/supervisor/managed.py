@@ -408,9 +408,7 @@ class ManagedStrategy:
     async def _boot_failed(self, err: BaseException, runner: _Runner | None) -> None:
         if runner is not None:
             await self._end(runner, "boot failed")
-        if isinstance(err, BootFailed):
-            kind, reason = FailureKind.BOOT, str(err)
-        elif isinstance(err, SpawnFailed):  # the runner could not even be spawned (e.g. its plugin folder is gone)
+        if isinstance(err, (BootFailed, SpawnFailed)):  # could not load, or not even be spawned
             kind, reason = FailureKind.BOOT, str(err)
         elif isinstance(err, RunnerLost) and err.returncode in BOOT_ERRORS:
             kind, reason = FailureKind.BOOT, f"{err} [{describe_exit(err.returncode or 0)}]"
