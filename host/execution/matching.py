@@ -1,0 +1,478 @@
+"""Paper matching: orders against the last market state of each symbol, fills by fixed conventions.
+
+Pure and synchronous: no I/O, no tasks, time only from the injected ``WallClock`` (fills and orders
+are stamped with ``clock.time_ns()``; a backtest passes its replay clock). Not thread-safe; its
+owner (``PaperVenue``, ``PaperVenueServer``) calls it from one event loop. Our own orders never
+trade with each other, and our fills move no prices: the only market impact modelled is that a
+fill uses up displayed size of the current snapshot, so two orders never both take the same size.
+
+Market state, per symbol. A symbol is matched against the finest data it has shown: a **quote**
+(tick or book) once one was seen, else **trades**, else **candles**. Coarser events still update
+the last price and trades still trigger stops (which then fill against the live quote), but they
+fill nothing themselves on a finer symbol.
+
+- tick / book: the *live quote*. A tick is one level a side (``bid_size``/``ask_size``), a book
+  every level it carries, best first. It stays until the next tick/book replaces it; fills take
+  from its displayed sizes.
+- trade: the last price. On a trade-level symbol the trade is also the live quote: one level a
+  side at the trade price, sized by the trade quantity.
+- candle: never a live quote (its prices are history when it arrives). On a candle-level symbol a
+  market order waits for the NEXT candle and fills at its open.
+
+Prices. ``s = slippage_bps / 10_000``; slippage applies to market orders (and triggered stops)
+only, and always against the order: a buy pays ``p * (1 + s)``, a sell gets ``p * (1 - s)``.
+
+- market: fills on arrival against the live quote: a buy takes asks best first (a book is walked
+  level by level, one fill per level at that level's price), a sell takes bids. With no live quote
+  it waits and fills on the next event that is a price for it: a quote (walked as above), a trade
+  on a trade-level symbol (at the trade price), a candle on a candle-level symbol (at its open).
+- limit, marketable on arrival (buy: best ask <= limit; sell: best bid >= limit): fills like a
+  market order but only at levels within the limit, at the level prices (better than or equal to
+  the limit), no slippage. Whatever is left rests.
+- resting limit, crossed by a later event: fills at the limit price exactly. A quote crosses a buy
+  when its ask <= limit (sell: bid >= limit), taking the size of every level within the limit. A
+  trade or candle must go strictly THROUGH the limit (buy: trade price < limit or candle low <
+  limit; sell: > limit or high > limit), since a print at our price may have been ahead of us in
+  the queue.
+- stop (buy: triggers when a reference price >= stop; sell: <= stop). References: the best ask
+  (buy) / best bid (sell) of a quote, ``last_price`` of a tick or book, a trade's price, a
+  candle's high (buy) / low (sell) on a candle-level symbol. On arrival a stop is checked against
+  the current touch and last price and may trigger at once. Once triggered, ``stop`` becomes a
+  market order and ``stop_limit`` a limit order at ``price``, matched against the live quote as if
+  arriving. A stop triggered inside a candle fills at ``max(open, stop)`` (buy) / ``min(open,
+  stop)`` (sell) plus slippage; a stop_limit triggered inside a candle rests from the next event.
+
+Sizes. With ``fill_at_touch_size`` (default) a fill takes at most the displayed size left at its
+level (size 0: nothing there), so an order larger than the touch fills partially and the rest
+waits (GTC) for later snapshots. Candles have no size: unlimited. With ``fill_at_touch_size=False``
+every level is unlimited and an order fills whole at the first level it may take.
+
+Time in force, applied when an order becomes active (on arrival; for stops when triggered; for a
+market order waiting for a price, when that price comes):
+
+- GTC: the remainder rests until filled or cancelled.
+- IOC: fill what is available now, cancel the remainder (status CANCELLED; ``filled_quantity``
+  says how much filled; nothing available: CANCELLED with nothing filled).
+- FOK: fill the whole quantity now or nothing (CANCELLED, no fill).
+
+Orders of a symbol are matched in arrival order (FIFO, no price priority among our own orders).
+Fees: every fill pays ``fee_rate * price * quantity`` (quote currency; a negative rate is a
+rebate). Ids: the venue order id is ``{id_prefix}{n}`` (n counts from 1) and a fill's id is
+``{venue order id}-{k}`` (its k-th fill), unique as long as ``id_prefix`` is unique per engine
+instance; owners use a random prefix so a restarted venue never repeats a fill id.
+
+Idempotency: ``submit`` of a client order id the engine already holds (in any state, rejected
+included) returns that order with ``duplicate=True``, no fill and no change. Not modelled:
+``max_slippage``, ``priority``, ``reduce_only``, expiry; orders are kept for the engine's lifetime.
+Statuses used: ACCEPTED, PARTIALLY_FILLED, FILLED, CANCELLED, REJECTED.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import Enum, IntEnum
+
+from host.execution.orders import OrderIntent, OrderState, OrderStatus
+from host.execution.venue import WallClock
+from sdk.events import Book, Candle, Fill, MarketEvent, OrderType, Side, Tick, TimeInForce, Trade
+
+__all__ = ["MatchResult", "MatchingEngine"]
+
+_EPS = 1e-9  # relative: a remainder below quantity * _EPS counts as filled
+_INF = math.inf
+Levels = list[list[float]]  # [[price, size left], ...] best first
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    """What ``submit`` did: the order after the call and the fills it produced."""
+
+    order: OrderState
+    fills: tuple[Fill, ...] = ()
+    duplicate: bool = False
+
+
+class _Detail(IntEnum):
+    NONE = 0
+    CANDLE = 1
+    TRADE = 2
+    QUOTE = 3
+
+
+class _Phase(Enum):
+    TRIGGER = "waiting for its stop"
+    PRICE = "market order waiting for a price"
+    RESTING = "resting"
+    DONE = "terminal"
+
+
+@dataclass(slots=True)
+class _Pool:
+    """Liquidity one side of the market offers our orders: asks for buys, bids for sells."""
+
+    bids: Levels
+    asks: Levels
+
+    def side_for(self, side: Side) -> Levels:
+        return self.asks if side is Side.BUY else self.bids
+
+
+@dataclass(slots=True)
+class _Market:
+    detail: _Detail = _Detail.NONE
+    quote: _Pool | None = None  # the live quote (tick/book, or trade on a trade-level symbol)
+    touch_bid: float | None = None
+    touch_ask: float | None = None
+    last: float | None = None
+
+
+@dataclass(slots=True)
+class _Event:
+    """How one market event may fill each phase of order (None: it does not)."""
+
+    buy_refs: tuple[float, ...]
+    sell_refs: tuple[float, ...]
+    market_pool: _Pool | None = None  # waiting and resting market orders
+    trigger_pool: _Pool | None = None  # stops triggered by this event
+    rest_pool: _Pool | None = None  # resting limit orders
+    rest_strict: bool = False
+    candle: Candle | None = None
+
+
+@dataclass(slots=True)
+class _Order:
+    intent: OrderIntent
+    venue_order_id: str
+    updated_ns: int
+    status: OrderStatus = OrderStatus.ACCEPTED
+    phase: _Phase = _Phase.RESTING
+    reason: str = ""
+    filled: float = 0.0
+    notional: float = 0.0
+    fill_count: int = 0
+    market: bool = field(init=False)  # market-like once active (market and stop)
+
+    def __post_init__(self) -> None:
+        self.market = self.intent.order_type in (OrderType.MARKET, OrderType.STOP)
+
+    @property
+    def remaining(self) -> float:
+        left = self.intent.quantity - self.filled
+        return 0.0 if left <= self.intent.quantity * _EPS else left
+
+    @property
+    def limit(self) -> float | None:
+        return None if self.market else self.intent.price
+
+    def state(self) -> OrderState:
+        average = self.notional / self.filled if self.filled > 0 else 0.0
+        return OrderState(
+            intent=self.intent, status=self.status, venue_order_id=self.venue_order_id,
+            filled_quantity=self.filled, average_price=average, reason=self.reason, updated_ns=self.updated_ns,
+        )  # fmt: skip
+
+
+def _within(price: float, limit: float | None, side: Side, strict: bool) -> bool:
+    if limit is None:
+        return True
+    if side is Side.BUY:
+        return price < limit if strict else price <= limit
+    return price > limit if strict else price >= limit
+
+
+def _available(levels: Levels, limit: float | None, side: Side, strict: bool) -> float:
+    total = 0.0
+    for price, size in levels:
+        if not _within(price, limit, side, strict):
+            break
+        total += size
+    return total
+
+
+def _take(levels: Levels, want: float, limit: float | None, side: Side, strict: bool) -> Iterator[tuple[float, float]]:
+    """Use up to ``want`` of the sizes within ``limit``, best level first; yield (level price, quantity)."""
+    for level in levels:
+        price, size = level
+        if want <= 0 or not _within(price, limit, side, strict):
+            return
+        if size <= 0:
+            continue
+        quantity = min(want, size)
+        level[1] = size - quantity
+        want -= quantity
+        yield price, quantity
+
+
+def _problem(intent: OrderIntent) -> str:
+    """Why the engine refuses this intent, or ""."""
+    if not intent.symbol:
+        return "symbol: required"
+    if not (math.isfinite(intent.quantity) and intent.quantity > 0):
+        return f"quantity: must be a finite number > 0, got {intent.quantity}"
+    kind = intent.order_type
+    if kind in (OrderType.LIMIT, OrderType.STOP_LIMIT) and not _positive(intent.price):
+        return f"price: a {kind.value} order needs a price > 0, got {intent.price}"
+    if kind in (OrderType.STOP, OrderType.STOP_LIMIT) and not _positive(intent.stop_price):
+        return f"stop_price: a {kind.value} order needs a stop_price > 0, got {intent.stop_price}"
+    return ""
+
+
+def _positive(value: float | None) -> bool:
+    return value is not None and math.isfinite(value) and value > 0
+
+
+class MatchingEngine:
+    """Orders in, fills out; see the module docstring for every convention."""
+
+    def __init__(
+        self,
+        fee_rate: float = 0.0,
+        slippage_bps: float = 0.0,
+        *,
+        clock: WallClock,
+        fill_at_touch_size: bool = True,
+        id_prefix: str = "P-",
+    ) -> None:
+        if not math.isfinite(fee_rate):
+            raise ValueError(f"fee_rate: must be a finite number, got {fee_rate!r}")
+        if not (math.isfinite(slippage_bps) and 0 <= slippage_bps < 10_000):
+            raise ValueError(f"slippage_bps: must be in [0, 10000), got {slippage_bps!r}")
+        self.fee_rate = fee_rate
+        self.slippage = slippage_bps / 10_000
+        self.fill_at_touch_size = fill_at_touch_size
+        self.id_prefix = id_prefix
+        self.clock = clock
+        self._sequence = 0
+        self._orders: dict[str, _Order] = {}
+        self._by_venue_id: dict[str, str] = {}
+        self._working: dict[str, dict[str, _Order]] = {}
+        self._markets: dict[str, _Market] = {}
+
+    # ------------------------------------------------------------------ queries
+
+    def status(self, client_order_id: str) -> OrderState | None:
+        order = self._orders.get(client_order_id)
+        return None if order is None else order.state()
+
+    def client_order_id(self, venue_order_id: str) -> str | None:
+        return self._by_venue_id.get(venue_order_id)
+
+    def working(self, symbol: str | None = None) -> list[OrderState]:
+        books = self._working.values() if symbol is None else [self._working.get(symbol, {})]
+        return [order.state() for book in books for order in book.values()]
+
+    def orders(self) -> list[OrderState]:
+        """Every order the engine was given, in arrival order (rejected ones included)."""
+        return [order.state() for order in self._orders.values()]
+
+    def __len__(self) -> int:
+        return len(self._orders)
+
+    # ------------------------------------------------------------------ commands
+
+    def submit(self, intent: OrderIntent) -> MatchResult:
+        existing = self._orders.get(intent.client_order_id)
+        if existing is not None:
+            return MatchResult(existing.state(), (), duplicate=True)
+        self._sequence += 1
+        order = _Order(intent, f"{self.id_prefix}{self._sequence}", self.clock.time_ns())
+        problem = "client_order_id: required" if not intent.client_order_id else _problem(intent)
+        if problem:
+            order.status, order.phase, order.reason = OrderStatus.REJECTED, _Phase.DONE, problem
+            if intent.client_order_id:
+                self._remember(order)
+            return MatchResult(order.state())
+        self._remember(order)
+        fills: list[Fill] = []
+        self._arrive(order, self._market(intent.symbol), fills)
+        if order.phase is not _Phase.DONE:
+            self._working.setdefault(intent.symbol, {})[intent.client_order_id] = order
+        return MatchResult(order.state(), tuple(fills))
+
+    def cancel(self, client_order_id: str) -> OrderState | None:
+        """Cancel a working order. Terminal orders come back unchanged; unknown ids give None."""
+        order = self._orders.get(client_order_id)
+        if order is None:
+            return None
+        if order.phase is not _Phase.DONE:
+            self._finish(order, OrderStatus.CANCELLED, "cancelled on request")
+            self._working.get(order.intent.symbol, {}).pop(client_order_id, None)
+        return order.state()
+
+    def on_market(self, event: MarketEvent) -> list[Fill]:
+        """Update the symbol's market state and match its working orders; return the fills, in order."""
+        market = self._market(event.symbol)
+        ctx = self._update(market, event)
+        book = self._working.get(event.symbol)
+        if ctx is None or not book:
+            return []
+        fills: list[Fill] = []
+        for order in list(book.values()):
+            self._on_event(order, ctx, fills)
+            if order.phase is _Phase.DONE:
+                del book[order.intent.client_order_id]
+        return fills
+
+    # ------------------------------------------------------------------ market state
+
+    def _market(self, symbol: str) -> _Market:
+        market = self._markets.get(symbol)
+        if market is None:
+            market = self._markets[symbol] = _Market()
+        return market
+
+    def _size(self, size: float) -> float:
+        return size if self.fill_at_touch_size else _INF
+
+    def _update(self, market: _Market, event: MarketEvent) -> _Event | None:
+        match event:
+            case Tick():
+                bids, asks = [[event.bid_price, event.bid_size]], [[event.ask_price, event.ask_size]]
+                return self._on_quote(market, bids, asks, event.last_price)
+            case Book():
+                bids = [[price, size] for price, size in event.bids]
+                asks = [[price, size] for price, size in event.asks]
+                return self._on_quote(market, bids, asks, event.last_price)
+            case Trade():
+                return self._on_trade(market, event)
+            case Candle():
+                return self._on_candle(market, event)
+        raise TypeError(f"on_market: expected a Tick, Trade, Book or Candle, got {type(event).__name__}")
+
+    def _on_quote(self, market: _Market, bids: Levels, asks: Levels, last: float | None) -> _Event:
+        for level in (*bids, *asks):
+            level[1] = self._size(level[1])
+        pool = market.quote = _Pool(bids, asks)
+        market.detail = _Detail.QUOTE
+        market.touch_bid = bids[0][0] if bids else None
+        market.touch_ask = asks[0][0] if asks else None
+        if last is not None:
+            market.last = last
+        extra = () if last is None else (last,)
+        return _Event(
+            buy_refs=(*(() if market.touch_ask is None else (market.touch_ask,)), *extra),
+            sell_refs=(*(() if market.touch_bid is None else (market.touch_bid,)), *extra),
+            market_pool=pool, trigger_pool=pool, rest_pool=pool,
+        )  # fmt: skip
+
+    def _on_trade(self, market: _Market, trade: Trade) -> _Event:
+        market.last = trade.price
+        refs = (trade.price,)
+        if market.detail is _Detail.QUOTE:
+            return _Event(refs, refs, trigger_pool=market.quote)
+        size = self._size(trade.quantity)
+        pool = market.quote = _Pool([[trade.price, size]], [[trade.price, size]])
+        market.detail = _Detail.TRADE
+        return _Event(refs, refs, market_pool=pool, trigger_pool=pool, rest_pool=pool, rest_strict=True)
+
+    def _on_candle(self, market: _Market, candle: Candle) -> _Event | None:
+        market.last = candle.close
+        if market.detail > _Detail.CANDLE:
+            return None
+        market.detail = _Detail.CANDLE
+        return _Event(
+            buy_refs=(candle.high,), sell_refs=(candle.low,),
+            market_pool=_Pool([[candle.open, _INF]], [[candle.open, _INF]]),
+            rest_pool=_Pool([[candle.high, _INF]], [[candle.low, _INF]]), rest_strict=True, candle=candle,
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ order life
+
+    def _arrive(self, order: _Order, market: _Market, fills: list[Fill]) -> None:
+        if order.intent.order_type not in (OrderType.STOP, OrderType.STOP_LIMIT):
+            self._activate(order, market.quote, fills)
+            return
+        buy = order.intent.side is Side.BUY
+        touch = market.touch_ask if buy else market.touch_bid
+        refs = tuple(p for p in (touch, market.last) if p is not None)
+        if self._triggered(order, refs):
+            self._activate(order, market.quote, fills)
+        else:
+            order.phase = _Phase.TRIGGER
+
+    def _triggered(self, order: _Order, refs: tuple[float, ...]) -> bool:
+        stop = order.intent.stop_price
+        assert stop is not None  # checked by _problem
+        if order.intent.side is Side.BUY:
+            return any(ref >= stop for ref in refs)
+        return any(ref <= stop for ref in refs)
+
+    def _on_event(self, order: _Order, ctx: _Event, fills: list[Fill]) -> None:
+        side = order.intent.side
+        if order.phase is _Phase.TRIGGER:
+            if self._triggered(order, ctx.buy_refs if side is Side.BUY else ctx.sell_refs):
+                self._activate(order, self._trigger_pool(order, ctx), fills)
+        elif order.phase is _Phase.PRICE:
+            if ctx.market_pool is not None:
+                self._activate(order, ctx.market_pool, fills)
+        elif order.market:
+            if ctx.market_pool is not None:
+                self._take_into(order, ctx.market_pool.side_for(side), None, False, fills)
+        elif ctx.rest_pool is not None:
+            limit = order.intent.price
+            for _, quantity in _take(ctx.rest_pool.side_for(side), order.remaining, limit, side, ctx.rest_strict):
+                self._fill(order, limit or 0.0, quantity, fills)
+
+    def _trigger_pool(self, order: _Order, ctx: _Event) -> _Pool | None:
+        if ctx.candle is None:
+            return ctx.trigger_pool
+        if not order.market:
+            return None  # a stop_limit triggered inside a bar rests from the next event
+        stop = order.intent.stop_price or 0.0
+        open_ = ctx.candle.open
+        price = max(open_, stop) if order.intent.side is Side.BUY else min(open_, stop)
+        return _Pool([[price, _INF]], [[price, _INF]])
+
+    def _activate(self, order: _Order, pool: _Pool | None, fills: list[Fill]) -> None:
+        """The order becomes live: match it as on arrival, then apply its time in force."""
+        if order.market and pool is None:
+            order.phase = _Phase.PRICE
+            return
+        tif, side, limit = order.intent.time_in_force, order.intent.side, order.limit
+        if pool is not None:
+            levels = pool.side_for(side)
+            if tif is TimeInForce.FOK and _available(levels, limit, side, False) < order.remaining * (1 - _EPS):
+                self._finish(order, OrderStatus.CANCELLED, "fok: the whole quantity was not available")
+                return
+            self._take_into(order, levels, limit, False, fills)
+        if order.phase is _Phase.DONE:
+            return
+        if tif is not TimeInForce.GTC:
+            self._finish(order, OrderStatus.CANCELLED, f"{tif.value}: remainder {order.remaining:g} cancelled")
+            return
+        order.phase = _Phase.RESTING
+
+    def _take_into(self, order: _Order, levels: Levels, limit: float | None, strict: bool, fills: list[Fill]) -> None:
+        """Take liquidity at the level prices (market orders pay slippage)."""
+        side = order.intent.side
+        slip = 0.0 if limit is not None else self.slippage * side.sign
+        for price, quantity in _take(levels, order.remaining, limit, side, strict):
+            self._fill(order, price * (1 + slip), quantity, fills)
+
+    def _fill(self, order: _Order, price: float, quantity: float, fills: list[Fill]) -> None:
+        now = self.clock.time_ns()
+        intent = order.intent
+        order.fill_count += 1
+        order.filled += quantity
+        order.notional += price * quantity
+        order.updated_ns = now
+        fill = Fill(
+            fill_id=f"{order.venue_order_id}-{order.fill_count}", order_id=order.venue_order_id,
+            symbol=intent.symbol, side=intent.side, price=price, quantity=quantity, timestamp_ns=now,
+            fee=self.fee_rate * price * quantity, strategy=intent.strategy,
+        )  # fmt: skip
+        fills.append(fill)
+        if order.remaining == 0.0:
+            self._finish(order, OrderStatus.FILLED, "")
+        else:
+            order.status = OrderStatus.PARTIALLY_FILLED
+
+    def _finish(self, order: _Order, status: OrderStatus, reason: str) -> None:
+        order.status, order.phase, order.reason = status, _Phase.DONE, reason
+        order.updated_ns = self.clock.time_ns()
+
+    def _remember(self, order: _Order) -> None:
+        self._orders[order.intent.client_order_id] = order
+        self._by_venue_id[order.venue_order_id] = order.intent.client_order_id
