@@ -18,14 +18,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from host.supervisor.managed import StrategyState, StrategyStatus
 from host.supervisor.policy import BreakerState
 
-__all__ = ["EngineMetrics", "StrategyMetrics", "SupervisorCollector"]
+__all__ = ["EngineMetrics", "ExecutionMetrics", "StrategyMetrics", "SupervisorCollector"]
 
 _LATENCY_BUCKETS_US = (100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000)
 _BREAKER_VALUE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
@@ -52,6 +52,19 @@ class StrategyMetrics:
 
     def stopped(self, rung: str) -> None:
         self._stops.labels(rung=rung).inc()
+
+
+@dataclass(frozen=True)
+class ExecutionMetrics:
+    """What the order path counts (the seed's names)."""
+
+    orders_submitted: Counter  # {strategy}
+    orders_rejected: Counter  # {reason}
+    risk_violations: Counter  # {type, strategy}
+    risk_checks: Counter
+    order_latency_us: Histogram
+    signals_dropped: Counter  # {strategy, symbol, reason}
+    queue_size: Gauge
 
 
 class EngineMetrics:
@@ -85,6 +98,20 @@ class EngineMetrics:
                              namespace=ns, registry=r)  # fmt: skip
         self.reloads = Counter("plugin_reloads_total", "Plugin hot reloads by result", ["plugin", "result"],
                                namespace=ns, registry=r)  # fmt: skip
+
+        self.execution = ExecutionMetrics(
+            orders_submitted=Counter("orders_submitted_total", "Orders sent to the venue", ["strategy"],
+                                     namespace=ns, registry=r),
+            orders_rejected=Counter("orders_rejected_total", "Orders not sent, by reason (risk rule or venue)",
+                                    ["reason"], namespace=ns, registry=r),
+            risk_violations=Counter("risk_violations_total", "Orders rejected by a pre-trade risk rule",
+                                    ["type", "strategy"], namespace=ns, registry=r),
+            risk_checks=Counter("risk_checks_total", "Pre-trade risk checks", namespace=ns, registry=r),
+            order_latency_us=Histogram("order_latency_microseconds", "Order submit round trip to the venue",
+                                       namespace=ns, registry=r, buckets=_LATENCY_BUCKETS_US),
+            signals_dropped=self.signals_dropped,
+            queue_size=Gauge("signal_queue_size", "Signals waiting for aggregation", namespace=ns, registry=r),
+        )  # fmt: skip
 
     def for_strategy(self, strategy: str) -> StrategyMetrics:
         return StrategyMetrics(

@@ -1,0 +1,164 @@
+"""The host's books in memory: reference prices, positions, working orders, P&L, equity.
+
+Model. The ledger is the durable truth; ``Book`` is its in-memory face for the per-order and
+per-tick paths, loaded from the ledger at start and then kept in step by the execution engine
+(``order_changed`` after every journaled transition, ``position_changed`` after every recorded
+fill). Risk reads it synchronously through ``MarketView`` and ``BookView`` (host/risk/seams.py),
+so a check never touches SQLite. Market data updates the reference prices (the mid of the latest
+tick or book; else the last trade price or candle close) and with them unrealized P&L and equity;
+the equity high-water mark is kept here and persisted by the engine now and then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date
+
+from host.execution.orders import OrderState
+from host.ledger import Ledger
+from host.risk.working import WorkingOrders
+from sdk.events import Book as BookEvent
+from sdk.events import Candle, MarketEvent, Position, Tick, Trade
+
+__all__ = ["Book"]
+
+
+def _reference(event: MarketEvent) -> float | None:
+    match event:
+        case Tick():
+            return (event.bid_price + event.ask_price) / 2
+        case BookEvent():
+            return event.mid
+        case Trade():
+            return event.price
+        case Candle():
+            return event.close
+    return None
+
+
+class Book:
+    """Positions, working orders and prices as the host knows them now."""
+
+    def __init__(self, initial_balance: float) -> None:
+        self.initial_balance = initial_balance
+        self._refs: dict[str, tuple[float, int]] = {}
+        self._positions: dict[tuple[str, str], Position] = {}
+        self._orders = WorkingOrders()  # risk reads its running sums: O(1) per check
+        self._slots: dict[tuple[str, str, str], str] = {}
+        self._daily: dict[date, float] = {}
+        self._realized = 0.0
+        self._peak = initial_balance
+
+    @classmethod
+    def load(cls, ledger: Ledger, initial_balance: float, today: date) -> Book:
+        """The books as the ledger holds them (after a restart: positions, working orders, peak)."""
+        book = cls(initial_balance)
+        for position in ledger.positions():
+            book._positions[(position.strategy, position.symbol)] = position
+            book._realized += position.realized_pnl
+        for order in ledger.working_orders():
+            book.order_changed(order)
+        book._daily[today] = ledger.daily_pnl(today)
+        book._peak = max(initial_balance, ledger.peak_equity() or initial_balance)
+        return book
+
+    # ---------------------------------------------------------------- updates
+
+    def on_market(self, event: MarketEvent) -> None:
+        price = _reference(event)
+        if price is not None:
+            self._refs[event.symbol] = (price, event.timestamp_ns)
+
+    def order_changed(self, state: OrderState) -> None:
+        intent = state.intent
+        key = intent.client_order_id
+        slot = (intent.strategy, intent.symbol, intent.slot) if intent.slot else None
+        self._orders.update(state)
+        if state.working:
+            if slot is not None:
+                self._slots[slot] = key
+        elif slot is not None and self._slots.get(slot) == key:
+            del self._slots[slot]
+
+    def position_changed(self, position: Position, day: date) -> None:
+        key = (position.strategy, position.symbol)
+        before = self._positions.get(key)
+        realized = position.realized_pnl - (before.realized_pnl if before else 0.0)
+        self._positions[key] = position
+        self._realized += realized
+        self._daily[day] = self._daily.get(day, 0.0) + realized
+
+    # ---------------------------------------------------------------- MarketView
+
+    def reference(self, symbol: str) -> tuple[float, int] | None:
+        return self._refs.get(symbol)
+
+    # ---------------------------------------------------------------- BookView
+
+    def positions(self, strategy: str) -> Mapping[str, float]:
+        return {sym: p.quantity for (sid, sym), p in self._positions.items() if sid == strategy and p.quantity}
+
+    def all_positions(self) -> Mapping[str, float]:
+        net: dict[str, float] = {}
+        for (_, symbol), position in self._positions.items():
+            net[symbol] = net.get(symbol, 0.0) + position.quantity
+        return {symbol: quantity for symbol, quantity in net.items() if quantity}
+
+    def working_orders(self) -> Iterable[OrderState]:
+        return self._orders
+
+    def daily_pnl(self, day: date) -> float:
+        return self._daily.get(day, 0.0)
+
+    def balance(self) -> float:
+        return self.initial_balance + self._realized
+
+    def equity(self) -> float:
+        value = self.balance() + self.unrealized()
+        if value > self._peak:
+            self._peak = value
+        return value
+
+    def peak_equity(self) -> float:
+        return self._peak
+
+    # ---------------------------------------------------------------- queries
+
+    def unrealized(self, strategy: str | None = None) -> float:
+        total = 0.0
+        for (sid, symbol), position in self._positions.items():
+            if strategy is not None and sid != strategy:
+                continue
+            ref = self._refs.get(symbol)
+            mark = ref[0] if ref else position.current_price
+            if position.quantity and mark > 0:
+                total += (mark - position.avg_entry_price) * position.quantity
+        return total
+
+    def realized(self, strategy: str | None = None) -> float:
+        if strategy is None:
+            return self._realized
+        return sum(p.realized_pnl for (sid, _), p in self._positions.items() if sid == strategy)
+
+    def strategy_positions(self, strategy: str) -> list[Position]:
+        """This strategy's positions marked at the latest reference prices (what a new runner is given)."""
+        out = []
+        for (sid, symbol), p in self._positions.items():
+            if sid != strategy:
+                continue
+            ref = self._refs.get(symbol)
+            mark = ref[0] if ref else p.current_price
+            unrealized = (mark - p.avg_entry_price) * p.quantity if p.quantity and mark > 0 else 0.0
+            stamp = max(p.timestamp_ns, ref[1] if ref else 0)
+            out.append(Position(symbol, p.quantity, p.avg_entry_price, stamp, mark, unrealized, p.realized_pnl, sid))
+        return out
+
+    def order(self, client_order_id: str) -> OrderState | None:
+        return self._orders.get(client_order_id)
+
+    def slot_order(self, strategy: str, symbol: str, slot: str) -> OrderState | None:
+        key = self._slots.get((strategy, symbol, slot))
+        return None if key is None else self._orders.get(key)
+
+    def strategy_orders(self, strategy: str | None = None) -> list[OrderState]:
+        return [o for o in self._orders if strategy is None or o.intent.strategy == strategy]

@@ -1,0 +1,362 @@
+"""The order path: signals -> aggregation -> risk -> journal -> venue; fills -> ledger -> strategies.
+
+Model. One asyncio task (``run``) takes batches from the bounded ``SignalQueue``, aggregates
+them and places each resulting order in turn, so every order passes risk exactly once and in
+priority order. Placing an order is: build the ``OrderIntent`` (client order id = a fresh signal
+id), cancel the strategy's working order in the same slot first, ``RiskManager.check``, journal it
+in the ledger (a ledger failure rejects it: fail closed), mark it ``SENT``, ``Venue.submit``. The
+reply moves it on. ``VenueUnavailable`` (nothing reached the venue) rejects it; ``VenueTimeout``
+(ambiguous) leaves it ``SENT`` and a resolver asks ``Venue.status`` until the venue answers:
+unknown means it never arrived and it is submitted again *under the same id*; known means the
+reply is applied. It is never resent under a new id.
+
+Fills (from the paper venue's sink, or NATS in live mode) go to ``record_fill``: stored once in the
+ledger (a duplicate is ignored), applied to the books, then delivered to the strategy's runner as
+the fill and its new position. Cancel-on-disconnect: ``strategy_down`` (runner lost, breaker open,
+paused) cancels the strategy's working orders before anything else. ``reconcile`` runs at start:
+every order the ledger holds as working is checked with the venue, and orders journaled but never
+sent are sent (same id), so a host killed at any point loses and duplicates nothing.
+
+Modes: ``live`` and ``simulation`` differ only in the venue given; ``observation`` runs the same
+path up to risk and records what would have been sent, sending nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+import structlog
+
+from host.execution.book import Book
+from host.execution.orders import OrderIntent, OrderState, OrderStatus
+from host.execution.venue import Venue, VenueReply, VenueTimeout, VenueUnavailable
+from host.ledger import Ledger, LedgerError
+from host.metrics import ExecutionMetrics
+from host.risk import Aggregator, Rejected, RiskManager, SignalQueue
+from host.risk.seams import RiskClock
+from sdk.events import Cancel, Fill, MarketEvent, Position, Signal
+
+__all__ = ["ExecutionEngine", "ExecutionStats"]
+
+log = structlog.get_logger("host.execution")
+
+Deliver = Callable[[str, Fill | Position], None]
+_BATCH = 256
+
+
+def utc_day(timestamp_ns: int) -> date:
+    return datetime.fromtimestamp(timestamp_ns // 1_000_000_000, tz=UTC).date()
+
+
+@dataclass
+class ExecutionStats:
+    submitted: int = 0
+    rejected_by_risk: dict[str, int] = field(default_factory=dict)
+    rejected_by_venue: int = 0
+    observed: int = 0
+    fills: int = 0
+    duplicate_fills: int = 0
+    ambiguous: int = 0
+    cancels: int = 0
+    rejections: dict[str, dict[str, int]] = field(default_factory=dict)  # strategy -> reason -> count
+
+
+class ExecutionEngine:
+    """Everything between a strategy's signal and the venue, and back."""
+
+    def __init__(
+        self,
+        *,
+        mode: str,
+        ledger: Ledger,
+        book: Book,
+        risk: RiskManager,
+        aggregator: Aggregator,
+        queue: SignalQueue,
+        venue: Venue | None,
+        deliver: Deliver,
+        clock: RiskClock,
+        metrics: ExecutionMetrics,
+        resolve_interval_s: float = 0.5,
+    ) -> None:
+        if mode != "observation" and venue is None:
+            raise ValueError(f"execution mode {mode!r} needs a venue")
+        self.mode = mode
+        self.ledger = ledger
+        self.book = book
+        self.risk = risk
+        self.aggregator = aggregator
+        self.queue = queue
+        self.venue = venue
+        self.deliver = deliver
+        self.clock = clock
+        self.metrics = metrics
+        self.resolve_interval_s = resolve_interval_s
+        self.stats = ExecutionStats()
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._venue_ids: dict[str, str] = {}  # venue order id -> client order id
+
+    # ---------------------------------------------------------------- the supervisor's listener
+
+    def signals(self, strategy: str, signals: list[Signal], cancels: list[Cancel]) -> None:
+        for signal in signals:
+            if not self.queue.put(strategy, signal):
+                self.metrics.signals_dropped.labels(strategy=strategy, symbol=signal.symbol, reason="queue_full").inc()
+        for cancel in cancels:
+            self._spawn(self._cancel_slot(strategy, cancel))
+        self.metrics.queue_size.set(len(self.queue))
+        self._wake.set()
+
+    def strategy_down(self, strategy: str, reason: str) -> None:
+        """Cancel-on-disconnect: the strategy's working orders are cancelled first; positions stay."""
+        orders = self.book.strategy_orders(strategy)
+        if orders:
+            log.warning("cancel_on_disconnect", strategy=strategy, orders=len(orders), reason=reason[:200])
+        for order in orders:
+            self._spawn(self._cancel(order, f"strategy down: {reason}"))
+
+    def positions(self, strategy: str) -> list[Position]:
+        return self.book.strategy_positions(strategy)
+
+    # ---------------------------------------------------------------- market data and fills
+
+    def on_market(self, event: MarketEvent) -> None:
+        self.book.on_market(event)
+
+    def record_fill(self, fill: Fill) -> bool:
+        """Store a fill once, update the books, hand fill and position to the strategy; False if seen."""
+        now = self.clock.now_ns()
+        client_id = self._venue_ids.get(fill.order_id, fill.order_id)
+        order = self.book.order(client_id)
+        strategy = order.intent.strategy if order is not None else fill.strategy
+        position = self.ledger.record_fill(fill, now)  # LedgerError propagates: the fill is not acked
+        if position is None:
+            self.stats.duplicate_fills += 1
+            return False
+        self.stats.fills += 1
+        self.book.position_changed(position, utc_day(fill.timestamp_ns))
+        if order is not None:
+            refreshed = self.ledger.order(client_id)
+            if refreshed is not None:
+                self.book.order_changed(refreshed)
+        if strategy:
+            self.deliver(strategy, fill if fill.strategy == strategy else _with_strategy(fill, strategy))
+            self.deliver(strategy, position)
+        return True
+
+    def on_fill(self, fill: Fill) -> None:
+        """The paper venue's fill sink (synchronous, on the event loop)."""
+        try:
+            self.record_fill(fill)
+        except LedgerError as err:
+            log.error("fill_not_recorded", fill_id=fill.fill_id, reason=str(err))
+
+    # ---------------------------------------------------------------- operator
+
+    def engage_kill_switch(self, strategy: str | None = None) -> None:
+        """New orders refused (reduce-only still allowed when configured); working orders cancelled."""
+        self.risk.engage(strategy)
+        for order in self.book.strategy_orders(strategy):
+            self._spawn(self._cancel(order, "kill switch"))
+        log.warning("kill_switch_engaged", strategy=strategy or "all")
+
+    def release_kill_switch(self, strategy: str | None = None) -> None:
+        self.risk.release(strategy)
+        log.warning("kill_switch_released", strategy=strategy or "all")
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def reconcile(self) -> int:
+        """Before trading: settle every order the ledger holds as working; return how many."""
+        orders = self.ledger.working_orders()
+        for order in orders:
+            self.book.order_changed(order)
+            if self.venue is None:
+                continue
+            if order.status is OrderStatus.PENDING_NEW:
+                await self._send(order.evolve(status=OrderStatus.PENDING_NEW))
+            else:
+                await self._resolve(order.intent.client_order_id)
+        if orders:
+            log.info("orders_reconciled", count=len(orders))
+        return len(orders)
+
+    async def run(self) -> None:
+        """Place aggregated orders until cancelled."""
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while len(self.queue):
+                    batch = self.queue.take_batch(_BATCH)
+                    self.metrics.queue_size.set(len(self.queue))
+                    result = self.aggregator.aggregate(batch)
+                    for strategy, signal in result.orders:
+                        await self._place(strategy, signal)
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+
+    async def drain(self, timeout_s: float = 10.0) -> None:
+        """Until the queue is empty and no cancel or resolution is in flight (bounded)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                while len(self.queue) or self._tasks:
+                    self._wake.set()
+                    await asyncio.sleep(0.005)
+
+    def _spawn(self, coroutine: Coroutine[object, object, None]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ---------------------------------------------------------------- placing
+
+    async def _place(self, strategy: str, signal: Signal) -> None:
+        now = self.clock.now_ns()
+        intent = OrderIntent.from_signal(strategy, signal, now)
+        if signal.slot:
+            current = self.book.slot_order(strategy, signal.symbol, signal.slot)
+            if current is not None:
+                await self._cancel(current, f"replaced in slot {signal.slot!r}")
+        self.metrics.risk_checks.inc()
+        decision = self.risk.check(intent)
+        if isinstance(decision, Rejected):
+            self._rejected(strategy, decision.rule.value, decision.message, risk=True)
+            return
+        if self.mode == "observation":
+            self.stats.observed += 1
+            log.info("order_observed", strategy=strategy, symbol=intent.symbol, side=intent.side.value,
+                     quantity=intent.quantity, client_order_id=intent.client_order_id)  # fmt: skip
+            return
+        try:
+            state = self.ledger.journal(intent, now)
+        except LedgerError as err:
+            self._rejected(strategy, "ledger_unavailable", str(err), risk=False)
+            return
+        self.book.order_changed(state)
+        await self._send(state)
+
+    async def _send(self, state: OrderState) -> None:
+        assert self.venue is not None
+        intent = state.intent
+        cid = intent.client_order_id
+        now = self.clock.now_ns()
+        try:
+            sent = self.ledger.transition(cid, OrderStatus.SENT, now)
+        except LedgerError as err:
+            self._rejected(intent.strategy, "ledger_unavailable", str(err), risk=False)
+            return
+        self.book.order_changed(sent)
+        self.risk.record_sent(intent)
+        started = self.clock.monotonic()
+        try:
+            reply = await self.venue.submit(intent)
+        except VenueUnavailable as err:
+            self._venue_refused(sent, f"venue unavailable: {err}")
+            return
+        except VenueTimeout as err:
+            self.stats.ambiguous += 1
+            log.warning("order_ambiguous", client_order_id=cid, strategy=intent.strategy, reason=str(err))
+            self._spawn(self._resolve_loop(cid))
+            return
+        self.metrics.order_latency_us.observe((self.clock.monotonic() - started) * 1e6)
+        self.stats.submitted += 1
+        self.metrics.orders_submitted.labels(strategy=intent.strategy).inc()
+        self._apply(reply)
+
+    def _venue_refused(self, state: OrderState, reason: str) -> None:
+        self.stats.rejected_by_venue += 1
+        self._transition(state.intent.client_order_id, OrderStatus.REJECTED, reason=reason)
+        self._rejected(state.intent.strategy, "venue_unavailable", reason, risk=False)
+
+    def _rejected(self, strategy: str, reason: str, message: str, *, risk: bool) -> None:
+        per = self.stats.rejections.setdefault(strategy, {})
+        per[reason] = per.get(reason, 0) + 1
+        self.metrics.orders_rejected.labels(reason=reason).inc()
+        if risk:
+            self.stats.rejected_by_risk[reason] = self.stats.rejected_by_risk.get(reason, 0) + 1
+            self.metrics.risk_violations.labels(type=reason, strategy=strategy).inc()
+        log.info("order_rejected", strategy=strategy, reason=reason, detail=message[:300])
+
+    # ---------------------------------------------------------------- replies and state
+
+    def _apply(self, reply: VenueReply) -> None:
+        if reply.venue_order_id:
+            self._venue_ids[reply.venue_order_id] = reply.client_order_id
+        if reply.status is None:
+            return
+        self._transition(
+            reply.client_order_id, reply.status, venue_order_id=reply.venue_order_id or None,
+            filled_quantity=reply.filled_quantity, average_price=reply.average_price, reason=reply.message,
+        )  # fmt: skip
+
+    def _transition(self, cid: str, status: OrderStatus, **fields: object) -> None:
+        current = self.ledger.order(cid)
+        if current is None:
+            return
+        if current.status is status and not any(v for v in fields.values() if v not in (None, "")):
+            return
+        try:
+            state = self.ledger.transition(cid, status, self.clock.now_ns(), **fields)  # type: ignore[arg-type]
+        except LedgerError as err:
+            log.error("order_transition_failed", client_order_id=cid, status=status.value, reason=str(err))
+            return
+        self.book.order_changed(state)
+
+    async def _resolve(self, cid: str) -> bool:
+        """Ask the venue about an order of unknown outcome; True once it is settled."""
+        assert self.venue is not None
+        try:
+            reply = await self.venue.status(cid)
+        except (VenueUnavailable, VenueTimeout) as err:
+            log.warning("order_status_unavailable", client_order_id=cid, reason=str(err))
+            return False
+        if reply.known:
+            self._apply(reply)
+            return True
+        order = self.ledger.order(cid)
+        if order is None or not order.working:
+            return True
+        log.info("order_resent_same_id", client_order_id=cid, reason="the venue never saw it")
+        await self._send(order)
+        return True
+
+    async def _resolve_loop(self, cid: str) -> None:
+        while not await self._resolve(cid):
+            await asyncio.sleep(self.resolve_interval_s)
+
+    # ---------------------------------------------------------------- cancels
+
+    async def _cancel_slot(self, strategy: str, cancel: Cancel) -> None:
+        order = self.book.slot_order(strategy, cancel.symbol, cancel.slot)
+        if order is not None:
+            await self._cancel(order, f"cancelled by strategy (slot {cancel.slot!r})")
+
+    async def _cancel(self, order: OrderState, reason: str) -> None:
+        cid = order.intent.client_order_id
+        if self.venue is None or not order.working:
+            return
+        if order.status is OrderStatus.PENDING_NEW:
+            # Journaled, never sent: nothing to cancel at the venue.
+            self._transition(cid, OrderStatus.CANCELLED, reason=reason)
+            return
+        self._transition(cid, OrderStatus.CANCEL_PENDING, reason=reason)
+        try:
+            reply = await self.venue.cancel(cid)
+        except (VenueUnavailable, VenueTimeout) as err:
+            log.warning("cancel_failed", client_order_id=cid, reason=str(err))
+            self._spawn(self._resolve_loop(cid))
+            return
+        self.stats.cancels += 1
+        self._apply(reply)
+
+
+def _with_strategy(fill: Fill, strategy: str) -> Fill:
+    return Fill(fill.fill_id, fill.order_id, fill.symbol, fill.side, fill.price, fill.quantity, fill.timestamp_ns,
+                fill.fee, strategy)  # fmt: skip
