@@ -17,14 +17,16 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 import structlog
 
+from host.assembly import Engine, ReplayClock, build
 from host.config import Config, StrategySpec, load
 from host.supervisor.managed import StrategyDefinition, StrategyState, StrategyStatus, SupervisionSettings
 from host.supervisor.policy import BreakerPolicy
@@ -32,52 +34,35 @@ from host.supervisor.process import RunnerLimits
 from host.supervisor.reload import HotReloader
 from host.supervisor.supervisor import Supervisor
 from host.supervisor.watcher import PluginWatcher
-from sdk.events import Cancel, Event, Fill, Position, Side, Signal, Timer
+from sdk.events import Event, Fill, Position, Timer
 
-__all__ = ["RunReport", "SignalRecorder", "definitions", "run", "settings", "summary"]
+__all__ = ["RunReport", "StrategyReport", "definitions", "run", "settings", "summary"]
 
 log = structlog.get_logger("host.app")
 
 
-@dataclass
-class StrategyTally:
-    buys: int = 0
-    sells: int = 0
-    cancels: int = 0
-    down: list[str] = field(default_factory=list)
-
-
-class SignalRecorder:
-    """The supervisor's listener while no execution venue is wired: counts what strategies asked for."""
-
-    def __init__(self) -> None:
-        self.tallies: dict[str, StrategyTally] = {}
-
-    def _tally(self, strategy_id: str) -> StrategyTally:
-        return self.tallies.setdefault(strategy_id, StrategyTally())
-
-    def signals(self, strategy_id: str, signals: list[Signal], cancels: list[Cancel]) -> None:
-        tally = self._tally(strategy_id)
-        for signal_ in signals:
-            if signal_.side is Side.BUY:
-                tally.buys += 1
-            else:
-                tally.sells += 1
-        tally.cancels += len(cancels)
-
-    def strategy_down(self, strategy_id: str, reason: str) -> None:
-        self._tally(strategy_id).down.append(reason)
-
-    def positions(self, strategy_id: str) -> list[Position]:
-        return []
+@dataclass(frozen=True)
+class StrategyReport:
+    status: StrategyStatus
+    orders: int
+    fills: int
+    rejections: dict[str, int]
+    position: dict[str, float]
+    realized: float
+    unrealized: float
 
 
 @dataclass(frozen=True)
 class RunReport:
     events: int
     seconds: float
-    strategies: list[StrategyStatus]
-    tallies: dict[str, StrategyTally]
+    mode: str
+    strategies: list[StrategyReport]
+    equity: float
+    initial_balance: float
+
+    def strategy(self, strategy_id: str) -> StrategyReport:
+        return next(r for r in self.strategies if r.status.id == strategy_id)
 
 
 def definitions(config: Config) -> list[StrategyDefinition]:
@@ -123,39 +108,82 @@ async def run(
     total: int | None = None,
     root: Path | None = None,
     config_path: Path | None = None,
+    ledger_path: Path | None = None,
+    max_lag_events: int = 128,
 ) -> RunReport:
-    """Replay ``events`` through the configured strategies; return what they did.
+    """Replay ``events`` through the configured strategies, risk and a paper venue; report what happened.
 
-    With ``engine.hotReload`` the plugins folder (and with ``engine.watchConfig`` the config
-    file) is watched while the replay runs: an edited package is swapped to new runners.
+    The replay is a backtest on the live code path: event time drives the clocks, orders go through
+    aggregation, risk and the ledger to a paper venue that matches them against the same events,
+    and fills and positions go back to the strategies. Strategies lag the feed by at most
+    ``max_lag_events`` (backpressure, never conflation). With ``engine.hotReload`` the plugins folder
+    (and with ``engine.watchConfig`` the config file) is watched: an edited package is swapped to
+    new runners mid-replay. Without ``ledger_path`` the ledger is a temporary file.
     """
     supervision, policy = settings(config, root=root)
-    recorder = SignalRecorder()
-    supervisor = Supervisor(supervision, definitions(config), recorder, breaker_policy=policy)
     stop: Awaitable[object] = shutdown if shutdown is not None else _default_shutdown().wait()
+    with tempfile.TemporaryDirectory(prefix="se-replay-") as scratch:
+        clock = ReplayClock()
+        venue_kind = None if config.engine.mode == "observation" else "paper"
+        engine = build(config, definitions(config), supervision, policy,
+                       ledger_path=ledger_path or Path(scratch) / "ledger.sqlite", clock=clock,
+                       venue_kind=venue_kind)  # fmt: skip
+        try:
+            return await _run_replay(engine, clock, events, stop, progress, total, config_path, max_lag_events)
+        finally:
+            await engine.close()
+
+
+async def _run_replay(
+    engine: Engine, clock: ReplayClock, events: Iterable[Event], stop: Awaitable[object],
+    progress: TextIO | None, total: int | None, config_path: Path | None, max_lag_events: int,
+) -> RunReport:  # fmt: skip
+    supervisor = engine.supervisor
     started = time.monotonic()
     replayed = 0
-    watcher = _watcher(config, supervision, config_path)
+    watcher = _watcher(engine.config, supervisor.settings, config_path)
     async with asyncio.TaskGroup() as group:
         serving = group.create_task(supervisor.run())
+        ordering = group.create_task(engine.execution.run())
         stopper = group.create_task(_await(stop))
         if watcher is not None:
             await watcher.start()
             reloader = HotReloader(supervisor, watcher, load_definitions=_definitions_loader(config_path))
             group.create_task(reloader.run())
         try:
-            await _wait_started(supervisor, supervision.handshake_timeout_s, stopper)
-            replayed = await _replay(supervisor, events, stopper, progress, total)
+            await engine.execution.reconcile()
+            await _wait_started(supervisor, supervisor.settings.handshake_timeout_s, stopper)
+            replayed = await _replay(engine, clock, events, stopper, progress, total, max_lag_events)
             await _drain(supervisor, stopper)
+            await engine.execution.drain()
         finally:
-            report = RunReport(replayed, time.monotonic() - started, supervisor.status(), recorder.tallies)
+            report = _report(engine, replayed, time.monotonic() - started)
             log.info("Shutting down strategy engine")
             if watcher is not None:
                 await watcher.stop()
             supervisor.close()
             stopper.cancel()
+            ordering.cancel()
             await serving
     return report
+
+
+def _report(engine: Engine, events: int, seconds: float) -> RunReport:
+    stats = engine.execution.stats
+    book = engine.book
+    strategies = [
+        StrategyReport(
+            status=status,
+            orders=stats.orders_by_strategy.get(status.id, 0),
+            fills=stats.fills_by_strategy.get(status.id, 0),
+            rejections=dict(stats.rejections.get(status.id, {})),
+            position=dict(book.positions(status.id)),
+            realized=book.realized(status.id),
+            unrealized=book.unrealized(status.id),
+        )
+        for status in engine.supervisor.status()
+    ]
+    return RunReport(events, seconds, engine.execution.mode, strategies, book.equity(), book.initial_balance)
 
 
 def _watcher(config: Config, supervision: SupervisionSettings, config_path: Path | None) -> PluginWatcher | None:
@@ -187,24 +215,25 @@ async def _wait_started(supervisor: Supervisor, timeout: float, stopper: asyncio
 
 
 async def _replay(
-    supervisor: Supervisor, events: Iterable[Event], stopper: asyncio.Task[None],
-    progress: TextIO | None, total: int | None,
+    engine: Engine, clock: ReplayClock, events: Iterable[Event], stopper: asyncio.Task[None],
+    progress: TextIO | None, total: int | None, max_lag_events: int,
 ) -> int:  # fmt: skip
-    high = supervisor.settings.outbox_capacity // 2
+    supervisor = engine.supervisor
     count = 0
     last_report = time.monotonic()
     for event in events:
         if stopper.done():
             break
+        clock.advance(event.timestamp_ns)
         if isinstance(event, (Fill, Position, Timer)):
             for strategy_id in _owners(supervisor, event):
                 supervisor.deliver(strategy_id, event)
         else:
-            supervisor.publish(event)
+            engine.on_market(event)
         count += 1
-        if count % 256 == 0:
-            while supervisor.backlog() > high and not stopper.done():
-                await asyncio.sleep(0.001)
+        if count % 32 == 0:
+            while supervisor.backlog() > max_lag_events and not stopper.done():
+                await asyncio.sleep(0.0005)
             await asyncio.sleep(0)
             if progress is not None and time.monotonic() - last_report >= 1.0:
                 last_report = time.monotonic()
@@ -234,27 +263,30 @@ def _progress(out: TextIO, count: int, total: int | None) -> None:
 def summary(report: RunReport, out: TextIO = sys.stdout) -> None:
     """The per-strategy table printed at the end of a replay."""
     rate = report.events / report.seconds if report.seconds > 0 else 0.0
-    out.write(f"\nreplayed {report.events:,} events in {report.seconds:.1f} s ({rate:,.0f} events/s)\n\n")
-    header = ("strategy", "state", "breaker", "events", "buys", "sells", "cancels", "errors", "restarts", "p50 ms",
-              "p99 ms")  # fmt: skip
+    out.write(f"\nreplayed {report.events:,} events in {report.seconds:.1f} s ({rate:,.0f} events/s), "
+              f"{report.mode} mode\n\n")  # fmt: skip
+    header = ("strategy", "state", "breaker", "restarts", "events", "signals", "orders", "fills", "rejected",
+              "position", "realized", "unrealized", "p50 ms", "p99 ms")  # fmt: skip
     rows = [header]
-    for status in report.strategies:
-        tally = report.tallies.get(status.id, StrategyTally())
+    for r in report.strategies:
+        s = r.status
+        position = ",".join(f"{sym}:{qty:+g}" for sym, qty in sorted(r.position.items())) or "flat"
         rows.append((
-            status.id, status.state.value, status.breaker.state.value, f"{status.events_sent:,}", str(tally.buys),
-            str(tally.sells), str(tally.cancels), str(status.errors), str(status.restarts),
-            _ms(status.latency_p50_us), _ms(status.latency_p99_us),
+            s.id, s.state.value, s.breaker.state.value, str(s.restarts), f"{s.events_sent:,}", f"{s.signals:,}",
+            f"{r.orders:,}", f"{r.fills:,}", f"{sum(r.rejections.values()):,}", position, f"{r.realized:,.2f}",
+            f"{r.unrealized:,.2f}", _ms(s.latency_p50_us), _ms(s.latency_p99_us),
         ))  # fmt: skip
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
         out.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() + "\n")
-    for status in report.strategies:
-        if status.last_error:
-            out.write(f"\n{status.id}: last error: {status.last_error}\n")
-    out.write(
-        "\nOrders, fills and P&L: not computed yet. Signals are recorded (observation); "
-        "the risk manager and paper execution are the next step.\n"
-    )
+    for r in report.strategies:
+        if r.rejections:
+            reasons = ", ".join(f"{reason} {n:,}" for reason, n in sorted(r.rejections.items(), key=lambda x: -x[1]))
+            out.write(f"\n{r.status.id}: rejected by {reasons}")
+        if r.status.last_error:
+            out.write(f"\n{r.status.id}: last error: {r.status.last_error}")
+    pnl = report.equity - report.initial_balance
+    out.write(f"\n\nequity {report.equity:,.2f} (P&L {pnl:+,.2f} on {report.initial_balance:,.2f})\n")
 
 
 def _ms(micros: float | None) -> str:

@@ -145,7 +145,7 @@ def _replay(
     config: Config, events: Iterable[Event], total: int | None, source: str, root: Path, config_path: Path | None
 ) -> int:
     strategies = ", ".join(spec.id for spec in config.enabled_strategies())
-    print(f"strategy-engine: replaying {source} through {strategies} (signals recorded)", flush=True)
+    print(f"strategy-engine: replaying {source} through {strategies} ({config.engine.mode} mode)", flush=True)
     try:
         report = asyncio.run(
             app.run(config, events, progress=sys.stderr, total=total, root=root, config_path=config_path)
@@ -159,7 +159,7 @@ def _replay(
     if report is None:
         return 1
     app.summary(report)
-    stopped = [s.id for s in report.strategies if s.state is StrategyState.OPEN]
+    stopped = [r.status.id for r in report.strategies if r.status.state is StrategyState.OPEN]
     if stopped:
         print(f"strategy-engine: stopped by its circuit breaker: {', '.join(stopped)}", file=sys.stderr)
         return 1

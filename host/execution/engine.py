@@ -63,6 +63,8 @@ class ExecutionStats:
     ambiguous: int = 0
     cancels: int = 0
     rejections: dict[str, dict[str, int]] = field(default_factory=dict)  # strategy -> reason -> count
+    orders_by_strategy: dict[str, int] = field(default_factory=dict)  # sent to the venue
+    fills_by_strategy: dict[str, int] = field(default_factory=dict)
 
 
 class ExecutionEngine:
@@ -82,6 +84,7 @@ class ExecutionEngine:
         clock: RiskClock,
         metrics: ExecutionMetrics,
         resolve_interval_s: float = 0.5,
+        deliver_positions: bool = True,
     ) -> None:
         if mode != "observation" and venue is None:
             raise ValueError(f"execution mode {mode!r} needs a venue")
@@ -96,6 +99,9 @@ class ExecutionEngine:
         self.clock = clock
         self.metrics = metrics
         self.resolve_interval_s = resolve_interval_s
+        # Live: the OMS publishes positions on NATS and those reach the strategies; the ledger's
+        # own position after a fill is then not sent as well.
+        self.deliver_positions = deliver_positions
         self.stats = ExecutionStats()
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -139,6 +145,7 @@ class ExecutionEngine:
             self.stats.duplicate_fills += 1
             return False
         self.stats.fills += 1
+        self.stats.fills_by_strategy[strategy] = self.stats.fills_by_strategy.get(strategy, 0) + 1
         self.book.position_changed(position, utc_day(fill.timestamp_ns))
         if order is not None:
             refreshed = self.ledger.order(client_id)
@@ -146,7 +153,8 @@ class ExecutionEngine:
                 self.book.order_changed(refreshed)
         if strategy:
             self.deliver(strategy, fill if fill.strategy == strategy else _with_strategy(fill, strategy))
-            self.deliver(strategy, position)
+            if self.deliver_positions:
+                self.deliver(strategy, position)
         return True
 
     def on_fill(self, fill: Fill) -> None:
@@ -267,6 +275,7 @@ class ExecutionEngine:
             return
         self.metrics.order_latency_us.observe((self.clock.monotonic() - started) * 1e6)
         self.stats.submitted += 1
+        self.stats.orders_by_strategy[intent.strategy] = self.stats.orders_by_strategy.get(intent.strategy, 0) + 1
         self.metrics.orders_submitted.labels(strategy=intent.strategy).inc()
         self._apply(reply)
 

@@ -1,0 +1,148 @@
+"""Putting the engine together: supervisor, books, risk, aggregation, execution, ledger, venue.
+
+``build`` wires one ``Engine`` from a Config for either kind of run; only the clock and the venue
+differ (ARCHITECTURE rule 6). A replay uses a ``ReplayClock`` that reads time off the events (so
+reference prices are fresh, UTC days and rate windows follow the recording) and a ``PaperVenue``
+matching against the same events; a live run uses the system clocks and, in live mode, the gRPC
+order-execution service. ``observation`` runs everything up to risk and sends nothing.
+
+Wiring order matters only at one point: the supervisor reports to the execution engine (it is the
+supervisor's listener) and the execution engine delivers fills and positions back through the
+supervisor, so the engine gets a ``deliver`` that looks the supervisor up once it exists.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import structlog
+
+from host.config import Config
+from host.execution.book import Book
+from host.execution.engine import ExecutionEngine
+from host.execution.grpc_venue import GrpcVenue
+from host.execution.matching import MatchingEngine
+from host.execution.paper import PaperVenue, paper_id_prefix
+from host.execution.venue import Venue
+from host.ledger import Ledger
+from host.metrics import EngineMetrics
+from host.risk import Aggregator, RiskManager, SignalQueue
+from host.risk.seams import RiskClock, SystemRiskClock
+from host.supervisor.managed import StrategyDefinition, SupervisionSettings
+from host.supervisor.policy import BreakerPolicy
+from host.supervisor.supervisor import Supervisor, UnknownStrategy
+from sdk.events import Event, Fill, MarketEvent, Position
+
+__all__ = ["Engine", "ReplayClock", "SystemClocks", "build"]
+
+log = structlog.get_logger("host.assembly")
+
+
+class ReplayClock:
+    """Time as the replayed events tell it: ``now_ns`` is the latest event's timestamp."""
+
+    def __init__(self) -> None:
+        self._now_ns = 0
+
+    def advance(self, timestamp_ns: int) -> None:
+        if timestamp_ns > self._now_ns:
+            self._now_ns = timestamp_ns
+
+    def now_ns(self) -> int:
+        return self._now_ns
+
+    def time_ns(self) -> int:
+        return self._now_ns
+
+    def monotonic(self) -> float:
+        return self._now_ns / 1e9
+
+
+class SystemClocks(SystemRiskClock):
+    """The real clocks, under every name the parts ask for."""
+
+    def time_ns(self) -> int:
+        return time.time_ns()
+
+
+@dataclass
+class Engine:
+    config: Config
+    supervisor: Supervisor
+    execution: ExecutionEngine
+    ledger: Ledger
+    book: Book
+    venue: Venue | None
+    paper: PaperVenue | None
+    metrics: EngineMetrics
+
+    def on_market(self, event: MarketEvent) -> None:
+        """One market event: books and paper matching first, then the strategies."""
+        self.execution.on_market(event)
+        if self.paper is not None:
+            self.paper.on_market(event)
+        self.supervisor.publish(event)
+
+    async def close(self) -> None:
+        if self.venue is not None:
+            await self.venue.close()
+        self.ledger.close()
+
+
+def _deliverer(holder: list[Supervisor]) -> Callable[[str, Fill | Position], None]:
+    def deliver(strategy: str, event: Fill | Position) -> None:
+        try:
+            holder[0].deliver(strategy, event)
+        except UnknownStrategy:
+            # A fill for a strategy no longer configured: it is on the books, nobody to tell.
+            log.warning("fill_for_unknown_strategy", strategy=strategy, kind=event.kind)
+
+    return deliver
+
+
+def build(
+    config: Config,
+    definitions: list[StrategyDefinition],
+    supervision: SupervisionSettings,
+    policy: BreakerPolicy,
+    *,
+    ledger_path: Path,
+    clock: RiskClock | ReplayClock,
+    venue_kind: str | None,
+) -> Engine:
+    """An Engine ready to run: ``venue_kind`` is "paper", "grpc" or None (observation)."""
+    metrics = EngineMetrics(config.metrics.namespace)
+    ledger = Ledger.open(ledger_path)
+    today = datetime.fromtimestamp(clock.now_ns() / 1e9, tz=UTC).date()
+    book = Book.load(ledger, config.risk.initial_balance, today)
+    risk = RiskManager(config.risk, clock, market=book, book=book)
+    weights = {spec.id: spec.weight for spec in config.enabled_strategies()}
+    holder: list[Supervisor] = []
+    engines: list[ExecutionEngine] = []
+    paper: PaperVenue | None = None
+    venue: Venue | None = None
+    if venue_kind == "paper":
+        matching = MatchingEngine(clock=clock, id_prefix=paper_id_prefix())  # type: ignore[arg-type]
+        paper = PaperVenue(matching, lambda fill: engines[0].on_fill(fill))
+        venue = paper
+    elif venue_kind == "grpc":
+        venue = GrpcVenue(config.grpc, clock)
+    execution = ExecutionEngine(
+        mode=config.engine.mode if venue is not None else "observation", ledger=ledger, book=book, risk=risk,
+        aggregator=Aggregator(config.engine.aggregation_mode, weights),
+        queue=SignalQueue(config.engine.signal_buffer_size), venue=venue, deliver=_deliverer(holder), clock=clock,
+        metrics=metrics.execution,
+        deliver_positions=venue_kind != "grpc",
+    )  # fmt: skip
+    engines.append(execution)
+    supervisor = Supervisor(supervision, definitions, execution, breaker_policy=policy, metrics=metrics)
+    holder.append(supervisor)
+    return Engine(config, supervisor, execution, ledger, book, venue, paper, metrics)
+
+
+def is_market(event: Event) -> bool:
+    return event.kind in ("tick", "trade", "book", "candle")
