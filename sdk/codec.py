@@ -10,6 +10,7 @@ decode through here, so a message means the same in a unit test as in production
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +20,17 @@ from sdk import _check as check
 from sdk.errors import ValidationError
 from sdk.events import Book, Candle, Event, Fill, Position, Side, Tick, Timer, Trade
 
-__all__ = ["decode_event", "decode_fill", "decode_market", "decode_position", "load_events"]
+__all__ = [
+    "decode_event",
+    "decode_fill",
+    "decode_market",
+    "decode_position",
+    "encode_fill",
+    "encode_market",
+    "encode_position",
+    "format_timestamp",
+    "load_events",
+]
 
 MARKET_FIELDS = frozenset(
     {
@@ -38,11 +49,18 @@ POSITION_FIELDS = frozenset(
 )  # fmt: skip
 TIMER_FIELDS = frozenset({"name", "timestamp"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_INF = math.inf
 # The seconds' fraction; read here because datetime keeps microseconds only and Go sends nanoseconds.
 _FRACTION = re.compile(r"(?<=:\d\d)\.(\d+)")
+# Fast path of parse_timestamp (see there): epoch ns of "YYYY-MM-DDTHH:MM:SS" already parsed, in UTC.
+_WHOLE_SECONDS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}")
+_SECONDS_NS: dict[str, int] = {}
+_SECONDS_KEPT = 4096
 
 
 def _reject_unknown(owner: str, data: Mapping[str, Any], known: frozenset[str]) -> None:
+    if known.issuperset(data):
+        return
     for key in data:
         if key not in known:
             raise ValidationError(owner, str(key), "unknown field")
@@ -51,6 +69,8 @@ def _reject_unknown(owner: str, data: Mapping[str, Any], known: frozenset[str]) 
 def _num(owner: str, data: Mapping[str, Any], name: str, *, required: bool = True) -> float | None:
     """A number, also sent as a decimal string; absent, null, "" and (when optional) 0 mean missing."""
     value = data.get(name)
+    if type(value) is float and -_INF < value < _INF and (value or required):
+        return value  # the common case, decided without the checks below
     if isinstance(value, str):
         try:
             value = float(value) if value.strip() else None
@@ -71,6 +91,8 @@ def _req(owner: str, data: Mapping[str, Any], name: str) -> float:
 
 def _int(owner: str, data: Mapping[str, Any], name: str) -> int:
     value = data.get(name, 0)
+    if type(value) is int:
+        return value
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         value = int(value)
     if isinstance(value, float) and value.is_integer():
@@ -84,23 +106,57 @@ def parse_timestamp(owner: str, value: object) -> int:
     Epoch numbers are read by size: s below 1e11, ms below 1e14, us below 1e17, else ns.
     """
     if isinstance(value, str):
-        fraction = _FRACTION.search(value)
-        whole = value if fraction is None else value[: fraction.start()] + value[fraction.end() :]
-        try:
-            parsed = datetime.fromisoformat(whole.strip().replace("z", "Z"))
-        except ValueError:
-            raise ValidationError(owner, "timestamp", f"expected RFC 3339 time, got {value!r}") from None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        delta = parsed - _EPOCH
-        nanos = 0 if fraction is None else int(fraction.group(1)[:9].ljust(9, "0"))
-        return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000 + nanos
+        # Fast path for the seed's own form, "2024-08-08T23:54:14.087891Z" (fraction and Z optional), in
+        # a second seen before: the whole seconds come from a table, only the fraction is read here.
+        # Anything else, or a second not in the table yet, takes the full parse.
+        whole_ns = _SECONDS_NS.get(value[:19])
+        if whole_ns is not None:
+            fraction_ns = _fraction_ns(value[19:])
+            if fraction_ns is not None:
+                return whole_ns + fraction_ns
+        return _parse_rfc3339(owner, value)
     number = check.number(owner, "timestamp", value)
     for limit, scale in ((10**11, 10**9), (10**14, 10**6), (10**17, 10**3)):
         if abs(number) < limit:
             # An int stays exact: a float cannot hold epoch nanoseconds (or ms scaled to ns) to the unit.
             return value * scale if isinstance(value, int) else round(number * scale)
     return value if isinstance(value, int) else round(number)
+
+
+def _fraction_ns(rest: str) -> int | None:
+    """What follows the whole seconds in the fast path's form ("", "Z", ".123", ".123Z") in ns; else None."""
+    if rest[-1:] == "Z":
+        rest = rest[:-1]
+    if not rest:
+        return 0
+    digits = rest[1:]
+    if rest[0] == "." and digits.isascii() and digits.isdigit():
+        return int(digits[:9].ljust(9, "0"))
+    return None
+
+
+def _parse_rfc3339(owner: str, value: str) -> int:
+    nanos = _parse_rfc3339_text(owner, value)
+    head, fraction_ns = value[:19], _fraction_ns(value[19:])
+    if fraction_ns is not None and _WHOLE_SECONDS.fullmatch(head):
+        if len(_SECONDS_NS) >= _SECONDS_KEPT:
+            _SECONDS_NS.clear()
+        _SECONDS_NS[head] = nanos - fraction_ns
+    return nanos
+
+
+def _parse_rfc3339_text(owner: str, value: str) -> int:
+    fraction = _FRACTION.search(value)
+    whole = value if fraction is None else value[: fraction.start()] + value[fraction.end() :]
+    try:
+        parsed = datetime.fromisoformat(whole.strip().replace("z", "Z"))
+    except ValueError:
+        raise ValidationError(owner, "timestamp", f"expected RFC 3339 time, got {value!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    delta = parsed - _EPOCH
+    nanos = 0 if fraction is None else int(fraction.group(1)[:9].ljust(9, "0"))
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000 + nanos
 
 
 def _timestamp(owner: str, data: Mapping[str, Any]) -> int:
@@ -122,7 +178,7 @@ def _levels(data: Mapping[str, Any], name: str) -> list[Any]:
         return []
     if not isinstance(value, list):
         raise ValidationError("market_data", name, f"expected a list of [price, size], got {value!r}")
-    return [[_str_num(x) for x in level] if isinstance(level, list) else level for level in value]
+    return [[n if type(n) is float else _str_num(n) for n in lv] if isinstance(lv, list) else lv for lv in value]
 
 
 def _str_num(value: Any) -> Any:
@@ -269,3 +325,55 @@ def load_events(path: str | Path) -> Iterator[Event]:
                 yield decode_event(json.loads(line))
             except (ValueError, ValidationError) as err:
                 raise ValidationError(f"{path}:{number}", "line", str(err)) from None
+
+
+# ---------------------------------------------------------------- encoding (the seed's format)
+
+
+def format_timestamp(timestamp_ns: int) -> str:
+    """RFC 3339 in UTC with nanoseconds and a ``Z``: what the seed's peers parse."""
+    seconds, nanos = divmod(timestamp_ns, 1_000_000_000)
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos:09d}Z"
+
+
+def encode_market(event: Tick | Trade | Book | Candle) -> dict[str, Any]:
+    """A market event as the seed's JSON object (``decode_market`` reads it back to an equal event)."""
+    head: dict[str, Any] = {
+        "symbol": event.symbol, "timestamp": format_timestamp(event.timestamp_ns), "sequence": event.sequence,
+        "type": event.kind,
+    }  # fmt: skip
+    body: dict[str, Any]
+    match event:
+        case Tick():
+            body = {"bid_price": event.bid_price, "bid_size": event.bid_size, "ask_price": event.ask_price,
+                    "ask_size": event.ask_size, "last_price": event.last_price}  # fmt: skip
+        case Trade():
+            body = {"last_price": event.price, "volume": event.quantity, "volume_quote": event.quote_quantity}
+        case Book():
+            body = {"bids": [list(level) for level in event.bids], "asks": [list(level) for level in event.asks],
+                    "last_price": event.last_price}  # fmt: skip
+        case Candle():
+            body = {"open": event.open, "high": event.high, "low": event.low, "close": event.close,
+                    "volume": event.volume, "volume_quote": event.volume_quote}  # fmt: skip
+    head.update({key: value for key, value in body.items() if value is not None})
+    return head
+
+
+def encode_fill(fill: Fill) -> dict[str, Any]:
+    """A fill as the seed publishes it on ``trading.fills``."""
+    return {
+        "fill_id": fill.fill_id, "order_id": fill.order_id, "symbol": fill.symbol, "side": fill.side.value,
+        "price": fill.price, "quantity": fill.quantity, "fee": fill.fee,
+        "timestamp": format_timestamp(fill.timestamp_ns), "strategy": fill.strategy,
+    }  # fmt: skip
+
+
+def encode_position(position: Position) -> dict[str, Any]:
+    """A position as the seed publishes it on ``trading.positions`` (side long/short/flat, quantity unsigned)."""
+    side = "long" if position.quantity > 0 else "short" if position.quantity < 0 else "flat"
+    return {
+        "symbol": position.symbol, "side": side, "quantity": abs(position.quantity),
+        "avg_entry_price": position.avg_entry_price, "current_price": position.current_price,
+        "unrealized_pnl": position.unrealized_pnl, "realized_pnl": position.realized_pnl,
+        "timestamp": format_timestamp(position.timestamp_ns), "strategy": position.strategy,
+    }  # fmt: skip

@@ -9,7 +9,18 @@ from typing import Any
 import pytest
 
 from sdk import Book, Candle, Fill, Position, Side, Tick, Timer, Trade, ValidationError
-from sdk.codec import decode_event, decode_fill, decode_market, decode_position, load_events, parse_timestamp
+from sdk.codec import (
+    decode_event,
+    decode_fill,
+    decode_market,
+    decode_position,
+    encode_fill,
+    encode_market,
+    encode_position,
+    format_timestamp,
+    load_events,
+    parse_timestamp,
+)
 
 T0 = "2024-01-02T03:04:05Z"
 T0_NS = 1_704_164_645_000_000_000  # 2024-01-01T00:00:00Z is 1_704_067_200 s; + 1 day 3 h 4 min 5 s
@@ -378,3 +389,25 @@ class TestLoadEvents:
         assert isinstance(next(events), Tick)
         with pytest.raises(ValidationError):
             next(events)
+
+
+class TestEncoding:
+    def test_market_events_round_trip_through_the_seed_format(self) -> None:
+        """encode_market writes what decode_market reads back to an equal event, for every type."""
+        from host.demo import demo_feed
+
+        events = list(demo_feed(minutes=1.0))
+        assert {e.kind for e in events} == {"tick", "trade", "book", "candle"}
+        assert all(decode_market(encode_market(e)) == e for e in events)
+
+    def test_fill_and_position_round_trip(self) -> None:
+        """Fills keep every field; positions travel as side + unsigned quantity and come back signed."""
+        fill = Fill("f1", "o1", "BTCUSDT", Side.BUY, 100.5, 2.0, 1_700_000_000_123_456_789, 0.1, "mm")
+        assert decode_fill(encode_fill(fill)) == fill
+        short = Position("BTCUSDT", -2.0, 10.0, 1_700_000_000_000_000_001, 11.0, -2.0, 1.0, "mm")
+        assert encode_position(short)["side"] == "short" and encode_position(short)["quantity"] == 2.0
+        assert decode_position(encode_position(short)) == short
+
+    def test_timestamps_keep_nanoseconds(self) -> None:
+        """format_timestamp writes nine fraction digits that parse back exactly."""
+        assert format_timestamp(1_700_000_000_000_000_001) == "2023-11-14T22:13:20.000000001Z"
