@@ -5,6 +5,9 @@ strategy-engine run --replay FILE [FILE]   replay recorded market data (JSON lin
 strategy-engine run --config CONFIG --replay FILE
                                            your strategies; a relative engine.pluginsDir is resolved
                                            against the folder of CONFIG, not the working directory
+strategy-engine run --config CONFIG        live: Redis market data, NATS fills, orders per engine.mode;
+                                           until SIGINT/SIGTERM
+strategy-engine paper-venue [--config C]   the paper order-execution service (gRPC + Redis + NATS)
 strategy-engine check-plugin PATH          load a plugin package in a sandboxed runner; say what it registers
 strategy-engine new-plugin NAME            scaffold a plugin package with a strategy, a config and tests
 
@@ -30,7 +33,9 @@ import structlog
 from host import app
 from host.config import Config, ConfigError, LoggingConfig, load
 from host.demo import demo_feed
+from host.live import run_live
 from host.logs import configure_logging
+from host.paper_service import PaperVenueService
 from host.scaffold import ScaffoldError, new_plugin
 from host.supervisor.managed import StrategyState
 from host.supervisor.process import runner_environment
@@ -63,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--replay", type=Path, nargs="+", metavar="FILE", help="JSON-lines market data to replay")
     run.add_argument("--minutes", type=float, default=20.0, help="length of the generated demo feed (default 20)")
     run.add_argument("--seed", type=int, default=7, help="seed of the generated demo feed (default 7)")
+    venue = commands.add_parser("paper-venue", help="serve orderexecution.OrderExecution with paper matching")
+    venue.add_argument("--config", type=Path, help="config.yaml: grpc, redis and nats sections are used")
+    venue.add_argument("--fee-rate", type=float, default=0.0, help="fee as a fraction of notional (default 0)")
+    venue.add_argument("--slippage-bps", type=float, default=0.0, help="market order slippage (default 0)")
     check = commands.add_parser("check-plugin", help="load a plugin package in a sandboxed runner")
     check.add_argument("path", type=Path)
     scaffold = commands.add_parser("new-plugin", help="scaffold a plugin package with a test")
@@ -73,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"run": _run, "check-plugin": _check_plugin, "new-plugin": _new_plugin}
+    handlers = {"run": _run, "paper-venue": _paper_venue, "check-plugin": _check_plugin, "new-plugin": _new_plugin}
     return handlers[args.command](args)
 
 
@@ -88,13 +97,6 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as err:
         print(f"strategy-engine: config error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    if args.config is not None and not args.replay:
-        print(
-            "strategy-engine: live feeds (Redis market data, NATS fills) are not available in this version; "
-            "pass --replay FILE to replay recorded market data",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
     root = args.config.resolve().parent if args.config else _default_root(config)
     problem = _missing_input(args.replay or [], config, root, from_config=args.config is not None)
     if problem:
@@ -105,6 +107,11 @@ def _run(args: argparse.Namespace) -> int:
     log = structlog.get_logger("host.cli")
     for warning in config.warnings:
         log.warning("config_warning", detail=warning)
+    if args.config is not None and not args.replay:
+        print(f"strategy-engine: running live from {args.config} ({config.engine.mode} mode); SIGINT/SIGTERM stops it",
+              flush=True)  # fmt: skip
+        asyncio.run(run_live(config, root=root))
+        return 0
     if args.replay:
         events: Iterable[Event] = _merged(args.replay)
         total = None
@@ -113,6 +120,25 @@ def _run(args: argparse.Namespace) -> int:
         feed = list(demo_feed(minutes=args.minutes, seed=args.seed))
         events, total, source = feed, len(feed), f"generated demo feed ({args.minutes:g} min, seed {args.seed})"
     return _replay(config, events, total, source, root, args.config)
+
+
+def _paper_venue(args: argparse.Namespace) -> int:
+    try:
+        config = load(args.config)
+    except ConfigError as err:
+        print(f"strategy-engine: config error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    configure_logging(config.logging)
+    service = PaperVenueService(config, fee_rate=args.fee_rate, slippage_bps=args.slippage_bps)
+    where = f"redis {config.redis.host}:{config.redis.port}"
+    print(f"strategy-engine paper-venue: serving on {config.grpc.order_execution_address}; "
+          f"market data from {where}; fills to {config.nats.url}", flush=True)  # fmt: skip
+
+    async def serve() -> None:
+        await service.run(app._default_shutdown().wait())
+
+    asyncio.run(serve())
+    return 0
 
 
 def _default_root(config: Config) -> Path:

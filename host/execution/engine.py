@@ -129,6 +129,12 @@ class ExecutionEngine:
     def positions(self, strategy: str) -> list[Position]:
         return self.book.strategy_positions(strategy)
 
+    def strategy_of(self, order_id: str) -> str | None:
+        """The strategy an order belongs to, by client or venue order id (routes fills without one)."""
+        client_id = self._venue_ids.get(order_id, order_id)
+        order = self.book.order(client_id) or self.ledger.order(client_id)
+        return None if order is None else order.intent.strategy
+
     # ---------------------------------------------------------------- market data and fills
 
     def on_market(self, event: MarketEvent) -> None:

@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +23,8 @@ from pathlib import Path
 import pytest
 
 from host.scaffold import new_plugin
-from tests.helpers import ROOT, RUNNERS
+from tests.helpers import ROOT, RUNNERS, pid_alive
+from tests.servers import NatsServer, RedisServer
 
 pytestmark = pytest.mark.integration
 
@@ -117,12 +120,43 @@ class TestRun:
         assert result.returncode == 2
         assert "engine.bogusKey: unknown key" in result.stderr
 
-    def test_config_without_replay_says_live_feeds_are_unavailable(self, project: Path) -> None:
-        """``run --config`` with no --replay exits 2: live feeds are not in this version."""
-        config = write_config(project / "config.yaml", "plugins", MY_STRAT)
-        result = cli("run", "--config", config, cwd=project)
-        assert result.returncode == 2
-        assert "live feeds" in result.stderr and "--replay" in result.stderr
+    def test_live_run_stops_cleanly_on_sigterm(
+        self, project: Path, redis_server: RedisServer, nats_server: NatsServer
+    ) -> None:
+        """``run --config`` runs live on Redis and NATS until SIGTERM, then stops its runners and exits 0."""
+        ledger = project / "var" / "ledger.sqlite"
+        config = project / "config.yaml"
+        config.write_text(
+            f"redis: {{port: {redis_server.port}, marketDataChannels: ['market:btcusdt']}}\n"
+            f"nats: {{url: '{nats_server.url}'}}\n"
+            f"server: {{port: 0}}\nmetrics: {{port: 0}}\n"
+            f"engine: {{mode: simulation, pluginsDir: plugins, ledgerPath: {ledger}}}\nstrategies:\n{MY_STRAT}"
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "host.cli", "run", "--config", str(config)],
+            cwd=project, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert proc.stderr is not None
+        pids: list[int] = []
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                line = proc.stderr.readline()
+                assert line, f"the engine exited early: {proc.poll()}"
+                if '"runner_spawned"' in line:
+                    pids.append(json.loads(line)["pid"])
+                if '"strategy_ready"' in line:
+                    break
+            else:
+                raise AssertionError("no strategy became ready within 30 s")
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+        assert proc.returncode == 0, err[-2000:]
+        assert "Shutting down strategy engine" in err
+        assert pids and not any(pid_alive(pid) for pid in pids)
+        assert ledger.is_file()
 
     def test_malformed_replay_line_is_named(self, project: Path) -> None:
         """A line that is not JSON ends the replay with exit 1, naming the file and line."""
