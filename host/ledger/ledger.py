@@ -254,6 +254,12 @@ class Ledger:
         with self._read("working_orders") as db:
             return [rows.order_from_row(row) for row in db.execute(sql + " ORDER BY rowid", params)]
 
+    def orders(self, strategy: str | None = None) -> list[OrderState]:
+        """Every order journaled (working or not), oldest first: the order history."""
+        sql, params = _by_strategy(f"SELECT {rows.ORDER_COLUMNS} FROM orders WHERE 1 = 1", strategy)
+        with self._read("orders") as db:
+            return [rows.order_from_row(row) for row in db.execute(sql + " ORDER BY rowid", params)]
+
     def order_events(self, client_order_id: str) -> list[rows.OrderEvent]:
         """The order's audit trail, first (the journal entry) to last."""
         sql = "SELECT * FROM order_events WHERE client_order_id = ? ORDER BY seq"
