@@ -36,7 +36,7 @@ from tests.servers import RedisServer
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "feed.json"
-RUNNERS = 3
+RUNNERS = int(os.environ.get("BENCH_RUNNERS", "3"))
 SAMPLE_EVERY = 100
 
 _PUBLISHER = r"""
@@ -143,7 +143,7 @@ async def _measure(redis_port: int, rate: float, seconds: float) -> dict[str, An
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rates", type=float, nargs="+", default=[1000, 10000])
-    parser.add_argument("--ramp", type=float, nargs="+", default=[20000, 40000, 60000, 80000, 100000])
+    parser.add_argument("--ramp", type=float, nargs="*", default=[20000, 40000, 60000, 80000, 100000])
     parser.add_argument("--seconds", type=float, default=5.0)
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))

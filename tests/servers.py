@@ -67,14 +67,19 @@ class _Server:
 class RedisServer(_Server):
     name = "redis"
 
+    def __init__(self, directory: Path, *, password: str = "") -> None:
+        super().__init__(directory)
+        self.password = password  # --requirepass when not empty
+
     def argv(self) -> list[str]:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (bash .ci/run installs it)")
-        return [
+        argv = [
             binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
             "--dir", str(self.directory), "--protected-mode", "yes",
         ]  # fmt: skip
+        return [*argv, "--requirepass", self.password] if self.password else argv
 
 
 class NatsServer(_Server):
