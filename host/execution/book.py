@@ -73,9 +73,12 @@ class Book:
         intent = state.intent
         key = intent.client_order_id
         slot = (intent.strategy, intent.symbol, intent.slot) if intent.slot else None
+        new = key not in self._orders
         self._orders.update(state)
         if state.working:
-            if slot is not None:
+            # The newest order in a slot holds it: a later update of the one it replaced (a fill or
+            # a reply while that one's cancel is pending) must not take the slot back.
+            if slot is not None and new:
                 self._slots[slot] = key
         elif slot is not None and self._slots.get(slot) == key:
             del self._slots[slot]

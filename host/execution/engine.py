@@ -7,12 +7,14 @@ id), cancel the strategy's working order in the same slot first, ``RiskManager.c
 in the ledger (a ledger failure rejects it: fail closed), mark it ``SENT``, ``Venue.submit``. The
 reply moves it on. ``VenueUnavailable`` (nothing reached the venue) rejects it; ``VenueTimeout``
 (ambiguous) leaves it ``SENT`` and a resolver asks ``Venue.status`` until the venue answers:
-unknown means it never arrived and it is submitted again *under the same id*; known means the
-reply is applied. It is never resent under a new id.
+unknown means it never arrived and it is submitted again *under the same id* (unless it was
+cancelled meanwhile: then it is CANCELLED, never sent); known means the reply is applied. It is
+never resent under a new id. A cancel the venue did not answer is sent again until it is.
 
 Fills (from the paper venue's sink, or NATS in live mode) go to ``record_fill``: stored once in the
 ledger (a duplicate is ignored), applied to the books, then delivered to the strategy's runner as
-the fill and its new position. Cancel-on-disconnect: ``strategy_down`` (runner lost, breaker open,
+the fill and its new position (a fill that beats its submit's reply is tied to its order, see
+``_client_id``). Cancel-on-disconnect: ``strategy_down`` (runner lost, breaker open,
 paused) cancels the strategy's working orders before anything else. ``reconcile`` runs at start:
 every order the ledger holds as working is checked with the venue, and orders journaled but never
 sent are sent (same id), so a host killed at any point loses and duplicates nothing.
@@ -46,6 +48,7 @@ log = structlog.get_logger("host.execution")
 
 Deliver = Callable[[str, Fill | Position], None]
 _BATCH = 256
+_IN_FLIGHT = (OrderStatus.SENT, OrderStatus.CANCEL_PENDING)  # sent; the venue may not have answered yet
 
 
 def utc_day(timestamp_ns: int) -> date:
@@ -143,7 +146,7 @@ class ExecutionEngine:
     def record_fill(self, fill: Fill) -> bool:
         """Store a fill once, update the books, hand fill and position to the strategy; False if seen."""
         now = self.clock.now_ns()
-        client_id = self._venue_ids.get(fill.order_id, fill.order_id)
+        client_id = self._client_id(fill)
         order = self.book.order(client_id)
         strategy = order.intent.strategy if order is not None else fill.strategy
         position = self.ledger.record_fill(fill, now)  # LedgerError propagates: the fill is not acked
@@ -162,6 +165,33 @@ class ExecutionEngine:
             if self.deliver_positions:
                 self.deliver(strategy, position)
         return True
+
+    def _client_id(self, fill: Fill) -> str:
+        """The client order id of the order ``fill`` belongs to, as far as the engine can tell.
+
+        A fill can beat the reply of the submit that caused it (the paper venue fills inside
+        ``submit``; a NATS fill can overtake the gRPC reply), so nobody knows its venue order id
+        yet and the ledger could not tie it to its order (whose filled quantity and status would
+        then never add up). When exactly one of the strategy's sent orders on that symbol and side
+        has no venue id yet, the fill is that order's: the venue id is recorded on it first.
+        """
+        known = self._venue_ids.get(fill.order_id)
+        if known is not None or self.book.order(fill.order_id) is not None:
+            return known or fill.order_id
+        waiting = []
+        for order in self.book.strategy_orders(fill.strategy):
+            if order.venue_order_id == fill.order_id:
+                return order.intent.client_order_id
+            intent = order.intent
+            if not order.venue_order_id and order.status in _IN_FLIGHT and intent.symbol == fill.symbol \
+                    and intent.side is fill.side:  # fmt: skip
+                waiting.append(order)
+        if len(waiting) != 1:
+            return fill.order_id
+        client_id = waiting[0].intent.client_order_id
+        self._venue_ids[fill.order_id] = client_id
+        self._transition(client_id, waiting[0].status, venue_order_id=fill.order_id)
+        return client_id
 
     def on_fill(self, fill: Fill) -> None:
         """The paper venue's fill sink (synchronous, on the event loop)."""
@@ -194,8 +224,9 @@ class ExecutionEngine:
                 continue
             if order.status is OrderStatus.PENDING_NEW:
                 await self._send(order.evolve(status=OrderStatus.PENDING_NEW))
-            else:
-                await self._resolve(order.intent.client_order_id)
+            elif not await self._resolve(order.intent.client_order_id):
+                # The venue did not answer: keep asking, as for an order that timed out.
+                self._spawn(self._resolve_loop(order.intent.client_order_id))
         if orders:
             log.info("orders_reconciled", count=len(orders))
         return len(orders)
@@ -315,6 +346,11 @@ class ExecutionEngine:
         current = self.ledger.order(cid)
         if current is None:
             return
+        filled = fields.get("filled_quantity")
+        if isinstance(filled, float) and filled < current.filled_quantity:
+            # A reply can lag the fills the ledger holds (a gRPC cancel reply carries no quantities
+            # at all): what the fills gave the order is kept, quantities never go back.
+            fields = {**fields, "filled_quantity": None, "average_price": None}
         if current.status is status and not any(v for v in fields.values() if v not in (None, "")):
             return
         try:
@@ -337,6 +373,11 @@ class ExecutionEngine:
             return True
         order = self.ledger.order(cid)
         if order is None or not order.working:
+            return True
+        if order.status is OrderStatus.CANCEL_PENDING:
+            # Cancelled while its fate was unknown, and it never arrived: sending it now would
+            # place an order the host (kill switch, cancel-on-disconnect) already took back.
+            self._transition(cid, OrderStatus.CANCELLED, reason="cancelled before it reached the venue")
             return True
         log.info("order_resent_same_id", client_order_id=cid, reason="the venue never saw it")
         await self._send(order)
@@ -362,14 +403,30 @@ class ExecutionEngine:
             self._transition(cid, OrderStatus.CANCELLED, reason=reason)
             return
         self._transition(cid, OrderStatus.CANCEL_PENDING, reason=reason)
+        if not await self._cancel_at_venue(cid):
+            self._spawn(self._cancel_loop(cid))
+
+    async def _cancel_at_venue(self, cid: str) -> bool:
+        """One cancel request; True once the venue answered it (the reply is applied)."""
+        assert self.venue is not None
         try:
             reply = await self.venue.cancel(cid)
         except (VenueUnavailable, VenueTimeout) as err:
             log.warning("cancel_failed", client_order_id=cid, reason=str(err))
-            self._spawn(self._resolve_loop(cid))
-            return
+            return False
         self.stats.cancels += 1
         self._apply(reply)
+        return True
+
+    async def _cancel_loop(self, cid: str) -> None:
+        """Ask again until the venue answers (a cancel is idempotent); the order stays CANCEL_PENDING.
+
+        Asking for its status instead would only learn that it still works, and drop the cancel.
+        """
+        while True:
+            await asyncio.sleep(self.resolve_interval_s)
+            if await self._cancel_at_venue(cid):
+                return
 
 
 def _with_strategy(fill: Fill, strategy: str) -> Fill:
