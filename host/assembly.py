@@ -27,6 +27,7 @@ from host.execution.engine import ExecutionEngine
 from host.execution.grpc_venue import GrpcVenue
 from host.execution.matching import MatchingEngine
 from host.execution.paper import PaperVenue, paper_id_prefix
+from host.execution.persist import DurableCounters, Persister
 from host.execution.venue import Venue
 from host.ledger import Ledger
 from host.metrics import EngineMetrics
@@ -119,7 +120,8 @@ def build(
     ledger = Ledger.open(ledger_path)
     today = datetime.fromtimestamp(clock.now_ns() / 1e9, tz=UTC).date()
     book = Book.load(ledger, config.risk.initial_balance, today)
-    risk = RiskManager(config.risk, clock, market=book, book=book)
+    counters = DurableCounters(ledger)
+    risk = RiskManager(config.risk, clock, market=book, book=book, counters=counters)
     weights = {spec.id: spec.weight for spec in config.enabled_strategies()}
     holder: list[Supervisor] = []
     engines: list[ExecutionEngine] = []
@@ -136,7 +138,7 @@ def build(
         aggregator=Aggregator(config.engine.aggregation_mode, weights),
         queue=SignalQueue(config.engine.signal_buffer_size), venue=venue, deliver=_deliverer(holder), clock=clock,
         metrics=metrics.execution,
-        deliver_positions=venue_kind != "grpc",
+        deliver_positions=venue_kind != "grpc", persister=Persister(ledger, counters, book),
     )  # fmt: skip
     engines.append(execution)
     supervisor = Supervisor(supervision, definitions, execution, breaker_policy=policy, metrics=metrics)

@@ -35,6 +35,7 @@ import structlog
 
 from host.execution.book import Book
 from host.execution.orders import OrderIntent, OrderState, OrderStatus
+from host.execution.persist import Persister
 from host.execution.venue import Venue, VenueReply, VenueTimeout, VenueUnavailable
 from host.ledger import Ledger, LedgerError
 from host.metrics import ExecutionMetrics
@@ -88,6 +89,7 @@ class ExecutionEngine:
         metrics: ExecutionMetrics,
         resolve_interval_s: float = 0.5,
         deliver_positions: bool = True,
+        persister: Persister | None = None,
     ) -> None:
         if mode != "observation" and venue is None:
             raise ValueError(f"execution mode {mode!r} needs a venue")
@@ -105,6 +107,7 @@ class ExecutionEngine:
         # Live: the OMS publishes positions on NATS and those reach the strategies; the ledger's
         # own position after a fill is then not sent as well.
         self.deliver_positions = deliver_positions
+        self.persister = persister
         self.stats = ExecutionStats()
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -232,11 +235,15 @@ class ExecutionEngine:
         return len(orders)
 
     async def run(self) -> None:
-        """Place aggregated orders until cancelled."""
+        """Place aggregated orders until cancelled (flushing counters and the equity peak each second)."""
         try:
             while True:
-                await self._wake.wait()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(1.0):
+                        await self._wake.wait()
                 self._wake.clear()
+                if self.persister is not None:
+                    self.persister.flush(self.clock.now_ns())
                 while len(self.queue):
                     batch = self.queue.take_batch(_BATCH)
                     self.metrics.queue_size.set(len(self.queue))
@@ -244,6 +251,8 @@ class ExecutionEngine:
                     for strategy, signal in result.orders:
                         await self._place(strategy, signal)
         finally:
+            if self.persister is not None:
+                self.persister.flush(self.clock.now_ns())
             for task in list(self._tasks):
                 task.cancel()
 

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import date
 from pathlib import Path
@@ -358,6 +358,18 @@ class Ledger:
         sql = "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
         with self._write("set_value") as tx:
             tx.execute(sql, (key, value))
+
+    def set_values(self, values: Mapping[str, str]) -> None:
+        """Store several small values in one transaction (one fsync for a batch of counters)."""
+        sql = "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+        with self._write("set_values") as tx:
+            tx.executemany(sql, list(values.items()))
+
+    def values(self, prefix: str) -> dict[str, str]:
+        """Every stored value whose key starts with ``prefix``."""
+        with self._read("values") as db:
+            rows_ = db.execute("SELECT key, value FROM kv WHERE key >= ? AND key < ?", (prefix, prefix + "\uffff"))
+            return {key: value for key, value in rows_}
 
     def get_value(self, key: str) -> str | None:
         with self._read("get_value") as db:

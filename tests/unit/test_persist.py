@@ -1,0 +1,56 @@
+"""Risk counters and the equity peak survive a restart through the ledger."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from host.execution.book import Book
+from host.execution.persist import DurableCounters, Persister
+from host.ledger import Ledger
+from sdk.events import Fill, Side, Tick
+
+
+class TestDurableCounters:
+    def test_counts_come_back_after_a_restart(self, tmp_path: Path) -> None:
+        """Counters set before a flush are read back by a new store over the reopened ledger."""
+        path = tmp_path / "ledger.sqlite"
+        with Ledger.open(path) as ledger:
+            counters = DurableCounters(ledger)
+            counters.set("risk.2026-11-26.approved", 7)
+            counters.set("risk.2026-11-26.rejected.max_quantity", 2)
+            Persister(ledger, counters, Book(1000.0)).flush(0)
+        with Ledger.open(path) as ledger:
+            again = DurableCounters(ledger)
+            assert again.get("risk.2026-11-26.approved") == 7
+            assert again.get("risk.2026-11-26.rejected.max_quantity") == 2
+            assert again.get("risk.2026-11-27.approved") is None
+
+    def test_unflushed_counts_are_not_written(self, tmp_path: Path) -> None:
+        """Nothing reaches the ledger before a flush (the per-order path never waits for a disk)."""
+        with Ledger.open(tmp_path / "ledger.sqlite") as ledger:
+            DurableCounters(ledger).set("risk.2026-11-26.approved", 3)
+            assert ledger.values("risk.") == {}
+
+
+class TestPeak:
+    def test_equity_peak_is_recorded_and_reloaded(self, tmp_path: Path) -> None:
+        """A profit raises the peak; the flush records it; a restarted book starts from it."""
+        path = tmp_path / "ledger.sqlite"
+        with Ledger.open(path) as ledger:
+            book = Book(1000.0)
+            counters = DurableCounters(ledger)
+            for fill in (
+                Fill("f1", "o1", "X", Side.BUY, 10.0, 10.0, 1),
+                Fill("f2", "o2", "X", Side.SELL, 15.0, 10.0, 2),
+            ):
+                position = ledger.record_fill(fill, 3)
+                assert position is not None
+                book.position_changed(position, date(2026, 11, 26))
+            book.on_market(Tick("X", 4, 15.0, 1.0, 15.0, 1.0))
+            assert book.equity() == 1050.0
+            Persister(ledger, counters, Book(1000.0)).flush(5)  # a book at the old peak records nothing
+            assert ledger.peak_equity() is None
+            Persister(ledger, counters, book).flush(5)
+        with Ledger.open(path) as ledger:
+            assert Book.load(ledger, 1000.0, date(2026, 11, 26)).peak_equity() == 1050.0
