@@ -7,7 +7,9 @@ once in the ledger before the feed acks it, and each position to its strategy. I
 orders go to the gRPC order-execution service; in ``simulation`` to an in-process paper venue;
 in ``observation`` nowhere. Before anything trades, orders the ledger holds as working are
 reconciled with the venue. The run lasts until SIGINT/SIGTERM (or ``shutdown``); then the feeds
-stop, every runner goes down its stop ladder, and the ledger is closed.
+stop, every runner goes down its stop ladder, and the ledger is closed. The HTTP port
+(``host.http``, ``LiveEngine.http``) listens from before the strategies start until after they
+have stopped, so /ready says why the engine is not ready at both ends.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from host.assembly import Engine, SystemClocks, build
 from host.config import Config
 from host.feeds.fills import FillFeed
 from host.feeds.market import MarketDataFeed
+from host.http import HttpServer, engine_server, readiness
 from host.supervisor.supervisor import UnknownStrategy
 from sdk.events import Fill, Position
 
@@ -51,6 +54,7 @@ class LiveEngine:
             config.nats, on_fill=self._on_fill, on_position=self._on_position, route=self.engine.execution.strategy_of,
             registry=registry, namespace=namespace,
         )  # fmt: skip
+        self.http: HttpServer = engine_server(self.engine, brokers=self._brokers)
 
     async def _on_fill(self, strategy: str, fill: Fill) -> bool:
         return self.engine.execution.record_fill(fill if fill.strategy else _owned(fill, strategy))
@@ -61,14 +65,18 @@ class LiveEngine:
         except UnknownStrategy:
             log.warning("position_for_unknown_strategy", strategy=strategy, symbol=position.symbol)
 
+    def _brokers(self) -> dict[str, bool]:
+        return {"redis": self.market.connected, "nats": self.fills.connected}
+
     @property
     def ready(self) -> bool:
-        """Brokers connected and every strategy that should run has a Ready runner."""
-        return self.market.connected and self.fills.connected and self.engine.supervisor.ready()
+        """Brokers connected and every strategy that should run has a Ready runner (what /ready says)."""
+        return not readiness(self.engine.supervisor, self._brokers())
 
     async def run(self, shutdown: Awaitable[object]) -> None:
         engine = self.engine
         try:
+            await self.http.start()
             async with asyncio.TaskGroup() as group:
                 serving = group.create_task(engine.supervisor.run())
                 await engine.execution.reconcile()
@@ -85,6 +93,7 @@ class LiveEngine:
                 for task in (ordering, market, fills):
                     task.cancel()
         finally:
+            await self.http.stop()  # last, so /ready reports the shutdown while it happens
             await engine.close()
 
 

@@ -1,0 +1,152 @@
+"""What the HTTP surface reads from one Engine and does to it: status, readiness, controls.
+
+Model. Pure reads of the engine's in-memory state on the event loop (no I/O, no awaits):
+``build_status`` assembles the /status document from the supervisor's per-strategy status, the
+execution stats, the book and the risk manager; ``readiness`` lists why the engine is not ready.
+``EngineControls`` maps the operator actions onto the supervisor and the execution engine.
+``engine_server`` wires all of it into an ``HttpServer`` the way a live run does.
+
+Readiness. Ready means: every broker connection named in ``brokers`` is up, the supervisor has
+started its strategies, and every strategy that is meant to run has a Ready runner (the rule of
+``Supervisor.ready``). A strategy an operator paused, or whose breaker is held open (boot error,
+restart budget spent), is *not* a reason: it is not meant to run until someone resumes it, and a
+readiness probe that failed for it would take the whole engine, with its healthy strategies, out
+of service for a per-strategy problem a restart cannot fix. Those show in /status (state and
+breaker) and in the ``breaker_state`` / ``strategy_state`` metrics, where alerts belong. A strategy
+starting, waiting out a restart backoff, or stopped (shutdown) is a reason.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from host.assembly import Engine
+from host.http.controls import ControlRefused, KillSwitchAction
+from host.http.server import HttpServer
+from host.supervisor.managed import StrategyState, StrategyStatus
+from host.supervisor.sandbox import SandboxLayers
+from host.supervisor.supervisor import Supervisor, UnknownStrategy
+
+__all__ = ["EngineControls", "build_status", "engine_server", "readiness"]
+
+# Not meant to run until an operator acts, so not a readiness reason (see the module docstring).
+_HELD = (StrategyState.RUNNING, StrategyState.PAUSED, StrategyState.OPEN)
+_WAITING = {
+    StrategyState.STARTING: "is starting",
+    StrategyState.BACKOFF: "is waiting to restart (backoff)",
+    StrategyState.STOPPED: "is stopped",
+}
+
+
+def readiness(supervisor: Supervisor, brokers: Mapping[str, bool]) -> list[str]:
+    """Why the engine is not ready, one short sentence each; empty when it is ready."""
+    reasons = [f"{name} disconnected" for name, up in brokers.items() if not up]
+    if not supervisor.started.is_set():
+        reasons.append("strategies not started yet")
+    reasons.extend(
+        f"strategy {s.id!r} {_WAITING.get(s.state, 'is ' + s.state.value)}"
+        for s in supervisor.status()
+        if s.state not in _HELD
+    )
+    return reasons
+
+
+def build_status(engine: Engine, *, uptime_s: float) -> dict[str, Any]:
+    """The /status document: engine-wide figures, risk, and one record per strategy."""
+    statuses = engine.supervisor.status()
+    return {
+        "mode": engine.execution.mode,
+        "active_strategies": sum(1 for s in statuses if s.state is StrategyState.RUNNING),
+        "signal_queue_size": len(engine.execution.queue),
+        "uptime_s": round(uptime_s, 3),
+        "risk": engine.execution.risk.status().as_dict(),
+        "strategies": [_strategy(engine, s) for s in statuses],
+    }
+
+
+def _strategy(engine: Engine, s: StrategyStatus) -> dict[str, Any]:
+    stats, book, breaker = engine.execution.stats, engine.book, s.breaker
+    return {
+        "id": s.id,
+        "plugin": s.plugin,
+        "state": s.state.value,
+        "breaker": {
+            "state": breaker.state.value,
+            "restarts_in_budget": breaker.restarts_in_budget,
+            "failures_by_kind": dict(breaker.failures_by_kind),
+            "last_reason": breaker.last_reason,
+            "paused_by_operator": breaker.paused_by_operator,
+        },
+        "restarts": s.restarts,
+        "last_error": s.last_error,
+        "last_exit": s.last_exit,
+        "events": s.events_sent,
+        "signals": s.signals,
+        "orders": stats.orders_by_strategy.get(s.id, 0),
+        "fills": stats.fills_by_strategy.get(s.id, 0),
+        "latency_p50_us": s.latency_p50_us,
+        "latency_p99_us": s.latency_p99_us,
+        "position": dict(book.positions(s.id)),
+        "realized_pnl": book.realized(s.id),
+        "unrealized_pnl": book.unrealized(s.id),
+        "sandbox": SandboxLayers.parse(s.sandbox).to_status(),
+    }
+
+
+class EngineControls:
+    """The operator actions on one Engine (``host.http.controls.Controls``)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def pause(self, strategy: str) -> str:
+        self.engine.supervisor.pause(strategy)
+        return self._state(strategy).value
+
+    def resume(self, strategy: str) -> str:
+        self.engine.supervisor.resume(strategy)
+        return self._state(strategy).value
+
+    def restart(self, strategy: str) -> str:
+        state = self._state(strategy)
+        if state is not StrategyState.RUNNING:
+            # Supervisor.restart ignores a strategy that is not serving; say so instead of a 200.
+            raise ControlRefused(
+                f"strategy {strategy!r} is {state.value}: only a running strategy can be restarted "
+                "(resume a paused or open one)"
+            )
+        self.engine.supervisor.restart(strategy)
+        return state.value
+
+    def kill_switch(self, action: KillSwitchAction, strategy: str | None) -> Mapping[str, Any]:
+        if strategy is not None and strategy not in {d.id for d in self.engine.supervisor.definitions()}:
+            # The risk manager would keep a switch for any name; a misspelt one must not look engaged.
+            raise UnknownStrategy(strategy)
+        execution = self.engine.execution
+        if action == "engage":
+            execution.engage_kill_switch(strategy)
+        else:
+            execution.release_kill_switch(strategy)
+        return execution.risk.status().as_dict()
+
+    def _state(self, strategy: str) -> StrategyState:
+        return self.engine.supervisor.strategy(strategy).state
+
+
+def engine_server(
+    engine: Engine,
+    *,
+    brokers: Callable[[], Mapping[str, bool]] = dict,
+    clock: Callable[[], float] = time.monotonic,
+) -> HttpServer:
+    """The HttpServer of ``engine`` per its config (``server``, ``metrics``); ``brokers`` for /ready."""
+    config = engine.config
+    started = clock()
+    return HttpServer(
+        config.server, config.metrics.path if config.metrics.enabled else None,
+        status=lambda: build_status(engine, uptime_s=clock() - started),
+        ready=lambda: readiness(engine.supervisor, brokers()),
+        controls=EngineControls(engine), registry=engine.metrics.registry, namespace=config.metrics.namespace,
+    )  # fmt: skip

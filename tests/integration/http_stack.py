@@ -1,0 +1,181 @@
+"""A real Engine with its HTTP server on a free port, for the HTTP and status-page tests.
+
+The engine is built the way a live run builds it (``host.assembly.build`` with the system clocks
+and the in-process paper venue, simulation mode) over scripted runners from tests/runners, and
+served by ``host.http.engine_server``. Market data is handed to ``Engine.on_market`` directly
+(the Redis feed has tests of its own). Requests go through a real aiohttp client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from host.app import definitions, settings
+from host.assembly import Engine, SystemClocks, build
+from host.config import Config, parse
+from host.http import EngineControls, HttpServer, build_status, engine_server, readiness
+from host.supervisor.managed import StrategyState
+from sdk.events import Tick
+from tests.helpers import RUNNERS, wait_until
+
+__all__ = ["DEFAULT_STRATEGIES", "MAX_POSITION", "Reply", "Stack", "engine_config", "running_stack"]
+
+DEFAULT_STRATEGIES: Mapping[str, Mapping[str, Any]] = {
+    "alpha": {"plugin": "scripted", "strategy": "scripted", "symbols": ["BTCUSDT"], "parameters": {"every": 2}},
+    "beta": {"plugin": "scripted", "strategy": "scripted", "symbols": ["ETHUSDT"], "parameters": {"every": 1000}},
+    "broken": {"plugin": "broken_import", "strategy": "broken"},  # fails to load: breaker held open
+}
+# The scripted strategy answers every fill with another buy and market orders fill on arrival, so
+# without a cap it would trade on its own; at the cap every further buy is rejected by risk.
+MAX_POSITION = 3
+SETTLED = {"alpha": StrategyState.RUNNING, "beta": StrategyState.RUNNING, "broken": StrategyState.OPEN}
+
+
+def engine_config(
+    tmp_path: Path, *, strategies: Mapping[str, Mapping[str, Any]] = DEFAULT_STRATEGIES, token: str = ""
+) -> Config:
+    return parse(
+        {
+            "server": {"port": 0, "authToken": token, "readTimeout": "2s", "writeTimeout": "2s"},
+            "engine": {
+                "mode": "simulation", "pluginsDir": str(RUNNERS), "ledgerPath": str(tmp_path / "ledger.sqlite"),
+                "hotReload": False, "watchConfig": False, "handshakeTimeout": "5s", "stopGrace": "1s",
+                "runnerMemoryMb": 768,
+            },
+            "risk": {
+                "maxOrdersPerSecond": 1000, "maxOrdersPerMinute": 100000, "maxPositionSize": MAX_POSITION,
+                "maxOrderQuantity": 10, "maxOrderValue": 1_000_000, "maxPortfolioNotional": 1e9,
+            },
+            "strategies": dict(strategies),
+        },
+        environ={},
+    )  # fmt: skip
+
+
+class Reply:
+    """One HTTP answer: status, headers, body (parsed when JSON)."""
+
+    def __init__(self, status: int, headers: Mapping[str, str], text: str, data: Any) -> None:
+        self.status = status
+        self.headers = headers
+        self.text = text
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"<Reply {self.status} {self.text[:300]!r}>"
+
+
+class Stack:
+    """An engine, its HTTP server and a client."""
+
+    def __init__(self, engine: Engine, server: HttpServer, client: aiohttp.ClientSession) -> None:
+        self.engine = engine
+        self.server = server
+        self.client = client
+        self.serving: asyncio.Task[None] | None = None
+        self.ordering: asyncio.Task[None] | None = None
+        self.seq = 0
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server.port}"
+
+    async def start(self) -> None:
+        """Run the supervisor and the order path (the strategies boot in the background)."""
+        self.serving = asyncio.create_task(self.engine.supervisor.run())
+        self.ordering = asyncio.create_task(self.engine.execution.run())
+        await asyncio.wait_for(self.engine.supervisor.started.wait(), 10)
+
+    async def settled(self, states: Mapping[str, StrategyState] = SETTLED) -> None:
+        supervisor = self.engine.supervisor
+        await wait_until(lambda: all(supervisor.strategy(s).state is state for s, state in states.items()), 15)
+
+    async def stop(self) -> None:
+        self.engine.supervisor.close()
+        if self.serving is not None:
+            await asyncio.wait_for(self.serving, 20)
+        if self.ordering is not None:
+            self.ordering.cancel()
+            await asyncio.gather(self.ordering, return_exceptions=True)
+
+    async def request(self, method: str, path: str, *, token: str | None = None, body: Any = None,
+                      raw: bytes | None = None, headers: Mapping[str, str] | None = None) -> Reply:  # fmt: skip
+        sent = dict(headers or {})
+        if token is not None:
+            sent["Authorization"] = f"Bearer {token}"
+        kwargs: dict[str, Any] = {"headers": sent}
+        if raw is not None:
+            kwargs["data"] = raw
+        elif body is not None:
+            kwargs["json"] = body
+        async with self.client.request(method, self.base + path, **kwargs) as response:
+            text = await response.text()
+            data = await response.json() if response.content_type == "application/json" else None
+            return Reply(response.status, dict(response.headers), text, data)
+
+    async def get(self, path: str) -> Reply:
+        return await self.request("GET", path)
+
+    async def post(self, path: str, body: Any = None, **kwargs: Any) -> Reply:
+        return await self.request("POST", path, body=body, **kwargs)
+
+    async def status_of(self, strategy: str) -> dict[str, Any]:
+        reply = await self.get("/status")
+        assert reply.status == 200, reply
+        return next(s for s in reply.data["strategies"] if s["id"] == strategy)  # type: ignore[no-any-return]
+
+    def tick(self, symbol: str = "BTCUSDT") -> None:
+        """One fresh tick through the engine (books, paper matching, strategies)."""
+        self.seq += 1
+        self.engine.on_market(Tick(symbol, time.time_ns(), 100.0, 5.0, 100.1, 5.0, 100.05, self.seq))
+
+    async def feed_until(self, predicate: Callable[[], bool], timeout: float = 15.0, symbol: str = "BTCUSDT") -> None:
+        def step() -> bool:
+            self.tick(symbol)
+            return predicate()
+
+        await wait_until(step, timeout, interval=0.02)
+
+
+@asynccontextmanager
+async def running_stack(
+    config: Config, tmp_path: Path, *, start: bool = True,
+    brokers: Callable[[], Mapping[str, bool]] = dict,
+    status_filter: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> AsyncIterator[Stack]:  # fmt: skip
+    """An engine of ``config`` with its HTTP server listening; with ``start``, strategies settled.
+
+    ``status_filter`` rewrites each /status document before it is served (the page tests use it to
+    put hostile text where a strategy's error would be).
+    """
+    supervision, policy = settings(config, root=tmp_path)
+    engine = build(config, definitions(config), supervision, policy, ledger_path=Path(config.engine.ledger_path),
+                   clock=SystemClocks(), venue_kind="paper")  # fmt: skip
+    if status_filter is None:
+        server = engine_server(engine, brokers=brokers)
+    else:
+        started = time.monotonic()
+        server = HttpServer(
+            config.server, config.metrics.path, ready=lambda: readiness(engine.supervisor, brokers()),
+            status=lambda: status_filter(build_status(engine, uptime_s=time.monotonic() - started)),
+            controls=EngineControls(engine), registry=engine.metrics.registry,
+        )  # fmt: skip
+    await server.start()
+    stack = Stack(engine, server, aiohttp.ClientSession())
+    try:
+        if start:
+            await stack.start()
+            await stack.settled({s: SETTLED.get(s, StrategyState.RUNNING) for s in config.strategies})
+        yield stack
+    finally:
+        await stack.stop()
+        await stack.client.close()
+        await server.stop()
+        await engine.close()
