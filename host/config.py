@@ -63,7 +63,7 @@ Check = Callable[[Any], str | None]  # a rule: None when the value keeps it, els
 MODES = ("simulation", "live", "observation")
 AGGREGATION_MODES = ("priority", "majority", "weighted", "unanimous")
 LOG_LEVELS = ("debug", "info", "warning", "error")
-LOG_FORMATS = ("json", "console")
+LOG_FORMATS = ("auto", "json", "console")
 
 
 class ConfigError(EngineError):
@@ -413,7 +413,9 @@ class LoggingConfig(_Section):
     """Structured logs (structlog)."""
 
     level: str = _opt("info", choices=LOG_LEVELS, normalize=_log_level)  # case-insensitive; "warn" = warning
-    format: str = _opt("json", choices=LOG_FORMATS)  # json: one object per line; console: for people
+    format: str = _opt(
+        "auto", choices=LOG_FORMATS
+    )  # json: one object a line; console: for people; auto: console on a TTY
     file: str = _opt("")  # log file; "" = stderr
     max_bytes: int = _opt(104857600, _at_least(0))  # rotate the file at this size; 0 = never
     backup_count: int = _opt(5, _at_least(0))  # rotated files kept

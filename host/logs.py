@@ -1,6 +1,9 @@
-"""Logging for the host: structlog configured once, JSON by default, console on a TTY or on request.
+"""Logging for the host: structlog configured once per entry point.
 
-Per-tick paths log nothing at info level; runner output is relayed at debug.
+JSON lines by default; the console renderer when ``logging.format`` is ``console``, or ``auto`` (the
+default) and stderr is a terminal. ``logging.file`` sends them to a file rotated at
+``logging.maxBytes`` keeping ``logging.backupCount`` files. Per-tick paths log nothing at info
+level; runner output is relayed at debug.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ def configure_logging(config: LoggingConfig) -> None:
         )
     else:
         handler = logging.StreamHandler(sys.stderr)
-    console = config.format == "console" or (not config.file and sys.stderr.isatty() and config.format != "json")
-    renderer = structlog.dev.ConsoleRenderer() if console else structlog.processors.JSONRenderer()
+    console = config.format == "console" or (config.format == "auto" and not config.file and sys.stderr.isatty())
+    colors = not config.file and sys.stderr.isatty()
+    renderer = structlog.dev.ConsoleRenderer(colors=colors) if console else structlog.processors.JSONRenderer()
     handler.setFormatter(logging.Formatter("%(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -395,7 +395,7 @@ BAD_VALUES = [
     ({"risk": {"allowedSymbols": ["A"], "blockedSymbols": ["A"]}}, "risk.blockedSymbols", "A also in allowedSymbols"),
     ({"risk": {"killSwitch": "false"}}, "risk.killSwitch", "expected true or false, got 'false'"),
     ({"logging": {"level": "verbose"}}, "logging.level", "must be one of debug, info, warning, error, got 'verbose'"),
-    ({"logging": {"format": "text"}}, "logging.format", "must be one of json, console, got 'text'"),
+    ({"logging": {"format": "text"}}, "logging.format", "must be one of auto, json, console, got 'text'"),
     ({"logging": {"maxBytes": -1}}, "logging.maxBytes", "must be >= 0, got -1"),
     ({"metrics": {"path": "metrics"}}, "metrics.path", "must start with '/', got 'metrics'"),
     ({"metrics": {"namespace": "strategy-engine"}}, "metrics.namespace", "must be a Prometheus name"),
