@@ -40,6 +40,20 @@ def pid_alive(pid: int) -> bool:
     return state != "Z"
 
 
+def runner_pids(socket_path: Path) -> list[int]:
+    """Live processes whose command line names this link socket: a supervisor's runners."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if str(socket_path).encode() in cmdline and pid_alive(int(entry.name)):
+                pids.append(int(entry.name))
+    return pids
+
+
 def tick_events(count: int, symbol: str = "BTCUSDT", start: int = 1) -> list[object]:
     """``count`` valid ticks with sequence numbers from ``start``."""
     from sdk.events import Tick

@@ -323,8 +323,9 @@ class PluginWatcher:
         observer, self._observer = self._observer, None
         if observer is None:
             return
-        observer.stop()
-        await asyncio.to_thread(observer.join, self._join_timeout_s)
+        # stop() closes the inotify descriptor, which the kernel can take a while to release:
+        # off the event loop, like the bounded join.
+        await asyncio.to_thread(_stop_and_join, observer, self._join_timeout_s)
         if observer.is_alive():
             log.warning("watcher_stop_timeout", timeout_s=self._join_timeout_s)
 
@@ -371,3 +372,8 @@ class PluginWatcher:
         else:
             self._digests[key] = after
         return change
+
+
+def _stop_and_join(observer: BaseObserver, timeout_s: float) -> None:
+    observer.stop()
+    observer.join(timeout_s)

@@ -40,7 +40,7 @@ from host.supervisor.reload import HotReloader
 from host.supervisor.supervisor import ReloadOutcome, Supervisor
 from host.supervisor.watcher import Change, ConfigChange, PackageChange, PluginWatcher
 from sdk.events import Cancel, Position, Signal, Tick
-from tests.helpers import pid_alive, wait_until
+from tests.helpers import pid_alive, runner_pids, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -219,20 +219,6 @@ class Engine:
             await asyncio.gather(*self._tasks)
         survivors = runner_pids(self.supervisor.link.socket_path)
         assert survivors == [], f"runner processes outlived the supervisor: {survivors}"
-
-
-def runner_pids(socket_path: Path) -> list[int]:
-    """Live processes whose command line names this supervisor's link socket: its runners."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if str(socket_path).encode() in cmdline and pid_alive(int(entry.name)):
-                pids.append(int(entry.name))
-    return pids
 
 
 def definition(sid: str, plugin: str, **params: Any) -> dict[str, Any]:

@@ -18,7 +18,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,7 +27,7 @@ from host.supervisor.policy import BreakerPolicy, BreakerState, BreakerStatus
 from host.supervisor.process import RunnerLimits
 from host.supervisor.supervisor import Supervisor, UnknownStrategy
 from sdk.events import Cancel, Fill, Position, Signal
-from tests.helpers import RUNNERS, pid_alive, tick_events, wait_until
+from tests.helpers import RUNNERS, pid_alive, runner_pids, tick_events, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -155,19 +154,6 @@ class Host:
 Start = Callable[..., Awaitable[Host]]
 
 
-def _runner_pids(socket_path: Path) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if str(socket_path).encode() in cmdline and pid_alive(int(entry.name)):
-                pids.append(int(entry.name))
-    return pids
-
-
 @pytest.fixture
 async def start() -> AsyncIterator[Start]:
     """Start a Supervisor of scripted strategies ``{id: params}``; every one of them is closed after the test."""
@@ -192,7 +178,7 @@ async def start() -> AsyncIterator[Start]:
     for host in hosts:
         host.supervisor.close()
         await asyncio.wait_for(host.task, 20)
-        assert _runner_pids(host.supervisor.link.socket_path) == []
+        assert runner_pids(host.supervisor.link.socket_path) == []
 
 
 def _fill(fill_id: str) -> Fill:

@@ -26,7 +26,7 @@ from host.supervisor.policy import BreakerPolicy, BreakerState
 from host.supervisor.process import RunnerLimits
 from host.supervisor.supervisor import Supervisor
 from sdk.events import Cancel, Position, Signal
-from tests.helpers import RUNNERS, pid_alive, tick_events, wait_until
+from tests.helpers import RUNNERS, runner_pids, tick_events, wait_until
 
 SECRET = "STRATEGY_ENGINE_TEST_SECRET"
 HEALTHY = ("healthy_a", "healthy_b")
@@ -62,19 +62,6 @@ def _rss_mb() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return 0.0
-
-
-def _runner_pids(socket_path: Path) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if str(socket_path).encode() in cmdline and pid_alive(int(entry.name)):
-                pids.append(int(entry.name))
-    return pids
 
 
 POLICY = BreakerPolicy(consecutive_failures=5, backoff_initial_s=0.05, backoff_max_s=0.2, jitter=0.0, restart_budget=2)
@@ -221,7 +208,7 @@ class TestMisbehaviour:
 
         supervisor.close()
         await asyncio.wait_for(task, 20)
-        assert _runner_pids(supervisor.link.socket_path) == []
+        assert runner_pids(supervisor.link.socket_path) == []
 
 
 class TestBootErrors:
