@@ -134,6 +134,8 @@ async def _measure(redis_port: int, rate: float, seconds: float) -> dict[str, An
         "samples": len(lat), "p50_ms": round(_pct(lat, 0.5) / 1000, 3), "p90_ms": round(_pct(lat, 0.9) / 1000, 3),
         "p99_ms": round(_pct(lat, 0.99) / 1000, 3), "max_ms": round(max(lat, default=float("nan")) / 1000, 3),
     }  # fmt: skip
+    row["batch_rtt_p50_ms"] = round(max((s.latency_p50_us or 0) for s in statuses) / 1000, 3)
+    row["batch_rtt_p99_ms"] = round(max((s.latency_p99_us or 0) for s in statuses) / 1000, 3)
     row["sustained"] = (
         received >= 0.999 * published["sent"] and conflated == 0 and min(seen) >= received and row["p99_ms"] <= 5.0
     )
