@@ -29,7 +29,7 @@ from host.execution.matching import MatchingEngine
 from host.execution.paper import PaperVenue, paper_id_prefix
 from host.execution.persist import DurableCounters, Persister
 from host.execution.venue import Venue
-from host.ledger import Ledger
+from host.ledger import Ledger, LedgerError
 from host.metrics import EngineMetrics
 from host.risk import Aggregator, RiskManager, SignalQueue
 from host.risk.seams import RiskClock, SystemRiskClock
@@ -94,6 +94,23 @@ class Engine:
         self.ledger.close()
 
 
+class LedgerStateStore:
+    """Strategy state kept in the ledger's snapshots table across host restarts."""
+
+    def __init__(self, ledger: Ledger, clock: RiskClock | ReplayClock) -> None:
+        self._ledger = ledger
+        self._clock = clock
+
+    def load_state(self, strategy_id: str) -> bytes | None:
+        return self._ledger.load_snapshot(strategy_id)
+
+    def save_state(self, strategy_id: str, state: bytes) -> None:
+        try:
+            self._ledger.save_snapshot(strategy_id, state, self._clock.now_ns())
+        except LedgerError as err:
+            log.error("strategy_state_not_saved", strategy=strategy_id, reason=str(err))
+
+
 def _deliverer(holder: list[Supervisor]) -> Callable[[str, Fill | Position], None]:
     def deliver(strategy: str, event: Fill | Position) -> None:
         try:
@@ -141,7 +158,10 @@ def build(
         deliver_positions=venue_kind != "grpc", persister=Persister(ledger, counters, book),
     )  # fmt: skip
     engines.append(execution)
-    supervisor = Supervisor(supervision, definitions, execution, breaker_policy=policy, metrics=metrics)
+    supervisor = Supervisor(
+        supervision, definitions, execution, breaker_policy=policy, metrics=metrics,
+        state_store=LedgerStateStore(ledger, clock),
+    )  # fmt: skip
     holder.append(supervisor)
     return Engine(config, supervisor, execution, ledger, book, venue, paper, metrics)
 

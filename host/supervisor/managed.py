@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from host.metrics import StrategyMetrics
 
 __all__ = [
+    "StateStore",
     "ManagedStrategy",
     "StrategyDefinition",
     "StrategyListener",
@@ -101,6 +102,14 @@ class StrategyListener(Protocol):
 
     def positions(self, strategy_id: str) -> list[Position]:
         """Its current positions, delivered to every new runner before any market data."""
+
+
+class StateStore(Protocol):
+    """Where strategy state (``on_save``) outlives the host: saved at shutdown, restored at the next start."""
+
+    def load_state(self, strategy_id: str) -> bytes | None: ...
+
+    def save_state(self, strategy_id: str, state: bytes) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -206,6 +215,7 @@ class ManagedStrategy:
         listener: StrategyListener,
         metrics: StrategyMetrics,
         on_event: Callable[[str, str, Mapping[str, Any]], None] | None = None,
+        state_store: StateStore | None = None,
     ) -> None:
         self.definition = definition
         self.settings = settings
@@ -213,6 +223,7 @@ class ManagedStrategy:
         self.breaker = breaker
         self.listener = listener
         self.metrics = metrics
+        self.state_store = state_store
         self.outbox = Outbox(settings.outbox_capacity)
         self.stats = StrategyStats()
         self.state = StrategyState.STARTING
@@ -312,12 +323,14 @@ class ManagedStrategy:
 
     async def run(self) -> None:
         """Boot, serve, recover, until closed."""
+        restore = self._stored_state()  # the first runner continues where the last host left off
         try:
             while not self._closing:
                 if self.state in (StrategyState.OPEN, StrategyState.PAUSED):
                     await self._wait_resume()
                     continue
-                runner = await self._boot(self.definition, restore={})
+                runner = await self._boot(self.definition, restore=restore)
+                restore = {}  # after a failure a fresh start is safer than state that may have caused it
                 if runner is not None:
                     await self._serve(runner)
         finally:
@@ -341,6 +354,27 @@ class ManagedStrategy:
         if self._runner is not None:
             await self._end(self._runner, "host shutting down")
             self._runner = None
+
+    # ---------------------------------------------------------------- state across host restarts
+
+    def _stored_state(self) -> dict[str, bytes]:
+        if self.state_store is None:
+            return {}
+        state = self.state_store.load_state(self.id)
+        return {self.id: state} if state else {}
+
+    async def _store_state(self, runner: _Runner) -> None:
+        """Ask the serving runner for its state and keep it for the next start (bounded, best effort)."""
+        if self.state_store is None:
+            return
+        try:
+            snapshot = await runner.session.snapshot(min(2.0, self.settings.stop_grace_s))
+        except (SessionError, TimeoutError) as err:
+            log.warning("strategy_state_not_saved", strategy=self.id, reason=str(err) or "no snapshot in time")
+            return
+        state = snapshot.states.get(self.id)
+        if state:
+            self.state_store.save_state(self.id, state)
 
     # ---------------------------------------------------------------- boot
 
@@ -456,6 +490,8 @@ class ManagedStrategy:
             if not await self._call(runner, items):
                 return
         if self._runner is not None:
+            if self._closing:
+                await self._store_state(self._runner)
             await self._end(self._runner, "stopped")
             self._runner = None
 

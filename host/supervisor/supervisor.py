@@ -29,6 +29,7 @@ from host.metrics import EngineMetrics
 from host.router import Router, Subscription
 from host.supervisor.managed import (
     ManagedStrategy,
+    StateStore,
     StrategyDefinition,
     StrategyListener,
     StrategyState,
@@ -78,6 +79,7 @@ class Supervisor:
         clock: Clock | None = None,
         link: LinkServer | None = None,
         metrics: EngineMetrics | None = None,
+        state_store: StateStore | None = None,
     ) -> None:
         self.settings = settings
         self.listener = listener
@@ -85,6 +87,7 @@ class Supervisor:
         self.clock = clock or SystemClock()
         self.link = link or LinkServer()
         self.router = Router()
+        self.state_store = state_store
         self.metrics = metrics if metrics is not None else EngineMetrics()
         self.metrics.watch(self.status)
         self._definitions = {d.id: d for d in definitions}
@@ -120,7 +123,7 @@ class Supervisor:
         assert self._group is not None, "strategies start inside run()"
         managed = ManagedStrategy(
             definition, self.settings, self.link, CircuitBreaker(self.breaker_policy, self.clock),
-            self.listener, self.metrics.for_strategy(definition.id), self._count,
+            self.listener, self.metrics.for_strategy(definition.id), self._count, self.state_store,
         )  # fmt: skip
         self._managed[definition.id] = managed
         self.router.set(definition.id, Subscription(symbols=definition.symbols))

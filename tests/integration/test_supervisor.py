@@ -229,3 +229,38 @@ class TestBootErrors:
         assert "no_such_package" in ghost.breaker.last_reason
         supervisor.close()
         await asyncio.wait_for(task, 20)
+
+
+class _MemoryStore:
+    def __init__(self) -> None:
+        self.states: dict[str, bytes] = {}
+
+    def load_state(self, strategy_id: str) -> bytes | None:
+        return self.states.get(strategy_id)
+
+    def save_state(self, strategy_id: str, state: bytes) -> None:
+        self.states[strategy_id] = state
+
+
+class TestStateAcrossRestarts:
+    async def test_state_saved_at_shutdown_is_restored_at_the_next_start(self, tmp_path: Path) -> None:
+        """A host that shuts down keeps each strategy's on_save state; the next host's first runner resumes it."""
+        store = _MemoryStore()
+        assert await _run_five_ticks(tmp_path, store) == "1"
+        assert await _run_five_ticks(tmp_path, store) == "6"
+        assert json.loads(store.states["s"]) == {"seen": 10}
+
+
+async def _run_five_ticks(tmp_path: Path, store: _MemoryStore) -> str:
+    """One host lifetime: start, five ticks, shut down; the first signal's ``seen``."""
+    listener = RecordingListener()
+    definitions = [StrategyDefinition("s", "scripted", "scripted", {})]
+    supervisor = Supervisor(_settings(tmp_path), definitions, listener, breaker_policy=POLICY, state_store=store)
+    task = asyncio.create_task(supervisor.run())
+    await wait_until(lambda: supervisor.ready() and bool(supervisor.status()), 10)
+    for event in tick_events(5):
+        supervisor.publish(event)
+    await wait_until(lambda: len(listener.signals_by.get("s", [])) == 5, 10)
+    supervisor.close()
+    await asyncio.wait_for(task, 20)
+    return listener.signals_by["s"][0].metadata["seen"]
