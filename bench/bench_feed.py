@@ -81,6 +81,9 @@ class _Recorder:
     def strategy_down(self, strategy_id: str, reason: str) -> None:
         pass
 
+    def strategy_up(self, strategy_id: str) -> None:
+        pass
+
     def positions(self, strategy_id: str) -> list[Position]:
         return []
 

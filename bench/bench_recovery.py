@@ -94,6 +94,9 @@ class _Listener:
     def strategy_down(self, strategy_id: str, reason: str) -> None:
         self.timeline.stamp("down")
 
+    def strategy_up(self, strategy_id: str) -> None:
+        pass
+
     def positions(self, strategy_id: str) -> list[Position]:
         return []
 

@@ -156,6 +156,7 @@ def build(
         queue=SignalQueue(config.engine.signal_buffer_size), venue=venue, deliver=_deliverer(holder), clock=clock,
         metrics=metrics.execution,
         deliver_positions=venue_kind != "grpc", persister=Persister(ledger, counters, book),
+        disconnect_action=config.engine.disconnect_action,
     )  # fmt: skip
     engines.append(execution)
     supervisor = Supervisor(

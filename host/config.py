@@ -292,6 +292,9 @@ class EngineConfig(_Section):
     # 500us is too tight for an out-of-process Python runner.
     processing_timeout: float = _opt(0.005, _above(0), duration=True)
     transport_allowance: float = _opt(0.25, _at_least(0), duration=True)  # per-batch slack for IPC and scheduling
+    disconnect_action: str = _opt(
+        "cancel", choices=("cancel", "reduce_only")
+    )  # on a lost runner: cancel its orders, or reduce-only
     signal_buffer_size: int = _opt(10000, _above(0))  # signals waiting for aggregation; beyond: dropped, counted
     aggregation_mode: str = _opt("priority", choices=AGGREGATION_MODES)  # how signals on one symbol combine
     plugins_dir: str = _opt("plugins", _not_empty)  # plugin packages; relative: to the config file's folder

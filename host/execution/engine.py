@@ -90,6 +90,7 @@ class ExecutionEngine:
         resolve_interval_s: float = 0.5,
         deliver_positions: bool = True,
         persister: Persister | None = None,
+        disconnect_action: str = "cancel",
     ) -> None:
         if mode != "observation" and venue is None:
             raise ValueError(f"execution mode {mode!r} needs a venue")
@@ -108,6 +109,8 @@ class ExecutionEngine:
         # own position after a fill is then not sent as well.
         self.deliver_positions = deliver_positions
         self.persister = persister
+        self.disconnect_action = disconnect_action
+        self._reduce_only: set[str] = set()
         self.stats = ExecutionStats()
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -125,12 +128,26 @@ class ExecutionEngine:
         self._wake.set()
 
     def strategy_down(self, strategy: str, reason: str) -> None:
-        """Cancel-on-disconnect: the strategy's working orders are cancelled first; positions stay."""
+        """On disconnect, before anything else: cancel the strategy's working orders (``cancel``) or put
+        it into reduce-only (``reduce_only``: its kill switch, so only orders that shrink its position
+        pass risk, until a runner of it is serving again). Positions stay on the books either way."""
+        if self.disconnect_action == "reduce_only":
+            if self.risk.engage(strategy):
+                self._reduce_only.add(strategy)
+                log.warning("reduce_only_on_disconnect", strategy=strategy, reason=reason[:200])
+            return
         orders = self.book.strategy_orders(strategy)
         if orders:
             log.warning("cancel_on_disconnect", strategy=strategy, orders=len(orders), reason=reason[:200])
         for order in orders:
             self._spawn(self._cancel(order, f"strategy down: {reason}"))
+
+    def strategy_up(self, strategy: str) -> None:
+        """Serving again: lift the reduce-only this engine put on it (never an operator's kill switch)."""
+        if strategy in self._reduce_only:
+            self._reduce_only.discard(strategy)
+            self.risk.release(strategy)
+            log.info("reduce_only_lifted", strategy=strategy)
 
     def positions(self, strategy: str) -> list[Position]:
         return self.book.strategy_positions(strategy)

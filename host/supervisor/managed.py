@@ -100,6 +100,9 @@ class StrategyListener(Protocol):
     def strategy_down(self, strategy_id: str, reason: str) -> None:
         """Its runner is gone or its breaker opened: cancel its working orders first."""
 
+    def strategy_up(self, strategy_id: str) -> None:
+        """A runner of it is Ready and serving again (undo what strategy_down put in place)."""
+
     def positions(self, strategy_id: str) -> list[Position]:
         """Its current positions, delivered to every new runner before any market data."""
 
@@ -433,6 +436,7 @@ class ManagedStrategy:
             return None
         self.breaker.runner_started()
         self.state = StrategyState.RUNNING
+        self.listener.strategy_up(self.id)
         self._requeue_unacked()
         self._deliver_positions()
         log.info("strategy_ready", strategy=self.id, pid=runner.process.pid, sandbox=list(runner.hello.sandbox))

@@ -306,6 +306,26 @@ class TestSlotsAndCancels:
         assert host.book.positions("alpha") == {SYM: 1.0}
         assert [p.quantity for p in host.ledger.positions("alpha")] == [1.0]
 
+    async def test_reduce_only_on_disconnect_keeps_orders_and_allows_only_reducing(self, host: Host) -> None:
+        """disconnectAction reduce_only: alpha's working order stays, a new buy is refused, a reducing
+        sell passes; once a runner of alpha serves again (strategy_up) buys pass again."""
+        host.engine.disconnect_action = "reduce_only"
+        host.signal("alpha", market(BUY, 2.0))
+        await settled(host, 1)
+        host.signal("alpha", limit(BUY, 1.0, 97.0))
+        _, resting = await settled(host, 2)
+        host.engine.strategy_down("alpha", "runner lost")
+        host.signal("alpha", market(BUY, 1.0))
+        await wait_until(lambda: host.engine.stats.rejections.get("alpha", {}).get("kill_switch") == 1, timeout=5)
+        assert status(host, resting) is OrderStatus.ACCEPTED
+        host.signal("alpha", market(SELL, 1.0))
+        orders = await settled(host, 3)
+        assert (orders[-1].intent.side, orders[-1].status) == (SELL, OrderStatus.FILLED)
+        host.engine.strategy_up("alpha")
+        host.signal("alpha", market(BUY, 0.5))
+        orders = await settled(host, 4)
+        assert (orders[-1].intent.side, orders[-1].status) == (BUY, OrderStatus.FILLED)
+
 
 class TestKillSwitch:
     @pytest.mark.parametrize("scope", [None, "alpha"], ids=["global", "per_strategy"])

@@ -81,6 +81,9 @@ class Journal:
         entry = Entry("down", strategy_id, time.monotonic(), status.pid, (), reason, status.state, status.breaker)
         self.entries.append(entry)
 
+    def strategy_up(self, strategy_id: str) -> None:
+        pass
+
     def positions(self, strategy_id: str) -> list[Position]:
         return []
 

@@ -48,6 +48,9 @@ class RecordingListener:
     def strategy_down(self, strategy_id: str, reason: str) -> None:
         self.down.append((strategy_id, reason))
 
+    def strategy_up(self, strategy_id: str) -> None:
+        pass
+
     def positions(self, strategy_id: str) -> list[Position]:
         return self.held.get(strategy_id, [])
 
