@@ -145,7 +145,10 @@ def build(
     paper: PaperVenue | None = None
     venue: Venue | None = None
     if venue_kind == "paper":
-        matching = MatchingEngine(clock=clock, id_prefix=paper_id_prefix())  # type: ignore[arg-type]
+        matching = MatchingEngine(
+            config.engine.paper_fee_rate, config.engine.paper_slippage_bps, clock=clock,  # type: ignore[arg-type]
+            id_prefix=paper_id_prefix(),
+        )  # fmt: skip
         paper = PaperVenue(matching, lambda fill: engines[0].on_fill(fill))
         venue = paper
     elif venue_kind == "grpc":
@@ -164,6 +167,7 @@ def build(
         state_store=LedgerStateStore(ledger, clock),
     )  # fmt: skip
     holder.append(supervisor)
+    metrics.watch_positions(book.all_strategy_positions)
     return Engine(config, supervisor, execution, ledger, book, venue, paper, metrics)
 
 

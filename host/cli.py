@@ -70,8 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=7, help="seed of the generated demo feed (default 7)")
     venue = commands.add_parser("paper-venue", help="serve orderexecution.OrderExecution with paper matching")
     venue.add_argument("--config", type=Path, help="config.yaml: grpc, redis and nats sections are used")
-    venue.add_argument("--fee-rate", type=float, default=0.0, help="fee as a fraction of notional (default 0)")
-    venue.add_argument("--slippage-bps", type=float, default=0.0, help="market order slippage (default 0)")
+    venue.add_argument("--fee-rate", type=float, help="fee as a fraction of notional (default engine.paperFeeRate)")
+    venue.add_argument("--slippage-bps", type=float, help="market order slippage (default engine.paperSlippageBps)")
     check = commands.add_parser("check-plugin", help="load a plugin package in a sandboxed runner")
     check.add_argument("path", type=Path)
     scaffold = commands.add_parser("new-plugin", help="scaffold a plugin package with a test")
@@ -129,7 +129,9 @@ def _paper_venue(args: argparse.Namespace) -> int:
         print(f"strategy-engine: config error: {err}", file=sys.stderr)
         return EXIT_USAGE
     configure_logging(config.logging)
-    service = PaperVenueService(config, fee_rate=args.fee_rate, slippage_bps=args.slippage_bps)
+    fee = config.engine.paper_fee_rate if args.fee_rate is None else args.fee_rate
+    slippage = config.engine.paper_slippage_bps if args.slippage_bps is None else args.slippage_bps
+    service = PaperVenueService(config, fee_rate=fee, slippage_bps=slippage)
     where = f"redis {config.redis.host}:{config.redis.port}"
     print(f"strategy-engine paper-venue: serving on {config.grpc.order_execution_address}; "
           f"market data from {where}; fills to {config.nats.url}", flush=True)  # fmt: skip

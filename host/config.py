@@ -292,6 +292,8 @@ class EngineConfig(_Section):
     # 500us is too tight for an out-of-process Python runner.
     processing_timeout: float = _opt(0.005, _above(0), duration=True)
     transport_allowance: float = _opt(0.25, _at_least(0), duration=True)  # per-batch slack for IPC and scheduling
+    paper_fee_rate: float = _opt(0.0, _at_least(0))  # simulation fills: fee as a fraction of notional
+    paper_slippage_bps: float = _opt(0.0, _at_least(0))  # simulation fills: market orders pay this much worse
     disconnect_action: str = _opt(
         "cancel", choices=("cancel", "reduce_only")
     )  # on a lost runner: cancel its orders, or reduce-only

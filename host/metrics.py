@@ -24,8 +24,9 @@ from prometheus_client.registry import Collector
 
 from host.supervisor.managed import StrategyState, StrategyStatus
 from host.supervisor.policy import BreakerState
+from sdk.events import Position
 
-__all__ = ["EngineMetrics", "ExecutionMetrics", "StrategyMetrics", "SupervisorCollector"]
+__all__ = ["EngineMetrics", "ExecutionMetrics", "PositionsCollector", "StrategyMetrics", "SupervisorCollector"]
 
 _LATENCY_BUCKETS_US = (100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000)
 _BREAKER_VALUE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
@@ -124,6 +125,24 @@ class EngineMetrics:
     def watch(self, status: Callable[[], Iterable[StrategyStatus]]) -> None:
         """Export the supervisor's per-strategy state at every scrape."""
         self.registry.register(SupervisorCollector(self.namespace, status))
+
+    def watch_positions(self, positions: Callable[[], Iterable[Position]]) -> None:
+        """Export ``current_positions{strategy,symbol}`` (signed quantity) from the books at every scrape."""
+        self.registry.register(PositionsCollector(self.namespace, positions))
+
+
+class PositionsCollector(Collector):
+    """The seed's ``current_positions`` gauge, read from the host's books when Prometheus scrapes."""
+
+    def __init__(self, namespace: str, positions: Callable[[], Iterable[Position]]) -> None:
+        self._name = f"{namespace}_current_positions"
+        self._positions = positions
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        gauge = GaugeMetricFamily(self._name, "Signed position per strategy and symbol", labels=["strategy", "symbol"])
+        for position in self._positions():
+            gauge.add_metric([position.strategy, position.symbol], position.quantity)
+        yield gauge
 
 
 class SupervisorCollector(Collector):

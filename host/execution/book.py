@@ -156,6 +156,10 @@ class Book:
             out.append(Position(symbol, p.quantity, p.avg_entry_price, stamp, mark, unrealized, p.realized_pnl, sid))
         return out
 
+    def all_strategy_positions(self) -> list[Position]:
+        """Every (strategy, symbol) position held, as last recorded."""
+        return list(self._positions.values())
+
     def order(self, client_order_id: str) -> OrderState | None:
         return self._orders.get(client_order_id)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import AsyncIterator
+from datetime import date
 from pathlib import Path
 
 import aiohttp
@@ -22,6 +23,7 @@ from host.config import parse
 from host.http import HttpServer, HttpServerError, readiness
 from host.live import LiveEngine
 from host.supervisor.managed import StrategyState
+from sdk.events import Position
 from tests.helpers import RUNNERS, pid_alive, wait_until
 from tests.integration.http_stack import MAX_POSITION, Stack, engine_config, running_stack
 from tests.servers import NatsServer, RedisServer
@@ -169,6 +171,13 @@ class TestMetrics:
         assert _metric(reply.text, "strategy_engine_active_strategies ") == 2
         assert 'strategy_engine_breaker_state{strategy="broken"} 2.0' in reply.text
         assert "strategy_engine_signal_queue_size " in reply.text
+        assert "# TYPE strategy_engine_current_positions gauge" in reply.text
+
+    async def test_current_positions_follow_the_books(self, stack: Stack) -> None:
+        """current_positions{strategy,symbol} is the signed position the books hold, read at scrape time."""
+        stack.engine.book.position_changed(Position("BTCUSDT", -0.5, 100.0, 1, strategy="alpha"), date.today())
+        text = (await stack.get("/metrics")).text
+        assert 'strategy_engine_current_positions{strategy="alpha",symbol="BTCUSDT"} -0.5' in text
 
     @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed on this machine")
     async def test_promtool_accepts_the_exposition(self, stack: Stack) -> None:
