@@ -22,12 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -36,7 +33,6 @@ from host.link import Inbound, LinkServer, Wakeup
 from host.router import Outbox
 from host.session import BootFailed, DeadlineMissed, RunnerLost, RunnerSession, SessionError
 from host.supervisor.policy import (
-    BreakerStatus,
     CircuitBreaker,
     Continue,
     Decision,
@@ -44,18 +40,30 @@ from host.supervisor.policy import (
     Open,
     Restart,
 )
-from host.supervisor.process import Rung, RunnerLaunch, RunnerLimits, RunnerProcess, end_runner, spawn_runner
+from host.supervisor.process import Rung, RunnerLaunch, RunnerProcess, end_runner, spawn_runner
+from host.supervisor.status import (
+    StateStore,
+    StrategyDefinition,
+    StrategyListener,
+    StrategyState,
+    StrategyStats,
+    StrategyStatus,
+    SupervisionSettings,
+)
 from runner import wire
 from runner.exitcodes import BOOT_ERRORS, describe_exit
 from sdk.errors import ValidationError
-from sdk.events import Cancel, Position, Signal
+from sdk.events import Cancel, Signal
 
 if TYPE_CHECKING:
     from host.metrics import StrategyMetrics
 
+# The data types live in host.supervisor.status; they are re-exported here for the callers that
+# think of them as the managed strategy's.
 __all__ = [
-    "StateStore",
     "ManagedStrategy",
+    "SpawnFailed",
+    "StateStore",
     "StrategyDefinition",
     "StrategyListener",
     "StrategyState",
@@ -64,125 +72,6 @@ __all__ = [
 ]
 
 log = structlog.get_logger("host.supervisor")
-_LATENCY_WINDOW = 1024
-
-
-class StrategyState(StrEnum):
-    STARTING = "starting"
-    RUNNING = "running"
-    BACKOFF = "backoff"  # waiting to restart after a failure
-    OPEN = "open"  # breaker open: stopped until an operator resumes
-    PAUSED = "paused"  # paused by an operator
-    STOPPED = "stopped"
-
-
-@dataclass(frozen=True)
-class StrategyDefinition:
-    """One configured strategy instance: where its code is and how it is configured."""
-
-    id: str
-    plugin: str
-    name: str
-    params: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def symbols(self) -> frozenset[str]:
-        symbols = self.params.get("symbols") or ()
-        return frozenset(str(s) for s in symbols) if isinstance(symbols, (list, tuple)) else frozenset()
-
-
-class StrategyListener(Protocol):
-    """What the supervisor tells the rest of the host about a strategy."""
-
-    def signals(self, strategy_id: str, signals: list[Signal], cancels: list[Cancel]) -> None:
-        """Orders a strategy asked for (already validated), in the order it asked."""
-
-    def strategy_down(self, strategy_id: str, reason: str) -> None:
-        """Its runner is gone or its breaker opened: cancel its working orders first."""
-
-    def strategy_up(self, strategy_id: str) -> None:
-        """A runner of it is Ready and serving again (undo what strategy_down put in place)."""
-
-    def positions(self, strategy_id: str) -> list[Position]:
-        """Its current positions, delivered to every new runner before any market data."""
-
-
-class StateStore(Protocol):
-    """Where strategy state (``on_save``) outlives the host: saved at shutdown, restored at the next start."""
-
-    def load_state(self, strategy_id: str) -> bytes | None: ...
-
-    def save_state(self, strategy_id: str, state: bytes) -> None: ...
-
-
-@dataclass(frozen=True)
-class SupervisionSettings:
-    """How strategies are run and judged (see host.config for the documented defaults)."""
-
-    plugins_dir: Path
-    processing_timeout_s: float = 0.005
-    transport_allowance_s: float = 0.25
-    handshake_timeout_s: float = 10.0
-    stop_grace_s: float = 2.0
-    outbox_capacity: int = 1024
-    max_batch_events: int = 4096
-    max_signals_per_batch: int = 1000
-    heartbeat_interval_s: float = 5.0
-    limits: RunnerLimits = field(default_factory=RunnerLimits)
-
-    def deadline(self, events: int) -> float:
-        """A batch of ``events`` must be answered within the allowance plus the per-event budget."""
-        return self.transport_allowance_s + self.processing_timeout_s * events
-
-
-@dataclass
-class StrategyStats:
-    events_sent: int = 0
-    batches: int = 0
-    signals: int = 0
-    cancels: int = 0
-    errors: int = 0
-    signals_dropped: int = 0
-    stale_dropped: int = 0  # market data queued for a runner that died before taking it
-    late_replies: int = 0  # of runners already ended (the serving runner's session counts its own)
-    impersonations: int = 0
-    restarts: int = 0
-    reloads: int = 0
-    reload_failures: int = 0
-    last_error: str = ""
-    last_exit: str = ""
-    last_rung: str = ""
-    errors_by_kind: dict[str, int] = field(default_factory=dict)
-    latency_ns: deque[int] = field(default_factory=lambda: deque(maxlen=_LATENCY_WINDOW))
-
-
-@dataclass(frozen=True)
-class StrategyStatus:
-    """What an operator sees of one strategy."""
-
-    id: str
-    plugin: str
-    name: str
-    state: StrategyState
-    breaker: BreakerStatus
-    pid: int | None
-    sandbox: tuple[str, ...]
-    events_sent: int
-    signals: int
-    errors: int
-    restarts: int
-    reloads: int
-    reload_failures: int
-    conflated: int
-    dropped: int
-    signals_dropped: int
-    late_replies: int
-    impersonations: int
-    last_error: str
-    last_exit: str
-    latency_p50_us: float | None
-    latency_p99_us: float | None
-    outbox: int
 
 
 @dataclass

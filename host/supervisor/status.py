@@ -1,0 +1,148 @@
+"""What the supervisor knows and says about a strategy: definition, settings, state, status, seams.
+
+Plain data and protocols, shared by ``ManagedStrategy`` (which fills them in), the ``Supervisor``
+(which hands them out) and the HTTP surface and metrics (which show them).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+from host.supervisor.policy import BreakerStatus
+from host.supervisor.process import RunnerLimits
+from sdk.events import Cancel, Position, Signal
+
+__all__ = [
+    "StateStore",
+    "StrategyDefinition",
+    "StrategyListener",
+    "StrategyState",
+    "StrategyStats",
+    "StrategyStatus",
+    "SupervisionSettings",
+]
+
+_LATENCY_WINDOW = 1024
+
+
+class StrategyState(StrEnum):
+    STARTING = "starting"
+    RUNNING = "running"
+    BACKOFF = "backoff"  # waiting to restart after a failure
+    OPEN = "open"  # breaker open: stopped until an operator resumes
+    PAUSED = "paused"  # paused by an operator
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class StrategyDefinition:
+    """One configured strategy instance: where its code is and how it is configured."""
+
+    id: str
+    plugin: str
+    name: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def symbols(self) -> frozenset[str]:
+        symbols = self.params.get("symbols") or ()
+        return frozenset(str(s) for s in symbols) if isinstance(symbols, (list, tuple)) else frozenset()
+
+
+class StrategyListener(Protocol):
+    """What the supervisor tells the rest of the host about a strategy."""
+
+    def signals(self, strategy_id: str, signals: list[Signal], cancels: list[Cancel]) -> None:
+        """Orders a strategy asked for (already validated), in the order it asked."""
+
+    def strategy_down(self, strategy_id: str, reason: str) -> None:
+        """Its runner is gone or its breaker opened: cancel its working orders first."""
+
+    def strategy_up(self, strategy_id: str) -> None:
+        """A runner of it is Ready and serving again (undo what strategy_down put in place)."""
+
+    def positions(self, strategy_id: str) -> list[Position]:
+        """Its current positions, delivered to every new runner before any market data."""
+
+
+class StateStore(Protocol):
+    """Where strategy state (``on_save``) outlives the host: saved at shutdown, restored at the next start."""
+
+    def load_state(self, strategy_id: str) -> bytes | None: ...
+
+    def save_state(self, strategy_id: str, state: bytes) -> None: ...
+
+
+@dataclass(frozen=True)
+class SupervisionSettings:
+    """How strategies are run and judged (see host.config for the documented defaults)."""
+
+    plugins_dir: Path
+    processing_timeout_s: float = 0.005
+    transport_allowance_s: float = 0.25
+    handshake_timeout_s: float = 10.0
+    stop_grace_s: float = 2.0
+    outbox_capacity: int = 1024
+    max_batch_events: int = 4096
+    max_signals_per_batch: int = 1000
+    heartbeat_interval_s: float = 5.0
+    limits: RunnerLimits = field(default_factory=RunnerLimits)
+
+    def deadline(self, events: int) -> float:
+        """A batch of ``events`` must be answered within the allowance plus the per-event budget."""
+        return self.transport_allowance_s + self.processing_timeout_s * events
+
+
+@dataclass
+class StrategyStats:
+    events_sent: int = 0
+    batches: int = 0
+    signals: int = 0
+    cancels: int = 0
+    errors: int = 0
+    signals_dropped: int = 0
+    stale_dropped: int = 0  # market data queued for a runner that died before taking it
+    late_replies: int = 0  # of runners already ended (the serving runner's session counts its own)
+    impersonations: int = 0
+    restarts: int = 0
+    reloads: int = 0
+    reload_failures: int = 0
+    last_error: str = ""
+    last_exit: str = ""
+    last_rung: str = ""
+    errors_by_kind: dict[str, int] = field(default_factory=dict)
+    latency_ns: deque[int] = field(default_factory=lambda: deque(maxlen=_LATENCY_WINDOW))
+
+
+@dataclass(frozen=True)
+class StrategyStatus:
+    """What an operator sees of one strategy."""
+
+    id: str
+    plugin: str
+    name: str
+    state: StrategyState
+    breaker: BreakerStatus
+    pid: int | None
+    sandbox: tuple[str, ...]
+    events_sent: int
+    signals: int
+    errors: int
+    restarts: int
+    reloads: int
+    reload_failures: int
+    conflated: int
+    dropped: int
+    signals_dropped: int
+    late_replies: int
+    impersonations: int
+    last_error: str
+    last_exit: str
+    latency_p50_us: float | None
+    latency_p99_us: float | None
+    outbox: int
