@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import structlog
 
@@ -75,12 +75,6 @@ class SessionStats:
     unexpected: int = 0
     heartbeats: int = 0
     last_rtt_ns: int = 0
-
-
-@dataclass(frozen=True)
-class Handshake:
-    hello: pb.Hello
-    strategies: tuple[str, ...] = field(default=())
 
 
 class RunnerSession:

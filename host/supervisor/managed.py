@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -106,7 +106,6 @@ class ManagedStrategy:
         breaker: CircuitBreaker,
         listener: StrategyListener,
         metrics: StrategyMetrics,
-        on_event: Callable[[str, str, Mapping[str, Any]], None] | None = None,
         state_store: StateStore | None = None,
     ) -> None:
         self.definition = definition
@@ -119,7 +118,6 @@ class ManagedStrategy:
         self.outbox = Outbox(settings.outbox_capacity)
         self.stats = StrategyStats()
         self.state = StrategyState.STARTING
-        self._on_event = on_event or (lambda *_: None)
         self._runner: _Runner | None = None
         self._idle = False
         self._closing = False
@@ -329,7 +327,6 @@ class ManagedStrategy:
         self._requeue_unacked()
         self._deliver_positions()
         log.info("strategy_ready", strategy=self.id, pid=runner.process.pid, sandbox=list(runner.hello.sandbox))
-        self._on_event("strategy_ready", self.id, {"pid": runner.process.pid})
         return runner
 
     async def _boot_failed(self, err: BaseException, runner: _Runner | None) -> None:
@@ -523,7 +520,6 @@ class ManagedStrategy:
         self.metrics.error(kind.value)
         decision = self.breaker.record_failure(kind, reason)
         log.warning("strategy_failed", strategy=self.id, kind=kind.value, reason=reason[:500])
-        self._on_event("strategy_failed", self.id, {"kind": kind.value, "reason": reason})
         await self._apply(decision)
 
     async def _act(self, runner: _Runner, decision: Decision) -> None:
@@ -548,7 +544,6 @@ class ManagedStrategy:
                 self._resume.clear()
                 self.stats.last_error = self.stats.last_error or reason
                 log.error("strategy_breaker_open", strategy=self.id, reason=reason)
-                self._on_event("strategy_breaker_open", self.id, {"reason": reason})
             case Continue():
                 pass
 
@@ -568,7 +563,6 @@ class ManagedStrategy:
         self.stats.late_replies += runner.session.stats.late_replies
         self.metrics.stopped(rung.value)
         log.info("runner_ended", strategy=self.id, pid=runner.process.pid, rung=rung.value, reason=reason)
-        self._on_event("runner_ended", self.id, {"rung": rung.value, "reason": reason})
         return rung
 
     # ---------------------------------------------------------------- hot reload
@@ -595,7 +589,6 @@ class ManagedStrategy:
     def _reload_failed(self, reason: str) -> str:
         self.stats.reload_failures += 1
         log.error("plugin_reload_failed", strategy=self.id, reason=reason[:500])
-        self._on_event("plugin_reload_failed", self.id, {"reason": reason})
         return reason
 
     async def _switch(self, old: _Runner) -> _Runner:
@@ -616,7 +609,6 @@ class ManagedStrategy:
         self._deliver_positions()  # the new runner's context starts empty; queued events stay queued
         swap.done.set_result(None)
         log.info("plugin_reloaded", strategy=self.id, old_pid=old.process.pid, new_pid=swap.runner.process.pid)
-        self._on_event("plugin_reloaded", self.id, {"pid": swap.runner.process.pid})
         # The new runner serves at once; the old one is drained and stopped alongside.
         ending = asyncio.ensure_future(self._end(old, "replaced"))
         self._endings.add(ending)

@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 
@@ -96,7 +95,6 @@ class Supervisor:
         self._group: asyncio.TaskGroup | None = None
         self._closed = asyncio.Event()
         self.started = asyncio.Event()
-        self.counters: dict[str, int] = {}
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -123,7 +121,7 @@ class Supervisor:
         assert self._group is not None, "strategies start inside run()"
         managed = ManagedStrategy(
             definition, self.settings, self.link, CircuitBreaker(self.breaker_policy, self.clock),
-            self.listener, self.metrics.for_strategy(definition.id), self._count, self.state_store,
+            self.listener, self.metrics.for_strategy(definition.id), self.state_store,
         )  # fmt: skip
         self._managed[definition.id] = managed
         self.router.set(definition.id, Subscription(symbols=definition.symbols))
@@ -142,9 +140,6 @@ class Supervisor:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.settings.stop_grace_s + 5):
                     await asyncio.shield(task)
-
-    def _count(self, event: str, strategy_id: str, data: Mapping[str, Any]) -> None:
-        self.counters[event] = self.counters.get(event, 0) + 1
 
     # ---------------------------------------------------------------- traffic (hot path)
 
