@@ -5,8 +5,9 @@ per-tick paths, loaded from the ledger at start and then kept in step by the exe
 (``order_changed`` after every journaled transition, ``position_changed`` after every recorded
 fill). Risk reads it synchronously through ``MarketView`` and ``BookView`` (host/risk/seams.py),
 so a check never touches SQLite. Market data updates the reference prices (the mid of the latest
-tick or book; else the last trade price or candle close) and with them unrealized P&L and equity;
-the equity high-water mark is kept here and persisted by the engine now and then.
+tick or book; else the last trade price or candle close, stamped with the bar's close time) and
+with them unrealized P&L and equity; the equity high-water mark is kept here and persisted by the
+engine now and then.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from sdk.events import Book as BookEvent
 from sdk.events import Candle, MarketEvent, Position, Tick, Trade
 
 __all__ = ["Book"]
+
+_MINUTE_NS = 60_000_000_000
 
 
 def _reference(event: MarketEvent) -> float | None:
@@ -42,6 +45,7 @@ class Book:
     def __init__(self, initial_balance: float) -> None:
         self.initial_balance = initial_balance
         self._refs: dict[str, tuple[float, int]] = {}
+        self._candle_open: dict[str, int] = {}
         self._positions: dict[tuple[str, str], Position] = {}
         self._orders = WorkingOrders()  # risk reads its running sums: O(1) per check
         self._slots: dict[tuple[str, str, str], str] = {}
@@ -66,8 +70,22 @@ class Book:
 
     def on_market(self, event: MarketEvent) -> None:
         price = _reference(event)
-        if price is not None:
-            self._refs[event.symbol] = (price, event.timestamp_ns)
+        if price is None:
+            return
+        stamp = self._candle_close(event) if isinstance(event, Candle) else event.timestamp_ns
+        current = self._refs.get(event.symbol)
+        if current is None or stamp >= current[1]:  # an older bar never overwrites a fresher quote
+            self._refs[event.symbol] = (price, stamp)
+
+    def _candle_close(self, candle: Candle) -> int:
+        """A candle is stamped with its open time; its close is known when it closes, one interval later.
+
+        The interval is the gap to the previous bar of the symbol (one minute until a second bar).
+        """
+        previous = self._candle_open.get(candle.symbol)
+        self._candle_open[candle.symbol] = candle.timestamp_ns
+        interval = candle.timestamp_ns - previous if previous and candle.timestamp_ns > previous else _MINUTE_NS
+        return candle.timestamp_ns + interval
 
     def order_changed(self, state: OrderState) -> None:
         intent = state.intent

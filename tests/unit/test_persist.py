@@ -54,3 +54,20 @@ class TestPeak:
             Persister(ledger, counters, book).flush(5)
         with Ledger.open(path) as ledger:
             assert Book.load(ledger, 1000.0, date(2026, 11, 26)).peak_equity() == 1050.0
+
+
+class TestReferencePrices:
+    def test_a_candle_is_stamped_with_its_close_and_never_overwrites_a_fresher_quote(self) -> None:
+        """Bars carry their open time: the reference takes the close time (open + interval); a bar that
+        closes before the latest tick leaves the tick's price in place."""
+        from sdk.events import Candle
+
+        minute = 60_000_000_000
+        book = Book(1000.0)
+        book.on_market(Candle("X", 0, 10.0, 11.0, 9.0, 10.5))
+        assert book.reference("X") == (10.5, minute)
+        book.on_market(Candle("X", minute, 10.5, 12.0, 10.0, 11.5))
+        assert book.reference("X") == (11.5, 2 * minute)
+        book.on_market(Tick("X", 2 * minute + 5, 11.9, 1.0, 12.1, 1.0))
+        book.on_market(Candle("X", minute // 2, 10.0, 10.0, 10.0, 10.0))  # late, older bar
+        assert book.reference("X") == (12.0, 2 * minute + 5)
