@@ -34,7 +34,7 @@ from datetime import UTC, date, datetime
 import structlog
 
 from host.execution.book import Book
-from host.execution.orders import OrderIntent, OrderState, OrderStatus
+from host.execution.orders import TERMINAL, OrderIntent, OrderState, OrderStatus
 from host.execution.persist import Persister
 from host.execution.venue import Venue, VenueReply, VenueTimeout, VenueUnavailable
 from host.ledger import Ledger, LedgerError
@@ -111,6 +111,7 @@ class ExecutionEngine:
         self.persister = persister
         self.disconnect_action = disconnect_action
         self._reduce_only: set[str] = set()
+        self._cancel_requested: set[str] = set()  # orders a cancel was asked for (see _cancel_if_requested)
         self.stats = ExecutionStats()
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -341,6 +342,7 @@ class ExecutionEngine:
         self.stats.orders_by_strategy[intent.strategy] = self.stats.orders_by_strategy.get(intent.strategy, 0) + 1
         self.metrics.orders_submitted.labels(strategy=intent.strategy).inc()
         self._apply(reply)
+        self._cancel_if_requested(cid, reply)
 
     def _venue_refused(self, state: OrderState, reason: str) -> None:
         self.stats.rejected_by_venue += 1
@@ -357,6 +359,17 @@ class ExecutionEngine:
         log.info("order_rejected", strategy=strategy, reason=reason, detail=message[:300])
 
     # ---------------------------------------------------------------- replies and state
+
+    def _cancel_if_requested(self, cid: str, reply: VenueReply) -> None:
+        """A cancel asked for while the order was on its way may have reached the venue first and
+        found nothing: if the venue now says the order works, cancel it again (same id)."""
+        if cid not in self._cancel_requested:
+            return
+        order = self.book.order(cid)
+        if order is not None and reply.status is not None and reply.status not in TERMINAL:
+            self._spawn(self._cancel(order, "cancel requested while the order was on its way"))
+        elif reply.status in TERMINAL:
+            self._cancel_requested.discard(cid)
 
     def _apply(self, reply: VenueReply) -> None:
         if reply.venue_order_id:
@@ -396,6 +409,7 @@ class ExecutionEngine:
             return False
         if reply.known:
             self._apply(reply)
+            self._cancel_if_requested(cid, reply)
             return True
         order = self.ledger.order(cid)
         if order is None or not order.working:
@@ -428,6 +442,7 @@ class ExecutionEngine:
             # Journaled, never sent: nothing to cancel at the venue.
             self._transition(cid, OrderStatus.CANCELLED, reason=reason)
             return
+        self._cancel_requested.add(cid)
         self._transition(cid, OrderStatus.CANCEL_PENDING, reason=reason)
         if not await self._cancel_at_venue(cid):
             self._spawn(self._cancel_loop(cid))

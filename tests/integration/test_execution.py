@@ -10,8 +10,10 @@ on the system clocks. Metrics are read from the exposition text of the engine's 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
@@ -594,3 +596,42 @@ class TestCancelsOverGrpc:
             assert not live.book.strategy_orders("alpha")
         finally:
             await again.stop()
+
+
+class _HeldSubmit:
+    """A venue in front of the paper venue whose submits wait for ``release`` before they reach it:
+    what a slow network does to an order while its cancel overtakes it."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.release = asyncio.Event()
+
+    async def submit(self, intent: Any) -> Any:
+        await self.release.wait()
+        return await self.inner.submit(intent)
+
+    async def cancel(self, client_order_id: str) -> Any:
+        return await self.inner.cancel(client_order_id)
+
+    async def status(self, client_order_id: str) -> Any:
+        return await self.inner.status(client_order_id)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+class TestCancelOvertakesSubmit:
+    async def test_a_cancel_that_reaches_the_venue_first_is_sent_again(self, host: Host) -> None:
+        """Cancel-on-disconnect while the order is still on its way: the venue does not know it yet, then
+        accepts it; the engine cancels it again under the same id, so nothing is left working."""
+        held = _HeldSubmit(host.engine.venue)
+        host.engine.venue = held  # type: ignore[assignment]
+        host.signal("alpha", limit(BUY, 1.0, 97.0))
+        await wait_until(lambda: bool(host.book.strategy_orders("alpha")), timeout=5)
+        (order,) = host.book.strategy_orders("alpha")
+        await wait_until(lambda: status(host, order) is OrderStatus.SENT, timeout=5)
+        host.engine.strategy_down("alpha", "runner lost")
+        await wait_until(lambda: status(host, order) is OrderStatus.CANCEL_PENDING, timeout=5)
+        held.release.set()
+        await wait_until(lambda: status(host, order) is OrderStatus.CANCELLED, timeout=5)
+        assert venue_status(host, order) is OrderStatus.CANCELLED
