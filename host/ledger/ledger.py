@@ -241,6 +241,8 @@ class Ledger:
                 reason=reason or current.reason,
                 updated_ns=now_ns,
             )
+            if venue_order_id and venue_order_id != current.venue_order_id:
+                state = _relink_fills(tx, state, venue_order_id)
             _update_order(tx, state, current.status, reason, None)
         return state
 
@@ -397,6 +399,22 @@ def _load_order(db: sqlite3.Connection, client_order_id: str) -> OrderState | No
     sql = f"SELECT {rows.ORDER_COLUMNS} FROM orders WHERE client_order_id = ?"
     row = db.execute(sql, (client_order_id,)).fetchone()
     return None if row is None else rows.order_from_row(row)
+
+
+def _relink_fills(db: sqlite3.Connection, state: OrderState, venue_order_id: str) -> OrderState:
+    """Fills stored under a venue id before the order's reply named it (a fill can beat the reply)
+    now belong to the order: link them, and count them in its filled quantity and average price."""
+    cid = state.intent.client_order_id
+    db.execute(
+        "UPDATE fills SET client_order_id = ? WHERE order_id = ? AND client_order_id IS NULL", (cid, venue_order_id)
+    )
+    quantity, notional = db.execute(
+        "SELECT COALESCE(SUM(quantity), 0), COALESCE(SUM(price * quantity), 0) FROM fills WHERE client_order_id = ?",
+        (cid,),
+    ).fetchone()
+    if quantity <= state.filled_quantity:
+        return state
+    return state.evolve(filled_quantity=float(quantity), average_price=float(notional) / float(quantity))
 
 
 def _order_for_fill(db: sqlite3.Connection, order_id: str) -> OrderState | None:

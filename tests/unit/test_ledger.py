@@ -505,3 +505,17 @@ class TestDiskFull:
         with pytest.raises(DuplicateOrder):
             ledger.journal(intent(), T0)
         assert not ledger.healthy
+
+
+class TestFillBeforeReply:
+    def test_fills_under_a_venue_id_are_linked_when_the_reply_names_it(self, ledger: Ledger) -> None:
+        """A fill that arrives before its order's reply is stored by venue id; the transition that
+        brings the venue id links it, and the order's filled quantity and average price count it."""
+        ledger.journal(intent("c1", quantity=3.0), NOON)
+        ledger.transition("c1", OrderStatus.SENT, NOON)
+        assert ledger.record_fill(fill("f1", BUY, 1.0, 100.0, order_id="V-7"), NOON) is not None
+        assert ledger.record_fill(fill("f2", BUY, 1.0, 102.0, order_id="V-7"), NOON) is not None
+        state = ledger.transition("c1", OrderStatus.ACCEPTED, NOON, venue_order_id="V-7")
+        assert (state.filled_quantity, state.average_price) == (2.0, 101.0)
+        assert ledger.order("c1") == state
+        assert [p.quantity for p in ledger.positions("mm")] == [2.0]  # positions were right all along
