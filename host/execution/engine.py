@@ -91,6 +91,7 @@ class ExecutionEngine:
         deliver_positions: bool = True,
         persister: Persister | None = None,
         disconnect_action: str = "cancel",
+        max_unsent_age_s: float = 60.0,
     ) -> None:
         if mode != "observation" and venue is None:
             raise ValueError(f"execution mode {mode!r} needs a venue")
@@ -110,6 +111,7 @@ class ExecutionEngine:
         self.deliver_positions = deliver_positions
         self.persister = persister
         self.disconnect_action = disconnect_action
+        self.max_unsent_age_s = max_unsent_age_s  # a journaled order older than this is not sent after a restart
         self._reduce_only: set[str] = set()
         self._cancel_requested: set[str] = set()  # orders a cancel was asked for (see _cancel_if_requested)
         self.stats = ExecutionStats()
@@ -244,13 +246,25 @@ class ExecutionEngine:
             if self.venue is None:
                 continue
             if order.status is OrderStatus.PENDING_NEW:
-                await self._send(order.evolve(status=OrderStatus.PENDING_NEW))
+                await self._send_late(order)
             elif not await self._resolve(order.intent.client_order_id):
                 # The venue did not answer: keep asking, as for an order that timed out.
                 self._spawn(self._resolve_loop(order.intent.client_order_id))
         if orders:
             log.info("orders_reconciled", count=len(orders))
         return len(orders)
+
+    async def _send_late(self, order: OrderState) -> None:
+        """An order journaled but never sent before the host stopped: send it (same id) only if it is
+        still fresh and its strategy is not under a kill switch; otherwise it expires unsent."""
+        intent = order.intent
+        age_s = (self.clock.now_ns() - intent.created_ns) / 1e9
+        if self.risk.is_killed(intent.strategy) or age_s > self.max_unsent_age_s:
+            why = "kill switch engaged" if self.risk.is_killed(intent.strategy) else f"{age_s:.0f} s old"
+            self._transition(intent.client_order_id, OrderStatus.EXPIRED, reason=f"not sent before a restart ({why})")
+            log.warning("unsent_order_expired", client_order_id=intent.client_order_id, reason=why)
+            return
+        await self._send(order)
 
     async def run(self) -> None:
         """Place aggregated orders until cancelled (flushing counters and the equity peak each second)."""

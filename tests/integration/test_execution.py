@@ -635,3 +635,24 @@ class TestCancelOvertakesSubmit:
         held.release.set()
         await wait_until(lambda: status(host, order) is OrderStatus.CANCELLED, timeout=5)
         assert venue_status(host, order) is OrderStatus.CANCELLED
+
+
+class TestReconcileUnsent:
+    @pytest.mark.parametrize(("age_s", "killed", "expected"), [
+        (5.0, False, OrderStatus.FILLED),
+        (120.0, False, OrderStatus.EXPIRED),
+        (5.0, True, OrderStatus.EXPIRED),
+    ])  # fmt: skip
+    async def test_a_journaled_order_is_sent_after_a_restart_only_while_fresh(
+        self, host: Host, clock: FakeClock, age_s: float, killed: bool, expected: OrderStatus
+    ) -> None:
+        """An order journaled but never sent is sent (same id) by reconcile when fresh; when older than a
+        minute, or its strategy is killed, it expires unsent and the venue never sees it."""
+
+        intent = OrderIntent.from_signal("alpha", market(BUY, 1.0), clock.now_ns() - round(age_s * 1e9), "late-1")
+        host.ledger.journal(intent, intent.created_ns)
+        if killed:
+            host.engine.risk.engage("alpha")
+        await host.engine.reconcile()
+        await wait_until(lambda: status(host, host.ledger.order("late-1")) is expected, timeout=5)  # type: ignore[arg-type]
+        assert (host.paper.engine.status("late-1") is None) == (expected is OrderStatus.EXPIRED)  # type: ignore[union-attr]
