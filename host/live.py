@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable
+from dataclasses import replace
 from pathlib import Path
 
 import structlog
@@ -57,7 +58,7 @@ class LiveEngine:
         self.http: HttpServer = engine_server(self.engine, brokers=self._brokers)
 
     async def _on_fill(self, strategy: str, fill: Fill) -> bool:
-        return self.engine.execution.record_fill(fill if fill.strategy else _owned(fill, strategy))
+        return self.engine.execution.record_fill(fill if fill.strategy else replace(fill, strategy=strategy))
 
     def _on_position(self, strategy: str, position: Position) -> None:
         try:
@@ -95,11 +96,6 @@ class LiveEngine:
         finally:
             await self.http.stop()  # last, so /ready reports the shutdown while it happens
             await engine.close()
-
-
-def _owned(fill: Fill, strategy: str) -> Fill:
-    return Fill(fill.fill_id, fill.order_id, fill.symbol, fill.side, fill.price, fill.quantity, fill.timestamp_ns,
-                fill.fee, strategy)  # fmt: skip
 
 
 async def run_live(config: Config, *, root: Path, shutdown: Awaitable[object] | None = None) -> None:

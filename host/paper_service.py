@@ -15,18 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Awaitable
 
 import nats
 import orjson
 import structlog
 
+from host.assembly import SystemClocks
 from host.config import Config
 from host.execution.matching import MatchingEngine
 from host.execution.paper import PaperVenueServer, paper_id_prefix
 from host.feeds.market import MarketDataFeed
-from host.supervisor.policy import SystemClock
 from sdk.codec import encode_fill, encode_position
 from sdk.events import Fill, Position
 
@@ -35,17 +34,12 @@ __all__ = ["PaperVenueService"]
 log = structlog.get_logger("host.paper_venue")
 
 
-class _Clock(SystemClock):
-    def time_ns(self) -> int:
-        return time.time_ns()
-
-
 class PaperVenueService:
     """Paper venue + Redis market data in + NATS fills and positions out."""
 
     def __init__(self, config: Config, *, fee_rate: float = 0.0, slippage_bps: float = 0.0) -> None:
         self.config = config
-        clock = _Clock()
+        clock = SystemClocks()
         self.matching = MatchingEngine(fee_rate, slippage_bps, clock=clock, id_prefix=paper_id_prefix())
         self._outbox: asyncio.Queue[tuple[Fill, Position]] = asyncio.Queue()
         self.server = PaperVenueServer(

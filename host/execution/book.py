@@ -146,15 +146,14 @@ class Book:
     # ---------------------------------------------------------------- queries
 
     def unrealized(self, strategy: str | None = None) -> float:
-        total = 0.0
-        for (sid, symbol), position in self._positions.items():
-            if strategy is not None and sid != strategy:
-                continue
-            ref = self._refs.get(symbol)
-            mark = ref[0] if ref else position.current_price
-            if position.quantity and mark > 0:
-                total += (mark - position.avg_entry_price) * position.quantity
-        return total
+        return sum(self._marked(p)[1] for (sid, _), p in self._positions.items() if strategy is None or sid == strategy)
+
+    def _marked(self, position: Position) -> tuple[float, float, int]:
+        """(mark, unrealized P&L, time) of a position at the latest reference price, else its own."""
+        ref = self._refs.get(position.symbol)
+        mark = ref[0] if ref else position.current_price
+        unrealized = (mark - position.avg_entry_price) * position.quantity if position.quantity and mark > 0 else 0.0
+        return mark, unrealized, max(position.timestamp_ns, ref[1] if ref else 0)
 
     def realized(self, strategy: str | None = None) -> float:
         if strategy is None:
@@ -165,13 +164,11 @@ class Book:
         """This strategy's positions marked at the latest reference prices (what a new runner is given)."""
         out = []
         for (sid, symbol), p in self._positions.items():
-            if sid != strategy:
-                continue
-            ref = self._refs.get(symbol)
-            mark = ref[0] if ref else p.current_price
-            unrealized = (mark - p.avg_entry_price) * p.quantity if p.quantity and mark > 0 else 0.0
-            stamp = max(p.timestamp_ns, ref[1] if ref else 0)
-            out.append(Position(symbol, p.quantity, p.avg_entry_price, stamp, mark, unrealized, p.realized_pnl, sid))
+            if sid == strategy:
+                mark, unrealized, stamp = self._marked(p)
+                out.append(
+                    Position(symbol, p.quantity, p.avg_entry_price, stamp, mark, unrealized, p.realized_pnl, sid)
+                )
         return out
 
     def all_strategy_positions(self) -> list[Position]:

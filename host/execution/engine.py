@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 
 import structlog
@@ -184,7 +184,7 @@ class ExecutionEngine:
             if refreshed is not None:
                 self.book.order_changed(refreshed)
         if strategy:
-            self.deliver(strategy, fill if fill.strategy == strategy else _with_strategy(fill, strategy))
+            self.deliver(strategy, fill if fill.strategy == strategy else replace(fill, strategy=strategy))
             if self.deliver_positions:
                 self.deliver(strategy, position)
         return True
@@ -482,8 +482,3 @@ class ExecutionEngine:
             await asyncio.sleep(self.resolve_interval_s)
             if await self._cancel_at_venue(cid):
                 return
-
-
-def _with_strategy(fill: Fill, strategy: str) -> Fill:
-    return Fill(fill.fill_id, fill.order_id, fill.symbol, fill.side, fill.price, fill.quantity, fill.timestamp_ns,
-                fill.fee, strategy)  # fmt: skip

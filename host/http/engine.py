@@ -31,26 +31,10 @@ from host.supervisor.supervisor import Supervisor, UnknownStrategy
 
 __all__ = ["EngineControls", "build_status", "engine_server", "readiness"]
 
-# Not meant to run until an operator acts, so not a readiness reason (see the module docstring).
-_HELD = (StrategyState.RUNNING, StrategyState.PAUSED, StrategyState.OPEN)
-_WAITING = {
-    StrategyState.STARTING: "is starting",
-    StrategyState.BACKOFF: "is waiting to restart (backoff)",
-    StrategyState.STOPPED: "is stopped",
-}
-
 
 def readiness(supervisor: Supervisor, brokers: Mapping[str, bool]) -> list[str]:
     """Why the engine is not ready, one short sentence each; empty when it is ready."""
-    reasons = [f"{name} disconnected" for name, up in brokers.items() if not up]
-    if not supervisor.started.is_set():
-        reasons.append("strategies not started yet")
-    reasons.extend(
-        f"strategy {s.id!r} {_WAITING.get(s.state, 'is ' + s.state.value)}"
-        for s in supervisor.status()
-        if s.state not in _HELD
-    )
-    return reasons
+    return [f"{name} disconnected" for name, up in brokers.items() if not up] + supervisor.not_ready()
 
 
 def build_status(engine: Engine, *, uptime_s: float) -> dict[str, Any]:

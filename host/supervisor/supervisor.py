@@ -44,6 +44,14 @@ __all__ = ["ReloadOutcome", "Supervisor", "UnknownStrategy"]
 log = structlog.get_logger("host.supervisor")
 
 
+_HELD = (StrategyState.RUNNING, StrategyState.PAUSED, StrategyState.OPEN)
+_WAITING = {
+    StrategyState.STARTING: "is starting",
+    StrategyState.BACKOFF: "is waiting to restart (backoff)",
+    StrategyState.STOPPED: "is stopped",
+}
+
+
 class UnknownStrategy(KeyError):
     def __init__(self, strategy_id: str) -> None:
         super().__init__(strategy_id)
@@ -200,11 +208,22 @@ class Supervisor:
 
     def ready(self) -> bool:
         """Every strategy that is meant to run has a Ready runner."""
-        return all(
-            m.state is StrategyState.RUNNING
+        return not self.not_ready()
+
+    def not_ready(self) -> list[str]:
+        """Why not ``ready``, one short sentence per cause; empty when ready.
+
+        A strategy paused by an operator or held open by its breaker is not meant to run until
+        someone acts, so it is no reason: failing readiness for it would take the healthy ones out
+        of service too. It shows in status and in the breaker_state metric instead.
+        """
+        reasons = [] if self.started.is_set() else ["strategies not started yet"]
+        reasons.extend(
+            f"strategy {m.id!r} {_WAITING.get(m.state, 'is ' + m.state.value)}"
             for m in self._managed.values()
-            if m.state not in (StrategyState.PAUSED, StrategyState.OPEN)
+            if m.state not in _HELD
         )
+        return reasons
 
     # ---------------------------------------------------------------- change
 
