@@ -1,12 +1,14 @@
 """Round trip of one event batch through a real runner process over the RunnerLink Unix socket.
 
-    python -m bench.bench_roundtrip [--batches 2000] [--sizes 1 16 256 1024]
+    python -m bench.bench_roundtrip [--batches 2000] [--sizes 1 16 256 1024] [--fanout 1 3]
 
 For each batch size: the host encodes N ticks once, sends them as one batch and waits for the
 result; a runner of the built-in-style `scripted` strategy (no signals) answers. Reported per
 size: p50/p90/p99/max of the round trip and the implied ticks/s of one runner. Also run with a
-strategy that emits a signal for every 2nd tick, to show the cost of signals. Figures go to
-stdout as a table and to bench/results/roundtrip.json.
+strategy that emits a signal for every 2nd tick, to show the cost of signals. Then the fan-out
+round: a one-tick batch to 1 and 3 runners at once, with the host's CPU per round (the floor
+under bench_feed's tick -> signal latency). Figures go to stdout as tables and to
+bench/results/roundtrip.json.
 """
 
 from __future__ import annotations
@@ -62,10 +64,60 @@ async def _measure(size: int, batches: int, every: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
+async def _measure_fanout(runners: int, size: int, rounds: int) -> dict[str, Any]:
+    """The same batch to ``runners`` runners at once, as the host fans out one tick; a round ends when all answered.
+
+    This is the floor under tick -> signal latency with that many runners (no Redis, no queueing):
+    what the transport and the two ends cost per round, in wall time and in host CPU.
+    """
+    link = LinkServer()
+    await link.start()
+    spawned = []
+    sessions = []
+    try:
+        for i in range(runners):
+            inbox: asyncio.Queue[Inbound] = asyncio.Queue()
+            spec = [{"id": f"s{i}", "name": "scripted", "params": {"every": 1_000_000_000}}]
+            process, registration = await spawn_runner(
+                RunnerLaunch(f"bench{i}", RUNNERS / "scripted", spec), link, inbox
+            )
+            spawned.append(process)
+            session = RunnerSession(f"bench{i}", inbox, await asyncio.wait_for(registration.connected, 10))
+            await session.handshake({}, 10)
+            sessions.append(session)
+        data = payload(tick_events(size))
+
+        async def round_trip() -> int:
+            started = time.perf_counter_ns()
+            await asyncio.gather(*(session.call(data, size, 5.0) for session in sessions))
+            return time.perf_counter_ns() - started
+
+        for _ in range(50):  # warm up
+            await round_trip()
+        cpu_before = time.process_time()
+        samples = [await round_trip() for _ in range(rounds)]
+        host_cpu_us = (time.process_time() - cpu_before) / rounds * 1e6
+    finally:
+        for process in spawned:
+            await end_runner(process, None, 2.0)
+            await process.aclose()
+        await link.stop()
+    samples.sort()
+
+    def pct(q: float) -> float:
+        return samples[min(len(samples) - 1, int(q * len(samples)))] / 1000
+
+    return {
+        "runners": runners, "batch": size, "rounds": rounds, "p50_us": round(pct(0.5), 1),
+        "p90_us": round(pct(0.9), 1), "p99_us": round(pct(0.99), 1), "host_cpu_us_per_round": round(host_cpu_us, 1),
+    }  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=2000)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 16, 256, 1024])
+    parser.add_argument("--fanout", type=int, nargs="*", default=[1, 3], help="runners per round (one-tick batches)")
     args = parser.parse_args()
     rows = []
     for every in (1_000_000_000, 2):
@@ -78,9 +130,16 @@ def main() -> None:
             f"{r['batch']:>6} {signals:>8} {r['p50_us']:>9} {r['p90_us']:>9} {r['p99_us']:>9} {r['max_us']:>9} "
             f"{r['ticks_per_s_at_p50']:>10,}"
         )
+    fanout = [asyncio.run(_measure_fanout(n, 1, args.batches)) for n in args.fanout]
+    print(f"\n{'runners':>7} {'batch':>6} {'p50 us':>9} {'p90 us':>9} {'p99 us':>9} {'host CPU us/round':>18}")
+    for r in fanout:
+        print(
+            f"{r['runners']:>7} {r['batch']:>6} {r['p50_us']:>9} {r['p90_us']:>9} {r['p99_us']:>9} "
+            f"{r['host_cpu_us_per_round']:>18}"
+        )
     RESULTS.parent.mkdir(exist_ok=True)
     meta = {"python": platform.python_version(), "machine": platform.machine(), "cpus": __import__("os").cpu_count()}
-    RESULTS.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    RESULTS.write_text(json.dumps({"meta": meta, "rows": rows, "fanout": fanout}, indent=2))
     print(f"written to {RESULTS}")
 
 

@@ -67,6 +67,7 @@ def _strategy(engine: Engine, s: StrategyStatus) -> dict[str, Any]:
         "last_error": s.last_error,
         "last_exit": s.last_exit,
         "events": s.events_sent,
+        "batches": s.batches,
         "signals": s.signals,
         "orders": stats.orders_by_strategy.get(s.id, 0),
         "fills": stats.fills_by_strategy.get(s.id, 0),

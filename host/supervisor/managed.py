@@ -199,6 +199,7 @@ class ManagedStrategy:
             id=self.id, plugin=self.definition.plugin, name=self.definition.name, state=self.state,
             breaker=self.breaker.status(), pid=runner.process.pid if runner else None,
             sandbox=tuple(runner.hello.sandbox) if runner else (), events_sent=self.stats.events_sent,
+            batches=self.stats.batches,
             signals=self.stats.signals, errors=self.stats.errors, restarts=self.stats.restarts,
             reloads=self.stats.reloads, reload_failures=self.stats.reload_failures,
             conflated=self.outbox.conflated, dropped=self.outbox.dropped,

@@ -131,6 +131,7 @@ class StrategyStatus:
     pid: int | None
     sandbox: tuple[str, ...]
     events_sent: int
+    batches: int
     signals: int
     errors: int
     restarts: int

@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
 TOKEN = "s3cret-tøken"  # not ASCII on purpose: compared as bytes
 STRATEGY_KEYS = {
-    "id", "plugin", "state", "breaker", "restarts", "last_error", "last_exit", "events", "signals", "orders",
+    "id", "plugin", "state", "breaker", "restarts", "last_error", "last_exit", "events", "batches", "signals", "orders",
     "fills", "latency_p50_us", "latency_p99_us", "position", "realized_pnl", "unrealized_pnl", "sandbox",
 }  # fmt: skip
 BREAKER_KEYS = {"state", "restarts_in_budget", "failures_by_kind", "last_reason", "paused_by_operator"}
@@ -153,6 +153,7 @@ class TestStatus:
         alpha = await stack.status_of("alpha")
         book = stack.engine.book
         assert alpha["events"] > 0 and alpha["signals"] >= MAX_POSITION  # any past the cap were rejected by risk
+        assert 0 < alpha["batches"] <= alpha["events"]
         assert (alpha["orders"], alpha["fills"]) == (MAX_POSITION, MAX_POSITION)
         assert alpha["position"] == dict(book.positions("alpha")) == {"BTCUSDT": MAX_POSITION}
         assert alpha["realized_pnl"] == book.realized("alpha") == 0.0
