@@ -9,7 +9,8 @@ UNAUTHENTICATED and counted.
 
 Everything a connection produces becomes one typed item on its session's inbox: ``Received``
 for each message, then ``StreamClosed`` once. Outgoing messages are queued and written by the
-handler; ``bytes`` are written as they are (pre-serialized batches).
+handler, or written at once by ``RunnerConnection.write`` when the stream is free; ``bytes`` are
+written as they are (pre-serialized batches).
 """
 
 from __future__ import annotations
@@ -71,17 +72,43 @@ Inbound = Received | StreamClosed | ProcessExited | Wakeup
 
 
 class RunnerConnection:
-    """One accepted stream, seen from the host."""
+    """One accepted stream, seen from the host.
 
-    def __init__(self, runner_id: str, inbox: asyncio.Queue[Inbound]) -> None:
+    ``send`` queues a message for the stream's handler to write; ``write`` (the batch path)
+    writes it from the caller's task when nothing is queued or being written, which saves the
+    hop through the handler task, and queues it behind the others otherwise, so the runner
+    reads messages in the order they were sent either way. One write is in progress at a time.
+    """
+
+    def __init__(self, runner_id: str, inbox: asyncio.Queue[Inbound], context: Any = None) -> None:
         self.runner_id = runner_id
         self.inbox = inbox
+        self._context = context
         self._outgoing: asyncio.Queue[bytes | pb.HostMessage | None] = asyncio.Queue()
+        self._writing = asyncio.Lock()
         self.closed = False
 
     def send(self, message: bytes | pb.HostMessage) -> None:
         if not self.closed:
             self._outgoing.put_nowait(message)
+
+    async def write(self, message: bytes | pb.HostMessage) -> None:
+        """Send ``message`` now if the stream is free, else queue it; a broken stream closes the connection.
+
+        A failed write is not raised: the stream's reader sees the same break and puts
+        ``StreamClosed`` on the inbox, which is how the session learns the runner is gone.
+        """
+        if self.closed:
+            return
+        if self._context is None or self._writing.locked() or not self._outgoing.empty():
+            self._outgoing.put_nowait(message)
+            return
+        async with self._writing:
+            try:
+                await self._context.write(message)
+            except Exception as exc:  # the RPC ended under us (runner gone, host stopping)
+                log.debug("runner_link_write_failed", runner=self.runner_id, reason=f"{type(exc).__name__}: {exc}")
+                self.close()
 
     def close(self) -> None:
         """End the response stream (the runner reads EOF)."""
@@ -161,14 +188,18 @@ class LinkServer:
             log.warning("runner_link_rejected", reason="unknown or reused token")
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "unknown runner token")
             return
-        connection = RunnerConnection(registration.runner_id, registration.inbox)
+        connection = RunnerConnection(registration.runner_id, registration.inbox, context)
         registration.connected.set_result(connection)
         reader = asyncio.ensure_future(self._read(requests, connection))
+        writing = connection._writing
         try:
             while (message := await connection._outgoing.get()) is not None:
-                await context.write(message)
+                async with writing:
+                    await context.write(message)
         finally:
             connection.closed = True
+            async with writing:  # a direct write in progress finishes before the RPC ends
+                pass
             if not reader.done():
                 # The host closed its side; let the runner's half-close arrive, but not forever.
                 with contextlib.suppress(TimeoutError, asyncio.CancelledError):

@@ -162,9 +162,9 @@ class RunnerSession:
         seq = self.seq
         loop = asyncio.get_running_loop()
         started = loop.time()
-        self.connection.send(wire.encode_batch(seq, events_payload))
         try:
-            async with asyncio.timeout(deadline_s):
+            async with asyncio.timeout(deadline_s):  # the write too: a runner that stops reading fills the window
+                await self.connection.write(wire.encode_batch(seq, events_payload))
                 while True:
                     message = await self._next()
                     if message.WhichOneof("kind") == "result" and message.result.seq == seq:
