@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import statistics
 import time
@@ -64,6 +65,12 @@ async def _measure(size: int, batches: int, every: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def _measure_fanout(runners: int, size: int, rounds: int) -> dict[str, Any]:
     """The same batch to ``runners`` runners at once, as the host fans out one tick; a round ends when all answered.
 
@@ -94,9 +101,11 @@ async def _measure_fanout(runners: int, size: int, rounds: int) -> dict[str, Any
 
         for _ in range(50):  # warm up
             await round_trip()
-        cpu_before = time.process_time()
+        cpu_before = time.process_time(), [_cpu_s(process.pid) for process in spawned]
         samples = [await round_trip() for _ in range(rounds)]
-        host_cpu_us = (time.process_time() - cpu_before) / rounds * 1e6
+        host_cpu_us = (time.process_time() - cpu_before[0]) / rounds * 1e6
+        runner_cpu_s = [_cpu_s(process.pid) - before for process, before in zip(spawned, cpu_before[1], strict=True)]
+        runner_cpu_us = sum(runner_cpu_s) / len(runner_cpu_s) / rounds * 1e6
     finally:
         for process in spawned:
             await end_runner(process, None, 2.0)
@@ -110,6 +119,7 @@ async def _measure_fanout(runners: int, size: int, rounds: int) -> dict[str, Any
     return {
         "runners": runners, "batch": size, "rounds": rounds, "p50_us": round(pct(0.5), 1),
         "p90_us": round(pct(0.9), 1), "p99_us": round(pct(0.99), 1), "host_cpu_us_per_round": round(host_cpu_us, 1),
+        "runner_cpu_us_per_round": round(runner_cpu_us, 1),
     }  # fmt: skip
 
 
@@ -131,14 +141,17 @@ def main() -> None:
             f"{r['ticks_per_s_at_p50']:>10,}"
         )
     fanout = [asyncio.run(_measure_fanout(n, 1, args.batches)) for n in args.fanout]
-    print(f"\n{'runners':>7} {'batch':>6} {'p50 us':>9} {'p90 us':>9} {'p99 us':>9} {'host CPU us/round':>18}")
+    print(
+        f"\n{'runners':>7} {'batch':>6} {'p50 us':>9} {'p90 us':>9} {'p99 us':>9} {'host CPU us/round':>18} "
+        f"{'runner CPU us/round':>20}"
+    )
     for r in fanout:
         print(
             f"{r['runners']:>7} {r['batch']:>6} {r['p50_us']:>9} {r['p90_us']:>9} {r['p99_us']:>9} "
-            f"{r['host_cpu_us_per_round']:>18}"
+            f"{r['host_cpu_us_per_round']:>18} {r['runner_cpu_us_per_round']:>20}"
         )
     RESULTS.parent.mkdir(exist_ok=True)
-    meta = {"python": platform.python_version(), "machine": platform.machine(), "cpus": __import__("os").cpu_count()}
+    meta = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()}
     RESULTS.write_text(json.dumps({"meta": meta, "rows": rows, "fanout": fanout}, indent=2))
     print(f"written to {RESULTS}")
 
