@@ -6,9 +6,10 @@ For each batch size: the host encodes N ticks once, sends them as one batch and 
 result; a runner of the built-in-style `scripted` strategy (no signals) answers. Reported per
 size: p50/p90/p99/max of the round trip and the implied ticks/s of one runner. Also run with a
 strategy that emits a signal for every 2nd tick, to show the cost of signals. Then the fan-out
-round: a one-tick batch to 1 and 3 runners at once, with the host's CPU per round (the floor
-under bench_feed's tick -> signal latency). Figures go to stdout as tables and to
-bench/results/roundtrip.json.
+round: a one-tick batch to 1 and 3 runners at once, with the host's and a runner's CPU per round
+(the floor under bench_feed's tick -> signal latency), and the same round over bare grpc.aio to
+echo processes ("echo" rows): what gRPC alone costs, with no engine code on either end. Figures
+go to stdout as tables and to bench/results/roundtrip.json.
 """
 
 from __future__ import annotations
@@ -19,9 +20,13 @@ import json
 import os
 import platform
 import statistics
+import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import grpc
 
 from host.link import Inbound, LinkServer
 from host.session import RunnerSession
@@ -123,6 +128,77 @@ async def _measure_fanout(runners: int, size: int, rounds: int) -> dict[str, Any
     }  # fmt: skip
 
 
+_ECHO_CLIENT = r"""
+import asyncio, sys, grpc
+async def main():
+    async with grpc.aio.insecure_channel("unix://" + sys.argv[1]) as channel:
+        call = channel.stream_stream("/bench.Echo/Connect", request_serializer=bytes, response_deserializer=bytes)()
+        while (message := await call.read()) is not grpc.aio.EOF:
+            await call.write(message)
+asyncio.run(main())
+"""
+
+
+async def _measure_transport(clients: int, rounds: int) -> dict[str, Any]:
+    """gRPC alone: the same fan-out round with echo clients and no engine code on either end.
+
+    A 150-byte message to each of ``clients`` echo processes over grpc.aio on a Unix socket, as
+    the host's link does; what is left of bench_feed's latency floor once the engine is gone.
+    """
+    connected: asyncio.Queue[tuple[Any, Any]] = asyncio.Queue()
+    finished = asyncio.get_running_loop().create_future()
+
+    async def connect(requests: Any, context: Any) -> None:
+        await connected.put((context, requests.__aiter__()))
+        await asyncio.shield(finished)
+
+    handler = grpc.stream_stream_rpc_method_handler(connect, request_deserializer=bytes, response_serializer=bytes)
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("bench.Echo", {"Connect": handler})])
+    with tempfile.TemporaryDirectory() as tmp:
+        socket_path = f"{tmp}/echo.sock"
+        server.add_insecure_port(f"unix://{socket_path}")
+        await server.start()
+        procs = [
+            await asyncio.create_subprocess_exec(sys.executable, "-c", _ECHO_CLIENT, socket_path)
+            for _ in range(clients)
+        ]
+        try:
+            streams = [await asyncio.wait_for(connected.get(), 10) for _ in range(clients)]
+            message = b"x" * 150
+
+            async def one(context: Any, replies: Any) -> None:
+                await context.write(message)
+                await replies.__anext__()
+
+            async def round_trip() -> int:
+                started = time.perf_counter_ns()
+                await asyncio.gather(*(one(context, replies) for context, replies in streams))
+                return time.perf_counter_ns() - started
+
+            for _ in range(50):
+                await round_trip()
+            cpu_before = time.process_time(), [_cpu_s(p.pid) for p in procs]
+            samples = sorted([await round_trip() for _ in range(rounds)])
+            host_cpu_us = (time.process_time() - cpu_before[0]) / rounds * 1e6
+            client_cpu = [_cpu_s(p.pid) - before for p, before in zip(procs, cpu_before[1], strict=True)]
+        finally:
+            finished.set_result(None)
+            for proc in procs:
+                proc.kill()
+                await proc.wait()
+            await server.stop(0)
+
+    def pct(q: float) -> float:
+        return samples[min(len(samples) - 1, int(q * len(samples)))] / 1000
+
+    return {
+        "runners": clients, "batch": "echo", "rounds": rounds, "p50_us": round(pct(0.5), 1),
+        "p90_us": round(pct(0.9), 1), "p99_us": round(pct(0.99), 1), "host_cpu_us_per_round": round(host_cpu_us, 1),
+        "runner_cpu_us_per_round": round(sum(client_cpu) / len(client_cpu) / rounds * 1e6, 1),
+    }  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=2000)
@@ -141,6 +217,7 @@ def main() -> None:
             f"{r['ticks_per_s_at_p50']:>10,}"
         )
     fanout = [asyncio.run(_measure_fanout(n, 1, args.batches)) for n in args.fanout]
+    fanout += [asyncio.run(_measure_transport(n, args.batches)) for n in args.fanout]
     print(
         f"\n{'runners':>7} {'batch':>6} {'p50 us':>9} {'p90 us':>9} {'p99 us':>9} {'host CPU us/round':>18} "
         f"{'runner CPU us/round':>20}"
