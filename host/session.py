@@ -163,7 +163,7 @@ class RunnerSession:
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
-            async with asyncio.timeout(deadline_s):  # the write too: a runner that stops reading fills the window
+            async with asyncio.timeout(deadline_s):  # the write too: the deadline bounds the whole exchange
                 await self.connection.write(wire.encode_batch(seq, events_payload))
                 while True:
                     message = await self._next()
