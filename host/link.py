@@ -80,7 +80,7 @@ class RunnerConnection:
     reads messages in the order they were sent either way. One write is in progress at a time.
     """
 
-    def __init__(self, runner_id: str, inbox: asyncio.Queue[Inbound], context: Any = None) -> None:
+    def __init__(self, runner_id: str, inbox: asyncio.Queue[Inbound], context: Any) -> None:
         self.runner_id = runner_id
         self.inbox = inbox
         self._context = context
@@ -100,7 +100,7 @@ class RunnerConnection:
         """
         if self.closed:
             return
-        if self._context is None or self._writing.locked() or not self._outgoing.empty():
+        if self._writing.locked() or not self._outgoing.empty():
             self._outgoing.put_nowait(message)
             return
         async with self._writing:
