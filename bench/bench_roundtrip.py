@@ -8,8 +8,9 @@ size: p50/p90/p99/max of the round trip and the implied ticks/s of one runner. A
 strategy that emits a signal for every 2nd tick, to show the cost of signals. Then the fan-out
 round: a one-tick batch to 1 and 3 runners at once, with the host's and a runner's CPU per round
 (the floor under bench_feed's tick -> signal latency), and the same round over bare grpc.aio to
-echo processes ("echo" rows): what gRPC alone costs, with no engine code on either end. Figures
-go to stdout as tables and to bench/results/roundtrip.json.
+echo processes ("echo" rows): what gRPC alone costs, with no engine code on either end; and over
+plain asyncio Unix sockets with length-prefixed frames ("uds" rows), the floor of any transport in
+Python, for comparison. Figures go to stdout as tables and to bench/results/roundtrip.json.
 """
 
 from __future__ import annotations
@@ -199,6 +200,71 @@ async def _measure_transport(clients: int, rounds: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
+_UNIX_ECHO_CLIENT = r"""
+import asyncio, struct, sys
+async def main():
+    reader, writer = await asyncio.open_unix_connection(sys.argv[1])
+    while True:
+        head = await reader.readexactly(4)
+        writer.write(head + await reader.readexactly(struct.unpack("<I", head)[0]))
+asyncio.run(main())
+"""
+
+
+async def _measure_unix_socket(clients: int, rounds: int) -> dict[str, Any]:
+    """The fan-out round over plain asyncio Unix sockets with length-prefixed frames, for comparison.
+
+    Not what the engine uses (runners speak gRPC, as the architecture says); it shows what the
+    round would cost the host on a bare stream, the floor of any other transport in Python.
+    """
+    connected: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await connected.put((reader, writer))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        socket_path = f"{tmp}/echo.sock"
+        server = await asyncio.start_unix_server(accept, socket_path)
+        procs = [
+            await asyncio.create_subprocess_exec(sys.executable, "-c", _UNIX_ECHO_CLIENT, socket_path)
+            for _ in range(clients)
+        ]
+        try:
+            streams = [await asyncio.wait_for(connected.get(), 10) for _ in range(clients)]
+            frame = len(b"x" * 150).to_bytes(4, "little") + b"x" * 150
+
+            async def one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                writer.write(frame)
+                head = await reader.readexactly(4)
+                await reader.readexactly(int.from_bytes(head, "little"))
+
+            async def round_trip() -> int:
+                started = time.perf_counter_ns()
+                await asyncio.gather(*(one(reader, writer) for reader, writer in streams))
+                return time.perf_counter_ns() - started
+
+            for _ in range(50):
+                await round_trip()
+            cpu_before = time.process_time(), [_cpu_s(p.pid) for p in procs]
+            samples = sorted([await round_trip() for _ in range(rounds)])
+            host_cpu_us = (time.process_time() - cpu_before[0]) / rounds * 1e6
+            client_cpu = [_cpu_s(p.pid) - before for p, before in zip(procs, cpu_before[1], strict=True)]
+        finally:
+            for proc in procs:
+                proc.kill()
+                await proc.wait()
+            server.close()
+
+    def pct(q: float) -> float:
+        return samples[min(len(samples) - 1, int(q * len(samples)))] / 1000
+
+    return {
+        "runners": clients, "batch": "uds", "rounds": rounds, "p50_us": round(pct(0.5), 1),
+        "p90_us": round(pct(0.9), 1), "p99_us": round(pct(0.99), 1), "host_cpu_us_per_round": round(host_cpu_us, 1),
+        "runner_cpu_us_per_round": round(sum(client_cpu) / len(client_cpu) / rounds * 1e6, 1),
+    }  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=2000)
@@ -218,6 +284,7 @@ def main() -> None:
         )
     fanout = [asyncio.run(_measure_fanout(n, 1, args.batches)) for n in args.fanout]
     fanout += [asyncio.run(_measure_transport(n, args.batches)) for n in args.fanout]
+    fanout += [asyncio.run(_measure_unix_socket(n, args.batches)) for n in args.fanout]
     print(
         f"\n{'runners':>7} {'batch':>6} {'p50 us':>9} {'p90 us':>9} {'p99 us':>9} {'host CPU us/round':>18} "
         f"{'runner CPU us/round':>20}"
