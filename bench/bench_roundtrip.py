@@ -24,6 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,33 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+async def _rounds(
+    label: str | int, sends: list[Callable[[], Awaitable[None]]], pids: list[int], rounds: int
+) -> dict[str, Any]:
+    """Time ``rounds`` fan-out rounds (every send at once, a round ends when all are answered): one table row."""
+
+    async def round_trip() -> int:
+        started = time.perf_counter_ns()
+        await asyncio.gather(*(send() for send in sends))
+        return time.perf_counter_ns() - started
+
+    for _ in range(50):  # warm up
+        await round_trip()
+    cpu_before = time.process_time(), [_cpu_s(pid) for pid in pids]
+    samples = sorted([await round_trip() for _ in range(rounds)])
+    host_cpu_us = (time.process_time() - cpu_before[0]) / rounds * 1e6
+    peer_cpu_s = [_cpu_s(pid) - before for pid, before in zip(pids, cpu_before[1], strict=True)]
+
+    def pct(q: float) -> float:
+        return samples[min(len(samples) - 1, int(q * len(samples)))] / 1000
+
+    return {
+        "runners": len(sends), "batch": label, "rounds": rounds, "p50_us": round(pct(0.5), 1),
+        "p90_us": round(pct(0.9), 1), "p99_us": round(pct(0.99), 1), "host_cpu_us_per_round": round(host_cpu_us, 1),
+        "runner_cpu_us_per_round": round(sum(peer_cpu_s) / len(peer_cpu_s) / rounds * 1e6, 1),
+    }  # fmt: skip
+
+
 async def _measure_fanout(runners: int, size: int, rounds: int) -> dict[str, Any]:
     """The same batch to ``runners`` runners at once, as the host fans out one tick; a round ends when all answered.
 
@@ -100,33 +128,18 @@ async def _measure_fanout(runners: int, size: int, rounds: int) -> dict[str, Any
             sessions.append(session)
         data = payload(tick_events(size))
 
-        async def round_trip() -> int:
-            started = time.perf_counter_ns()
-            await asyncio.gather(*(session.call(data, size, 5.0) for session in sessions))
-            return time.perf_counter_ns() - started
+        def sender(session: RunnerSession) -> Callable[[], Awaitable[None]]:
+            async def send() -> None:
+                await session.call(data, size, 5.0)
 
-        for _ in range(50):  # warm up
-            await round_trip()
-        cpu_before = time.process_time(), [_cpu_s(process.pid) for process in spawned]
-        samples = [await round_trip() for _ in range(rounds)]
-        host_cpu_us = (time.process_time() - cpu_before[0]) / rounds * 1e6
-        runner_cpu_s = [_cpu_s(process.pid) - before for process, before in zip(spawned, cpu_before[1], strict=True)]
-        runner_cpu_us = sum(runner_cpu_s) / len(runner_cpu_s) / rounds * 1e6
+            return send
+
+        return await _rounds(size, [sender(session) for session in sessions], [p.pid for p in spawned], rounds)
     finally:
         for process in spawned:
             await end_runner(process, None, 2.0)
             await process.aclose()
         await link.stop()
-    samples.sort()
-
-    def pct(q: float) -> float:
-        return samples[min(len(samples) - 1, int(q * len(samples)))] / 1000
-
-    return {
-        "runners": runners, "batch": size, "rounds": rounds, "p50_us": round(pct(0.5), 1),
-        "p90_us": round(pct(0.9), 1), "p99_us": round(pct(0.99), 1), "host_cpu_us_per_round": round(host_cpu_us, 1),
-        "runner_cpu_us_per_round": round(runner_cpu_us, 1),
-    }  # fmt: skip
 
 
 _ECHO_CLIENT = r"""
@@ -166,38 +179,21 @@ async def _measure_transport(clients: int, rounds: int) -> dict[str, Any]:
         ]
         try:
             streams = [await asyncio.wait_for(connected.get(), 10) for _ in range(clients)]
-            message = b"x" * 150
 
-            async def one(context: Any, replies: Any) -> None:
-                await context.write(message)
-                await replies.__anext__()
+            def sender(context: Any, replies: Any) -> Callable[[], Awaitable[None]]:
+                async def send() -> None:
+                    await context.write(b"x" * 150)
+                    await replies.__anext__()
 
-            async def round_trip() -> int:
-                started = time.perf_counter_ns()
-                await asyncio.gather(*(one(context, replies) for context, replies in streams))
-                return time.perf_counter_ns() - started
+                return send
 
-            for _ in range(50):
-                await round_trip()
-            cpu_before = time.process_time(), [_cpu_s(p.pid) for p in procs]
-            samples = sorted([await round_trip() for _ in range(rounds)])
-            host_cpu_us = (time.process_time() - cpu_before[0]) / rounds * 1e6
-            client_cpu = [_cpu_s(p.pid) - before for p, before in zip(procs, cpu_before[1], strict=True)]
+            return await _rounds("echo", [sender(*stream) for stream in streams], [p.pid for p in procs], rounds)
         finally:
             finished.set_result(None)
             for proc in procs:
                 proc.kill()
                 await proc.wait()
             await server.stop(0)
-
-    def pct(q: float) -> float:
-        return samples[min(len(samples) - 1, int(q * len(samples)))] / 1000
-
-    return {
-        "runners": clients, "batch": "echo", "rounds": rounds, "p50_us": round(pct(0.5), 1),
-        "p90_us": round(pct(0.9), 1), "p99_us": round(pct(0.99), 1), "host_cpu_us_per_round": round(host_cpu_us, 1),
-        "runner_cpu_us_per_round": round(sum(client_cpu) / len(client_cpu) / rounds * 1e6, 1),
-    }  # fmt: skip
 
 
 _UNIX_ECHO_CLIENT = r"""
@@ -231,38 +227,22 @@ async def _measure_unix_socket(clients: int, rounds: int) -> dict[str, Any]:
         ]
         try:
             streams = [await asyncio.wait_for(connected.get(), 10) for _ in range(clients)]
-            frame = len(b"x" * 150).to_bytes(4, "little") + b"x" * 150
+            frame = (150).to_bytes(4, "little") + b"x" * 150
 
-            async def one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-                writer.write(frame)
-                head = await reader.readexactly(4)
-                await reader.readexactly(int.from_bytes(head, "little"))
+            def sender(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Callable[[], Awaitable[None]]:
+                async def send() -> None:
+                    writer.write(frame)
+                    head = await reader.readexactly(4)
+                    await reader.readexactly(int.from_bytes(head, "little"))
 
-            async def round_trip() -> int:
-                started = time.perf_counter_ns()
-                await asyncio.gather(*(one(reader, writer) for reader, writer in streams))
-                return time.perf_counter_ns() - started
+                return send
 
-            for _ in range(50):
-                await round_trip()
-            cpu_before = time.process_time(), [_cpu_s(p.pid) for p in procs]
-            samples = sorted([await round_trip() for _ in range(rounds)])
-            host_cpu_us = (time.process_time() - cpu_before[0]) / rounds * 1e6
-            client_cpu = [_cpu_s(p.pid) - before for p, before in zip(procs, cpu_before[1], strict=True)]
+            return await _rounds("uds", [sender(*stream) for stream in streams], [p.pid for p in procs], rounds)
         finally:
             for proc in procs:
                 proc.kill()
                 await proc.wait()
             server.close()
-
-    def pct(q: float) -> float:
-        return samples[min(len(samples) - 1, int(q * len(samples)))] / 1000
-
-    return {
-        "runners": clients, "batch": "uds", "rounds": rounds, "p50_us": round(pct(0.5), 1),
-        "p90_us": round(pct(0.9), 1), "p99_us": round(pct(0.99), 1), "host_cpu_us_per_round": round(host_cpu_us, 1),
-        "runner_cpu_us_per_round": round(sum(client_cpu) / len(client_cpu) / rounds * 1e6, 1),
-    }  # fmt: skip
 
 
 def main() -> None:
