@@ -3,7 +3,8 @@
 Model. Each managed strategy has one task (``run``) that owns its runner: boot (spawn, Hello,
 Start, Ready), serve (take the outbox as one batch, call with a deadline, hand the signals on,
 repeat), and on failure ask the breaker what to do (keep serving, restart after a backoff, or
-stay open until an operator resumes). Nothing else touches the runner, so there is exactly one
+stay open until an operator resumes). What a result means (signals on, errors charged) is
+``host.supervisor.judging``'s to say. Nothing else touches the runner, so there is exactly one
 place that decides "runner gone": ``_lost``. Producers only put into the outbox and, when the
 loop is idle, drop a ``Wakeup`` on the runner's inbox; the loop reads that single inbox for
 results, stream ends, process exits, wakeups and heartbeats alike.
@@ -32,6 +33,7 @@ from engine_proto import strategy_pb2 as pb
 from host.link import Inbound, LinkServer, Wakeup
 from host.router import Outbox
 from host.session import BootFailed, DeadlineMissed, RunnerLost, RunnerSession, SessionError
+from host.supervisor.judging import ResultJudge
 from host.supervisor.policy import (
     CircuitBreaker,
     Continue,
@@ -52,8 +54,6 @@ from host.supervisor.status import (
 )
 from runner import wire
 from runner.exitcodes import BOOT_ERRORS, describe_exit
-from sdk.errors import ValidationError
-from sdk.events import Cancel, Signal
 
 if TYPE_CHECKING:
     from host.metrics import StrategyMetrics
@@ -117,6 +117,7 @@ class ManagedStrategy:
         self.state_store = state_store
         self.outbox = Outbox(settings.outbox_capacity)
         self.stats = StrategyStats()
+        self._judge = ResultJudge(definition.id, settings, self.stats, metrics, breaker, listener, self._serving)
         self.state = StrategyState.STARTING
         self._runner: _Runner | None = None
         self._idle = False
@@ -424,7 +425,7 @@ class ManagedStrategy:
         self.stats.latency_ns.append(rtt_ns)
         self.metrics.latency_us.observe(rtt_ns / 1000)
         self.metrics.processing_us.observe(result.compute_ns / 1000)
-        decision = self._judge(result)
+        decision = self._judge.judge(result)
         if isinstance(decision, Continue):
             return True
         await self._act(runner, decision)
@@ -435,72 +436,8 @@ class ManagedStrategy:
             sent = {id(item) for item in items}
             self._unacked = [item for item in self._unacked if id(item) not in sent]
 
-    def _judge(self, result: pb.BatchResult) -> Decision:
-        decision: Decision = Continue()
-        failed = False
-        for output in result.outputs:
-            if output.strategy != self.id:
-                self.stats.impersonations += 1
-                failed = True
-                reason = f"runner answered as strategy {output.strategy!r}; its output was dropped"
-                decision = _worst(decision, self._error("impersonation", reason, ""))
-                continue
-            for error in output.errors:
-                failed = True
-                decision = _worst(decision, self._error(error.kind or "exception", error.text, error.handler))
-            signals, cancels, flood = self._accept(output)
-            if flood:
-                failed = True
-                decision = _worst(decision, self._error("flood", flood, ""))
-            if (signals or cancels) and not self._serving():
-                # Paused or removed while this batch was in flight: its strategy was already
-                # reported down (orders cancelled), so nothing it asked for may follow.
-                self.stats.signals_dropped += len(signals)
-                if signals:
-                    self.metrics.signals_dropped(signals[0].symbol, "not_serving", len(signals))
-            elif signals or cancels:
-                self.listener.signals(self.id, signals, cancels)
-        if not failed:
-            self.breaker.record_success()
-        return decision
-
     def _serving(self) -> bool:
         return self.state is StrategyState.RUNNING and not self._closing
-
-    def _accept(self, output: pb.StrategyOutput) -> tuple[list[Signal], list[Cancel], str]:
-        limit = self.settings.max_signals_per_batch
-        flood = ""
-        raw = list(output.signals)
-        if len(raw) > limit:
-            self.stats.signals_dropped += len(raw) - limit
-            self.metrics.signals_dropped(raw[limit].symbol, "flood", len(raw) - limit)
-            flood = f"emitted {len(raw)} signals in one batch (limit {limit}); {len(raw) - limit} dropped"
-            raw = raw[:limit]
-        signals = []
-        for message in raw:
-            try:
-                signals.append(wire.signal_from_pb(message))
-            except ValidationError as err:
-                self.stats.signals_dropped += 1
-                self.metrics.signals_dropped(message.symbol, "invalid")
-                flood = flood or f"invalid signal: {err}"
-        cancels = []
-        for cancel in output.cancels[:limit]:
-            with contextlib.suppress(ValidationError):
-                cancels.append(wire.cancel_from_pb(cancel))
-        self.stats.signals += len(signals)
-        self.stats.cancels += len(cancels)
-        if signals:
-            self.metrics.signals.inc(len(signals))
-        return signals, cancels, flood
-
-    def _error(self, kind: str, text: str, handler: str) -> Decision:
-        self.stats.errors += 1
-        self.stats.errors_by_kind[kind] = self.stats.errors_by_kind.get(kind, 0) + 1
-        self.metrics.error(kind)
-        self.stats.last_error = f"{handler}: {text}" if handler else text
-        log.warning("strategy_error", strategy=self.id, kind=kind, handler=handler, error=text[:500])
-        return self.breaker.record_failure(FailureKind.ERROR, f"{kind}: {text[:200]}")
 
     # ---------------------------------------------------------------- failure
 
@@ -631,11 +568,6 @@ async def _connected(connected: asyncio.Future[Any], inbox: asyncio.Queue[Inboun
     item = exited.result()
     code = getattr(item, "returncode", None)
     raise RunnerLost("?", f"process exited before connecting ({code})", code)
-
-
-def _worst(a: Decision, b: Decision) -> Decision:
-    rank = {Continue: 0, Restart: 1, Open: 2}
-    return b if rank[type(b)] > rank[type(a)] else a
 
 
 def _reason(decision: Decision) -> str:
