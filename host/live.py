@@ -51,6 +51,7 @@ class LiveEngine:
         namespace = config.metrics.namespace
         registry = self.engine.metrics.registry
         self.market = MarketDataFeed(config.redis, self.engine.on_market, registry=registry, namespace=namespace)
+        self.engine.execution.risk.watch_feed(self.market.health)  # a silent feed stops new orders
         self.fills = FillFeed(
             config.nats, on_fill=self._on_fill, on_position=self._on_position, route=self.engine.execution.strategy_of,
             registry=registry, namespace=namespace,

@@ -67,7 +67,7 @@ class RedisConfig(_Section):
     pool_size: int = _opt(10, _above(0))  # most connections held open
     reconnect_min_delay: float = _opt(0.5, _above(0), duration=True)  # first wait after a lost connection
     reconnect_max_delay: float = _opt(30.0, _above(0), duration=True)  # the wait doubles up to this
-    stale_after: float = _opt(5.0, _above(0), duration=True)  # a symbol silent this long is reported stale
+    stale_after: float = _opt(5.0, _above(0), duration=True)  # silent this long: reported stale, orders refused
 
     @property
     def exact_channels(self) -> tuple[str, ...]:

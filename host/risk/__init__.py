@@ -14,6 +14,7 @@ from host.risk.manager import RiskManager
 from host.risk.seams import (
     BookView,
     CounterStore,
+    FeedView,
     MarketView,
     MemoryCounterStore,
     RiskClock,
@@ -34,6 +35,7 @@ __all__ = [
     "RiskClock",
     "SystemRiskClock",
     "MarketView",
+    "FeedView",
     "BookView",
     "CounterStore",
     "MemoryCounterStore",

@@ -31,9 +31,12 @@ Decisions worth knowing:
   it. Reduce-only orders pass an engaged kill switch (when ``reduce_only_when_killed``) and the
   three account rules (daily loss, drawdown, balance): those stop new risk, not exits.
 - Limits allow one part in 1e9 of float noise (0.1 + 0.2 of a coin at a 0.3 limit passes).
-- The order's symbol needs a fresh reference; other symbols in the portfolio sum are valued at
-  their latest reference however old (valuing a held position, not pricing a new order), and a
-  symbol with exposure but no reference at all fails closed.
+- The order's symbol needs a fresh reference: its market data timestamp within
+  ``reference_stale_after`` of ``now_ns()`` and, in a live engine (``watch_feed``), something
+  received for it within the feed's ``stale_after`` on the host's clock, which a publisher clock
+  running ahead cannot hide. Both break the one rule ``stale_reference_price``. Other symbols in
+  the portfolio sum are valued at their latest reference however old (valuing a held position,
+  not pricing a new order), and a symbol with exposure but no reference at all fails closed.
 - Daily counts (approved, sent, rejected by rule) live in the ``CounterStore`` under the UTC day,
   computed from ``now_ns()`` on each call, so they reset at midnight and survive a restart.
   Kill switches are memory only: ``config.kill_switch`` starts the engine killed, and an operator
@@ -49,7 +52,7 @@ from host.config import RiskConfig
 from host.execution.orders import OrderIntent
 from host.risk import _state
 from host.risk.decisions import APPROVED, Decision, Rejected, RiskStatus, Rule
-from host.risk.seams import BookView, CounterStore, MarketView, MemoryCounterStore, RiskClock
+from host.risk.seams import BookView, CounterStore, FeedView, MarketView, MemoryCounterStore, RiskClock
 from host.risk.working import Exposure, exposure_of
 from sdk.events import OrderType, Side
 
@@ -130,6 +133,11 @@ class RiskManager:
         self._seen = _state.SeenIds(remember_ids, working_ids)
         self._days = _state.DailyCounts(counters if counters is not None else MemoryCounterStore())
         self._exposure_now: Exposure | None = None  # this check's scan of the working orders
+        self._feed: FeedView | None = None
+
+    def watch_feed(self, feed: FeedView) -> None:
+        """Also refuse orders on a symbol the live feed has gone silent on (arrival time, host clock)."""
+        self._feed = feed
 
     # --- operator controls --------------------------------------------------------------------
 
@@ -273,6 +281,10 @@ class RiskManager:
             limit = self._config.reference_stale_after
             message = f"stale_reference_price: {intent.symbol} reference is {age_ns / 1e9:.3f}s old > limit {limit:g}s"
             return Rejected(Rule.STALE_REFERENCE_PRICE, f"{message} (fail closed)")
+        feed = self._feed
+        if feed is not None and feed.is_stale(intent.symbol):
+            silent = f"the feed has had nothing for {intent.symbol} for >= {feed.stale_after_s:g}s"
+            return Rejected(Rule.STALE_REFERENCE_PRICE, f"stale_reference_price: {silent} (fail closed)")
         return price
 
     def _price_rules(self, intent: OrderIntent, reference: float) -> Rejected | None:

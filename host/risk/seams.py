@@ -5,7 +5,9 @@ about the world comes through the protocols here, called synchronously on the ev
 ``RiskManager.check``, so an implementation must answer from memory (a dict, a cached snapshot),
 never from a query or the network. Two clocks: ``monotonic()`` for the rate windows (immune to wall
 clock steps) and ``now_ns()`` (Unix epoch nanoseconds) for UTC days and for the age of a reference
-price, whose timestamps come from the market data and are on the same epoch scale.
+price, whose timestamps come from the market data and are on the same epoch scale. A live engine
+also attaches its feed's ``FeedView``: arrival times on the host's own clock, which catch a silent
+feed even when the publisher's clock runs ahead of the host's.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ __all__ = [
     "RiskClock",
     "SystemRiskClock",
     "MarketView",
+    "FeedView",
     "BookView",
     "CounterStore",
     "MemoryCounterStore",
@@ -58,6 +61,16 @@ class MarketView(Protocol):
         None when the symbol has had no usable market data. ``timestamp_ns`` is the market data's own
         time (epoch ns), which is what makes a price stale.
         """
+        ...
+
+
+class FeedView(Protocol):
+    """The live market data feed's own view of freshness, by arrival on the host's monotonic clock."""
+
+    stale_after_s: float
+
+    def is_stale(self, symbol: str) -> bool:
+        """Nothing arrived for ``symbol`` within ``stale_after_s`` (or nothing ever)."""
         ...
 
 

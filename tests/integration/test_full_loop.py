@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
@@ -19,18 +20,20 @@ import pytest
 import redis.asyncio as aioredis
 
 from host.config import Config, parse
+from host.execution.orders import OrderIntent
 from host.live import LiveEngine
 from host.paper_service import PaperVenueService
+from host.risk import APPROVED, Rejected, Rule
 from sdk.codec import encode_market
-from sdk.events import Tick
+from sdk.events import OrderType, Side, Tick
 from tests.helpers import RUNNERS, wait_until
 from tests.servers import NatsServer, RedisServer, free_port
 
 
-def _config(redis_server: RedisServer, nats_server: NatsServer, tmp_path: Path) -> Config:
+def _config(redis_server: RedisServer, nats_server: NatsServer, tmp_path: Path, stale_after: str = "5s") -> Config:
     return parse(
         {
-            "redis": {"port": redis_server.port, "marketDataChannels": ["market:btcusdt"]},
+            "redis": {"port": redis_server.port, "marketDataChannels": ["market:btcusdt"], "staleAfter": stale_after},
             "nats": {"url": nats_server.url},
             "grpc": {"orderExecutionAddress": f"127.0.0.1:{free_port()}", "timeout": "2s"},
             "server": {"port": 0},
@@ -59,11 +62,11 @@ async def stack(
     await asyncio.wait_for(asyncio.gather(*tasks), 30)
 
 
-async def _publish_ticks(port: int, count: int) -> None:
+async def _publish_ticks(port: int, count: int, clock_ahead_s: float = 0.0) -> None:
     client = aioredis.Redis(port=port)
     try:
         for i in range(1, count + 1):
-            tick = Tick("BTCUSDT", time.time_ns(), 100.0, 5.0, 100.1, 5.0, 100.05, i)
+            tick = Tick("BTCUSDT", time.time_ns() + round(clock_ahead_s * 1e9), 100.0, 5.0, 100.1, 5.0, 100.05, i)
             await client.publish("market:btcusdt", orjson.dumps(encode_market(tick)))
             await asyncio.sleep(0.01)
     finally:
@@ -100,3 +103,33 @@ class TestFullLoop:
         await _publish_ticks(redis_server.port, 10)
         received = live.fills.metrics.positions.labels(strategy="loop")
         await wait_until(lambda: received._value.get() >= 1, 10)
+
+
+class TestSilentFeed:
+    async def test_a_silent_feed_stops_new_orders_though_the_publisher_clock_runs_ahead(
+        self, redis_server: RedisServer, nats_server: NatsServer, tmp_path: Path
+    ) -> None:
+        """Ticks stamped an hour ahead never age, but the live engine's risk also hears from the feed."""
+        live = LiveEngine(_config(redis_server, nats_server, tmp_path, stale_after="1s"), root=tmp_path)
+        stop = asyncio.Event()
+        running = asyncio.create_task(live.run(stop.wait()))
+        try:
+            await wait_until(lambda: live.market.connected, 10)
+            risk, book = live.engine.execution.risk, live.engine.book
+            order = OrderIntent(
+                client_order_id="probe-1", strategy="loop", symbol="BTCUSDT", side=Side.BUY,
+                order_type=OrderType.MARKET, quantity=0.01,
+            )  # fmt: skip
+            await _publish_ticks(redis_server.port, 3, clock_ahead_s=3600)
+            await wait_until(lambda: book.reference("BTCUSDT") is not None, 10)
+            assert risk.check(order) is APPROVED
+            await asyncio.sleep(1.3)
+            decision = risk.check(replace(order, client_order_id="probe-2"))
+            assert isinstance(decision, Rejected) and decision.rule is Rule.STALE_REFERENCE_PRICE
+            assert "the feed has had nothing for BTCUSDT for >= 1s" in decision.message
+            await _publish_ticks(redis_server.port, 1, clock_ahead_s=3600)
+            await wait_until(lambda: not live.market.health.is_stale("BTCUSDT"), 10)
+            assert risk.check(replace(order, client_order_id="probe-3")) is APPROVED
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, 30)

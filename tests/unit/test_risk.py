@@ -14,6 +14,7 @@ import pytest
 
 from host.config import RiskConfig
 from host.execution.orders import OrderIntent, OrderState, OrderStatus
+from host.feeds.health import FeedHealth
 from host.risk import (
     APPROVED,
     MemoryCounterStore,
@@ -23,7 +24,7 @@ from host.risk import (
     WorkingOrders,
 )
 from host.risk.working import scan
-from sdk.events import OrderType, Side
+from sdk.events import OrderType, Side, Tick
 
 BTC, ETH, SOL = "BTCUSDT", "ETHUSDT", "SOLUSDT"
 NOON = int(datetime(2024, 3, 1, 12, tzinfo=UTC).timestamp()) * 1_000_000_000
@@ -307,6 +308,44 @@ class TestReferencePrice:
         assert manager.check(intent()) is APPROVED
         clock.advance(5.5)
         rejected(manager.check(intent()), Rule.STALE_REFERENCE_PRICE)
+
+
+class TestSilentFeed:
+    """A live engine's feed says when a symbol went quiet, on the host's clock (``watch_feed``)."""
+
+    def _feed(self, clock: FakeClock) -> FeedHealth:
+        feed = FeedHealth(stale_after_s=2.0, clock=clock)
+        feed.observe(Tick(BTC, clock.now_ns(), 49_999.0, 1.0, 50_001.0, 1.0, None, 1))
+        return feed
+
+    def test_a_silent_feed_refuses_an_order_whose_reference_looks_fresh(
+        self, make: Make, clock: FakeClock, market: FakeMarket
+    ) -> None:
+        """The publisher's clock runs an hour ahead, so the timestamp never ages; the arrival time does."""
+        market.set_at(BTC, 50_000.0, clock.now_ns() + 3600 * SECOND)
+        manager = make()
+        manager.watch_feed(self._feed(clock))
+        assert manager.check(intent()) is APPROVED
+        clock.advance(1.999)
+        assert manager.check(intent()) is APPROVED
+        clock.advance(0.001)
+        decision = rejected(manager.check(intent()), Rule.STALE_REFERENCE_PRICE)
+        assert decision.message == (
+            "stale_reference_price: the feed has had nothing for BTCUSDT for >= 2s (fail closed)"
+        )
+
+    def test_a_symbol_the_feed_never_carried_is_refused(self, make: Make, clock: FakeClock) -> None:
+        """ETH has a reference (from a replayed book, say) but this feed never delivered it."""
+        manager = make()
+        manager.watch_feed(self._feed(clock))
+        rejected(manager.check(intent(symbol=ETH)), Rule.STALE_REFERENCE_PRICE)
+
+    def test_without_a_feed_only_the_timestamp_counts(self, make: Make, clock: FakeClock, market: FakeMarket) -> None:
+        """A replay has no live feed: the reference's own timestamp decides, as before."""
+        market.set_at(BTC, 50_000.0, clock.now_ns())
+        manager = make()
+        clock.advance(4.0)
+        assert manager.check(intent()) is APPROVED
 
 
 class TestMaxOrderValue:
