@@ -41,35 +41,9 @@ from host.metrics import EngineMetrics
 from host.risk import Aggregator, RiskManager, SignalQueue
 from host.risk.seams import RiskClock
 from sdk.events import Fill, Position, Side, Signal, Tick
-from tests.helpers import wait_until
+from tests.helpers import ManualClocks, wait_until
 
 SYM = "BTCUSDT"
-NOON = int(datetime(2024, 3, 1, 12, tzinfo=UTC).timestamp()) * 1_000_000_000
-SECOND = 1_000_000_000
-
-
-class FakeClock:
-    """Monotonic seconds and epoch nanoseconds that move together, only when the test says so.
-
-    One instance is the engine's ``RiskClock`` and the matching engine's ``WallClock`` (``time_ns``).
-    """
-
-    def __init__(self, wall_ns: int = NOON) -> None:
-        self.mono = 1000.0
-        self.wall_ns = wall_ns
-
-    def monotonic(self) -> float:
-        return self.mono
-
-    def now_ns(self) -> int:
-        return self.wall_ns
-
-    def time_ns(self) -> int:
-        return self.wall_ns
-
-    def advance(self, seconds: float) -> None:
-        self.mono += seconds
-        self.wall_ns += round(seconds * SECOND)
 
 
 class SystemClocks:
@@ -233,7 +207,7 @@ def assemble(
 
 def paper_host(
     path: Path,
-    clock: FakeClock,
+    clock: ManualClocks,
     *,
     mode: str = "simulation",
     fee_rate: float = 0.0,

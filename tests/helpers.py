@@ -7,11 +7,61 @@ import contextlib
 import os
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNNERS = ROOT / "tests" / "runners"
 PLUGINS = ROOT / "plugins"
+
+
+NOON = int(datetime(2024, 3, 1, 12, tzinfo=UTC).timestamp()) * 1_000_000_000
+SECOND = 1_000_000_000
+
+
+class ManualClock:
+    """A monotonic clock that moves only when the test says so (``now`` may also be set directly)."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class ManualClocks:
+    """Monotonic seconds and wall nanoseconds that move together, only when the test says so."""
+
+    def __init__(self, wall_ns: int = NOON) -> None:
+        self.mono = 1000.0
+        self.wall_ns = wall_ns
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def now_ns(self) -> int:
+        return self.wall_ns
+
+    def time_ns(self) -> int:
+        return self.wall_ns
+
+    def advance(self, seconds: float) -> None:
+        self.mono += seconds
+        self.wall_ns += round(seconds * SECOND)
+
+
+def go_market(kind: str, *, timestamp: str, **fields: Any) -> dict[str, Any]:
+    """A market message as the Go service marshals it: every field present, the unused ones at their zero value."""
+    zero: dict[str, Any] = {
+        "symbol": "BTCUSDT", "timestamp": timestamp, "sequence": 0, "type": kind, "last_price": 0, "bid_price": 0,
+        "ask_price": 0, "bid_size": 0, "ask_size": 0, "volume": 0, "volume_quote": 0, "bids": None, "asks": None,
+        "open": 0, "high": 0, "low": 0, "close": 0,
+    }  # fmt: skip
+    return {**zero, **fields}
 
 
 async def wait_until(

@@ -4,7 +4,7 @@ Real parts only: a real SQLite ledger in the test's temp dir, the engine wired a
 (``tests.execution_harness``), an in-process ``PaperVenue`` whose fill sink is the engine, and for
 the ambiguous and lost-reply cases a real ``PaperVenueServer`` on a free loopback port reached by a
 real ``GrpcVenue``. The server's fill sink plays NATS ``trading.fills``: it hands each fill to the
-engine's ``record_fill``. Paper tests run on a ``FakeClock`` (P&L days, stale prices); gRPC tests
+engine's ``record_fill``. Paper tests run on a ``ManualClocks`` (P&L days, stale prices); gRPC tests
 on the system clocks. Metrics are read from the exposition text of the engine's own registry.
 """
 
@@ -28,7 +28,6 @@ from host.ledger import Ledger, LedgerError
 from sdk.events import Cancel, Fill, OrderType, Position, Side, Signal
 from tests.execution_harness import (
     SYM,
-    FakeClock,
     FillFeed,
     Host,
     SystemClocks,
@@ -38,7 +37,7 @@ from tests.execution_harness import (
     paper_host,
     risk_config,
 )
-from tests.helpers import wait_until
+from tests.helpers import ManualClocks, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
@@ -80,12 +79,12 @@ async def settled(host: Host, count: int) -> list[OrderState]:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> ManualClocks:
+    return ManualClocks()
 
 
 @pytest.fixture
-async def host(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Host]:
+async def host(tmp_path: Path, clock: ManualClocks) -> AsyncIterator[Host]:
     """An engine over a PaperVenue (no fees), running, with BTCUSDT quoted 99 / 101 (10 a side)."""
     built = paper_host(tmp_path / "ledger.db", clock)
     built.tick(99.0, 101.0)
@@ -136,7 +135,9 @@ class TestOrderPath:
         [position] = host.ledger.positions("alpha")
         assert position.quantity == 1.0 and host.book.positions("alpha") == {SYM: 1.0}
 
-    async def test_observation_mode_sends_nothing_and_journals_nothing(self, tmp_path: Path, clock: FakeClock) -> None:
+    async def test_observation_mode_sends_nothing_and_journals_nothing(
+        self, tmp_path: Path, clock: ManualClocks
+    ) -> None:
         """Given a venue, an observing engine still only counts what it would have sent."""
         observer = paper_host(tmp_path / "observe.db", clock, mode="observation")
         observer.tick(99.0, 101.0)
@@ -155,7 +156,7 @@ class TestOrderPath:
 
 
 class TestProfitAndLoss:
-    async def test_positions_and_pnl_match_hand_computed_figures(self, tmp_path: Path, clock: FakeClock) -> None:
+    async def test_positions_and_pnl_match_hand_computed_figures(self, tmp_path: Path, clock: ManualClocks) -> None:
         """Fee 0.1 %. Buy 3 @ limit 100 against 1 shown (partial), rest fills at 100 -> +3 @ 100;
         add 1 @ 102 -> +4 @ 100.5; sell 6 @ 104 flips to -2 @ 104, realizing 4 * 3.5 = 14.
         Fees 0.1 + 0.2 + 0.102 + 0.624 = 1.026, realized 12.974; marked at 100.5: unrealized +7."""
@@ -216,7 +217,7 @@ REJECTIONS = [
 class TestRiskRejections:
     @pytest.mark.parametrize(("limits", "setup", "signal", "rule", "detail"), REJECTIONS)
     async def test_rejection_is_counted_in_stats_metrics_and_log_and_nothing_is_sent(
-        self, tmp_path: Path, clock: FakeClock, limits: dict[str, float], setup: str, signal: Signal, rule: str,
+        self, tmp_path: Path, clock: ManualClocks, limits: dict[str, float], setup: str, signal: Signal, rule: str,
         detail: str,
     ) -> None:  # fmt: skip
         """Each rule's rejection reaches stats.rejections, orders_rejected_total{reason},
@@ -405,7 +406,7 @@ AGGREGATION = [
 class TestAggregation:
     @pytest.mark.parametrize(("mode", "batch", "expected"), AGGREGATION)
     async def test_one_batch_of_opposite_signals_becomes_what_the_mode_says(
-        self, tmp_path: Path, clock: FakeClock, mode: str, batch: list[tuple[str, Side, float]],
+        self, tmp_path: Path, clock: ManualClocks, mode: str, batch: list[tuple[str, Side, float]],
         expected: list[tuple[str, Side, float]],
     ) -> None:  # fmt: skip
         """Signals of several strategies on one symbol in one batch: majority sends the lead of the
@@ -644,7 +645,7 @@ class TestReconcileUnsent:
         (5.0, True, OrderStatus.EXPIRED),
     ])  # fmt: skip
     async def test_a_journaled_order_is_sent_after_a_restart_only_while_fresh(
-        self, host: Host, clock: FakeClock, age_s: float, killed: bool, expected: OrderStatus
+        self, host: Host, clock: ManualClocks, age_s: float, killed: bool, expected: OrderStatus
     ) -> None:
         """An order journaled but never sent is sent (same id) by reconcile when fresh; when older than a
         minute, or its strategy is killed, it expires unsent and the venue never sees it."""

@@ -40,7 +40,7 @@ from host.supervisor.reload import HotReloader
 from host.supervisor.supervisor import ReloadOutcome, Supervisor
 from host.supervisor.watcher import Change, ConfigChange, PackageChange, PluginWatcher
 from sdk.events import Cancel, Position, Signal, Tick
-from tests.helpers import pid_alive, runner_pids, wait_until
+from tests.helpers import ManualClock, pid_alive, runner_pids, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -406,14 +406,6 @@ class TestHotReload:
         assert all(s.state is StrategyState.RUNNING for s in engine.supervisor.status())
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-
 class ListedChanges:
     """A change source that yields a fixed list, then stops."""
 
@@ -428,7 +420,7 @@ class ListedChanges:
 class RecordingSupervisor:
     """Records each call; ``reload_plugin`` takes 0.25 s of fake time, fails for "bad", raises for "boom"."""
 
-    def __init__(self, clock: FakeClock) -> None:
+    def __init__(self, clock: ManualClock) -> None:
         self.clock = clock
         self.calls: list[tuple[str, object]] = []
 
@@ -452,7 +444,7 @@ class RecordingSupervisor:
 class TestHotReloaderMapping:
     async def test_each_change_becomes_one_call_in_order(self) -> None:
         """Changed, added, removed and config changes map to their supervisor calls, in the order yielded."""
-        clock = FakeClock()
+        clock = ManualClock(100.0)
         target = RecordingSupervisor(clock)
         changes: list[Change] = [
             PackageChange("a", "changed", "d1"), PackageChange("b", "added", "d2"),
@@ -472,7 +464,7 @@ class TestHotReloaderMapping:
 
     async def test_failures_are_counted_and_the_loop_goes_on(self) -> None:
         """A failed reload, a raising supervisor and a raising loader are each counted; later changes still apply."""
-        clock = FakeClock()
+        clock = ManualClock(100.0)
         target = RecordingSupervisor(clock)
         changes: list[Change] = [
             PackageChange("bad", "changed", "d1"), PackageChange("boom", "changed", "d2"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -25,7 +26,8 @@ from structlog.testing import capture_logs
 from host.config import RedisConfig
 from host.feeds import MarketDataFeed
 from sdk.events import Book, Candle, MarketEvent, Tick, Trade
-from tests.helpers import wait_until
+from tests import helpers
+from tests.helpers import ManualClock, wait_until
 from tests.servers import RedisServer
 
 pytestmark = pytest.mark.integration
@@ -50,14 +52,7 @@ def decoded_tick(sequence: int, symbol: str = "BTCUSDT") -> Tick:
     return Tick(symbol, T0_NS, 61837.63, 3.78826, 61837.64, 1.54698, None, sequence)
 
 
-def go_message(kind: str, **fields: Any) -> dict[str, Any]:
-    """A message as the Go service marshals it: every field present, the unused ones at their zero value."""
-    zero: dict[str, Any] = {
-        "symbol": "BTCUSDT", "timestamp": T0, "sequence": 0, "type": kind, "last_price": 0, "bid_price": 0,
-        "ask_price": 0, "bid_size": 0, "ask_size": 0, "volume": 0, "volume_quote": 0, "bids": None, "asks": None,
-        "open": 0, "high": 0, "low": 0, "close": 0,
-    }  # fmt: skip
-    return {**zero, **fields}
+go_market = functools.partial(helpers.go_market, timestamp=T0)
 
 
 def dumps(message: dict[str, Any]) -> bytes:
@@ -76,19 +71,6 @@ class Sink:
             self.fail -= 1
             raise RuntimeError("sink broke")
         self.events.append(event)
-
-
-class FakeClock:
-    """A monotonic clock that moves only when the test says so."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 FeedAndSink = tuple[MarketDataFeed, Sink]
@@ -149,7 +131,7 @@ class TestDecoding:
         book = {"symbol": "BTCUSDT", "timestamp": T0, "sequence": 3, "type": "book", "last_price": 61837.63,
                 "bids": [[61837.63, 3.78826], [61837.62, 0.5]], "asks": [[61837.64, 1.5], [61837.65, 2.0]],
                 "bid_price": 61837.63, "bid_size": 3.78826, "ask_price": 61837.64, "ask_size": 1.5}  # fmt: skip
-        candle = go_message("candle", sequence=4, open=100.0, high=110.0, low=95.0, close=105.0, volume=12.5,
+        candle = go_market("candle", sequence=4, open=100.0, high=110.0, low=95.0, close=105.0, volume=12.5,
                             volume_quote=1300.0, last_price=105.0)  # fmt: skip
         trade = {"symbol": "BTCUSDT", "timestamp": T0, "sequence": 2, "type": "trade", "last_price": 61837.63,
                  "volume": 0.02, "volume_quote": 1236.7526}  # fmt: skip
@@ -176,7 +158,7 @@ class TestDecoding:
         """A tick with every field present and the unused ones at 0 / null (as Go marshals it) decodes."""
         feed, sink = make_feed()
         async with running(feed):
-            await publish(publisher, BTC, go_message("tick", sequence=1, bid_price=10.0, ask_price=10.5, bid_size=1,
+            await publish(publisher, BTC, go_market("tick", sequence=1, bid_price=10.0, ask_price=10.5, bid_size=1,
                                                      ask_size=2))  # fmt: skip
             await wait_until(lambda: len(sink.events) == 1)
         assert sink.events == [Tick("BTCUSDT", T0_NS, 10.0, 1.0, 10.5, 2.0, None, 1)]
@@ -286,7 +268,7 @@ class TestRejection:
         self, make_feed: FeedFactory, publisher: redis.asyncio.Redis
     ) -> None:
         """Five bad messages within a second: one log line, five counted; the next line says four were held back."""
-        clock = FakeClock()
+        clock = ManualClock()
         feed, sink = make_feed(clock=clock)
         async with running(feed):
             with capture_logs() as logs:

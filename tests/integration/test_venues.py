@@ -28,7 +28,7 @@ from host.execution.paper import PaperVenue, PaperVenueServer, paper_id_prefix
 from host.execution.venue import SystemWallClock, Venue, VenueTimeout, VenueUnavailable
 from host.supervisor.policy import BreakerState, SystemClock
 from sdk.events import Fill, OrderType, Position, Side, Tick, TimeInForce
-from tests.helpers import wait_until
+from tests.helpers import ManualClock, wait_until
 from tests.servers import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -292,18 +292,10 @@ async def _succeeds(venue: GrpcVenue, cid: str) -> bool:
     return True
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-
 class TestConnectionBreaker:
     def test_consecutive_failures_open_it_and_a_success_resets_the_count(self) -> None:
         """2 failures, a success, 2 failures: still closed; the 3rd in a row opens it."""
-        breaker = ConnectionBreaker(3, 10.0, FakeClock())
+        breaker = ConnectionBreaker(3, 10.0, ManualClock(0.0))
         for _ in range(2):
             breaker.failure()
         breaker.success()
@@ -312,7 +304,7 @@ class TestConnectionBreaker:
 
     def test_open_refuses_until_reset_then_admits_exactly_one_trial(self) -> None:
         """Open for 10 s: allow() says how long to wait; at 10 s one trial goes, a second caller waits."""
-        clock = FakeClock()
+        clock = ManualClock(0.0)
         breaker = ConnectionBreaker(1, 10.0, clock)
         breaker.failure()
         clock.now = 4.0
@@ -324,7 +316,7 @@ class TestConnectionBreaker:
     @pytest.mark.parametrize(("succeeds", "state"), [(True, BreakerState.CLOSED), (False, BreakerState.OPEN)])
     def test_the_trial_decides(self, succeeds: bool, state: BreakerState) -> None:
         """A successful trial closes the breaker; a failed one opens it for another reset period."""
-        clock = FakeClock()
+        clock = ManualClock(0.0)
         breaker = ConnectionBreaker(5, 10.0, clock)
         for _ in range(5):
             breaker.failure()
@@ -338,7 +330,7 @@ class TestConnectionBreaker:
 
     def test_a_trial_that_never_reports_is_given_up_after_reset(self) -> None:
         """A trial whose caller vanished blocks others for one reset period only."""
-        clock = FakeClock()
+        clock = ManualClock(0.0)
         breaker = ConnectionBreaker(1, 10.0, clock)
         breaker.failure()
         clock.now = 10.0

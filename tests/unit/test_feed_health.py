@@ -6,21 +6,9 @@ import pytest
 
 from host.feeds.health import FeedHealth, Gap, SymbolHealth
 from sdk.events import Tick, Trade
+from tests.helpers import ManualClock
 
 STALE_AFTER = 5.0
-
-
-class FakeClock:
-    """A monotonic clock that moves only when the test says so."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def tick(sequence: int, symbol: str = "BTCUSDT") -> Tick:
@@ -28,12 +16,12 @@ def tick(sequence: int, symbol: str = "BTCUSDT") -> Tick:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
-def health(clock: FakeClock) -> FeedHealth:
+def health(clock: ManualClock) -> FeedHealth:
     return FeedHealth(STALE_AFTER, clock)
 
 
@@ -130,7 +118,7 @@ class TestSequences:
 
 
 class TestStaleness:
-    def test_fresh_until_stale_after_passes(self, health: FeedHealth, clock: FakeClock) -> None:
+    def test_fresh_until_stale_after_passes(self, health: FeedHealth, clock: ManualClock) -> None:
         """A symbol is fresh just before stale_after with no update, stale at it."""
         health.observe(tick(1))
         clock.advance(STALE_AFTER - 0.5)
@@ -138,7 +126,7 @@ class TestStaleness:
         clock.advance(0.5)
         assert health.is_stale("BTCUSDT")
 
-    def test_an_update_makes_it_fresh_again(self, health: FeedHealth, clock: FakeClock) -> None:
+    def test_an_update_makes_it_fresh_again(self, health: FeedHealth, clock: ManualClock) -> None:
         """Any update, even an out-of-order one, resets the symbol's age."""
         health.observe(tick(5))
         clock.advance(STALE_AFTER * 2)
@@ -151,7 +139,7 @@ class TestStaleness:
         assert health.is_stale("SOLUSDT")
         assert health.stale_symbols() == []
 
-    def test_stale_symbols_lists_only_the_quiet_ones_sorted(self, health: FeedHealth, clock: FakeClock) -> None:
+    def test_stale_symbols_lists_only_the_quiet_ones_sorted(self, health: FeedHealth, clock: ManualClock) -> None:
         """Two quiet symbols are listed by name; the one that just updated is not."""
         for symbol in ("XRPUSDT", "BTCUSDT", "ETHUSDT"):
             health.observe(tick(1, symbol))
@@ -159,7 +147,7 @@ class TestStaleness:
         health.observe(tick(2, "ETHUSDT"))
         assert health.stale_symbols() == ["BTCUSDT", "XRPUSDT"]
 
-    def test_status_reports_age_and_stale_per_symbol(self, health: FeedHealth, clock: FakeClock) -> None:
+    def test_status_reports_age_and_stale_per_symbol(self, health: FeedHealth, clock: ManualClock) -> None:
         """status() gives every symbol seen, sorted, with its age and stale flag."""
         health.observe(tick(1, "ETHUSDT"))
         clock.advance(6.0)
@@ -171,7 +159,7 @@ class TestStaleness:
         ]
 
     @pytest.mark.parametrize("stale_after", [0.0, -1.0, float("nan")])
-    def test_stale_after_must_be_positive(self, clock: FakeClock, stale_after: float) -> None:
+    def test_stale_after_must_be_positive(self, clock: ManualClock, stale_after: float) -> None:
         """A stale_after that is not > 0 is refused, naming the argument."""
         with pytest.raises(ValueError, match="stale_after_s"):
             FeedHealth(stale_after, clock)

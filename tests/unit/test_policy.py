@@ -18,30 +18,18 @@ from host.supervisor.policy import (
     SystemClock,
     backoff_delay,
 )
+from tests.helpers import ManualClock
 
 NO_JITTER = 0.5  # a draw of 0.5 makes the jitter factor exactly 1
 
 
-class FakeClock:
-    """A monotonic clock that moves only when the test says so."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def make(clock: FakeClock) -> Callable[..., CircuitBreaker]:
+def make(clock: ManualClock) -> Callable[..., CircuitBreaker]:
     """Build a breaker on the fake clock with a fixed draw and policy overrides."""
 
     def build(draw: float = NO_JITTER, **overrides: object) -> CircuitBreaker:
@@ -100,7 +88,7 @@ class TestBreakerPolicy:
             policy.validate()
         assert repr(value) in str(caught.value)
 
-    def test_breaker_refuses_an_invalid_policy(self, clock: FakeClock) -> None:
+    def test_breaker_refuses_an_invalid_policy(self, clock: ManualClock) -> None:
         """A breaker cannot be built on a policy that fails validation."""
         with pytest.raises(ValueError, match=r"^jitter:"):
             CircuitBreaker(BreakerPolicy(jitter=2.0), clock)
@@ -186,7 +174,7 @@ class TestErrorThresholds:
         assert isinstance(decision, Restart)
         assert "3 in 60 s (limit 3)" in decision.reason
 
-    def test_errors_slide_out_of_the_window(self, make: Callable[..., CircuitBreaker], clock: FakeClock) -> None:
+    def test_errors_slide_out_of_the_window(self, make: Callable[..., CircuitBreaker], clock: ManualClock) -> None:
         """An ERROR window_s old no longer counts toward window_failures."""
         breaker = make(window_failures=3, consecutive_failures=100, stable_after_s=1000.0)
         errors(breaker, 2)
@@ -195,7 +183,7 @@ class TestErrorThresholds:
         assert errors(breaker, 2) == [Continue()] * 2
 
     def test_window_counts_errors_younger_than_window_s(
-        self, make: Callable[..., CircuitBreaker], clock: FakeClock
+        self, make: Callable[..., CircuitBreaker], clock: ManualClock
     ) -> None:
         """ERRORs less than window_s apart still add up to a trip."""
         breaker = make(window_failures=3, consecutive_failures=100, stable_after_s=1000.0)
@@ -225,7 +213,7 @@ class TestRunnerLost:
         breaker.runner_started()
         assert breaker.status().state is BreakerState.HALF_OPEN
 
-    def test_opened_at_is_the_trip_time(self, breaker: CircuitBreaker, clock: FakeClock) -> None:
+    def test_opened_at_is_the_trip_time(self, breaker: CircuitBreaker, clock: ManualClock) -> None:
         """status().opened_at is the clock time of the trip while OPEN, and None once HALF_OPEN."""
         breaker.record_failure(FailureKind.TIMEOUT)
         clock.advance(0.5)
@@ -272,7 +260,7 @@ class TestHalfOpen:
         assert decision.after_s == 1.0
         assert decision.reason.startswith(f"{kind.value} while half-open: again; restart 2 of 5")
 
-    def test_backoff_keeps_growing_across_closed_periods(self, breaker: CircuitBreaker, clock: FakeClock) -> None:
+    def test_backoff_keeps_growing_across_closed_periods(self, breaker: CircuitBreaker, clock: ManualClock) -> None:
         """Closing after a success does not reset the backoff: only a stable period does."""
         restart_cycle(breaker)
         breaker.record_success()
@@ -307,7 +295,7 @@ class TestRestartBudget:
         )
         assert breaker.state is BreakerState.OPEN
 
-    def test_exhausted_budget_stays_open(self, make: Callable[..., CircuitBreaker], clock: FakeClock) -> None:
+    def test_exhausted_budget_stays_open(self, make: Callable[..., CircuitBreaker], clock: ManualClock) -> None:
         """Once the budget is exhausted, time passing, runner_started and more failures all leave it OPEN."""
         breaker = make(restart_budget=1)
         restart_cycle(breaker)
@@ -320,7 +308,7 @@ class TestRestartBudget:
         assert decision.reason.startswith("timeout while open: restart budget exhausted: 1 restarts in 300 s")
         assert breaker.state is BreakerState.OPEN
 
-    def test_budget_window_slides(self, make: Callable[..., CircuitBreaker], clock: FakeClock) -> None:
+    def test_budget_window_slides(self, make: Callable[..., CircuitBreaker], clock: ManualClock) -> None:
         """A restart budget_window_s old no longer counts against the budget."""
         breaker = make(restart_budget=2)
         restart_cycle(breaker)
@@ -331,7 +319,7 @@ class TestRestartBudget:
         assert isinstance(breaker.record_failure(FailureKind.CRASH), Restart)
 
     def test_budget_counts_restarts_younger_than_the_window(
-        self, make: Callable[..., CircuitBreaker], clock: FakeClock
+        self, make: Callable[..., CircuitBreaker], clock: ManualClock
     ) -> None:
         """Just inside budget_window_s the oldest restart still counts, so the budget is exhausted."""
         breaker = make(restart_budget=2)
@@ -343,7 +331,7 @@ class TestRestartBudget:
 
 
 class TestStablePeriod:
-    def test_stable_period_resets_error_counts(self, breaker: CircuitBreaker, clock: FakeClock) -> None:
+    def test_stable_period_resets_error_counts(self, breaker: CircuitBreaker, clock: ManualClock) -> None:
         """stable_after_s with no failure resets the consecutive and window counts."""
         errors(breaker, 4)
         clock.advance(60.0)
@@ -351,13 +339,13 @@ class TestStablePeriod:
         assert breaker.status().failures_in_window == 0
         assert errors(breaker, 4) == [Continue()] * 4
 
-    def test_just_short_of_stable_keeps_counting(self, breaker: CircuitBreaker, clock: FakeClock) -> None:
+    def test_just_short_of_stable_keeps_counting(self, breaker: CircuitBreaker, clock: ManualClock) -> None:
         """Less than stable_after_s since the last failure keeps the run of errors going."""
         errors(breaker, 4)
         clock.advance(59.0)
         assert isinstance(breaker.record_failure(FailureKind.ERROR), Restart)
 
-    def test_stable_period_resets_backoff(self, breaker: CircuitBreaker, clock: FakeClock) -> None:
+    def test_stable_period_resets_backoff(self, breaker: CircuitBreaker, clock: ManualClock) -> None:
         """After a replacement serves stable_after_s without failure, the next restart waits backoff_initial_s."""
         restart_cycle(breaker)
         restart_cycle(breaker)
@@ -367,7 +355,7 @@ class TestStablePeriod:
         assert isinstance(decision, Restart)
         assert decision.after_s == 0.5
 
-    def test_stable_period_counts_from_the_replacement_start(self, breaker: CircuitBreaker, clock: FakeClock) -> None:
+    def test_stable_period_counts_from_the_replacement_start(self, breaker: CircuitBreaker, clock: ManualClock) -> None:
         """Time spent OPEN waiting for the replacement is not serving, so it does not reset the backoff."""
         breaker.record_failure(FailureKind.CRASH)
         clock.advance(100.0)
@@ -377,7 +365,7 @@ class TestStablePeriod:
         assert isinstance(decision, Restart)
         assert decision.after_s == 1.0
 
-    def test_stable_period_keeps_the_budget(self, make: Callable[..., CircuitBreaker], clock: FakeClock) -> None:
+    def test_stable_period_keeps_the_budget(self, make: Callable[..., CircuitBreaker], clock: ManualClock) -> None:
         """A stable period resets the backoff but not the restarts counted in the budget window."""
         breaker = make(restart_budget=1)
         restart_cycle(breaker)
@@ -396,7 +384,7 @@ class TestBoot:
         )
         assert breaker.state is BreakerState.OPEN
 
-    def test_boot_error_never_restarts(self, breaker: CircuitBreaker, clock: FakeClock) -> None:
+    def test_boot_error_never_restarts(self, breaker: CircuitBreaker, clock: ManualClock) -> None:
         """After BOOT, later failures answer Open, runner_started does nothing and no restart is counted."""
         breaker.record_failure(FailureKind.BOOT)
         clock.advance(1000.0)
@@ -485,7 +473,7 @@ class TestStatus:
         errors(breaker, 1)
         assert status.failures_by_kind["error"] == 0
 
-    def test_total_restarts_outlive_the_budget_window(self, breaker: CircuitBreaker, clock: FakeClock) -> None:
+    def test_total_restarts_outlive_the_budget_window(self, breaker: CircuitBreaker, clock: ManualClock) -> None:
         """total_restarts keeps counting after restarts leave the budget window."""
         restart_cycle(breaker)
         clock.advance(400.0)

@@ -8,7 +8,7 @@ import math
 import random
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pytest
 
@@ -25,35 +25,16 @@ from host.risk import (
 )
 from host.risk.working import scan
 from sdk.events import OrderType, Side, Tick
+from tests.helpers import NOON, SECOND, ManualClocks
 
 BTC, ETH, SOL = "BTCUSDT", "ETHUSDT", "SOLUSDT"
-NOON = int(datetime(2024, 3, 1, 12, tzinfo=UTC).timestamp()) * 1_000_000_000
-SECOND = 1_000_000_000
 _ids = itertools.count()
-
-
-class FakeClock:
-    """Monotonic seconds and wall nanoseconds that move together, only when the test says so."""
-
-    def __init__(self, wall_ns: int = NOON) -> None:
-        self.mono = 1000.0
-        self.wall_ns = wall_ns
-
-    def monotonic(self) -> float:
-        return self.mono
-
-    def now_ns(self) -> int:
-        return self.wall_ns
-
-    def advance(self, seconds: float) -> None:
-        self.mono += seconds
-        self.wall_ns += round(seconds * SECOND)
 
 
 class FakeMarket:
     """References set by the test: ``set`` keeps a price a fixed age old, ``set_at`` stamps it once."""
 
-    def __init__(self, clock: FakeClock) -> None:
+    def __init__(self, clock: ManualClocks) -> None:
         self.clock = clock
         self.quotes: dict[str, tuple[float, int, bool]] = {}  # symbol -> (price, age or stamp ns, is a stamp)
 
@@ -154,12 +135,12 @@ LOOSE = RiskConfig(
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> ManualClocks:
+    return ManualClocks()
 
 
 @pytest.fixture
-def market(clock: FakeClock) -> FakeMarket:
+def market(clock: ManualClocks) -> FakeMarket:
     market = FakeMarket(clock)
     market.set(BTC, 50_000.0)
     market.set(ETH, 3_000.0)
@@ -182,7 +163,7 @@ Make = Callable[..., RiskManager]
 
 
 @pytest.fixture
-def make(clock: FakeClock, market: FakeMarket, book: FakeBook, counters: MemoryCounterStore) -> Make:
+def make(clock: ManualClocks, market: FakeMarket, book: FakeBook, counters: MemoryCounterStore) -> Make:
     """A RiskManager on the fakes, from LOOSE with the given config overrides."""
 
     def build(**overrides: object) -> RiskManager:
@@ -212,7 +193,9 @@ class TestRules:
             "max_position_size", "max_portfolio_notional",
         ]  # fmt: skip
 
-    def test_default_config_approves_a_small_order(self, clock: FakeClock, market: FakeMarket, book: FakeBook) -> None:
+    def test_default_config_approves_a_small_order(
+        self, clock: ManualClocks, market: FakeMarket, book: FakeBook
+    ) -> None:
         """The shipped defaults approve an ordinary order on a fresh account."""
         manager = RiskManager(RiskConfig(), clock, market, book)
         assert manager.check(intent(quantity=0.01)) is APPROVED
@@ -301,7 +284,7 @@ class TestReferencePrice:
         decision = rejected(make().check(limit("buy", 0.1, 50_000.0)), Rule.STALE_REFERENCE_PRICE)
         assert decision.message == "stale_reference_price: BTCUSDT reference is 7.250s old > limit 5s (fail closed)"
 
-    def test_a_reference_goes_stale_as_time_passes(self, make: Make, clock: FakeClock, market: FakeMarket) -> None:
+    def test_a_reference_goes_stale_as_time_passes(self, make: Make, clock: ManualClocks, market: FakeMarket) -> None:
         """Staleness is measured against the wall clock at check time."""
         market.set_at(BTC, 50_000.0, clock.now_ns())
         manager = make()
@@ -313,13 +296,13 @@ class TestReferencePrice:
 class TestSilentFeed:
     """A live engine's feed says when a symbol went quiet, on the host's clock (``watch_feed``)."""
 
-    def _feed(self, clock: FakeClock) -> FeedHealth:
+    def _feed(self, clock: ManualClocks) -> FeedHealth:
         feed = FeedHealth(stale_after_s=2.0, clock=clock)
         feed.observe(Tick(BTC, clock.now_ns(), 49_999.0, 1.0, 50_001.0, 1.0, None, 1))
         return feed
 
     def test_a_silent_feed_refuses_an_order_whose_reference_looks_fresh(
-        self, make: Make, clock: FakeClock, market: FakeMarket
+        self, make: Make, clock: ManualClocks, market: FakeMarket
     ) -> None:
         """The publisher's clock runs an hour ahead, so the timestamp never ages; the arrival time does."""
         market.set_at(BTC, 50_000.0, clock.now_ns() + 3600 * SECOND)
@@ -334,13 +317,15 @@ class TestSilentFeed:
             "stale_reference_price: the feed has had nothing for BTCUSDT for >= 2s (fail closed)"
         )
 
-    def test_a_symbol_the_feed_never_carried_is_refused(self, make: Make, clock: FakeClock) -> None:
+    def test_a_symbol_the_feed_never_carried_is_refused(self, make: Make, clock: ManualClocks) -> None:
         """ETH has a reference (from a replayed book, say) but this feed never delivered it."""
         manager = make()
         manager.watch_feed(self._feed(clock))
         rejected(manager.check(intent(symbol=ETH)), Rule.STALE_REFERENCE_PRICE)
 
-    def test_without_a_feed_only_the_timestamp_counts(self, make: Make, clock: FakeClock, market: FakeMarket) -> None:
+    def test_without_a_feed_only_the_timestamp_counts(
+        self, make: Make, clock: ManualClocks, market: FakeMarket
+    ) -> None:
         """A replay has no live feed: the reference's own timestamp decides, as before."""
         market.set_at(BTC, 50_000.0, clock.now_ns())
         manager = make()
@@ -543,7 +528,9 @@ class TestAccountRules:
     @pytest.mark.parametrize(
         ("pnl", "expected"), [(0.0, "approved"), (-4_999.99, "approved"), (-5_000.0, "max_daily_loss")]
     )
-    def test_daily_loss_boundary(self, make: Make, book: FakeBook, clock: FakeClock, pnl: float, expected: str) -> None:
+    def test_daily_loss_boundary(
+        self, make: Make, book: FakeBook, clock: ManualClocks, pnl: float, expected: str
+    ) -> None:
         """Today's realized P&L <= -maxDailyLoss stops new orders."""
         book.pnl[date(2024, 3, 1)] = pnl
         assert verdict(make(max_daily_loss=5_000.0).check(intent())) == expected
@@ -606,7 +593,7 @@ class TestAccountRules:
 
 
 class TestRateLimits:
-    def test_per_second_window_slides(self, make: Make, clock: FakeClock) -> None:
+    def test_per_second_window_slides(self, make: Make, clock: ManualClocks) -> None:
         """8 per second, approved every 1/8 s: the 9th waits until the first is a full second old."""
         manager = make(max_orders_per_second=8)
         for i in range(8):
@@ -624,7 +611,7 @@ class TestRateLimits:
         assert manager.check(intent()) is APPROVED
 
     @pytest.mark.parametrize(("after_s", "expected"), [(59.999, "orders_per_minute"), (60.0, "approved")])
-    def test_per_minute_window_boundary(self, make: Make, clock: FakeClock, after_s: float, expected: str) -> None:
+    def test_per_minute_window_boundary(self, make: Make, clock: ManualClocks, after_s: float, expected: str) -> None:
         """An approval leaves the minute window exactly 60 s after it was made."""
         manager = make(max_orders_per_minute=3)
         for _ in range(3):
@@ -677,7 +664,7 @@ class TestDuplicateIds:
         state = book.work("momentum", BTC, Side.BUY, 0.1)
         rejected(make().check(state.intent), Rule.DUPLICATE_CLIENT_ORDER_ID)
 
-    def test_memory_is_bounded(self, clock: FakeClock, market: FakeMarket, book: FakeBook) -> None:
+    def test_memory_is_bounded(self, clock: ManualClocks, market: FakeMarket, book: FakeBook) -> None:
         """Only the last remember_ids ids are kept in memory (the ledger journal is the durable guard)."""
         manager = RiskManager(LOOSE, clock, market, book, remember_ids=2)
         for client_order_id in ("a", "b", "c"):
@@ -778,7 +765,9 @@ class TestDailyCounts:
         assert (status.day, status.approved, status.sent, status.rejected) == (date(2024, 3, 1), 1, 1, 3)
         assert status.rejections == {"symbol_blocked": 2, "duplicate_client_order_id": 1}
 
-    def test_counters_reset_at_utc_midnight(self, make: Make, clock: FakeClock, counters: MemoryCounterStore) -> None:
+    def test_counters_reset_at_utc_midnight(
+        self, make: Make, clock: ManualClocks, counters: MemoryCounterStore
+    ) -> None:
         """Crossing midnight UTC starts the day's counts at zero; the previous day's stay in the store."""
         clock.wall_ns = NOON + 12 * 3600 * SECOND - SECOND // 2  # 23:59:59.5
         manager = make()
@@ -791,7 +780,7 @@ class TestDailyCounts:
         assert manager.check(intent()) is APPROVED
         assert counters.get("risk.2024-03-02.approved") == 1
 
-    def test_daily_loss_follows_the_new_day(self, make: Make, clock: FakeClock, book: FakeBook) -> None:
+    def test_daily_loss_follows_the_new_day(self, make: Make, clock: ManualClocks, book: FakeBook) -> None:
         """After midnight the daily-loss rule reads the new day's P&L."""
         book.pnl[date(2024, 3, 1)] = -9_999.0
         manager = make(max_daily_loss=5_000.0)
@@ -801,7 +790,7 @@ class TestDailyCounts:
         assert book.days_asked[-1] == date(2024, 3, 2)
 
     def test_counters_survive_a_restart(
-        self, clock: FakeClock, market: FakeMarket, book: FakeBook, counters: MemoryCounterStore
+        self, clock: ManualClocks, market: FakeMarket, book: FakeBook, counters: MemoryCounterStore
     ) -> None:
         """A new RiskManager on the same CounterStore continues today's counts."""
         first = RiskManager(replace(LOOSE, blocked_symbols=(SOL,)), clock, market, book, counters)

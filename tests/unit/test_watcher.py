@@ -8,17 +8,7 @@ from pathlib import Path
 import pytest
 
 from host.supervisor.watcher import Debouncer, PackageChange, classify, is_noise, package_digest, package_of
-
-
-class FakeClock:
-    def __init__(self, now: float = 100.0) -> None:
-        self.now = now
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.helpers import ManualClock
 
 
 @pytest.fixture
@@ -197,17 +187,17 @@ class TestClassify:
 
 class TestDebouncer:
     @pytest.fixture
-    def clock(self) -> FakeClock:
-        return FakeClock()
+    def clock(self) -> ManualClock:
+        return ManualClock(100.0)
 
-    def test_nothing_due_before_quiet(self, clock: FakeClock) -> None:
+    def test_nothing_due_before_quiet(self, clock: ManualClock) -> None:
         """A package is not due until it has been quiet for quiet_s."""
         debouncer: Debouncer[str] = Debouncer(quiet_s=0.5)
         debouncer.note("momentum", clock.monotonic())
         clock.advance(0.49)
         assert debouncer.due(clock.monotonic()) == []
 
-    def test_due_once_after_quiet(self, clock: FakeClock) -> None:
+    def test_due_once_after_quiet(self, clock: ManualClock) -> None:
         """After quiet_s it is due exactly once, then forgotten."""
         debouncer: Debouncer[str] = Debouncer(quiet_s=0.5)
         debouncer.note("momentum", clock.monotonic())
@@ -216,7 +206,7 @@ class TestDebouncer:
         assert debouncer.due(clock.monotonic()) == []
         assert len(debouncer) == 0
 
-    def test_events_restart_quiet_period(self, clock: FakeClock) -> None:
+    def test_events_restart_quiet_period(self, clock: ManualClock) -> None:
         """Each event pushes the settle time back by quiet_s."""
         debouncer: Debouncer[str] = Debouncer(quiet_s=0.5)
         for _ in range(5):
@@ -226,7 +216,7 @@ class TestDebouncer:
         clock.advance(0.2)
         assert debouncer.due(clock.monotonic()) == ["momentum"]
 
-    def test_max_delay_caps_a_constant_stream(self, clock: FakeClock) -> None:
+    def test_max_delay_caps_a_constant_stream(self, clock: ManualClock) -> None:
         """A package touched without pause is still due max_delay_s after its first event."""
         debouncer: Debouncer[str] = Debouncer(quiet_s=0.5, max_delay_s=5.0)
         start = clock.monotonic()
@@ -238,7 +228,7 @@ class TestDebouncer:
                 due_at = clock.monotonic() - start
         assert due_at == 5.0
 
-    def test_packages_settle_independently(self, clock: FakeClock) -> None:
+    def test_packages_settle_independently(self, clock: ManualClock) -> None:
         """A busy package does not hold back a quiet one."""
         debouncer: Debouncer[str] = Debouncer(quiet_s=0.5)
         debouncer.note("a", clock.monotonic())
@@ -250,7 +240,7 @@ class TestDebouncer:
         clock.advance(0.4)
         assert debouncer.due(clock.monotonic()) == ["b"]
 
-    def test_due_in_first_noted_order(self, clock: FakeClock) -> None:
+    def test_due_in_first_noted_order(self, clock: ManualClock) -> None:
         """Keys due together come out in the order they were first noted."""
         debouncer: Debouncer[str] = Debouncer(quiet_s=0.5)
         for name in ("c", "a", "b"):
@@ -258,7 +248,7 @@ class TestDebouncer:
         clock.advance(1)
         assert debouncer.due(clock.monotonic()) == ["c", "a", "b"]
 
-    def test_next_due(self, clock: FakeClock) -> None:
+    def test_next_due(self, clock: ManualClock) -> None:
         """next_due is the earliest settle time, capped by max delay; None when idle."""
         debouncer: Debouncer[str] = Debouncer(quiet_s=0.5, max_delay_s=1.0)
         assert debouncer.next_due() is None
@@ -269,7 +259,7 @@ class TestDebouncer:
         debouncer.note("a", clock.monotonic())
         assert debouncer.next_due() == pytest.approx(t0 + 1.0)
 
-    def test_late_timestamp_does_not_rewind(self, clock: FakeClock) -> None:
+    def test_late_timestamp_does_not_rewind(self, clock: ManualClock) -> None:
         """An event noted with an older time does not shorten the quiet period."""
         debouncer: Debouncer[str] = Debouncer(quiet_s=0.5)
         debouncer.note("a", clock.monotonic())

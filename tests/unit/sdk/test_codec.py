@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from sdk.codec import (
     load_events,
     parse_timestamp,
 )
+from tests import helpers
 
 T0 = "2024-01-02T03:04:05Z"
 T0_NS = 1_704_164_645_000_000_000  # 2024-01-01T00:00:00Z is 1_704_067_200 s; + 1 day 3 h 4 min 5 s
@@ -30,14 +32,7 @@ def market(**fields: Any) -> dict[str, Any]:
     return {"symbol": "BTCUSDT", "timestamp": T0, **fields}
 
 
-def go_market(kind: str, **fields: Any) -> dict[str, Any]:
-    """A message as the Go service marshals it: every field present, unused ones at their zero value."""
-    zero: dict[str, Any] = {
-        "symbol": "BTCUSDT", "timestamp": T0, "sequence": 0, "type": kind, "last_price": 0, "bid_price": 0,
-        "ask_price": 0, "bid_size": 0, "ask_size": 0, "volume": 0, "volume_quote": 0, "bids": None, "asks": None,
-        "open": 0, "high": 0, "low": 0, "close": 0,
-    }  # fmt: skip
-    return {**zero, **fields}
+go_market = functools.partial(helpers.go_market, timestamp=T0)
 
 
 def fill_message(**fields: Any) -> dict[str, Any]:
