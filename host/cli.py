@@ -91,11 +91,18 @@ def _merged(paths: Iterable[Path]) -> Iterator[Event]:
     return heapq.merge(*(load_events(path) for path in paths), key=lambda event: event.timestamp_ns)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _load_config(path: Path | None) -> Config | None:
+    """The config at ``path`` (None: the embedded default); None after printing why it is not usable."""
     try:
-        config = load(args.config)
+        return load(path)
     except ConfigError as err:
         print(f"strategy-engine: config error: {err}", file=sys.stderr)
+        return None
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = _load_config(args.config)
+    if config is None:
         return EXIT_USAGE
     root = args.config.resolve().parent if args.config else _default_root(config)
     problem = _missing_input(args.replay or [], config, root, from_config=args.config is not None)
@@ -123,10 +130,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _paper_venue(args: argparse.Namespace) -> int:
-    try:
-        config = load(args.config)
-    except ConfigError as err:
-        print(f"strategy-engine: config error: {err}", file=sys.stderr)
+    config = _load_config(args.config)
+    if config is None:
         return EXIT_USAGE
     configure_logging(config.logging)
     fee = config.engine.paper_fee_rate if args.fee_rate is None else args.fee_rate
