@@ -27,6 +27,7 @@ from typing import Any
 
 import structlog
 
+from bench.measure import cpu_seconds, percentile
 from host.config import parse
 from host.feeds.market import MarketDataFeed
 from host.metrics import EngineMetrics
@@ -102,15 +103,8 @@ class _Recorder:
         return []
 
 
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds a process has used so far (from /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1) if ordered else float("nan")
+    return round(percentile(sorted(values), q), 1) if values else float("nan")
 
 
 async def _measure(redis_port: int, rate: float, seconds: float) -> dict[str, Any]:
@@ -138,7 +132,7 @@ async def _measure(redis_port: int, rate: float, seconds: float) -> dict[str, An
     while not (supervisor.ready() and feed.connected):
         await asyncio.sleep(0.05)
     runner_pids = [s.pid for s in supervisor.status() if s.pid is not None]
-    cpu_before = (time.process_time(), [_cpu_s(pid) for pid in runner_pids])
+    cpu_before = (time.process_time(), [cpu_seconds(pid) for pid in runner_pids])
     publisher = await asyncio.create_subprocess_exec(
         sys.executable, "-c", _PUBLISHER, str(redis_port), str(rate), str(seconds), stdout=asyncio.subprocess.PIPE
     )
@@ -149,7 +143,7 @@ async def _measure(redis_port: int, rate: float, seconds: float) -> dict[str, An
         await asyncio.sleep(0.01)
     statuses = supervisor.status()
     host_cpu = time.process_time() - cpu_before[0]
-    runner_cpu = [_cpu_s(pid) - before for pid, before in zip(runner_pids, cpu_before[1], strict=True)]
+    runner_cpu = [cpu_seconds(pid) - before for pid, before in zip(runner_pids, cpu_before[1], strict=True)]
     feed.close()
     supervisor.close()
     await serving

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.measure import percentile
 from host.execution.orders import OrderIntent, OrderStatus
 from host.ledger import Ledger
 from sdk.events import Fill, OrderType, Side
@@ -61,7 +62,7 @@ def summary(name: str, samples: list[int]) -> dict[str, Any]:
     ordered = sorted(samples)
 
     def pct(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1000, 1)
+        return round(percentile(ordered, q) / 1000, 1)
 
     return {
         "op": name, "n": len(ordered), "p50_us": pct(0.5), "p90_us": pct(0.9), "p99_us": pct(0.99),

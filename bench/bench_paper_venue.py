@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.measure import percentile
 from host.config import GrpcConfig
 from host.execution.grpc_venue import GrpcVenue
 from host.execution.matching import MatchingEngine
@@ -92,7 +93,7 @@ def row(layout: str, concurrency: int, elapsed: float, samples: list[int]) -> di
     samples.sort()
 
     def pct(q: float) -> float:
-        return round(samples[min(len(samples) - 1, int(q * len(samples)))] / 1000, 1)
+        return round(percentile(samples, q) / 1000, 1)
 
     return {
         "layout": layout, "concurrency": concurrency, "orders": len(samples),

@@ -30,6 +30,7 @@ from typing import Any
 
 import grpc
 
+from bench.measure import cpu_seconds, percentile
 from host.link import Inbound, LinkServer
 from host.session import RunnerSession
 from host.supervisor.process import RunnerLaunch, end_runner, spawn_runner
@@ -62,7 +63,7 @@ async def _measure(size: int, batches: int, every: int) -> dict[str, Any]:
     samples.sort()
 
     def pct(q: float) -> float:
-        return samples[min(len(samples) - 1, int(q * len(samples)))] / 1000
+        return percentile(samples, q) / 1000
 
     p50 = pct(0.50)
     return {
@@ -70,12 +71,6 @@ async def _measure(size: int, batches: int, every: int) -> dict[str, Any]:
         "p90_us": round(pct(0.9), 1), "p99_us": round(pct(0.99), 1), "max_us": round(samples[-1] / 1000, 1),
         "mean_us": round(statistics.fmean(samples) / 1000, 1), "ticks_per_s_at_p50": round(size / (p50 / 1e6)),
     }  # fmt: skip
-
-
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds a process has used so far (from /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _rounds(
@@ -90,13 +85,13 @@ async def _rounds(
 
     for _ in range(50):  # warm up
         await round_trip()
-    cpu_before = time.process_time(), [_cpu_s(pid) for pid in pids]
+    cpu_before = time.process_time(), [cpu_seconds(pid) for pid in pids]
     samples = sorted([await round_trip() for _ in range(rounds)])
     host_cpu_us = (time.process_time() - cpu_before[0]) / rounds * 1e6
-    peer_cpu_s = [_cpu_s(pid) - before for pid, before in zip(pids, cpu_before[1], strict=True)]
+    peer_cpu_s = [cpu_seconds(pid) - before for pid, before in zip(pids, cpu_before[1], strict=True)]
 
     def pct(q: float) -> float:
-        return samples[min(len(samples) - 1, int(q * len(samples)))] / 1000
+        return percentile(samples, q) / 1000
 
     return {
         "runners": len(sends), "batch": label, "rounds": rounds, "p50_us": round(pct(0.5), 1),
