@@ -32,7 +32,7 @@ from host.execution.venue import Venue
 from host.ledger import Ledger, LedgerError
 from host.metrics import EngineMetrics
 from host.risk import Aggregator, RiskManager, SignalQueue
-from host.risk.seams import RiskClock, SystemRiskClock
+from host.risk.seams import FeedView, RiskClock, SystemRiskClock
 from host.supervisor.managed import StrategyDefinition, SupervisionSettings
 from host.supervisor.policy import BreakerPolicy
 from host.supervisor.supervisor import Supervisor, UnknownStrategy
@@ -131,6 +131,7 @@ def build(
     ledger_path: Path,
     clock: RiskClock | ReplayClock,
     venue_kind: str | None,
+    feed: FeedView | None = None,
 ) -> Engine:
     """An Engine ready to run: ``venue_kind`` is "paper", "grpc" or None (observation)."""
     metrics = EngineMetrics(config.metrics.namespace)
@@ -138,7 +139,7 @@ def build(
     today = datetime.fromtimestamp(clock.now_ns() / 1e9, tz=UTC).date()
     book = Book.load(ledger, config.risk.initial_balance, today)
     counters = DurableCounters(ledger)
-    risk = RiskManager(config.risk, clock, market=book, book=book, counters=counters)
+    risk = RiskManager(config.risk, clock, market=book, book=book, counters=counters, feed=feed)
     weights = {spec.id: spec.weight for spec in config.enabled_strategies()}
     holder: list[Supervisor] = []
     engines: list[ExecutionEngine] = []

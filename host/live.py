@@ -25,8 +25,10 @@ import structlog
 from host.assembly import Engine, SystemClocks, build
 from host.config import Config
 from host.feeds.fills import FillFeed
+from host.feeds.health import FeedHealth
 from host.feeds.market import MarketDataFeed
 from host.http import HttpServer, engine_server, readiness
+from host.supervisor.policy import SystemClock
 from host.supervisor.supervisor import UnknownStrategy
 from sdk.events import Fill, Position
 
@@ -46,12 +48,14 @@ class LiveEngine:
         ledger_path = Path(config.engine.ledger_path)
         if not ledger_path.is_absolute():
             ledger_path = root / ledger_path
+        health = FeedHealth(config.redis.stale_after, SystemClock())  # the feed's, and risk's on silent symbols
         self.engine: Engine = build(config, definitions(config), supervision, policy, ledger_path=ledger_path,
-                                    clock=SystemClocks(), venue_kind=venue_kind)  # fmt: skip
+                                    clock=SystemClocks(), venue_kind=venue_kind, feed=health)  # fmt: skip
         namespace = config.metrics.namespace
         registry = self.engine.metrics.registry
-        self.market = MarketDataFeed(config.redis, self.engine.on_market, registry=registry, namespace=namespace)
-        self.engine.execution.risk.watch_feed(self.market.health)  # a silent feed stops new orders
+        self.market = MarketDataFeed(
+            config.redis, self.engine.on_market, health=health, registry=registry, namespace=namespace
+        )
         self.fills = FillFeed(
             config.nats, on_fill=self._on_fill, on_position=self._on_position, route=self.engine.execution.strategy_of,
             registry=registry, namespace=namespace,

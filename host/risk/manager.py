@@ -32,7 +32,7 @@ Decisions worth knowing:
   three account rules (daily loss, drawdown, balance): those stop new risk, not exits.
 - Limits allow one part in 1e9 of float noise (0.1 + 0.2 of a coin at a 0.3 limit passes).
 - The order's symbol needs a fresh reference: its market data timestamp within
-  ``reference_stale_after`` of ``now_ns()`` and, in a live engine (``watch_feed``), something
+  ``reference_stale_after`` of ``now_ns()`` and, in a live engine (``feed``), something
   received for it within the feed's ``stale_after`` on the host's clock, which a publisher clock
   running ahead cannot hide. Both break the one rule ``stale_reference_price``. Other symbols in
   the portfolio sum are valued at their latest reference however old (valuing a held position,
@@ -116,6 +116,7 @@ class RiskManager:
         book: BookView,
         counters: CounterStore | None = None,
         *,
+        feed: FeedView | None = None,
         remember_ids: int = 100_000,
     ) -> None:
         self._config = config
@@ -133,11 +134,7 @@ class RiskManager:
         self._seen = _state.SeenIds(remember_ids, working_ids)
         self._days = _state.DailyCounts(counters if counters is not None else MemoryCounterStore())
         self._exposure_now: Exposure | None = None  # this check's scan of the working orders
-        self._feed: FeedView | None = None
-
-    def watch_feed(self, feed: FeedView) -> None:
-        """Also refuse orders on a symbol the live feed has gone silent on (arrival time, host clock)."""
-        self._feed = feed
+        self._feed = feed  # live only: also refuse a symbol the feed has gone silent on (host clock)
 
     # --- operator controls --------------------------------------------------------------------
 

@@ -166,8 +166,8 @@ Make = Callable[..., RiskManager]
 def make(clock: ManualClocks, market: FakeMarket, book: FakeBook, counters: MemoryCounterStore) -> Make:
     """A RiskManager on the fakes, from LOOSE with the given config overrides."""
 
-    def build(**overrides: object) -> RiskManager:
-        return RiskManager(replace(LOOSE, **overrides), clock, market, book, counters)  # type: ignore[arg-type]
+    def build(feed: FeedHealth | None = None, **overrides: object) -> RiskManager:
+        return RiskManager(replace(LOOSE, **overrides), clock, market, book, counters, feed=feed)  # type: ignore[arg-type]
 
     return build
 
@@ -294,7 +294,7 @@ class TestReferencePrice:
 
 
 class TestSilentFeed:
-    """A live engine's feed says when a symbol went quiet, on the host's clock (``watch_feed``)."""
+    """A live engine's feed says when a symbol went quiet, on the host's clock (``RiskManager(feed=...)``)."""
 
     def _feed(self, clock: ManualClocks) -> FeedHealth:
         feed = FeedHealth(stale_after_s=2.0, clock=clock)
@@ -306,8 +306,7 @@ class TestSilentFeed:
     ) -> None:
         """The publisher's clock runs an hour ahead, so the timestamp never ages; the arrival time does."""
         market.set_at(BTC, 50_000.0, clock.now_ns() + 3600 * SECOND)
-        manager = make()
-        manager.watch_feed(self._feed(clock))
+        manager = make(feed=self._feed(clock))
         assert manager.check(intent()) is APPROVED
         clock.advance(1.999)
         assert manager.check(intent()) is APPROVED
@@ -319,8 +318,7 @@ class TestSilentFeed:
 
     def test_a_symbol_the_feed_never_carried_is_refused(self, make: Make, clock: ManualClocks) -> None:
         """ETH has a reference (from a replayed book, say) but this feed never delivered it."""
-        manager = make()
-        manager.watch_feed(self._feed(clock))
+        manager = make(feed=self._feed(clock))
         rejected(manager.check(intent(symbol=ETH)), Rule.STALE_REFERENCE_PRICE)
 
     def test_without_a_feed_only_the_timestamp_counts(
