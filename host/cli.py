@@ -6,7 +6,9 @@ strategy-engine run --config CONFIG --replay FILE
                                            your strategies; a relative engine.pluginsDir is resolved
                                            against the folder of CONFIG, not the working directory
 strategy-engine run --config CONFIG        live: Redis market data, NATS fills, orders per engine.mode;
-                                           until SIGINT/SIGTERM
+                                           until SIGINT/SIGTERM; plugins and CONFIG are watched
+  --ledger PATH                            the ledger file (default engine.ledgerPath; a replay: a temp file)
+  --http                                   a replay also serves the HTTP port (a live run always does)
 strategy-engine paper-venue [--config C]   the paper order-execution service (gRPC + Redis + NATS)
 strategy-engine check-plugin PATH          load a plugin package in a sandboxed runner; say what it registers
 strategy-engine new-plugin NAME            scaffold a plugin package with a strategy, a config and tests
@@ -25,17 +27,19 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import structlog
 
-from host import app
+from host.app import default_shutdown, resolve, settings
 from host.config import Config, ConfigError, LoggingConfig, load
 from host.demo import demo_feed
-from host.live import run_live
+from host.live import VENUES, run_live
 from host.logs import configure_logging
 from host.paper_service import PaperVenueService
+from host.replay import run_replay, summary
 from host.scaffold import ScaffoldError, new_plugin
 from host.supervisor.managed import StrategyState
 from host.supervisor.process import runner_environment
@@ -66,8 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the engine (no config: replay the generated demo feed)")
     run.add_argument("--config", type=Path, help="config.yaml (seed format); default: the embedded defaults")
     run.add_argument("--replay", type=Path, nargs="+", metavar="FILE", help="JSON-lines market data to replay")
-    run.add_argument("--minutes", type=float, default=20.0, help="length of the generated demo feed (default 20)")
-    run.add_argument("--seed", type=int, default=7, help="seed of the generated demo feed (default 7)")
+    run.add_argument("--minutes", type=float, help="length of the generated demo feed (default 20)")
+    run.add_argument("--seed", type=int, help="seed of the generated demo feed (default 7)")
+    run.add_argument("--ledger", type=Path, metavar="PATH", help="the ledger file (default engine.ledgerPath)")
+    run.add_argument("--http", action="store_true", help="a replay also serves the HTTP port (server.host/port)")
     venue = commands.add_parser("paper-venue", help="serve orderexecution.OrderExecution with paper matching")
     venue.add_argument("--config", type=Path, help="config.yaml: grpc, redis and nats sections are used")
     venue.add_argument("--fee-rate", type=float, help="fee as a fraction of notional (default engine.paperFeeRate)")
@@ -105,7 +111,9 @@ def _run(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_USAGE
     root = args.config.resolve().parent if args.config else _default_root(config)
-    problem = _missing_input(args.replay or [], config, root, from_config=args.config is not None)
+    live = args.config is not None and not args.replay
+    problem = _usage_problem(args, live) or _missing_input(args.replay or [], config, root, live=live,
+                                                           from_config=args.config is not None)  # fmt: skip
     if problem:
         print(f"strategy-engine: {problem}", file=sys.stderr)
         return EXIT_USAGE
@@ -114,19 +122,49 @@ def _run(args: argparse.Namespace) -> int:
     log = structlog.get_logger("host.cli")
     for warning in config.warnings:
         log.warning("config_warning", detail=warning)
-    if args.config is not None and not args.replay:
-        print(f"strategy-engine: running live from {args.config} ({config.engine.mode} mode); SIGINT/SIGTERM stops it",
-              flush=True)  # fmt: skip
-        asyncio.run(run_live(config, root=root))
+    if args.ledger is not None:
+        config = replace(config, engine=replace(config.engine, ledger_path=str(args.ledger.resolve())))
+    if live:
+        print(f"strategy-engine: {_live_banner(config, args.config)}; SIGINT/SIGTERM stops it", flush=True)
+        asyncio.run(run_live(config, root=root, config_path=args.config.resolve()))
         return 0
     if args.replay:
         events: Iterable[Event] = _merged(args.replay)
         total = None
         source = ", ".join(str(p) for p in args.replay)
     else:
-        feed = list(demo_feed(minutes=args.minutes, seed=args.seed))
-        events, total, source = feed, len(feed), f"generated demo feed ({args.minutes:g} min, seed {args.seed})"
-    return _replay(config, events, total, source, root, args.config)
+        minutes = 20.0 if args.minutes is None else args.minutes
+        seed = 7 if args.seed is None else args.seed
+        feed = list(demo_feed(minutes=minutes, seed=seed))
+        events, total, source = feed, len(feed), f"generated demo feed ({minutes:g} min, seed {seed})"
+    return _replay(config, events, total, source, root, args)
+
+
+def _usage_problem(args: argparse.Namespace, live: bool) -> str | None:
+    """Options that contradict each other (said before anything starts), or None."""
+    demo_options = [name for name in ("minutes", "seed") if getattr(args, name) is not None]
+    if demo_options and (live or args.replay):
+        flags = " and ".join(f"--{name}" for name in demo_options)
+        why = "a run with --config and no --replay is live" if live else "--replay replays the files given"
+        return f"{flags} shape(s) the generated demo feed, but {why}; drop {flags}"
+    return None
+
+
+def _live_banner(config: Config, path: Path) -> str:
+    """What a live run does, in words an operator checks before walking away."""
+    mode = config.engine.mode
+    orders = {
+        "grpc": f"orders to the order-execution service at {config.grpc.order_execution_address}",
+        "paper": "orders filled by the in-process paper venue (no real orders)",
+        None: "orders recorded by risk, never sent",
+    }[VENUES[mode]]
+    watching = ("hot reload on" if config.engine.hot_reload else "hot reload off") + (
+        ", config watched" if config.engine.watch_config else ""
+    )
+    return (
+        f"serving market data from redis {config.redis.host}:{config.redis.port} in {mode} mode ({orders}); "
+        f"config {path}; {watching}; HTTP on {config.server.host}:{config.server.port}"
+    )
 
 
 def _paper_venue(args: argparse.Namespace) -> int:
@@ -142,7 +180,7 @@ def _paper_venue(args: argparse.Namespace) -> int:
           f"market data from {where}; fills to {config.nats.url}", flush=True)  # fmt: skip
 
     async def serve() -> None:
-        await service.run(app._default_shutdown().wait())
+        await service.run(default_shutdown().wait())
 
     asyncio.run(serve())
     return 0
@@ -158,31 +196,46 @@ def _default_root(config: Config) -> Path:
     return Path(__file__).resolve().parent.parent
 
 
-def _missing_input(replay: list[Path], config: Config, root: Path, *, from_config: bool) -> str | None:
-    """Why the run cannot start (a replay file or a plugin folder is missing), or None."""
+def _missing_input(replay: list[Path], config: Config, root: Path, *, live: bool, from_config: bool) -> str | None:
+    """Why the run cannot start (a replay file or a plugin folder is missing), or None.
+
+    A live run with hot reload on starts without a configured plugin's folder: that strategy waits
+    (held open) until its package is dropped into the plugins folder, and the log says so. A replay
+    is over too soon for that to be a plan, so there a missing folder is an error.
+    """
     for path in replay:
         if not path.is_file():
             return f"--replay {path}: no such file"
-    plugins_dir = app.settings(config, root=root)[0].plugins_dir
+    plugins_dir = settings(config, root=root)[0].plugins_dir
     for spec in config.enabled_strategies():
         folder = plugins_dir / spec.plugin
-        if not folder.is_dir():
-            setting = config.engine.plugins_dir
-            resolved = "" if Path(setting).is_absolute() else f", resolved against {root}"
-            whose = " (the config file's folder)" if resolved and from_config else ""
-            return f"strategies.{spec.id}: no plugin folder {folder} (engine.pluginsDir {setting!r}{resolved}{whose})"
+        if folder.is_dir():
+            continue
+        if live and config.engine.hot_reload and plugins_dir.is_dir():
+            structlog.get_logger("host.cli").warning(
+                "plugin_missing", strategy=spec.id, folder=str(folder), detail="starts when the package appears"
+            )
+            continue
+        setting = config.engine.plugins_dir
+        resolved = "" if Path(setting).is_absolute() else f", resolved against {root}"
+        whose = " (the config file's folder)" if resolved and from_config else ""
+        return f"strategies.{spec.id}: no plugin folder {folder} (engine.pluginsDir {setting!r}{resolved}{whose})"
     return None
 
 
 def _replay(
-    config: Config, events: Iterable[Event], total: int | None, source: str, root: Path, config_path: Path | None
+    config: Config, events: Iterable[Event], total: int | None, source: str, root: Path, args: argparse.Namespace
 ) -> int:
     strategies = ", ".join(spec.id for spec in config.enabled_strategies())
     print(f"strategy-engine: replaying {source} through {strategies} ({config.engine.mode} mode)", flush=True)
+    ledger = resolve(config.engine.ledger_path, root) if config.engine.ledger_path else None
+    config_path = args.config.resolve() if args.config else None
     try:
-        report = asyncio.run(
-            app.run(config, events, progress=sys.stderr, total=total, root=root, config_path=config_path)
-        )
+        replay = run_replay(
+            config, events, progress=sys.stderr, total=total, root=root, config_path=config_path,
+            ledger_path=ledger, http=args.http,
+        )  # fmt: skip
+        report = asyncio.run(replay)
     except* ValidationError as group:
         # raised by the feed inside the engine's TaskGroup; owner is "FILE:LINE" for a bad line
         for err in _leaves(group):
@@ -191,7 +244,7 @@ def _replay(
         report = None
     if report is None:
         return 1
-    app.summary(report)
+    summary(report)
     stopped = [r.status.id for r in report.strategies if r.status.state is StrategyState.OPEN]
     if stopped:
         print(f"strategy-engine: stopped by its circuit breaker: {', '.join(stopped)}", file=sys.stderr)

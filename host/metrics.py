@@ -97,8 +97,10 @@ class EngineMetrics:
                                 namespace=ns, registry=r)  # fmt: skip
         self.stops = Counter("runner_stops_total", "Runners ended, by the rung of the stop ladder reached", ["rung"],
                              namespace=ns, registry=r)  # fmt: skip
-        self.reloads = Counter("plugin_reloads_total", "Plugin hot reloads by result", ["plugin", "result"],
-                               namespace=ns, registry=r)  # fmt: skip
+        self.reloads = Counter("plugin_reloads_total", "Plugin package changes applied, by result",
+                               ["plugin", "result"], namespace=ns, registry=r)  # fmt: skip
+        self.config_reloads = Counter("config_reloads_total", "Config file changes applied, by result", ["result"],
+                                      namespace=ns, registry=r)  # fmt: skip
 
         self.execution = ExecutionMetrics(
             orders_submitted=Counter("orders_submitted_total", "Orders sent to the venue", ["strategy"],

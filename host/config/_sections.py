@@ -149,14 +149,16 @@ class EngineConfig(_Section):
     aggregation_mode: str = _opt("priority", choices=AGGREGATION_MODES)  # how signals on one symbol combine
     plugins_dir: str = _opt("plugins", _not_empty)  # plugin packages; relative: to the config file's folder
     hot_reload: bool = _opt(True)  # swap a plugin's runners when its source files change
-    watch_config: bool = _opt(True)  # re-read this file when it changes (strategies section)
+    watch_config: bool = _opt(True)  # apply edits of this file live: strategies, risk limits, logging.level
     handshake_timeout: float = _opt(10.0, _above(0), duration=True)  # a new runner must be Ready within this
     stop_grace: float = _opt(2.0, _above(0), duration=True)  # Stop -> SIGTERM at grace/2 -> SIGKILL at grace
     outbox_capacity: int = _opt(1024, _above(0))  # market events queued per runner before conflation drops
     max_batch_events: int = _opt(4096, _above(0))  # most events sent to a runner in one batch
     max_signals_per_batch: int = _opt(1000, _above(0))  # a batch returning more is cut and counted
     heartbeat_interval: float = _opt(5.0, _above(0), duration=True)  # transport liveness ping per runner
-    ledger_path: str = _opt("var/ledger.sqlite", _not_empty)  # SQLite ledger file, relative to the working dir
+    # SQLite ledger file, relative to the config file's folder; "" = var/ledger.sqlite for a live run and a
+    # temporary file for a replay (so a backtest starts from an empty book unless a ledger is named).
+    ledger_path: str = _opt("")
     runner_memory_mb: int = _opt(2048, _at_least(0))  # address-space limit of a runner (RLIMIT_AS); 0 = none
     runner_cpu_seconds: int = _opt(0, _at_least(0))  # CPU-time limit of a runner (RLIMIT_CPU); 0 = none
     runner_open_files: int = _opt(256, _at_least(0))  # open-file limit of a runner (RLIMIT_NOFILE); 0 = none

@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from host.assembly import Engine
 from host.http.controls import ControlRefused, KillSwitchAction
 from host.http.server import HttpServer
 from host.supervisor.managed import StrategyState, StrategyStatus
+from host.supervisor.reload import HotReloader
 from host.supervisor.sandbox import SandboxLayers
+from host.supervisor.status import ReloadRecord
 from host.supervisor.supervisor import Supervisor, UnknownStrategy
 
 __all__ = ["EngineControls", "build_status", "engine_server", "readiness"]
@@ -37,8 +40,8 @@ def readiness(supervisor: Supervisor, brokers: Mapping[str, bool]) -> list[str]:
     return [f"{name} disconnected" for name, up in brokers.items() if not up] + supervisor.not_ready()
 
 
-def build_status(engine: Engine, *, uptime_s: float) -> dict[str, Any]:
-    """The /status document: engine-wide figures, risk, and one record per strategy."""
+def build_status(engine: Engine, *, uptime_s: float, reloader: HotReloader | None = None) -> dict[str, Any]:
+    """The /status document: engine-wide figures, risk, reloads, and one record per strategy."""
     statuses = engine.supervisor.status()
     return {
         "mode": engine.execution.mode,
@@ -46,8 +49,37 @@ def build_status(engine: Engine, *, uptime_s: float) -> dict[str, Any]:
         "signal_queue_size": len(engine.execution.queue),
         "uptime_s": round(uptime_s, 3),
         "risk": engine.execution.risk.status().as_dict(),
+        "reloads": _reloads(reloader),
         "strategies": [_strategy(engine, s) for s in statuses],
     }
+
+
+def _reloads(reloader: HotReloader | None) -> dict[str, Any]:
+    """Hot reload and config watching: on or off, and the last change of each package and of the file."""
+    if reloader is None:
+        return {"watching": False, "packages": {}, "config": None}
+    config = reloader.last_config
+    return {
+        "watching": True,
+        "packages": {
+            name: {"kind": r.kind, "ok": r.ok, "error": r.error, "at": _iso(r.at), "duration_s": r.duration_s}
+            for name, r in sorted(reloader.last.items())
+        },
+        "config": None if config is None else {
+            "path": config.path, "ok": config.ok, "error": config.error, "at": _iso(config.at),
+            "applied": list(config.applied), "restart_required": list(config.restart_required),
+        },
+    }  # fmt: skip
+
+
+def _iso(unix_s: float) -> str:
+    return datetime.fromtimestamp(unix_s, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _last_reload(record: ReloadRecord | None) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    return {"at": _iso(record.at), "result": "ok" if record.ok else "failed", "error": record.error}
 
 
 def _strategy(engine: Engine, s: StrategyStatus) -> dict[str, Any]:
@@ -64,6 +96,9 @@ def _strategy(engine: Engine, s: StrategyStatus) -> dict[str, Any]:
             "paused_by_operator": breaker.paused_by_operator,
         },
         "restarts": s.restarts,
+        "reloads": s.reloads,
+        "reload_failures": s.reload_failures,
+        "last_reload": _last_reload(s.last_reload),
         "last_error": s.last_error,
         "last_exit": s.last_exit,
         "events": s.events_sent,
@@ -124,6 +159,7 @@ def engine_server(
     engine: Engine,
     *,
     brokers: Callable[[], Mapping[str, bool]] = dict,
+    reloader: HotReloader | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> HttpServer:
     """The HttpServer of ``engine`` per its config (``server``, ``metrics``); ``brokers`` for /ready."""
@@ -131,7 +167,7 @@ def engine_server(
     started = clock()
     return HttpServer(
         config.server, config.metrics.path if config.metrics.enabled else None,
-        status=lambda: build_status(engine, uptime_s=clock() - started),
+        status=lambda: build_status(engine, uptime_s=clock() - started, reloader=reloader),
         ready=lambda: readiness(engine.supervisor, brokers()),
         controls=EngineControls(engine), registry=engine.metrics.registry, namespace=config.metrics.namespace,
     )  # fmt: skip

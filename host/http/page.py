@@ -27,7 +27,7 @@ table { border-collapse: collapse; margin-top: 1em; width: 100%; background: #ff
 th, td { border: 1px solid #ddd; padding: .3em .5em; text-align: left; vertical-align: top; }
 th { background: #f0f0f0; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
-td.error { max-width: 30em; overflow-wrap: anywhere; color: #8a1c1c; }
+td.error, td.reload { max-width: 30em; overflow-wrap: anywhere; color: #8a1c1c; }
 .state-running { background: #e3f6e3; }
 .state-starting, .state-backoff { background: #e6effa; }
 .state-paused { background: #fdf3d8; }
@@ -49,6 +49,10 @@ const duration = (seconds) => {
 };
 const problem = (s) => [s.last_error, s.last_exit].filter(Boolean).join(" | ") ||
   (s.breaker.state === "closed" ? "" : s.breaker.last_reason);
+const reload = (r) => !r ? "" : r.result + " at " + r.at + (r.error ? ": " + r.error : "");
+const config = (c) => !c ? "not changed" : (c.ok ? "applied" : "REFUSED") + " at " + c.at +
+  (c.error ? ": " + c.error : "") + (c.restart_required.length ? "; restart needed for " +
+  c.restart_required.join(", ") : "");
 const COLUMNS = [
   ["id", "Strategy", (s) => s.id + (s.plugin && s.plugin !== s.id ? " (" + s.plugin + ")" : "")],
   ["state", "State", (s) => s.state],
@@ -60,6 +64,7 @@ const COLUMNS = [
   ["position", "Position", (s) => position(s.position)],
   ["realized num", "Realized P&L", (s) => money(s.realized_pnl)],
   ["unrealized num", "Unrealized P&L", (s) => money(s.unrealized_pnl)],
+  ["reload", "Last reload", (s) => reload(s.last_reload)],
   ["error", "Last error or reason", problem],
 ];
 let refreshes = 0;
@@ -85,7 +90,9 @@ function render(status) {
     "signal queue: " + status.signal_queue_size,
     "uptime: " + duration(status.uptime_s),
     "orders today: " + risk.approved + " approved, " + risk.rejected + " rejected",
+    "hot reload: " + (status.reloads.watching ? "on" : "off"),
   ].map((text) => cell("span", text));
+  if (status.reloads.watching) summary.push(cell("span", "config file: " + config(status.reloads.config)));
   const kill = cell("span", "kill switch: " + killSwitch(risk));
   if (risk.kill_switch || risk.killed_strategies.length) kill.className = "engaged";
   document.getElementById("summary").replaceChildren(...summary, kill);

@@ -119,15 +119,12 @@ class RiskManager:
         feed: FeedView | None = None,
         remember_ids: int = 100_000,
     ) -> None:
-        self._config = config
         self._clock = clock
         self._market = market
         self._book = book
-        self._blocked = frozenset(config.blocked_symbols)
-        self._allowed = frozenset(config.allowed_symbols)
-        self._stale_ns = round(config.reference_stale_after * 1e9)
         self._per_second = _state.RateWindow(config.max_orders_per_second, 1.0)
         self._per_minute = _state.RateWindow(config.max_orders_per_minute, 60.0)
+        self._limits(config)
         self._global_kill = config.kill_switch
         self._killed: set[str] = set()
         working_ids = (order.intent.client_order_id for order in book.working_orders())
@@ -135,6 +132,25 @@ class RiskManager:
         self._days = _state.DailyCounts(counters if counters is not None else MemoryCounterStore())
         self._exposure_now: Exposure | None = None  # this check's scan of the working orders
         self._feed = feed  # live only: also refuse a symbol the feed has gone silent on (host clock)
+
+    def _limits(self, config: RiskConfig) -> None:
+        self._config = config
+        self._blocked = frozenset(config.blocked_symbols)
+        self._allowed = frozenset(config.allowed_symbols)
+        self._stale_ns = round(config.reference_stale_after * 1e9)
+        self._per_second.limit = config.max_orders_per_second
+        self._per_minute.limit = config.max_orders_per_minute
+
+    def reconfigure(self, config: RiskConfig) -> None:
+        """New limits from a changed config file, for every check from now on.
+
+        The rate windows keep the approvals they hold (a lowered limit counts them), today's
+        counts and the operator's per-strategy switches stay; a changed ``killSwitch`` engages or
+        releases the global switch as the file now says.
+        """
+        if config.kill_switch != self._config.kill_switch:
+            self._global_kill = config.kill_switch
+        self._limits(config)
 
     # --- operator controls --------------------------------------------------------------------
 

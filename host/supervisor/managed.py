@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,7 @@ from host.supervisor.policy import (
 )
 from host.supervisor.process import Rung, RunnerLaunch, RunnerProcess, end_runner, spawn_runner
 from host.supervisor.status import (
+    ReloadRecord,
     StateStore,
     StrategyDefinition,
     StrategyListener,
@@ -107,7 +109,9 @@ class ManagedStrategy:
         listener: StrategyListener,
         metrics: StrategyMetrics,
         state_store: StateStore | None = None,
+        notify: Callable[[], None] = lambda: None,
     ) -> None:
+        self._notify = notify  # the supervisor's "something changed": state, queue taken, idle
         self.definition = definition
         self.settings = settings
         self.link = link
@@ -118,7 +122,7 @@ class ManagedStrategy:
         self.outbox = Outbox(settings.outbox_capacity)
         self.stats = StrategyStats()
         self._judge = ResultJudge(definition.id, settings, self.stats, metrics, breaker, listener, self._serving)
-        self.state = StrategyState.STARTING
+        self._state = StrategyState.STARTING
         self._runner: _Runner | None = None
         self._idle = False
         self._closing = False
@@ -132,6 +136,15 @@ class ManagedStrategy:
     @property
     def id(self) -> str:
         return self.definition.id
+
+    @property
+    def state(self) -> StrategyState:
+        return self._state
+
+    @state.setter
+    def state(self, state: StrategyState) -> None:
+        self._state = state
+        self._notify()
 
     # ---------------------------------------------------------------- producers (hot path)
 
@@ -202,7 +215,7 @@ class ManagedStrategy:
             sandbox=tuple(runner.hello.sandbox) if runner else (), events_sent=self.stats.events_sent,
             batches=self.stats.batches,
             signals=self.stats.signals, errors=self.stats.errors, restarts=self.stats.restarts,
-            reloads=self.stats.reloads, reload_failures=self.stats.reload_failures,
+            reloads=self.stats.reloads, reload_failures=self.stats.reload_failures, last_reload=self.stats.last_reload,
             conflated=self.outbox.conflated, dropped=self.outbox.dropped,
             signals_dropped=self.stats.signals_dropped,
             late_replies=self.stats.late_replies + (runner.session.stats.late_replies if runner else 0),
@@ -375,6 +388,7 @@ class ManagedStrategy:
                 runner = await self._switch(runner)
                 continue
             items = self.outbox.take(self.settings.max_batch_events)
+            self._notify()
             if not items:
                 if not await self._idle_wait(runner):
                     return
@@ -390,6 +404,7 @@ class ManagedStrategy:
     async def _idle_wait(self, runner: _Runner) -> bool:
         """Wait for work or news from the runner; False when the runner is gone."""
         self._idle = True
+        self._notify()
         try:
             async with asyncio.timeout(self.settings.heartbeat_interval_s):
                 item = await runner.inbox.get()
@@ -526,6 +541,7 @@ class ManagedStrategy:
 
     def _reload_failed(self, reason: str) -> str:
         self.stats.reload_failures += 1
+        self.stats.last_reload = ReloadRecord(time.time(), ok=False, error=reason)
         log.error("plugin_reload_failed", strategy=self.id, reason=reason[:500])
         return reason
 
@@ -544,6 +560,7 @@ class ManagedStrategy:
         self._runner = swap.runner
         self.definition = swap.definition
         self.stats.reloads += 1
+        self.stats.last_reload = ReloadRecord(time.time(), ok=True)
         self._deliver_positions()  # the new runner's context starts empty; queued events stay queued
         swap.done.set_result(None)
         log.info("plugin_reloaded", strategy=self.id, old_pid=old.process.pid, new_pid=swap.runner.process.pid)

@@ -9,9 +9,12 @@ packages settled and two reloads never overlap. The mapping is:
   fails leaves the old runner serving; the outcome names why, and that is counted here.
 - "added" -> ``plugin_added`` (start, or resume, the configured strategies that use it);
   "removed" -> ``plugin_removed`` (stop them; their definitions stay for when it comes back).
-- ``ConfigChange`` -> ``load_definitions()`` then ``set_definitions``. A loader that raises (a bad
-  config file) is reported and counted and the supervisor is not called, so the running
-  strategies are untouched until a good file is saved.
+- ``ConfigChange`` -> ``ConfigTarget.apply(path)`` (``host.reconfigure.Reconfigurer``): the whole
+  file is validated, then what can be applied live is. A file that does not load (or any failure
+  applying it) is reported and counted, and what runs stays as it was until a good file is saved.
+
+Every outcome is counted in ``plugin_reloads_total{plugin,result}`` / ``config_reloads_total{result}``
+and kept (``last``, ``last_config``) with its wall-clock time for /status.
 
 Containment: an exception from any step is logged and counted against that change, and the loop
 goes on with the next one; one bad change never ends hot reload for the others. ``run`` returns
@@ -25,10 +28,12 @@ package and in the bounded ``reload_times_s`` for reporting.
 
 from __future__ import annotations
 
+import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
@@ -37,7 +42,11 @@ from host.supervisor.policy import Clock, SystemClock
 from host.supervisor.supervisor import ReloadOutcome
 from host.supervisor.watcher import Change, ConfigChange, Kind, PackageChange
 
-__all__ = ["ChangeSource", "HotReloader", "PackageReport", "ReloadTarget"]
+if TYPE_CHECKING:
+    from host.metrics import EngineMetrics
+    from host.reconfigure import ConfigOutcome
+
+__all__ = ["ChangeSource", "ConfigReport", "ConfigTarget", "HotReloader", "PackageReport", "ReloadTarget"]
 
 log = structlog.get_logger("host.reload")
 _TIMINGS_KEPT = 256
@@ -59,6 +68,12 @@ class ReloadTarget(Protocol):
     async def set_definitions(self, definitions: Iterable[StrategyDefinition]) -> Mapping[str, str]: ...
 
 
+class ConfigTarget(Protocol):
+    """What a changed config file is applied to (``host.reconfigure.Reconfigurer``)."""
+
+    async def apply(self, path: Path) -> ConfigOutcome: ...
+
+
 @dataclass(frozen=True, slots=True)
 class PackageReport:
     """The last change applied to one package and how it went."""
@@ -68,6 +83,19 @@ class PackageReport:
     ok: bool
     error: str  # "" when ok; for a failed reload, "strategy: reason" per strategy that kept its old runner
     duration_s: float | None  # change yielded -> new runners serving; None when nothing was swapped
+    at: float = 0.0  # wall-clock time (Unix seconds) the change was applied
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigReport:
+    """The last change of the config file and how it went."""
+
+    path: str
+    ok: bool
+    error: str  # "" when ok: why the file was refused, or which strategies kept their old definitions
+    applied: tuple[str, ...]
+    restart_required: tuple[str, ...]
+    at: float  # wall-clock time (Unix seconds)
 
 
 class HotReloader:
@@ -78,13 +106,17 @@ class HotReloader:
         supervisor: ReloadTarget,
         watcher: ChangeSource,
         *,
-        load_definitions: Callable[[], list[StrategyDefinition]] | None = None,
+        reconfigurer: ConfigTarget | None = None,
+        metrics: EngineMetrics | None = None,
         clock: Clock | None = None,
+        packages: bool = True,
     ) -> None:
         self.supervisor = supervisor
         self.watcher = watcher
-        self.load_definitions = load_definitions
+        self.reconfigurer = reconfigurer
+        self.metrics = metrics
         self.clock = clock or SystemClock()
+        self.packages = packages  # False: only the config file is followed (engine.hotReload off)
         self.reloads = 0  # "changed" packages whose strategies all serve the new code
         self.reload_failures = 0  # package changes that left some strategy on its old runner, or raised
         self.packages_added = 0
@@ -92,7 +124,7 @@ class HotReloader:
         self.config_reloads = 0
         self.config_errors = 0
         self.last: dict[str, PackageReport] = {}
-        self.last_config_error = ""
+        self.last_config: ConfigReport | None = None
         self.reload_times_s: deque[float] = deque(maxlen=_TIMINGS_KEPT)
 
     async def run(self) -> None:
@@ -100,7 +132,7 @@ class HotReloader:
         async for change in self.watcher.changes():
             started = self.clock.monotonic()
             match change:
-                case PackageChange():
+                case PackageChange() if self.packages:
                     await self._package(change, started)
                 case ConfigChange():
                     await self._config(change)
@@ -116,7 +148,9 @@ class HotReloader:
             except Exception as exc:
                 error, swapped = f"{type(exc).__name__}: {exc}", 0
         duration = self.clock.monotonic() - started if swapped and not error else None
-        self.last[plugin] = PackageReport(plugin, kind, not error, error, duration)
+        self.last[plugin] = PackageReport(plugin, kind, not error, error, duration, time.time())
+        if self.metrics is not None:
+            self.metrics.reloads.labels(plugin=plugin, result="failed" if error else "ok").inc()
         if error:
             self.reload_failures += 1
             log.error("plugin_reload_failed", plugin=plugin, kind=kind, reason=error[:_REASON_LIMIT])
@@ -146,28 +180,31 @@ class HotReloader:
 
     async def _config(self, change: ConfigChange) -> None:
         path = str(change.path)
-        if self.load_definitions is None:
-            log.warning("config_change_ignored", path=path, reason="no definitions loader configured")
+        if self.reconfigurer is None:
+            log.warning("config_change_ignored", path=path, reason="config watching is off")
             return
         try:
-            definitions = self.load_definitions()
-            refused = await self.supervisor.set_definitions(definitions)
+            outcome = await self.reconfigurer.apply(change.path)
         # A bad config file (or any failure applying it) is reported; what runs stays as it was.
         except Exception as exc:
-            self._config_failed(path, f"{type(exc).__name__}: {exc}")
+            self._config_done(ConfigReport(path, False, f"{type(exc).__name__}: {exc}", (), (), time.time()))
             return
-        if refused:
-            # Those strategies keep serving with their old parameters.
-            self._config_failed(path, "; ".join(f"{sid}: {reason}" for sid, reason in refused.items()))
-            return
-        self.config_reloads += 1
-        self.last_config_error = ""
-        log.info("config_reload", path=path, strategies=len(definitions))
+        # Refused strategies keep serving with their old definitions; the rest of the file applied.
+        error = "; ".join(f"{sid}: {reason}" for sid, reason in outcome.refused.items())
+        report = ConfigReport(path, outcome.ok, error, outcome.applied, outcome.restart_required, time.time())
+        self._config_done(report)
 
-    def _config_failed(self, path: str, reason: str) -> None:
+    def _config_done(self, report: ConfigReport) -> None:
+        self.last_config = report
+        if self.metrics is not None:
+            self.metrics.config_reloads.labels(result="ok" if report.ok else "failed").inc()
+        if report.ok:
+            self.config_reloads += 1
+            log.info("config_reload", path=report.path, applied=list(report.applied),
+                     restart_required=list(report.restart_required))  # fmt: skip
+            return
         self.config_errors += 1
-        self.last_config_error = reason
-        log.error("config_reload_failed", path=path, reason=reason[:_REASON_LIMIT])
+        log.error("config_reload_failed", path=report.path, reason=report.error[:_REASON_LIMIT])
 
 
 def _failures(outcome: ReloadOutcome) -> str:

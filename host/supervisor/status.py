@@ -18,6 +18,7 @@ from host.supervisor.process import RunnerLimits
 from sdk.events import Cancel, Position, Signal
 
 __all__ = [
+    "ReloadRecord",
     "StateStore",
     "StrategyDefinition",
     "StrategyListener",
@@ -98,6 +99,15 @@ class SupervisionSettings:
         return self.transport_allowance_s + self.processing_timeout_s * events
 
 
+@dataclass(frozen=True)
+class ReloadRecord:
+    """The last hot reload of one strategy: when (wall clock, Unix seconds), how, and why not."""
+
+    at: float
+    ok: bool
+    error: str = ""  # why the old runner kept serving; "" when the new code serves
+
+
 @dataclass
 class StrategyStats:
     events_sent: int = 0
@@ -112,6 +122,7 @@ class StrategyStats:
     restarts: int = 0
     reloads: int = 0
     reload_failures: int = 0
+    last_reload: ReloadRecord | None = None
     last_error: str = ""
     last_exit: str = ""
     last_rung: str = ""
@@ -137,6 +148,7 @@ class StrategyStatus:
     restarts: int
     reloads: int
     reload_failures: int
+    last_reload: ReloadRecord | None
     conflated: int
     dropped: int
     signals_dropped: int

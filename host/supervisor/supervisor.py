@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import structlog
@@ -102,6 +102,7 @@ class Supervisor:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._group: asyncio.TaskGroup | None = None
         self._closed = asyncio.Event()
+        self._changed = asyncio.Event()
         self.started = asyncio.Event()
 
     # ---------------------------------------------------------------- lifecycle
@@ -115,6 +116,7 @@ class Supervisor:
                 for definition in self._definitions.values():
                     self._start(definition)
                 self.started.set()
+                self.notify()
                 await self._closed.wait()
                 for managed in self._managed.values():
                     managed.close()
@@ -129,7 +131,7 @@ class Supervisor:
         assert self._group is not None, "strategies start inside run()"
         managed = ManagedStrategy(
             definition, self.settings, self.link, CircuitBreaker(self.breaker_policy, self.clock),
-            self.listener, self.metrics.for_strategy(definition.id), self.state_store,
+            self.listener, self.metrics.for_strategy(definition.id), self.state_store, notify=self.notify,
         )  # fmt: skip
         self._managed[definition.id] = managed
         self.router.set(definition.id, Subscription(symbols=definition.symbols))
@@ -148,6 +150,21 @@ class Supervisor:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.settings.stop_grace_s + 5):
                     await asyncio.shield(task)
+
+    def notify(self) -> None:
+        """Something a waiter of ``until`` may care about changed (a state, a queue, a close)."""
+        self._changed.set()
+
+    async def until(self, predicate: Callable[[], bool], timeout: float | None = None) -> bool:
+        """Wait until ``predicate()`` holds, re-checked on every ``notify``; False on timeout."""
+        try:
+            async with asyncio.timeout(timeout):
+                while not predicate():
+                    self._changed.clear()
+                    await self._changed.wait()
+        except TimeoutError:
+            return False
+        return True
 
     # ---------------------------------------------------------------- traffic (hot path)
 
@@ -232,7 +249,6 @@ class Supervisor:
         affected = [m for m in self._managed.values() if m.definition.plugin == plugin]
         results = await asyncio.gather(*(m.prepare_swap(m.definition) for m in affected))
         outcome = ReloadOutcome(plugin, {m.id: r for m, r in zip(affected, results, strict=True)})
-        self.metrics.reloads.labels(plugin=plugin, result="ok" if outcome.ok else "failed").inc()
         log.info("plugin_reload", plugin=plugin, ok=outcome.ok, results=dict(outcome.results))
         return outcome
 

@@ -21,7 +21,8 @@ import redis.asyncio as aioredis
 
 from host.config import Config, parse
 from host.execution.orders import OrderIntent
-from host.live import LiveEngine
+from host.app import App
+from host.live import LiveSource, live_app
 from host.paper_service import PaperVenueService
 from host.risk import APPROVED, Rejected, Rule
 from sdk.codec import encode_market
@@ -48,13 +49,27 @@ def _config(redis_server: RedisServer, nats_server: NatsServer, tmp_path: Path, 
     )  # fmt: skip
 
 
+class Feeds:
+    """The live source's two feeds, both bound."""
+
+    def __init__(self, source: LiveSource) -> None:
+        assert source.market is not None and source.fills is not None
+        self.market = source.market
+        self.fills = source.fills
+
+
+def feeds(app: App) -> Feeds:
+    assert isinstance(app.source, LiveSource)
+    return Feeds(app.source)
+
+
 @pytest.fixture
 async def stack(
     redis_server: RedisServer, nats_server: NatsServer, tmp_path: Path
-) -> AsyncIterator[tuple[LiveEngine, PaperVenueService]]:
+) -> AsyncIterator[tuple[App, PaperVenueService]]:
     config = _config(redis_server, nats_server, tmp_path)
     venue = PaperVenueService(config)
-    live = LiveEngine(config, root=tmp_path)
+    live = live_app(config, root=tmp_path)
     stop = asyncio.Event()
     tasks = [asyncio.create_task(venue.run(stop.wait())), asyncio.create_task(live.run(stop.wait()))]
     yield live, venue
@@ -75,7 +90,7 @@ async def _publish_ticks(port: int, count: int, clock_ahead_s: float = 0.0) -> N
 
 class TestFullLoop:
     async def test_fill_reaches_the_strategy_and_its_position(
-        self, stack: tuple[LiveEngine, PaperVenueService], redis_server: RedisServer
+        self, stack: tuple[App, PaperVenueService], redis_server: RedisServer
     ) -> None:
         """Order -> paper venue fill -> NATS -> ledger -> on_fill in the runner -> a new order naming the fill."""
         live, venue = stack
@@ -95,13 +110,13 @@ class TestFullLoop:
         assert venue.server.stats.submitted >= 2
 
     async def test_positions_from_nats_reach_the_strategy(
-        self, stack: tuple[LiveEngine, PaperVenueService], redis_server: RedisServer
+        self, stack: tuple[App, PaperVenueService], redis_server: RedisServer
     ) -> None:
         """The venue's position updates on trading.positions are handed to the strategy's runner."""
         live, _ = stack
         await wait_until(lambda: live.ready, 20)
         await _publish_ticks(redis_server.port, 10)
-        received = live.fills.metrics.positions.labels(strategy="loop")
+        received = feeds(live).fills.metrics.positions.labels(strategy="loop")
         await wait_until(lambda: received._value.get() >= 1, 10)
 
 
@@ -110,11 +125,11 @@ class TestSilentFeed:
         self, redis_server: RedisServer, nats_server: NatsServer, tmp_path: Path
     ) -> None:
         """Ticks stamped an hour ahead never age, but the live engine's risk also hears from the feed."""
-        live = LiveEngine(_config(redis_server, nats_server, tmp_path, stale_after="1s"), root=tmp_path)
+        live = live_app(_config(redis_server, nats_server, tmp_path, stale_after="1s"), root=tmp_path)
         stop = asyncio.Event()
         running = asyncio.create_task(live.run(stop.wait()))
         try:
-            await wait_until(lambda: live.market.connected, 10)
+            await wait_until(lambda: feeds(live).market.connected, 10)
             risk, book = live.engine.execution.risk, live.engine.book
             order = OrderIntent(
                 client_order_id="probe-1", strategy="loop", symbol="BTCUSDT", side=Side.BUY,
@@ -128,7 +143,7 @@ class TestSilentFeed:
             assert isinstance(decision, Rejected) and decision.rule is Rule.STALE_REFERENCE_PRICE
             assert "the feed has had nothing for BTCUSDT for >= 1s" in decision.message
             await _publish_ticks(redis_server.port, 1, clock_ahead_s=3600)
-            await wait_until(lambda: not live.market.health.is_stale("BTCUSDT"), 10)
+            await wait_until(lambda: not feeds(live).market.health.is_stale("BTCUSDT"), 10)
             assert risk.check(replace(order, client_order_id="probe-3")) is APPROVED
         finally:
             stop.set()

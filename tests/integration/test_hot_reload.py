@@ -26,7 +26,7 @@ import os
 import shutil
 import statistics
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from host.reconfigure import ConfigOutcome
 from host.supervisor.managed import StrategyDefinition, StrategyState, SupervisionSettings
 from host.supervisor.process import RunnerLimits
 from host.supervisor.reload import HotReloader
@@ -165,7 +166,7 @@ class Engine:
         self.settings = settings
         self.supervisor = Supervisor(settings, self.load(), self.listener)
         self.watcher = PluginWatcher(self.plugins, config_path=self.config)
-        self.reloader = HotReloader(self.supervisor, self.watcher, load_definitions=self.load)
+        self.reloader = HotReloader(self.supervisor, self.watcher, reconfigurer=JsonDefinitions(self))
         self.published: list[int] = []
         self._feeding = False
         self._feed_task: asyncio.Task[None] | None = None
@@ -222,6 +223,17 @@ class Engine:
             await asyncio.gather(*self._tasks)
         survivors = runner_pids(self.supervisor.link.socket_path)
         assert survivors == [], f"runner processes outlived the supervisor: {survivors}"
+
+
+class JsonDefinitions:
+    """The test's config target: the JSON list of definitions, applied with ``set_definitions``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def apply(self, path: Path) -> ConfigOutcome:
+        refused = await self.engine.supervisor.set_definitions(self.engine.load())
+        return ConfigOutcome(("strategies",), (), refused)
 
 
 def definition(sid: str, plugin: str, **params: Any) -> dict[str, Any]:
@@ -396,7 +408,7 @@ class TestHotReload:
         with capture_logs() as logs:
             engine.config.write_text('[{"id": "edited", ')
             await wait_until(lambda: engine.reloader.config_errors == 1, 10)
-        assert "JSONDecodeError" in engine.reloader.last_config_error
+        assert engine.reloader.last_config is not None and "JSONDecodeError" in engine.reloader.last_config.error
         [failed] = [e for e in logs if e["event"] == "config_reload_failed"]
         assert failed["path"] == str(engine.config) and "JSONDecodeError" in failed["reason"]
         await engine.answered_after("edited", "v1", "b")
@@ -441,6 +453,18 @@ class RecordingSupervisor:
         self.calls.append(("set_definitions", [d.id for d in definitions]))
 
 
+class RecordingConfig:
+    """A config target that hands ``definitions()`` to the recording supervisor (or raises from it)."""
+
+    def __init__(self, target: RecordingSupervisor, definitions: Callable[[], list[StrategyDefinition]]) -> None:
+        self.target = target
+        self.definitions = definitions
+
+    async def apply(self, path: Path) -> ConfigOutcome:
+        await self.target.set_definitions(self.definitions())
+        return ConfigOutcome(("strategies",), (), {})
+
+
 class TestHotReloaderMapping:
     async def test_each_change_becomes_one_call_in_order(self) -> None:
         """Changed, added, removed and config changes map to their supervisor calls, in the order yielded."""
@@ -450,9 +474,8 @@ class TestHotReloaderMapping:
             PackageChange("a", "changed", "d1"), PackageChange("b", "added", "d2"),
             PackageChange("c", "removed", None), ConfigChange(Path("/etc/strategies.json")),
         ]  # fmt: skip
-        reloader = HotReloader(
-            target, ListedChanges(changes), load_definitions=lambda: [StrategyDefinition("s1", "a", "x")], clock=clock
-        )
+        config = RecordingConfig(target, lambda: [StrategyDefinition("s1", "a", "x")])
+        reloader = HotReloader(target, ListedChanges(changes), reconfigurer=config, clock=clock)
         await reloader.run()
         assert target.calls == [
             ("reload_plugin", "a"), ("plugin_added", "b"), ("plugin_removed", "c"), ("set_definitions", ["s1"]),
@@ -474,12 +497,15 @@ class TestHotReloaderMapping:
         def broken_loader() -> list[StrategyDefinition]:
             raise ValueError("strategies[0].plugin: missing")
 
-        reloader = HotReloader(target, ListedChanges(changes), load_definitions=broken_loader, clock=clock)
+        reloader = HotReloader(
+            target, ListedChanges(changes), reconfigurer=RecordingConfig(target, broken_loader), clock=clock
+        )
         with capture_logs() as logs:
             await reloader.run()
         assert reloader.reload_failures == 2 and reloader.reloads == 1 and reloader.config_errors == 1
         assert "SyntaxError" in reloader.last["bad"].error and "supervisor bug" in reloader.last["boom"].error
-        assert reloader.last_config_error == "ValueError: strategies[0].plugin: missing"
+        assert reloader.last_config is not None
+        assert reloader.last_config.error == "ValueError: strategies[0].plugin: missing"
         assert ("set_definitions", ["s1"]) not in target.calls and ("reload_plugin", "good") in target.calls
         events = [(e["event"], e.get("plugin")) for e in logs if e["log_level"] == "error"]
         assert events == [

@@ -21,7 +21,7 @@ from structlog.testing import capture_logs
 
 from host.config import parse
 from host.http import HttpServer, HttpServerError, readiness
-from host.live import LiveEngine
+from host.live import live_app
 from host.supervisor.managed import StrategyState
 from sdk.events import Position
 from tests.helpers import RUNNERS, pid_alive, wait_until
@@ -33,7 +33,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 TOKEN = "s3cret-tøken"  # not ASCII on purpose: compared as bytes
 STRATEGY_KEYS = {
     "id", "plugin", "state", "breaker", "restarts", "last_error", "last_exit", "events", "batches", "signals", "orders",
-    "fills", "latency_p50_us", "latency_p99_us", "position", "realized_pnl", "unrealized_pnl", "sandbox",
+    "fills", "latency_p50_us", "latency_p99_us", "position", "realized_pnl", "unrealized_pnl", "sandbox", "reloads",
+    "reload_failures", "last_reload",
 }  # fmt: skip
 BREAKER_KEYS = {"state", "restarts_in_budget", "failures_by_kind", "last_reason", "paused_by_operator"}
 
@@ -114,7 +115,10 @@ class TestStatus:
         reply = await stack.get("/status")
         assert reply.status == 200
         status = reply.data
-        assert set(status) == {"mode", "active_strategies", "signal_queue_size", "uptime_s", "risk", "strategies"}
+        assert set(status) == {
+            "mode", "active_strategies", "signal_queue_size", "uptime_s", "risk", "reloads", "strategies",
+        }  # fmt: skip
+        assert status["reloads"] == {"watching": False, "packages": {}, "config": None}
         assert (status["mode"], status["active_strategies"], status["signal_queue_size"]) == ("simulation", 2, 0)
         assert status["uptime_s"] > 0
         assert status["risk"]["kill_switch"] is False and status["risk"]["killed_strategies"] == []
@@ -434,11 +438,11 @@ class TestServer:
                 pass
 
 
-class TestLiveEngine:
+class TestLiveApp:
     async def test_live_engine_serves_http_for_its_run(
         self, redis_server: RedisServer, nats_server: NatsServer, tmp_path: Path
     ) -> None:
-        """LiveEngine.run listens on server.port: /ready follows the brokers and runners; the port closes after."""
+        """A live App listens on server.port: /ready follows the brokers and runners; the port closes after."""
         config = parse(
             {
                 "redis": {"port": redis_server.port, "marketDataChannels": ["market:btcusdt"]},
@@ -450,7 +454,7 @@ class TestLiveEngine:
             },
             environ={},
         )  # fmt: skip
-        live = LiveEngine(config, root=tmp_path)
+        live = live_app(config, root=tmp_path)
         stop = asyncio.Event()
         running = asyncio.create_task(live.run(stop.wait()))
         try:
