@@ -19,9 +19,9 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
+from host.app import App
 from host.config import Config, parse
 from host.execution.orders import OrderIntent
-from host.app import App
 from host.live import LiveSource, live_app
 from host.paper_service import PaperVenueService
 from host.risk import APPROVED, Rejected, Rule

@@ -22,7 +22,8 @@ def _status(sid: str, state: StrategyState, breaker: CircuitBreaker) -> Strategy
     return StrategyStatus(
         id=sid, plugin="p", name="n", state=state, breaker=breaker.status(), pid=None, sandbox=(), events_sent=42,
         batches=6,
-        signals=3, errors=1, restarts=0, reloads=0, reload_failures=0, last_reload=None, conflated=7, dropped=2, signals_dropped=0,
+        signals=3, errors=1, restarts=0, reloads=0, reload_failures=0, last_reload=None, conflated=7, dropped=2,
+        signals_dropped=0,
         late_replies=1, impersonations=0, last_error="", last_exit="", latency_p50_us=None, latency_p99_us=None,
         outbox=5,
     )  # fmt: skip
