@@ -122,6 +122,11 @@ def _run(args: argparse.Namespace) -> int:
     log = structlog.get_logger("host.cli")
     for warning in config.warnings:
         log.warning("config_warning", detail=warning)
+    plugins_dir = settings(config, root=root)[0].plugins_dir
+    for spec in config.enabled_strategies():
+        if not (plugins_dir / spec.plugin).is_dir():
+            log.warning("plugin_missing", strategy=spec.id, folder=str(plugins_dir / spec.plugin),
+                        detail="the strategy starts when its package appears")  # fmt: skip
     if args.ledger is not None:
         config = replace(config, engine=replace(config.engine, ledger_path=str(args.ledger.resolve())))
     if live:
@@ -212,10 +217,7 @@ def _missing_input(replay: list[Path], config: Config, root: Path, *, live: bool
         if folder.is_dir():
             continue
         if live and config.engine.hot_reload and plugins_dir.is_dir():
-            structlog.get_logger("host.cli").warning(
-                "plugin_missing", strategy=spec.id, folder=str(folder), detail="starts when the package appears"
-            )
-            continue
+            continue  # logged as plugin_missing once logging is configured
         setting = config.engine.plugins_dir
         resolved = "" if Path(setting).is_absolute() else f", resolved against {root}"
         whose = " (the config file's folder)" if resolved and from_config else ""

@@ -88,6 +88,7 @@ def _strategy(engine: Engine, s: StrategyStatus) -> dict[str, Any]:
         "id": s.id,
         "plugin": s.plugin,
         "state": s.state.value,
+        "pid": s.pid,
         "breaker": {
             "state": breaker.state.value,
             "restarts_in_budget": breaker.restarts_in_budget,
