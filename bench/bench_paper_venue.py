@@ -33,9 +33,9 @@ from bench.measure import percentile
 from host.config import GrpcConfig
 from host.execution.grpc_venue import GrpcVenue
 from host.execution.matching import MatchingEngine
-from host.execution.orders import OrderIntent
 from host.execution.paper import PaperVenueServer, paper_id_prefix
 from host.execution.venue import SystemWallClock
+from host.orders import OrderIntent
 from host.supervisor.policy import SystemClock
 from sdk.events import OrderType, Side, Tick
 

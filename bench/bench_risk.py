@@ -42,8 +42,8 @@ from datetime import date
 from pathlib import Path
 
 from host.config import RiskConfig
-from host.execution.orders import OrderIntent, OrderState, OrderStatus
-from host.risk import MemoryCounterStore, RiskManager, WorkingOrders
+from host.orders import OrderIntent, OrderState, OrderStatus, WorkingOrders
+from host.risk import MemoryCounterStore, RiskManager
 from sdk.events import OrderType, Side
 
 RESULTS = Path(__file__).resolve().parent / "results" / "risk.json"

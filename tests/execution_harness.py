@@ -32,12 +32,12 @@ from host.execution.book import Book
 from host.execution.engine import ExecutionEngine
 from host.execution.grpc_venue import GrpcVenue
 from host.execution.matching import MatchingEngine
-from host.execution.orders import OrderIntent, OrderState
 from host.execution.paper import PaperVenue, paper_id_prefix
 from host.execution.venue import Venue
 from host.ledger import Ledger
 from host.ledger import _rows as rows
 from host.metrics import EngineMetrics
+from host.orders import OrderIntent, OrderState
 from host.risk import Aggregator, RiskManager, SignalQueue
 from host.risk.seams import RiskClock
 from sdk.events import Fill, Position, Side, Signal, Tick

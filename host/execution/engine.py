@@ -34,11 +34,11 @@ from datetime import UTC, date, datetime
 import structlog
 
 from host.execution.book import Book
-from host.execution.orders import TERMINAL, OrderIntent, OrderState, OrderStatus
 from host.execution.persist import Persister
 from host.execution.venue import Venue, VenueReply, VenueTimeout, VenueUnavailable
 from host.ledger import Ledger, LedgerError
 from host.metrics import ExecutionMetrics
+from host.orders import TERMINAL, OrderIntent, OrderState, OrderStatus
 from host.risk import Aggregator, Rejected, RiskManager, SignalQueue
 from host.risk.seams import RiskClock
 from sdk.events import Cancel, Fill, MarketEvent, Position, Signal

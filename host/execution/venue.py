@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from host.errors import EngineError
-from host.execution.orders import OrderIntent, OrderState, OrderStatus
+from host.orders import OrderIntent, OrderState, OrderStatus
 from sdk.events import Fill
 
 __all__ = [

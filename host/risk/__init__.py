@@ -21,7 +21,6 @@ from host.risk.seams import (
     SystemRiskClock,
     WallClock,
 )
-from host.risk.working import WorkingOrders
 
 __all__ = [
     "RiskManager",
@@ -39,7 +38,6 @@ __all__ = [
     "BookView",
     "CounterStore",
     "MemoryCounterStore",
-    "WorkingOrders",
     "Aggregator",
     "AggregationResult",
     "Outcome",

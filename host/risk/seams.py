@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
 from typing import Protocol
 
-from host.execution.orders import OrderState
+from host.orders import OrderState
 from host.supervisor.policy import Clock
 
 __all__ = [

@@ -22,9 +22,9 @@ from host.execution.book import Book
 from host.execution.engine import utc_day
 from host.execution.grpc_venue import GrpcVenue
 from host.execution.matching import MatchingEngine
-from host.execution.orders import OrderIntent, OrderState, OrderStatus
 from host.execution.paper import PaperVenueServer, paper_id_prefix
 from host.ledger import Ledger, LedgerError
+from host.orders import OrderIntent, OrderState, OrderStatus
 from sdk.events import Cancel, Fill, OrderType, Position, Side, Signal
 from tests.execution_harness import (
     SYM,

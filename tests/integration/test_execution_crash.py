@@ -32,9 +32,9 @@ import pytest
 
 from host.execution.grpc_venue import GrpcVenue
 from host.execution.matching import MatchingEngine
-from host.execution.orders import OrderStatus
 from host.execution.paper import PaperVenueServer, paper_id_prefix
 from host.ledger import Ledger
+from host.orders import OrderStatus
 from sdk.events import Tick
 from tests.execution_harness import SYM, FillFeed, Host, SystemClocks, assemble, grpc_config, journaled
 from tests.helpers import ROOT, kill_quietly, wait_until

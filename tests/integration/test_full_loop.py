@@ -20,8 +20,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from host.config import Config, parse
-from host.execution.orders import OrderIntent
 from host.live import LiveEngine
+from host.orders import OrderIntent
 from host.paper_service import PaperVenueService
 from host.risk import APPROVED, Rejected, Rule
 from sdk.codec import encode_market

@@ -23,9 +23,9 @@ from engine_proto.order_execution_pb2_grpc import OrderExecutionStub
 from host.config import GrpcConfig
 from host.execution.grpc_venue import ConnectionBreaker, GrpcVenue
 from host.execution.matching import MatchingEngine
-from host.execution.orders import OrderIntent, OrderStatus
 from host.execution.paper import PaperVenue, PaperVenueServer, paper_id_prefix
 from host.execution.venue import SystemWallClock, Venue, VenueTimeout, VenueUnavailable
+from host.orders import OrderIntent, OrderStatus
 from host.supervisor.policy import BreakerState, SystemClock
 from sdk.events import Fill, OrderType, Position, Side, Tick, TimeInForce
 from tests.helpers import ManualClock, wait_until

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import pytest
 
 from host.execution.matching import MatchingEngine
-from host.execution.orders import OrderIntent, OrderState, OrderStatus
+from host.orders import OrderIntent, OrderState, OrderStatus
 from sdk.events import Book, Candle, Fill, OrderType, Side, Tick, TimeInForce, Trade
 
 SYM = "BTCUSDT"
