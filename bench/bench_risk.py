@@ -55,6 +55,8 @@ REPEAT = 3
 
 
 class Clock:
+    """Both readings (``host.clock.Clocks``), moved only by ``tick`` (1 ms, once per checked order)."""
+
     def __init__(self) -> None:
         self.mono = 1000.0
         self.wall_ns = 1_700_000_000_000_000_000
@@ -64,6 +66,9 @@ class Clock:
         return self.mono
 
     def now_ns(self) -> int:
+        return self.wall_ns
+
+    def time_ns(self) -> int:
         return self.wall_ns
 
     def tick(self) -> None:

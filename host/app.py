@@ -26,7 +26,8 @@ from typing import TextIO
 
 import structlog
 
-from host.assembly import Engine, ReplayClock, build
+from host.assembly import Engine, build
+from host.clock import ReplayClock
 from host.config import Config, StrategySpec, load
 from host.supervisor.managed import StrategyDefinition, StrategyState, StrategyStatus, SupervisionSettings
 from host.supervisor.policy import BreakerPolicy

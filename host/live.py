@@ -22,13 +22,13 @@ from pathlib import Path
 
 import structlog
 
-from host.assembly import Engine, SystemClocks, build
+from host.assembly import Engine, build
+from host.clock import SystemClock
 from host.config import Config
 from host.feeds.fills import FillFeed
 from host.feeds.health import FeedHealth
 from host.feeds.market import MarketDataFeed
 from host.http import HttpServer, engine_server, readiness
-from host.supervisor.policy import SystemClock
 from host.supervisor.supervisor import UnknownStrategy
 from sdk.events import Fill, Position
 
@@ -50,7 +50,7 @@ class LiveEngine:
             ledger_path = root / ledger_path
         health = FeedHealth(config.redis.stale_after, SystemClock())  # the feed's, and risk's on silent symbols
         self.engine: Engine = build(config, definitions(config), supervision, policy, ledger_path=ledger_path,
-                                    clock=SystemClocks(), venue_kind=venue_kind, feed=health)  # fmt: skip
+                                    clock=SystemClock(), venue_kind=venue_kind, feed=health)  # fmt: skip
         namespace = config.metrics.namespace
         registry = self.engine.metrics.registry
         self.market = MarketDataFeed(

@@ -74,7 +74,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 
-from host.execution.venue import WallClock
+from host.clock import WallClock
 from host.orders import OrderIntent, OrderState, OrderStatus
 from sdk.events import Book, Candle, Fill, MarketEvent, OrderType, Side, Tick, TimeInForce, Trade
 

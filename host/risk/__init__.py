@@ -17,9 +17,6 @@ from host.risk.seams import (
     FeedView,
     MarketView,
     MemoryCounterStore,
-    RiskClock,
-    SystemRiskClock,
-    WallClock,
 )
 
 __all__ = [
@@ -30,9 +27,6 @@ __all__ = [
     "Decision",
     "Rule",
     "RiskStatus",
-    "WallClock",
-    "RiskClock",
-    "SystemRiskClock",
     "MarketView",
     "FeedView",
     "BookView",

@@ -1,7 +1,7 @@
 """RiskManager: the pre-trade check every order passes, once, between the aggregator and execution.
 
 Model. A pure core, owned by the host and called on its event loop (not thread-safe, no locks):
-``check(intent)`` reads the world through the injected seams (``RiskClock``, ``MarketView``,
+``check(intent)`` reads the world through the injected seams (``Clocks``, ``MarketView``,
 ``BookView``, ``CounterStore``) and answers ``APPROVED`` or ``Rejected(rule, message)``. It does no
 I/O, logs nothing and schedules nothing; the shell around it logs and counts each rejection under
 ``rule`` (the same label in the metric and the log). Rules run in ``Rule`` order and the first one
@@ -48,11 +48,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from host.clock import Clocks
 from host.config import RiskConfig
 from host.orders import Exposure, OrderIntent, exposure_of
 from host.risk import _state
 from host.risk.decisions import APPROVED, Decision, Rejected, RiskStatus, Rule
-from host.risk.seams import BookView, CounterStore, FeedView, MarketView, MemoryCounterStore, RiskClock
+from host.risk.seams import BookView, CounterStore, FeedView, MarketView, MemoryCounterStore
 from sdk.events import OrderType, Side
 
 __all__ = ["RiskManager"]
@@ -110,7 +111,7 @@ class RiskManager:
     def __init__(
         self,
         config: RiskConfig,
-        clock: RiskClock,
+        clock: Clocks,
         market: MarketView,
         book: BookView,
         counters: CounterStore | None = None,
