@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import percentile
-from host.execution.orders import OrderIntent, OrderStatus
 from host.ledger import Ledger
+from host.orders import OrderIntent, OrderStatus
 from sdk.events import Fill, OrderType, Side
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ledger.json"

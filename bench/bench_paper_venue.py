@@ -30,13 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import percentile
+from host.clock import SystemClock
 from host.config import GrpcConfig
 from host.execution.grpc_venue import GrpcVenue
 from host.execution.matching import MatchingEngine
-from host.execution.orders import OrderIntent
 from host.execution.paper import PaperVenueServer, paper_id_prefix
-from host.execution.venue import SystemWallClock
-from host.supervisor.policy import SystemClock
+from host.orders import OrderIntent
 from sdk.events import OrderType, Side, Tick
 
 RESULTS = Path(__file__).resolve().parent / "results" / "paper_venue.json"
@@ -46,9 +45,7 @@ WARMUP = 200
 
 
 def new_server() -> PaperVenueServer:
-    engine = MatchingEngine(
-        fee_rate=0.001, clock=SystemWallClock(), fill_at_touch_size=False, id_prefix=paper_id_prefix()
-    )
+    engine = MatchingEngine(fee_rate=0.001, clock=SystemClock(), fill_at_touch_size=False, id_prefix=paper_id_prefix())
     server = PaperVenueServer(engine)
     server.on_market(TOUCH)
     return server

@@ -42,8 +42,8 @@ from datetime import date
 from pathlib import Path
 
 from host.config import RiskConfig
-from host.execution.orders import OrderIntent, OrderState, OrderStatus
-from host.risk import MemoryCounterStore, RiskManager, WorkingOrders
+from host.orders import OrderIntent, OrderState, OrderStatus, WorkingOrders
+from host.risk import MemoryCounterStore, RiskManager
 from sdk.events import OrderType, Side
 
 RESULTS = Path(__file__).resolve().parent / "results" / "risk.json"
@@ -55,6 +55,8 @@ REPEAT = 3
 
 
 class Clock:
+    """Both readings (``host.clock.Clocks``), moved only by ``tick`` (1 ms, once per checked order)."""
+
     def __init__(self) -> None:
         self.mono = 1000.0
         self.wall_ns = 1_700_000_000_000_000_000
@@ -64,6 +66,9 @@ class Clock:
         return self.mono
 
     def now_ns(self) -> int:
+        return self.wall_ns
+
+    def time_ns(self) -> int:
         return self.wall_ns
 
     def tick(self) -> None:

@@ -33,11 +33,12 @@ from typing import Protocol
 import structlog
 
 from host.assembly import Engine, build
+from host.clock import Clocks
 from host.config import Config, StrategySpec
 from host.http import HttpServer, engine_server, readiness
 from host.logs import set_level
 from host.reconfigure import Reconfigurer
-from host.risk.seams import FeedView, RiskClock
+from host.risk.seams import FeedView
 from host.supervisor.managed import StrategyDefinition, SupervisionSettings
 from host.supervisor.policy import BreakerPolicy
 from host.supervisor.process import RunnerLimits
@@ -181,7 +182,7 @@ def compose(
     config: Config,
     source: Source,
     *,
-    clock: RiskClock,
+    clock: Clocks,
     venue_kind: str | None,
     ledger_path: Path,
     root: Path | None = None,

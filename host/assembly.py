@@ -13,7 +13,6 @@ supervisor, so the engine gets a ``deliver`` that looks the supervisor up once i
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import structlog
 
+from host.clock import Clocks
 from host.config import Config
 from host.execution.book import Book
 from host.execution.engine import ExecutionEngine
@@ -32,42 +32,15 @@ from host.execution.venue import Venue
 from host.ledger import Ledger, LedgerError
 from host.metrics import EngineMetrics
 from host.risk import Aggregator, RiskManager, SignalQueue
-from host.risk.seams import FeedView, RiskClock, SystemRiskClock
+from host.risk.seams import FeedView
 from host.supervisor.managed import StrategyDefinition, SupervisionSettings
 from host.supervisor.policy import BreakerPolicy
 from host.supervisor.supervisor import Supervisor, UnknownStrategy
 from sdk.events import Event, Fill, MarketEvent, Position
 
-__all__ = ["Engine", "ReplayClock", "SystemClocks", "build"]
+__all__ = ["Engine", "build"]
 
 log = structlog.get_logger("host.assembly")
-
-
-class ReplayClock:
-    """Time as the replayed events tell it: ``now_ns`` is the latest event's timestamp."""
-
-    def __init__(self) -> None:
-        self._now_ns = 0
-
-    def advance(self, timestamp_ns: int) -> None:
-        if timestamp_ns > self._now_ns:
-            self._now_ns = timestamp_ns
-
-    def now_ns(self) -> int:
-        return self._now_ns
-
-    def time_ns(self) -> int:
-        return self._now_ns
-
-    def monotonic(self) -> float:
-        return self._now_ns / 1e9
-
-
-class SystemClocks(SystemRiskClock):
-    """The real clocks, under every name the parts ask for."""
-
-    def time_ns(self) -> int:
-        return time.time_ns()
 
 
 @dataclass
@@ -97,7 +70,7 @@ class Engine:
 class LedgerStateStore:
     """Strategy state kept in the ledger's snapshots table across host restarts."""
 
-    def __init__(self, ledger: Ledger, clock: RiskClock | ReplayClock) -> None:
+    def __init__(self, ledger: Ledger, clock: Clocks) -> None:
         self._ledger = ledger
         self._clock = clock
 
@@ -129,7 +102,7 @@ def build(
     policy: BreakerPolicy,
     *,
     ledger_path: Path,
-    clock: RiskClock | ReplayClock,
+    clock: Clocks,
     venue_kind: str | None,
     feed: FeedView | None = None,
 ) -> Engine:
@@ -147,7 +120,7 @@ def build(
     venue: Venue | None = None
     if venue_kind == "paper":
         matching = MatchingEngine(
-            config.engine.paper_fee_rate, config.engine.paper_slippage_bps, clock=clock,  # type: ignore[arg-type]
+            config.engine.paper_fee_rate, config.engine.paper_slippage_bps, clock=clock,
             id_prefix=paper_id_prefix(),
         )  # fmt: skip
         paper = PaperVenue(matching, lambda fill: engines[0].on_fill(fill))

@@ -24,13 +24,13 @@ from pathlib import Path
 import structlog
 
 from host.app import App, compose, default_shutdown, resolve
-from host.assembly import Engine, SystemClocks
+from host.assembly import Engine
+from host.clock import SystemClock
 from host.config import Config
 from host.feeds.fills import FillFeed
 from host.feeds.health import FeedHealth
 from host.feeds.market import MarketDataFeed
 from host.risk.seams import FeedView
-from host.supervisor.policy import SystemClock
 from host.supervisor.supervisor import UnknownStrategy
 from sdk.events import Fill, Position
 
@@ -98,7 +98,7 @@ class LiveSource:
 def live_app(config: Config, *, root: Path, config_path: Path | None = None) -> App:
     """A live engine composed from ``config``; ``config_path`` is the file the config watcher follows."""
     ledger = resolve(config.engine.ledger_path or "var/ledger.sqlite", root)
-    return compose(config, LiveSource(config), clock=SystemClocks(), venue_kind=VENUES[config.engine.mode],
+    return compose(config, LiveSource(config), clock=SystemClock(), venue_kind=VENUES[config.engine.mode],
                    ledger_path=ledger, root=root, config_path=config_path)  # fmt: skip
 
 

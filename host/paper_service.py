@@ -21,7 +21,7 @@ import nats
 import orjson
 import structlog
 
-from host.assembly import SystemClocks
+from host.clock import SystemClock
 from host.config import Config
 from host.execution.matching import MatchingEngine
 from host.execution.paper import PaperVenueServer, paper_id_prefix
@@ -39,7 +39,7 @@ class PaperVenueService:
 
     def __init__(self, config: Config, *, fee_rate: float = 0.0, slippage_bps: float = 0.0) -> None:
         self.config = config
-        clock = SystemClocks()
+        clock = SystemClock()
         self.matching = MatchingEngine(fee_rate, slippage_bps, clock=clock, id_prefix=paper_id_prefix())
         self._outbox: asyncio.Queue[tuple[Fill, Position]] = asyncio.Queue()
         self.server = PaperVenueServer(

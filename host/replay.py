@@ -30,7 +30,8 @@ from typing import TextIO
 import structlog
 
 from host.app import compose, default_shutdown
-from host.assembly import Engine, ReplayClock
+from host.assembly import Engine
+from host.clock import ReplayClock
 from host.config import Config
 from host.risk.seams import FeedView
 from host.supervisor.managed import StrategyState, StrategyStatus

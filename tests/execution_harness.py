@@ -18,7 +18,6 @@ import os
 import signal
 import sqlite3
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,36 +26,23 @@ from pathlib import Path
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from host.clock import Clocks, SystemClock
 from host.config import GrpcConfig, RiskConfig
 from host.execution.book import Book
 from host.execution.engine import ExecutionEngine
 from host.execution.grpc_venue import GrpcVenue
 from host.execution.matching import MatchingEngine
-from host.execution.orders import OrderIntent, OrderState
 from host.execution.paper import PaperVenue, paper_id_prefix
 from host.execution.venue import Venue
 from host.ledger import Ledger
 from host.ledger import _rows as rows
 from host.metrics import EngineMetrics
+from host.orders import OrderIntent, OrderState
 from host.risk import Aggregator, RiskManager, SignalQueue
-from host.risk.seams import RiskClock
 from sdk.events import Fill, Position, Side, Signal, Tick
 from tests.helpers import ManualClocks, wait_until
 
 SYM = "BTCUSDT"
-
-
-class SystemClocks:
-    """The real clocks under every name the parts ask for."""
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def now_ns(self) -> int:
-        return time.time_ns()
-
-    def time_ns(self) -> int:
-        return time.time_ns()
 
 
 def risk_config(**changes: object) -> RiskConfig:
@@ -118,7 +104,7 @@ class Host:
     engine: ExecutionEngine
     metrics: EngineMetrics
     delivered: Delivered
-    clock: RiskClock
+    clock: Clocks
     paper: PaperVenue | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -184,7 +170,7 @@ def assemble(
     ledger: Ledger,
     venue: Venue | None,
     *,
-    clock: RiskClock,
+    clock: Clocks,
     mode: str = "simulation",
     risk: RiskConfig | None = None,
     aggregation: str = "priority",
@@ -253,7 +239,7 @@ async def _child(case: str, path: Path, address: str, client_order_id: str) -> N
     ``send``: the host journals an order under ``client_order_id`` and sends it; the venue holds
     the reply, and the test SIGKILLs this process while the call waits (its deadline is 30 s).
     """
-    clock = SystemClocks()
+    clock = SystemClock()
     ledger = (_DieAfterJournal if case == "journal" else Ledger).open(path)
     venue = GrpcVenue(grpc_config(address, timeout=30.0), clock)
     host = assemble(ledger, venue, clock=clock, mode="live")

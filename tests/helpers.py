@@ -21,7 +21,7 @@ SECOND = 1_000_000_000
 
 
 class ManualClock:
-    """A monotonic clock that moves only when the test says so (``now`` may also be set directly)."""
+    """A ``host.clock.Clock`` that moves only when the test says so (``now`` may also be set directly)."""
 
     def __init__(self, start: float = 1000.0) -> None:
         self.now = start
@@ -34,7 +34,7 @@ class ManualClock:
 
 
 class ManualClocks:
-    """Monotonic seconds and wall nanoseconds that move together, only when the test says so."""
+    """A ``host.clock.Clocks``: monotonic seconds and wall nanoseconds that move together, only when told."""
 
     def __init__(self, wall_ns: int = NOON) -> None:
         self.mono = 1000.0

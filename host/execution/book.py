@@ -15,9 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import date
 
-from host.execution.orders import OrderState
 from host.ledger import Ledger
-from host.risk.working import WorkingOrders
+from host.orders import OrderState, WorkingOrders
 from sdk.events import Book as BookEvent
 from sdk.events import Candle, MarketEvent, Position, Tick, Trade
 

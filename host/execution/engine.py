@@ -33,14 +33,14 @@ from datetime import UTC, date, datetime
 
 import structlog
 
+from host.clock import Clocks
 from host.execution.book import Book
-from host.execution.orders import TERMINAL, OrderIntent, OrderState, OrderStatus
 from host.execution.persist import Persister
 from host.execution.venue import Venue, VenueReply, VenueTimeout, VenueUnavailable
 from host.ledger import Ledger, LedgerError
 from host.metrics import ExecutionMetrics
+from host.orders import TERMINAL, OrderIntent, OrderState, OrderStatus
 from host.risk import Aggregator, Rejected, RiskManager, SignalQueue
-from host.risk.seams import RiskClock
 from sdk.events import Cancel, Fill, MarketEvent, Position, Signal
 
 __all__ = ["ExecutionEngine", "ExecutionStats"]
@@ -85,7 +85,7 @@ class ExecutionEngine:
         queue: SignalQueue,
         venue: Venue | None,
         deliver: Deliver,
-        clock: RiskClock,
+        clock: Clocks,
         metrics: ExecutionMetrics,
         resolve_interval_s: float = 0.5,
         deliver_positions: bool = True,

@@ -42,11 +42,12 @@ import structlog
 
 from engine_proto import order_execution_pb2 as pb
 from engine_proto.order_execution_pb2_grpc import OrderExecutionStub
+from host.clock import Clock
 from host.config import GrpcConfig
 from host.execution.oms_wire import WireError, intent_to_request, parse_status
-from host.execution.orders import OrderIntent, OrderStatus
 from host.execution.venue import VenueReply, VenueTimeout, VenueUnavailable
-from host.supervisor.policy import BreakerState, Clock
+from host.orders import OrderIntent, OrderStatus
+from host.supervisor.policy import BreakerState
 
 __all__ = ["ConnectionBreaker", "GrpcVenue", "GrpcVenueStats"]
 

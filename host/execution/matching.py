@@ -74,8 +74,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 
-from host.execution.orders import OrderIntent, OrderState, OrderStatus
-from host.execution.venue import WallClock
+from host.clock import WallClock
+from host.orders import OrderIntent, OrderState, OrderStatus
 from sdk.events import Book, Candle, Fill, MarketEvent, OrderType, Side, Tick, TimeInForce, Trade
 
 __all__ = ["MatchResult", "MatchingEngine"]

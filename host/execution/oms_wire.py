@@ -14,7 +14,7 @@ from types import MappingProxyType
 
 from engine_proto import order_execution_pb2 as pb
 from host.errors import EngineError
-from host.execution.orders import OrderIntent, OrderState, OrderStatus
+from host.orders import OrderIntent, OrderState, OrderStatus
 from sdk.events import OrderType, Side, TimeInForce
 
 __all__ = ["WireError", "intent_to_request", "parse_status", "request_to_intent", "state_to_response"]

@@ -41,8 +41,8 @@ from engine_proto import order_execution_pb2 as pb
 from engine_proto.order_execution_pb2_grpc import add_OrderExecutionServicer_to_server
 from host.execution.matching import MatchingEngine, MatchResult
 from host.execution.oms_wire import WireError, request_to_intent, state_to_response
-from host.execution.orders import OrderIntent, OrderState, OrderStatus
 from host.execution.venue import FillSink, VenueReply
+from host.orders import OrderIntent, OrderState, OrderStatus
 from sdk.events import Fill, MarketEvent, Position
 from sdk.positions import PositionBook
 

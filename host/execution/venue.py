@@ -35,40 +35,24 @@ same sink the engine would give a ``PaperVenue``.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from host.errors import EngineError
-from host.execution.orders import OrderIntent, OrderState, OrderStatus
+from host.orders import OrderIntent, OrderState, OrderStatus
 from sdk.events import Fill
 
 __all__ = [
     "FillSink",
-    "SystemWallClock",
     "Venue",
     "VenueError",
     "VenueReply",
     "VenueTimeout",
     "VenueUnavailable",
-    "WallClock",
 ]
 
 FillSink = Callable[[Fill], None]
-
-
-class WallClock(Protocol):
-    """Unix epoch nanoseconds: the time a venue stamps on fills and replies (replay time in a backtest)."""
-
-    def time_ns(self) -> int: ...
-
-
-class SystemWallClock:
-    """The real wall clock."""
-
-    def time_ns(self) -> int:
-        return time.time_ns()
 
 
 @dataclass(frozen=True, slots=True)

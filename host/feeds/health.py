@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from host.supervisor.policy import Clock
+from host.clock import Clock
 from sdk.events import MarketEvent
 
 __all__ = ["FeedHealth", "Gap", "SymbolHealth"]

@@ -53,10 +53,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from host.clock import Clock, SystemClock
 from host.config import RedisConfig
 from host.errors import EngineError
 from host.feeds.health import FeedHealth, Gap
-from host.supervisor.policy import BreakerPolicy, Clock, SystemClock, backoff_delay
+from host.supervisor.policy import BreakerPolicy, backoff_delay
 from sdk.codec import decode_market
 from sdk.errors import ValidationError
 from sdk.events import MarketEvent

@@ -9,7 +9,7 @@ from datetime import date
 from types import MappingProxyType
 from typing import Any
 
-from host.execution.orders import OrderIntent, OrderState, OrderStatus
+from host.orders import OrderIntent, OrderState, OrderStatus
 from sdk.events import Fill, OrderType, Side, TimeInForce
 from sdk.positions import PositionState
 

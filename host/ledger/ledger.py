@@ -46,10 +46,10 @@ from pathlib import Path
 
 import structlog
 
-from host.execution.orders import TERMINAL, WORKING, OrderIntent, OrderState, OrderStatus
 from host.ledger import _rows as rows
 from host.ledger._schema import SCHEMA_VERSION, file_version, migrate
 from host.ledger.errors import DuplicateOrder, IllegalTransition, LedgerError, UnknownOrder
+from host.orders import TERMINAL, WORKING, OrderIntent, OrderState, OrderStatus
 from sdk.events import Fill, Position
 from sdk.positions import PositionState
 

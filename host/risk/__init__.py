@@ -17,11 +17,7 @@ from host.risk.seams import (
     FeedView,
     MarketView,
     MemoryCounterStore,
-    RiskClock,
-    SystemRiskClock,
-    WallClock,
 )
-from host.risk.working import WorkingOrders
 
 __all__ = [
     "RiskManager",
@@ -31,15 +27,11 @@ __all__ = [
     "Decision",
     "Rule",
     "RiskStatus",
-    "WallClock",
-    "RiskClock",
-    "SystemRiskClock",
     "MarketView",
     "FeedView",
     "BookView",
     "CounterStore",
     "MemoryCounterStore",
-    "WorkingOrders",
     "Aggregator",
     "AggregationResult",
     "Outcome",

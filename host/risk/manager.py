@@ -1,7 +1,7 @@
 """RiskManager: the pre-trade check every order passes, once, between the aggregator and execution.
 
 Model. A pure core, owned by the host and called on its event loop (not thread-safe, no locks):
-``check(intent)`` reads the world through the injected seams (``RiskClock``, ``MarketView``,
+``check(intent)`` reads the world through the injected seams (``Clocks``, ``MarketView``,
 ``BookView``, ``CounterStore``) and answers ``APPROVED`` or ``Rejected(rule, message)``. It does no
 I/O, logs nothing and schedules nothing; the shell around it logs and counts each rejection under
 ``rule`` (the same label in the metric and the log). Rules run in ``Rule`` order and the first one
@@ -21,7 +21,7 @@ Decisions worth knowing:
   order id, which refuses a second journal entry for an id (``DuplicateOrder``) after a restart or
   once an id has aged out of memory. The caller journals an approved order before it checks the
   next one, so that order already counts as working.
-- Working orders count as if filled on their own side (``host.risk.working``): position and
+- Working orders count as if filled on their own side (``host.orders.WorkingOrders``): position and
   portfolio caps use current position + same-side working + this order. An order that moves a
   figure toward flat never breaks its cap (so a position already over a lowered limit can still be
   reduced). When ``BookView.working_orders()`` returns a ``WorkingOrders`` store its running sums
@@ -48,12 +48,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from host.clock import Clocks
 from host.config import RiskConfig
-from host.execution.orders import OrderIntent
+from host.orders import Exposure, OrderIntent, exposure_of
 from host.risk import _state
 from host.risk.decisions import APPROVED, Decision, Rejected, RiskStatus, Rule
-from host.risk.seams import BookView, CounterStore, FeedView, MarketView, MemoryCounterStore, RiskClock
-from host.risk.working import Exposure, exposure_of
+from host.risk.seams import BookView, CounterStore, FeedView, MarketView, MemoryCounterStore
 from sdk.events import OrderType, Side
 
 __all__ = ["RiskManager"]
@@ -111,7 +111,7 @@ class RiskManager:
     def __init__(
         self,
         config: RiskConfig,
-        clock: RiskClock,
+        clock: Clocks,
         market: MarketView,
         book: BookView,
         counters: CounterStore | None = None,

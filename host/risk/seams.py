@@ -1,55 +1,31 @@
-"""The seams the risk manager reads the world through: clocks, reference prices, the book, durable counters.
+"""The seams the risk manager reads the world through: reference prices, the feed, the book, durable counters.
 
 Model. The risk core is pure: it never reads ``time``, a socket or a file itself. Everything it knows
-about the world comes through the protocols here, called synchronously on the event loop inside
-``RiskManager.check``, so an implementation must answer from memory (a dict, a cached snapshot),
-never from a query or the network. Two clocks: ``monotonic()`` for the rate windows (immune to wall
-clock steps) and ``now_ns()`` (Unix epoch nanoseconds) for UTC days and for the age of a reference
-price, whose timestamps come from the market data and are on the same epoch scale. A live engine
-also attaches its feed's ``FeedView``: arrival times on the host's own clock, which catch a silent
-feed even when the publisher's clock runs ahead of the host's.
+about the world comes through the protocols here and its clock (``host.clock.Clocks``), called
+synchronously on the event loop inside ``RiskManager.check``, so an implementation must answer from
+memory (a dict, a cached snapshot), never from a query or the network. Two clock readings:
+``monotonic()`` for the rate windows (immune to wall clock steps) and ``now_ns()`` (Unix epoch
+nanoseconds) for UTC days and for the age of a reference price, whose timestamps come from the
+market data and are on the same epoch scale. A live engine also attaches its feed's ``FeedView``:
+arrival times on the host's own clock, which catch a silent feed even when the publisher's clock
+runs ahead of the host's.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
 from typing import Protocol
 
-from host.execution.orders import OrderState
-from host.supervisor.policy import Clock
+from host.orders import OrderState
 
 __all__ = [
-    "WallClock",
-    "RiskClock",
-    "SystemRiskClock",
     "MarketView",
     "FeedView",
     "BookView",
     "CounterStore",
     "MemoryCounterStore",
 ]
-
-
-class WallClock(Protocol):
-    """Wall time in Unix epoch nanoseconds (UTC): what decides the trading day and a price's age."""
-
-    def now_ns(self) -> int: ...
-
-
-class RiskClock(Clock, WallClock, Protocol):
-    """Both clocks the risk manager reads: monotonic seconds and wall-time nanoseconds."""
-
-
-class SystemRiskClock:
-    """The real clocks (a backtest passes its replay clock instead)."""
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def now_ns(self) -> int:
-        return time.time_ns()
 
 
 class MarketView(Protocol):

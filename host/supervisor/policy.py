@@ -38,17 +38,16 @@ from __future__ import annotations
 
 import math
 import random
-import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Protocol, TypeAlias
+from typing import TypeAlias
+
+from host.clock import Clock
 
 __all__ = [
-    "Clock",
-    "SystemClock",
     "FailureKind",
     "BreakerState",
     "BreakerPolicy",
@@ -60,19 +59,6 @@ __all__ = [
     "CircuitBreaker",
     "backoff_delay",
 ]
-
-
-class Clock(Protocol):
-    """Monotonic seconds: the only way policy code learns the time."""
-
-    def monotonic(self) -> float: ...
-
-
-class SystemClock:
-    """The real clock."""
-
-    def monotonic(self) -> float:
-        return time.monotonic()
 
 
 class FailureKind(StrEnum):

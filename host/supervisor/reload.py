@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
+from host.clock import Clock, SystemClock
 from host.supervisor.managed import StrategyDefinition
-from host.supervisor.policy import Clock, SystemClock
 from host.supervisor.supervisor import ReloadOutcome
 from host.supervisor.watcher import Change, ConfigChange, Kind, PackageChange
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from host.clock import Clock, SystemClock
 from host.link import LinkServer
 from host.metrics import EngineMetrics
 from host.router import Router, Subscription
@@ -35,7 +36,7 @@ from host.supervisor.managed import (
     StrategyStatus,
     SupervisionSettings,
 )
-from host.supervisor.policy import BreakerPolicy, CircuitBreaker, Clock, SystemClock
+from host.supervisor.policy import BreakerPolicy, CircuitBreaker
 from runner import wire
 from sdk.events import Fill, MarketEvent, Position, Timer
 

@@ -46,7 +46,7 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
-from host.supervisor.policy import Clock
+from host.clock import Clock, SystemClock
 
 __all__ = [
     "Change",
@@ -219,14 +219,6 @@ class Debouncer(Generic[K]):
 # --- I/O shell ------------------------------------------------------------------------------
 
 
-class _LoopClock:
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-
-    def monotonic(self) -> float:
-        return self._loop.time()
-
-
 class _Forward(FileSystemEventHandler):
     """Runs on watchdog's thread: hands every path of an event to the loop, nothing else."""
 
@@ -258,7 +250,7 @@ class PluginWatcher:
         self.config_path = config_path.absolute() if config_path is not None else None
         self._debouncer: Debouncer[str | Path] = Debouncer(quiet_s, max_delay_s)
         self._join_timeout_s = join_timeout_s
-        self._clock = clock
+        self._clock = clock or SystemClock()
         self._digests: dict[str | Path, str] = {}
         self._queue: asyncio.Queue[Path | None] = asyncio.Queue()  # None: a wake-up from stop()
         self._observer: BaseObserver | None = None
@@ -281,7 +273,6 @@ class PluginWatcher:
         if not self.plugins_dir.is_dir():
             raise WatcherError(f"plugins dir {self.plugins_dir}: not a directory")
         loop = asyncio.get_running_loop()
-        self._clock = self._clock or _LoopClock(loop)
         observer = Observer()
         handler = _Forward(loop, self._queue)
         for folder, recursive in self._watched_folders():
@@ -342,12 +333,12 @@ class PluginWatcher:
                     yield change
 
     def _now(self) -> float:
-        assert self._clock is not None, "start() first"
         return self._clock.monotonic()
 
     async def _next_path(self) -> Path | None:
         """The next event path; None when a key came due first or ``stop()`` woke us."""
         due = self._debouncer.next_due()
+        # A relative wait: due and now both come from our clock, so the loop's own clock never enters.
         try:
             async with asyncio.timeout(None if due is None else max(0.0, due - self._now())):
                 return await self._queue.get()

@@ -18,7 +18,8 @@ from typing import Any
 import aiohttp
 
 from host.app import definitions, settings
-from host.assembly import Engine, SystemClocks, build
+from host.assembly import Engine, build
+from host.clock import SystemClock
 from host.config import Config, parse
 from host.http import EngineControls, HttpServer, build_status, engine_server, readiness
 from host.supervisor.managed import StrategyState
@@ -157,7 +158,7 @@ async def running_stack(
     """
     supervision, policy = settings(config, root=tmp_path)
     engine = build(config, definitions(config), supervision, policy, ledger_path=Path(config.engine.ledger_path),
-                   clock=SystemClocks(), venue_kind="paper")  # fmt: skip
+                   clock=SystemClock(), venue_kind="paper")  # fmt: skip
     if status_filter is None:
         server = engine_server(engine, brokers=brokers)
     else:

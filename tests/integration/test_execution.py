@@ -18,19 +18,19 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from host.clock import SystemClock
 from host.execution.book import Book
 from host.execution.engine import utc_day
 from host.execution.grpc_venue import GrpcVenue
 from host.execution.matching import MatchingEngine
-from host.execution.orders import OrderIntent, OrderState, OrderStatus
 from host.execution.paper import PaperVenueServer, paper_id_prefix
 from host.ledger import Ledger, LedgerError
+from host.orders import OrderIntent, OrderState, OrderStatus
 from sdk.events import Cancel, Fill, OrderType, Position, Side, Signal
 from tests.execution_harness import (
     SYM,
     FillFeed,
     Host,
-    SystemClocks,
     assemble,
     grpc_config,
     journaled,
@@ -436,7 +436,7 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[PaperVenueServer, FillFe
     """A PaperVenueServer (fee 0.1 %) quoting 99 / 101 that loses the first reply to ids starting 'lost'."""
     feed = FillFeed()
     server = PaperVenueServer(
-        MatchingEngine(fee_rate=0.001, clock=SystemClocks(), id_prefix=paper_id_prefix()),
+        MatchingEngine(fee_rate=0.001, clock=SystemClock(), id_prefix=paper_id_prefix()),
         fill_sink=feed, drop_reply_for={"lost-market", "lost-limit"},
     )  # fmt: skip
     await server.start()
@@ -449,7 +449,7 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[PaperVenueServer, FillFe
 @pytest.fixture
 async def live(tmp_path: Path, served: tuple[PaperVenueServer, FillFeed]) -> AsyncIterator[Host]:
     server, feed = served
-    clock = SystemClocks()
+    clock = SystemClock()
     venue = GrpcVenue(grpc_config(server.address), clock)
     built = assemble(Ledger.open(tmp_path / "live.db"), venue, clock=clock, mode="live")
     feed.target = built.engine.record_fill

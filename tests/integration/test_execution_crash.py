@@ -30,13 +30,14 @@ from pathlib import Path
 
 import pytest
 
+from host.clock import SystemClock
 from host.execution.grpc_venue import GrpcVenue
 from host.execution.matching import MatchingEngine
-from host.execution.orders import OrderStatus
 from host.execution.paper import PaperVenueServer, paper_id_prefix
 from host.ledger import Ledger
+from host.orders import OrderStatus
 from sdk.events import Tick
-from tests.execution_harness import SYM, FillFeed, Host, SystemClocks, assemble, grpc_config, journaled
+from tests.execution_harness import SYM, FillFeed, Host, assemble, grpc_config, journaled
 from tests.helpers import ROOT, kill_quietly, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
@@ -49,7 +50,7 @@ async def venue() -> AsyncIterator[tuple[PaperVenueServer, FillFeed]]:
     """A paper OMS (fee 0.1 %) quoting BTCUSDT 99 / 101 that loses the first reply to LOST_REPLY."""
     feed = FillFeed()
     server = PaperVenueServer(
-        MatchingEngine(fee_rate=0.001, clock=SystemClocks(), id_prefix=paper_id_prefix()),
+        MatchingEngine(fee_rate=0.001, clock=SystemClock(), id_prefix=paper_id_prefix()),
         fill_sink=feed, drop_reply_for={LOST_REPLY},
     )  # fmt: skip
     await server.start()
@@ -79,7 +80,7 @@ async def reaped(child: asyncio.subprocess.Process) -> int:
 
 async def recover(path: Path, server: PaperVenueServer, feed: FillFeed) -> tuple[Host, GrpcVenue]:
     """A new engine on the crashed host's ledger: reconcile, then every fill the venue published."""
-    clock = SystemClocks()
+    clock = SystemClock()
     client = GrpcVenue(grpc_config(server.address), clock)
     host = assemble(Ledger.open(path), client, clock=clock, mode="live")
     feed.target = host.engine.record_fill

@@ -21,8 +21,8 @@ import redis.asyncio as aioredis
 
 from host.app import App
 from host.config import Config, parse
-from host.execution.orders import OrderIntent
 from host.live import LiveSource, live_app
+from host.orders import OrderIntent
 from host.paper_service import PaperVenueService
 from host.risk import APPROVED, Rejected, Rule
 from sdk.codec import encode_market

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from host.execution.orders import OrderIntent, OrderStatus
 from host.ledger import DuplicateOrder, Ledger, utc_day
+from host.orders import OrderIntent, OrderStatus
 from sdk.events import Fill, OrderType, Side
 from sdk.positions import PositionState
 

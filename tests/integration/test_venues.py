@@ -20,13 +20,14 @@ import pytest
 
 from engine_proto import order_execution_pb2 as pb
 from engine_proto.order_execution_pb2_grpc import OrderExecutionStub
+from host.clock import SystemClock
 from host.config import GrpcConfig
 from host.execution.grpc_venue import ConnectionBreaker, GrpcVenue
 from host.execution.matching import MatchingEngine
-from host.execution.orders import OrderIntent, OrderStatus
 from host.execution.paper import PaperVenue, PaperVenueServer, paper_id_prefix
-from host.execution.venue import SystemWallClock, Venue, VenueTimeout, VenueUnavailable
-from host.supervisor.policy import BreakerState, SystemClock
+from host.execution.venue import Venue, VenueTimeout, VenueUnavailable
+from host.orders import OrderIntent, OrderStatus
+from host.supervisor.policy import BreakerState
 from sdk.events import Fill, OrderType, Position, Side, Tick, TimeInForce
 from tests.helpers import ManualClock, wait_until
 from tests.servers import free_port
@@ -72,7 +73,7 @@ class Published:
 
 
 def new_engine() -> MatchingEngine:
-    return MatchingEngine(fee_rate=0.001, clock=SystemWallClock(), id_prefix=paper_id_prefix())
+    return MatchingEngine(fee_rate=0.001, clock=SystemClock(), id_prefix=paper_id_prefix())
 
 
 @pytest.fixture
@@ -343,7 +344,7 @@ class TestPaperVenue:
     async def test_in_process_venue_delivers_fills_before_the_reply_and_is_idempotent(self) -> None:
         """PaperVenue: the fill (strategy set) reaches the sink inside submit(); a resubmit is the same order."""
         received: list[Fill] = []
-        engine = MatchingEngine(clock=SystemWallClock(), id_prefix=paper_id_prefix())
+        engine = MatchingEngine(clock=SystemClock(), id_prefix=paper_id_prefix())
         venue: Venue = PaperVenue(engine, received.append)
         assert isinstance(venue, PaperVenue)
         venue.on_market(TOUCH)
@@ -356,7 +357,7 @@ class TestPaperVenue:
     async def test_resting_order_fills_through_on_market_and_can_be_cancelled(self) -> None:
         """A resting limit fills when on_market crosses it; another is cancelled and never fills."""
         received: list[Fill] = []
-        venue = PaperVenue(MatchingEngine(clock=SystemWallClock()), received.append)
+        venue = PaperVenue(MatchingEngine(clock=SystemClock()), received.append)
         venue.on_market(TOUCH)
         await venue.submit(intent("r1", kind=OrderType.LIMIT, price=100.0))
         await venue.submit(intent("r2", kind=OrderType.LIMIT, price=100.0))
@@ -375,7 +376,7 @@ class TestPaperVenue:
                 raise RuntimeError("journal full")
             received.append(fill)
 
-        venue = PaperVenue(MatchingEngine(clock=SystemWallClock()), sink)
+        venue = PaperVenue(MatchingEngine(clock=SystemClock()), sink)
         venue.on_market(TOUCH)
         await venue.submit(intent("f1"))
         await venue.submit(intent("f2"))

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from host.execution.orders import TERMINAL, OrderIntent, OrderStatus
 from host.ledger import DuplicateOrder, IllegalTransition, Ledger, LedgerError, UnknownOrder, utc_day
+from host.orders import TERMINAL, OrderIntent, OrderStatus
 from sdk.events import Fill, OrderType, Side, TimeInForce
 
 BUY, SELL = Side.BUY, Side.SELL

@@ -7,24 +7,15 @@ from collections.abc import Iterable
 import pytest
 
 from host.execution.matching import MatchingEngine
-from host.execution.orders import OrderIntent, OrderState, OrderStatus
+from host.orders import OrderIntent, OrderState, OrderStatus
 from sdk.events import Book, Candle, Fill, OrderType, Side, Tick, TimeInForce, Trade
+from tests.helpers import ManualClocks
 
 SYM = "BTCUSDT"
 
 
-class FakeClock:
-    """Epoch nanoseconds that move only when told."""
-
-    def __init__(self, now_ns: int = 1_700_000_000_000_000_000) -> None:
-        self.now_ns = now_ns
-
-    def time_ns(self) -> int:
-        return self.now_ns
-
-
 def engine(fee_rate: float = 0.0, slippage_bps: float = 0.0, fill_at_touch_size: bool = True) -> MatchingEngine:
-    return MatchingEngine(fee_rate, slippage_bps, clock=FakeClock(), fill_at_touch_size=fill_at_touch_size)
+    return MatchingEngine(fee_rate, slippage_bps, clock=ManualClocks(), fill_at_touch_size=fill_at_touch_size)
 
 
 def status(state: OrderState | None) -> OrderStatus:
@@ -322,7 +313,7 @@ class TestFeesAndFillRecords:
 
     def test_every_fill_has_a_unique_id_the_venue_order_id_strategy_and_clock_time(self) -> None:
         """Fill ids are {venue order id}-{k}; order ids {prefix}{n}; strategy from the intent; clock time."""
-        clock = FakeClock(42)
+        clock = ManualClocks(wall_ns=42)
         eng = MatchingEngine(clock=clock, id_prefix="X-")
         eng.on_market(Book(SYM, 1, bids=(), asks=((101.0, 1.0), (102.0, 2.0))))
         first = eng.submit(order("a", quantity=2.0))

@@ -15,7 +15,6 @@ from host.supervisor.policy import (
     FailureKind,
     Open,
     Restart,
-    SystemClock,
     backoff_delay,
 )
 from tests.helpers import ManualClock
@@ -480,11 +479,3 @@ class TestStatus:
         restart_cycle(breaker)
         status = breaker.status()
         assert (status.restarts_in_budget, status.total_restarts) == (1, 2)
-
-
-class TestSystemClock:
-    def test_is_monotonic(self) -> None:
-        """SystemClock never goes backwards."""
-        clock = SystemClock()
-        first = clock.monotonic()
-        assert clock.monotonic() >= first

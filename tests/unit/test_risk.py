@@ -13,17 +13,9 @@ from datetime import date
 import pytest
 
 from host.config import RiskConfig
-from host.execution.orders import OrderIntent, OrderState, OrderStatus
 from host.feeds.health import FeedHealth
-from host.risk import (
-    APPROVED,
-    MemoryCounterStore,
-    Rejected,
-    RiskManager,
-    Rule,
-    WorkingOrders,
-)
-from host.risk.working import scan
+from host.orders import OrderIntent, OrderState, OrderStatus, WorkingOrders, scan
+from host.risk import APPROVED, MemoryCounterStore, Rejected, RiskManager, Rule
 from sdk.events import OrderType, Side, Tick
 from tests.helpers import NOON, SECOND, ManualClocks
 

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from host.execution.orders import WORKING, OrderState
+from host.orders._model import WORKING, OrderState
 from sdk.events import Side
 
 __all__ = ["Exposure", "WorkingOrders", "exposure_of", "scan"]
