@@ -19,6 +19,7 @@ two replays of the same inputs into fresh ledgers give the same results.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import tempfile
 import time
@@ -134,6 +135,7 @@ class ReplaySource:
             count += 1
             if count % 32 == 0:
                 await supervisor.until(lambda: self._closed or supervisor.backlog() <= self.max_lag_events)
+                await asyncio.sleep(0)  # let the runners' loops and the order path take what was queued
                 if self.progress is not None and time.monotonic() - last_report >= 1.0:
                     last_report = time.monotonic()
                     _progress(self.progress, count, self.total)

@@ -858,3 +858,34 @@ class TestWorkingOrders:
                 assert fast.own_sells == pytest.approx(slow.own_sells, abs=1e-9)
                 assert fast.sides(symbol) == pytest.approx(slow.sides(symbol), abs=1e-9)
         assert sorted(s.intent.client_order_id for s in store) == sorted(live)
+
+
+class TestReconfigure:
+    def test_new_limits_apply_to_the_next_check(self, make: Make) -> None:
+        """A lowered maxOrderQuantity from an edited config rejects the next order that is too big."""
+        risk = make()
+        assert risk.check(intent(quantity=0.5)) is APPROVED
+        risk.reconfigure(replace(LOOSE, max_order_quantity=0.1))
+        decision = risk.check(intent(quantity=0.5))
+        assert isinstance(decision, Rejected) and decision.rule is Rule.MAX_QUANTITY
+
+    def test_rate_windows_keep_their_approvals(self, make: Make) -> None:
+        """Approvals already counted still count against a lowered per-second limit."""
+        risk = make()
+        for _ in range(3):
+            assert risk.check(intent()) is APPROVED
+        risk.reconfigure(replace(LOOSE, max_orders_per_second=3))
+        decision = risk.check(intent())
+        assert isinstance(decision, Rejected) and decision.rule is Rule.ORDERS_PER_SECOND
+
+    def test_kill_switch_follows_the_file_only_when_it_changes(self, make: Make) -> None:
+        """killSwitch true in the new file engages; an unchanged false leaves an operator's switch engaged."""
+        risk = make()
+        risk.engage()
+        risk.reconfigure(replace(LOOSE, max_order_quantity=5.0))
+        assert risk.is_killed("momentum")
+        risk.release()
+        risk.reconfigure(replace(LOOSE, kill_switch=True))
+        assert risk.is_killed("momentum")
+        risk.reconfigure(LOOSE)
+        assert not risk.is_killed("momentum")
