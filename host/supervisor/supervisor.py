@@ -36,7 +36,7 @@ from host.supervisor.managed import (
     SupervisionSettings,
 )
 from host.supervisor.policy import BreakerPolicy, CircuitBreaker, Clock, SystemClock
-from runner import wire
+from protocol import wire
 from sdk.events import Fill, MarketEvent, Position, Timer
 
 __all__ = ["ReloadOutcome", "Supervisor", "UnknownStrategy"]
