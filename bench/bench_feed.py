@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -129,8 +130,11 @@ async def _measure(redis_port: int, rate: float, seconds: float) -> dict[str, An
     serving = asyncio.create_task(supervisor.run())
     feeding = asyncio.create_task(feed.run())
     await supervisor.started.wait()
-    while not (supervisor.ready() and feed.connected):
-        await asyncio.sleep(0.05)
+    # Readiness (runners Ready, subscription confirmed) and quiescence (every batch answered) are
+    # state on the supervisor and the feed with no event to wait on: these two loops look at it.
+    async with asyncio.timeout(60):
+        while not (supervisor.ready() and feed.connected):  # noqa: ASYNC110  (no event: see above)
+            await asyncio.sleep(0.05)
     runner_pids = [s.pid for s in supervisor.status() if s.pid is not None]
     cpu_before = (time.process_time(), [cpu_seconds(pid) for pid in runner_pids])
     publisher = await asyncio.create_subprocess_exec(
@@ -138,9 +142,10 @@ async def _measure(redis_port: int, rate: float, seconds: float) -> dict[str, An
     )
     out, _ = await publisher.communicate()
     published = json.loads(out)
-    deadline = time.monotonic() + 10
-    while (received < published["sent"] or not supervisor.quiescent()) and time.monotonic() < deadline:
-        await asyncio.sleep(0.01)
+    with contextlib.suppress(TimeoutError):  # the figures below tell what did not arrive
+        async with asyncio.timeout(10):
+            while received < published["sent"] or not supervisor.quiescent():  # noqa: ASYNC110  (no event: see above)
+                await asyncio.sleep(0.01)
     statuses = supervisor.status()
     host_cpu = time.process_time() - cpu_before[0]
     runner_cpu = [cpu_seconds(pid) - before for pid, before in zip(runner_pids, cpu_before[1], strict=True)]

@@ -38,7 +38,8 @@ from host.execution.paper import PaperVenueServer, paper_id_prefix
 from host.orders import OrderIntent
 from sdk.events import OrderType, Side, Tick
 
-RESULTS = Path(__file__).resolve().parent / "results" / "paper_venue.json"
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "paper_venue.json"
 SYMBOL = "BTCUSDT"
 TOUCH = Tick(SYMBOL, 1, bid_price=99.0, bid_size=1.0, ask_price=101.0, ask_size=1.0)
 WARMUP = 200
@@ -128,7 +129,7 @@ async def inline(orders: int, levels: list[int]) -> list[dict[str, Any]]:
 async def in_process(orders: int, levels: list[int]) -> list[dict[str, Any]]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.bench_paper_venue", "--serve", stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE, cwd=Path(__file__).resolve().parent.parent, start_new_session=True,
+        stdout=asyncio.subprocess.PIPE, cwd=ROOT, start_new_session=True,
     )  # fmt: skip
     assert proc.stdout is not None and proc.stdin is not None
     try:

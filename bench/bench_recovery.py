@@ -65,9 +65,19 @@ class Timeline:
     """Host-side monotonic stamps of everything the measurement needs, in arrival order."""
 
     events: list[tuple[float, str, int | None]] = field(default_factory=list)  # (time, name, pid)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)  # set on every stamp: waiters look again
 
     def stamp(self, name: str, pid: int | None = None) -> None:
         self.events.append((time.monotonic(), name, pid))
+        self.changed.set()
+
+    async def until(self, predicate: Callable[[], bool]) -> None:
+        """Until ``predicate`` holds, looked at again on every stamp: whatever it reads is stamped
+        when it changes (answers; the state and pid of a strategy, which change before its
+        ``strategy_ready``). Unbounded: callers put ``asyncio.timeout`` around it."""
+        while not predicate():
+            self.changed.clear()
+            await self.changed.wait()
 
     def processor(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         """A structlog processor: stamps the supervisor's lifecycle events, drops every log line."""
@@ -107,14 +117,6 @@ def _tick(seq: int) -> Tick:
     return tick
 
 
-async def _until(predicate: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no progress within {timeout} s")
-        await asyncio.sleep(0.005)  # the figures come from the stamps, not from this poll
-
-
 class _Bench:
     def __init__(self, mode: str, policy: BreakerPolicy) -> None:
         self.timeline = Timeline()
@@ -140,7 +142,8 @@ class _Bench:
         """Pull the trigger with a settled runner; the segments of this crash in ms."""
         status = self.supervisor.strategy(SID)
         old = status.pid
-        await _until(lambda: self.answers(old) >= 5, 10)
+        async with asyncio.timeout(10):
+            await self.timeline.until(lambda: self.answers(old) >= 5)
         self.seq = (self.seq // TRIGGER + 1) * TRIGGER
         triggered = time.monotonic()
         self.supervisor.publish(_tick(self.seq))
@@ -149,7 +152,8 @@ class _Bench:
             status = self.supervisor.strategy(SID)
             return status.state is StrategyState.RUNNING and status.pid != old and self.answers(status.pid) > 0
 
-        await _until(answered_by_new, 30)
+        async with asyncio.timeout(30):
+            await self.timeline.until(answered_by_new)
         return self._segments(triggered)
 
     def _segments(self, triggered: float) -> dict[str, float]:
@@ -179,7 +183,8 @@ async def _measure(mode: str, policy: BreakerPolicy, crashes: int) -> list[dict[
     feed: asyncio.Task[None] | None = None
     try:
         await asyncio.wait_for(bench.supervisor.started.wait(), 10)
-        await _until(lambda: bench.supervisor.strategy(SID).state is StrategyState.RUNNING, 10)
+        async with asyncio.timeout(10):
+            await bench.timeline.until(lambda: bench.supervisor.strategy(SID).state is StrategyState.RUNNING)
         feed = asyncio.create_task(bench.feed())
         samples = [await bench.crash_once() for _ in range(crashes)]
     finally:

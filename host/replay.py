@@ -20,6 +20,7 @@ two replays of the same inputs into fresh ledgers give the same results.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import tempfile
 import time
@@ -111,10 +112,14 @@ class ReplaySource:
         supervisor = engine.supervisor
         count = 0
         try:
-            await self._settled(supervisor, supervisor.settings.handshake_timeout_s)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(supervisor.settings.handshake_timeout_s):
+                    await self._settled(supervisor)
             count = await self._replay(engine)
             if not self._closed:
-                await supervisor.until(lambda: self._closed or supervisor.quiescent(), _DRAIN_S)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(_DRAIN_S):
+                        await supervisor.until(lambda: self._closed or supervisor.quiescent())
                 await engine.execution.drain()
         finally:
             self.report = report(engine, count, time.monotonic() - started)
@@ -141,11 +146,11 @@ class ReplaySource:
                     _progress(self.progress, count, self.total)
         return count
 
-    async def _settled(self, supervisor: Supervisor, timeout: float) -> None:
+    async def _settled(self, supervisor: Supervisor) -> None:
         """Until every strategy is Ready, or has settled into a state where it will not be soon."""
         await supervisor.until(lambda: self._closed or supervisor.started.is_set())
         await supervisor.until(
-            lambda: self._closed or all(s.state is not StrategyState.STARTING for s in supervisor.status()), timeout
+            lambda: self._closed or all(s.state is not StrategyState.STARTING for s in supervisor.status())
         )
 
 

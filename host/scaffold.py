@@ -167,7 +167,7 @@ def new_plugin(name: str, plugins_dir: Path) -> Path:
     """Write plugins_dir/NAME with a strategy, its config and its tests; return the folder."""
     if not name.isidentifier() or keyword.iskeyword(name) or not name.islower():
         raise ScaffoldError(f"plugin name {name!r}: use a lower-case Python identifier, e.g. my_strategy")
-    if name in {"sdk", "host", "runner", "tests"}:
+    if name in {"sdk", "host", "runner", "protocol", "tests"}:
         raise ScaffoldError(f"plugin name {name!r}: taken by the engine's own packages, choose another")
     target = plugins_dir / name
     if target.exists():

@@ -19,7 +19,7 @@ import structlog
 
 from engine_proto import strategy_pb2 as pb
 from host.link import Inbound, ProcessExited, Received, RunnerConnection, StreamClosed, Wakeup
-from runner import wire
+from protocol import wire
 
 __all__ = [
     "BootFailed",

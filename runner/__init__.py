@@ -1,7 +1,9 @@
-"""The runner: one subprocess that loads a plugin package and serves its strategies to the host."""
+"""The runner: one subprocess that loads a plugin package and serves its strategies to the host.
+
+``python -m runner`` is its entry point. What it shares with the host (the wire mapping, the exit
+codes) lives in ``protocol``, so the host never imports this package.
+"""
 
 from __future__ import annotations
 
-from runner.exitcodes import BOOT_ERRORS, ExitCode, describe_exit
-
-__all__ = ["BOOT_ERRORS", "ExitCode", "describe_exit"]
+__all__: list[str] = []

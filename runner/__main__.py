@@ -4,7 +4,7 @@
         --strategies '[{"id": "momentum-btc", "name": "momentum", "params": {"symbols": ["BTCUSDT"]}}]'
 
 argv -> token (first line of stdin) -> sandbox -> logging -> serve. Exit codes are named in
-``runner.exitcodes``.
+``protocol.exitcodes``.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import structlog
 
+from protocol import ExitCode
 from runner import sandbox
 from runner.app import RunnerOptions, serve
-from runner.exitcodes import ExitCode
 from runner.loader import StrategySpec
 
 

@@ -31,9 +31,9 @@ import structlog
 
 from engine_proto import strategy_pb2 as pb
 from engine_proto import strategy_pb2_grpc as pb_grpc
+from protocol import ExitCode
 from runner.dispatch import Dispatcher, error_to_pb
 from runner.errors import PluginLoadError, RunnerError, StrategyBuildError
-from runner.exitcodes import ExitCode
 from runner.loader import StrategySpec, build_strategies, load_plugin
 from sdk.dispatch import HandlerError, StrategySlot
 

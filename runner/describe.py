@@ -19,9 +19,9 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from protocol import ExitCode
 from runner import sandbox
 from runner.errors import PluginLoadError
-from runner.exitcodes import ExitCode
 from runner.loader import load_plugin
 from sdk.strategy import Strategy
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 
 from engine_proto import strategy_pb2 as pb
-from runner import wire
+from protocol import wire
 from sdk.dispatch import HandlerError, StrategySlot
 from sdk.events import Event
 

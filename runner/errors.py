@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner.exitcodes import ExitCode
+from protocol import ExitCode
 
 __all__ = ["PluginLoadError", "RunnerError", "StrategyBuildError"]
 

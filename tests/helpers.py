@@ -117,7 +117,7 @@ def tick_events(count: int, symbol: str = "BTCUSDT", start: int = 1) -> list[obj
 def payload(events: list[object], target: str = "") -> bytes:
     """Events serialized once, as the host does before a fan-out."""
     from engine_proto import strategy_pb2 as pb
-    from runner import wire
+    from protocol import wire
 
     return pb.EventBatch(events=[wire.event_to_pb(e, target) for e in events]).SerializeToString()  # type: ignore[arg-type]
 

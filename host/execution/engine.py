@@ -19,6 +19,12 @@ paused) cancels the strategy's working orders before anything else. ``reconcile`
 every order the ledger holds as working is checked with the venue, and orders journaled but never
 sent are sent (same id), so a host killed at any point loses and duplicates nothing.
 
+Waiting. ``run`` sleeps on an event that ``signals`` sets (and at most a second, to flush the
+persister); ``drain`` (before a stop) sleeps on an event set where the queue empties and where a
+background task (a cancel, a resolution) ends, and looks again each time. The only timed loops
+are the resolver's and the cancel retry's, which pace requests to the venue: its state reaches
+the host only as answers.
+
 Modes: ``live`` and ``simulation`` differ only in the venue given; ``observation`` runs the same
 path up to risk and records what would have been sent, sending nothing.
 """
@@ -115,7 +121,8 @@ class ExecutionEngine:
         self._reduce_only: set[str] = set()
         self._cancel_requested: set[str] = set()  # orders a cancel was asked for (see _cancel_if_requested)
         self.stats = ExecutionStats()
-        self._wake = asyncio.Event()
+        self._wake = asyncio.Event()  # signals queued, or drain asked: run places what is queued
+        self._settled = asyncio.Event()  # the queue emptied or a background task ended: drain looks again
         self._tasks: set[asyncio.Task[None]] = set()
         self._venue_ids: dict[str, str] = {}  # venue order id -> client order id
 
@@ -279,6 +286,7 @@ class ExecutionEngine:
                 while len(self.queue):
                     batch = self.queue.take_batch(_BATCH)
                     self.metrics.queue_size.set(len(self.queue))
+                    self._note_settled()
                     result = self.aggregator.aggregate(batch)
                     for strategy, signal in result.orders:
                         await self._place(strategy, signal)
@@ -290,16 +298,30 @@ class ExecutionEngine:
 
     async def drain(self, timeout_s: float = 10.0) -> None:
         """Until the queue is empty and no cancel or resolution is in flight (bounded)."""
+        self._wake.set()  # run may be sitting out its flush interval with signals queued
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout_s):
-                while len(self.queue) or self._tasks:
-                    self._wake.set()
-                    await asyncio.sleep(0.005)
+                # Looked at again on every signal: a new signal or task may have arrived since.
+                while not self._drained():
+                    self._settled.clear()
+                    await self._settled.wait()
+
+    def _drained(self) -> bool:
+        return not len(self.queue) and not self._tasks
+
+    def _note_settled(self) -> None:
+        """Called where the queue shrinks or a task ends, the only changes that can complete a drain."""
+        if self._drained():
+            self._settled.set()
 
     def _spawn(self, coroutine: Coroutine[object, object, None]) -> None:
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._note_settled()
 
     # ---------------------------------------------------------------- placing
 
@@ -438,7 +460,12 @@ class ExecutionEngine:
         return True
 
     async def _resolve_loop(self, cid: str) -> None:
-        while not await self._resolve(cid):
+        """Ask again every ``resolve_interval_s`` until the venue settles the order.
+
+        The sleep paces requests to the venue, it does not wait on state here: what the venue
+        knows reaches this process only as the answer to a request, so there is no event to wait on.
+        """
+        while not await self._resolve(cid):  # noqa: ASYNC110  (pacing requests: see above)
             await asyncio.sleep(self.resolve_interval_s)
 
     # ---------------------------------------------------------------- cancels

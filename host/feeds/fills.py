@@ -381,7 +381,9 @@ class FillFeed:
         if psub is not None:
             with suppress(nats_errors.Error):
                 await psub.unsubscribe()
-        await _first(self._stop, self._lost, timeout=self.config.reconnect_wait)
+        with suppress(TimeoutError):
+            async with asyncio.timeout(self.config.reconnect_wait):
+                await _first(self._stop, self._lost)
 
     async def _handle(self, msg: Msg) -> Outcome:
         if msg.subject == self.config.fill_subject:
@@ -496,11 +498,11 @@ def _excerpt(data: bytes) -> str:
     return data[:_PAYLOAD_LOGGED].decode("utf-8", "replace")
 
 
-async def _first(*events: asyncio.Event, timeout: float | None = None) -> None:
-    """Return once any of ``events`` is set, or after ``timeout`` s."""
+async def _first(*events: asyncio.Event) -> None:
+    """Return once any of ``events`` is set (bound it with ``asyncio.timeout`` where it must end)."""
     waiters = [asyncio.ensure_future(event.wait()) for event in events]
     try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for waiter in waiters:
             waiter.cancel()

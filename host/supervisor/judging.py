@@ -20,7 +20,7 @@ import structlog
 from engine_proto import strategy_pb2 as pb
 from host.supervisor.policy import CircuitBreaker, Continue, Decision, FailureKind, Open, Restart
 from host.supervisor.status import StrategyListener, StrategyStats, SupervisionSettings
-from runner import wire
+from protocol import wire
 from sdk.errors import ValidationError
 from sdk.events import Cancel, Signal
 

@@ -54,8 +54,7 @@ from host.supervisor.status import (
     StrategyStatus,
     SupervisionSettings,
 )
-from runner import wire
-from runner.exitcodes import BOOT_ERRORS, describe_exit
+from protocol import BOOT_ERRORS, describe_exit, wire
 
 if TYPE_CHECKING:
     from host.metrics import StrategyMetrics

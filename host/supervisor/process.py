@@ -1,12 +1,13 @@
 """Runner processes: spawning one with the minimum it needs, and ending it with one ladder.
 
 A runner starts as ``python -B -s -m runner ...`` in a new session (its own process group) with
-a scrubbed environment (no host secrets: only PATH, locale, PYTHONPATH to the engine's code,
-``PYTHONDONTWRITEBYTECODE=1`` so loading a plugin never rewrites ``plugins/`` and
-``MALLOC_ARENA_MAX=2`` so gRPC's threads fit under the address-space limit), no inherited
-descriptors beyond its pipes, and its token on stdin (never in argv or the environment, where
-other processes of this user could read it). Its stdout and stderr are kept as a short tail for
-the operator. When the process is reaped, ``ProcessExited`` goes on its session's inbox.
+a scrubbed environment (no host secrets: only PATH, locale, PYTHONPATH to the folders holding
+``runner``, ``protocol``, ``sdk`` and ``engine_proto``, ``PYTHONDONTWRITEBYTECODE=1`` so loading
+a plugin never rewrites ``plugins/`` and ``MALLOC_ARENA_MAX=2`` so gRPC's threads fit under the
+address-space limit), no inherited descriptors beyond its pipes, and its token on stdin (never in
+argv or the environment, where other processes of this user could read it). Its stdout and stderr
+are kept as a short tail for the operator. When the process is reaped, ``ProcessExited`` goes on
+its session's inbox.
 
 Ending a runner is ``end_runner``: gRPC Stop -> SIGTERM at grace/2 -> SIGKILL to the process
 group; it returns the rung it reached.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import os
 import signal
@@ -29,9 +31,6 @@ from typing import Any
 
 import structlog
 
-import engine_proto
-import runner
-import sdk
 from host.link import Inbound, LinkServer, ProcessExited, Registration
 from host.session import RunnerSession
 
@@ -70,8 +69,18 @@ class RunnerLaunch:
     handshake_timeout_s: float = 30.0
 
 
+# Every package a runner process imports from the engine. Located by spec, not imported: the host
+# never loads the runner's own code, it only needs the folder it lives in.
+_RUNNER_PACKAGES = ("runner", "protocol", "sdk", "engine_proto")
+
+
 def _code_roots() -> list[str]:
-    roots = {str(Path(module.__file__ or "").resolve().parent.parent) for module in (runner, sdk, engine_proto)}
+    roots = set()
+    for name in _RUNNER_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise RuntimeError(f"engine package {name!r} is not importable: reinstall the engine")
+        roots.add(str(Path(spec.origin).resolve().parent.parent))
     return sorted(roots)
 
 

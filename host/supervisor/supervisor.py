@@ -37,7 +37,7 @@ from host.supervisor.managed import (
     SupervisionSettings,
 )
 from host.supervisor.policy import BreakerPolicy, CircuitBreaker
-from runner import wire
+from protocol import wire
 from sdk.events import Fill, MarketEvent, Position, Timer
 
 __all__ = ["ReloadOutcome", "Supervisor", "UnknownStrategy"]
@@ -156,16 +156,11 @@ class Supervisor:
         """Something a waiter of ``until`` may care about changed (a state, a queue, a close)."""
         self._changed.set()
 
-    async def until(self, predicate: Callable[[], bool], timeout: float | None = None) -> bool:
-        """Wait until ``predicate()`` holds, re-checked on every ``notify``; False on timeout."""
-        try:
-            async with asyncio.timeout(timeout):
-                while not predicate():
-                    self._changed.clear()
-                    await self._changed.wait()
-        except TimeoutError:
-            return False
-        return True
+    async def until(self, predicate: Callable[[], bool]) -> None:
+        """Wait until ``predicate()`` holds, re-checked on every ``notify`` (bound it with asyncio.timeout)."""
+        while not predicate():
+            self._changed.clear()
+            await self._changed.wait()
 
     # ---------------------------------------------------------------- traffic (hot path)
 

@@ -204,7 +204,7 @@ class TestNewPlugin:
         assert tests.returncode == 0, tests.stdout[-3000:]
         assert "5 passed" in tests.stdout
 
-    @pytest.mark.parametrize("name", ["My-Strat", "MyStrat", "class", "1st", "sdk"])
+    @pytest.mark.parametrize("name", ["My-Strat", "MyStrat", "class", "1st", "sdk", "protocol"])
     def test_bad_name_exits_2(self, tmp_path: Path, name: str) -> None:
         """A name that is not a free lower-case identifier is refused and nothing is written."""
         result = cli("new-plugin", name, "--dir", "plugins", cwd=tmp_path)

@@ -657,3 +657,62 @@ class TestReconcileUnsent:
         await host.engine.reconcile()
         await wait_until(lambda: status(host, host.ledger.order("late-1")) is expected, timeout=5)  # type: ignore[arg-type]
         assert (host.paper.engine.status("late-1") is None) == (expected is OrderStatus.EXPIRED)  # type: ignore[union-attr]
+
+
+class _HeldCancel(_HeldSubmit):
+    """A venue whose cancels wait for ``release`` (``reached`` is set once one is waiting)."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.reached = asyncio.Event()
+
+    async def submit(self, intent: Any) -> Any:
+        return await self.inner.submit(intent)
+
+    async def cancel(self, client_order_id: str) -> Any:
+        self.reached.set()
+        await self.release.wait()
+        return await self.inner.cancel(client_order_id)
+
+
+class TestDrain:
+    async def test_drain_returns_once_every_queued_signal_is_taken(self, host: Host) -> None:
+        """Signals handed in just before drain: it returns with the queue empty and all of them placed."""
+        for _ in range(5):
+            host.signal("alpha", market(BUY, 0.1))
+        await host.engine.drain(timeout_s=5)
+        assert len(host.engine.queue) == 0
+        await settled(host, 5)
+
+    async def test_drain_waits_for_a_cancel_in_flight_and_returns_when_it_ends(self, host: Host) -> None:
+        """A cancel the venue has not answered keeps drain waiting; its answer ends the wait at once."""
+        held = _HeldCancel(host.engine.venue)
+        host.engine.venue = held  # type: ignore[assignment]
+        host.signal("alpha", limit(BUY, 1.0, 97.0))
+        [order] = await settled(host, 1)
+        host.engine.engage_kill_switch("alpha")
+        async with asyncio.timeout(5):
+            await held.reached.wait()
+        draining = asyncio.ensure_future(host.engine.drain(timeout_s=10))
+        done, _ = await asyncio.wait({draining}, timeout=0.2)
+        assert not done, "drain returned while a cancel was in flight"
+        held.release.set()
+        async with asyncio.timeout(5):
+            await draining
+        assert not host.engine._tasks
+        assert status(host, order) is OrderStatus.CANCELLED
+
+    async def test_drain_gives_up_after_its_timeout(self, host: Host) -> None:
+        """A cancel that is never answered holds drain only for ``timeout_s``; the cancel stays in flight."""
+        held = _HeldCancel(host.engine.venue)
+        host.engine.venue = held  # type: ignore[assignment]
+        host.signal("alpha", limit(BUY, 1.0, 97.0))
+        [order] = await settled(host, 1)
+        host.engine.engage_kill_switch("alpha")
+        async with asyncio.timeout(5):
+            await held.reached.wait()
+        async with asyncio.timeout(5):
+            await host.engine.drain(timeout_s=0.2)
+        assert host.engine._tasks
+        assert status(host, order) is OrderStatus.CANCEL_PENDING
+        held.release.set()

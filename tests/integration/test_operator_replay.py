@@ -127,7 +127,7 @@ class TestReplayParity:
 
     def test_a_plugin_edited_mid_replay_serves_new_code_with_its_state(self, tmp_path: Path) -> None:
         """The hot reload of a live run, in a replay: v2 takes over and the tick count carries on."""
-        folder, port = project(tmp_path, every=5)
+        folder, _ = project(tmp_path, every=5)
         ticks = write_ticks(tmp_path / "ticks.jsonl", 60_000)
         ledger = tmp_path / "replay.sqlite"
         proc = replay(folder, "--replay", str(ticks), "--ledger", str(ledger), "--http")
@@ -137,7 +137,7 @@ class TestReplayParity:
             source.write_text(source.read_text().replace('VERSION = "v1"', 'VERSION = "v2"'))
             poll_until(lambda: proc.poll() is not None or any(o["version"] == "v2" for o in orders(ledger)), 30,
                        "v2 trading")  # fmt: skip
-            out, err = proc.communicate(timeout=90)
+            _, err = proc.communicate(timeout=90)
         finally:
             proc.kill()
         assert proc.returncode == 0, err[-2000:]

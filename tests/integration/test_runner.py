@@ -17,7 +17,7 @@ from engine_proto import strategy_pb2 as pb
 from host.link import LinkServer, Received
 from host.session import BootFailed, DeadlineMissed, RunnerLost
 from host.supervisor.process import Rung, end_runner
-from runner.exitcodes import ExitCode
+from protocol import ExitCode
 from tests.helpers import ROOT, RUNNERS, payload, pid_alive, tick_events, wait_until
 from tests.integration.conftest import RunnerHarness
 

@@ -1,4 +1,4 @@
-"""The protocol conversions in runner.wire, above all the bytes the host frames by hand.
+"""The protocol conversions in protocol.wire, above all the bytes the host frames by hand.
 
 The host serializes each event once and joins the bytes into every runner's batch, framing the
 ``EventBatch.events`` entries, the ``Event.market`` field and the ``HostMessage.batch`` around them
@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from engine_proto import strategy_pb2 as pb
-from runner import wire
+from protocol import wire
 from sdk.events import Book, Candle, Event, Fill, Position, Side, Tick, Timer, Trade
 
 T0 = 1_723_161_254_087_891_000

@@ -1,0 +1,44 @@
+"""Which of the engine's packages may import which, read from the source (nothing is imported).
+
+The host and its runners meet only in ``protocol``: the host never imports ``runner``, the runner
+never imports ``host``, and ``protocol`` imports neither. ``sdk`` is installable alone, so it
+imports none of them.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT
+
+FORBIDDEN = {
+    "host": {"runner"},
+    "runner": {"host"},
+    "protocol": {"host", "runner"},
+    "sdk": {"host", "runner", "protocol", "engine_proto"},
+}
+
+
+def _imported_packages(path: Path) -> Iterator[tuple[int, str]]:
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            yield from ((node.lineno, alias.name.split(".")[0]) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.lineno, node.module.split(".")[0]
+
+
+class TestLayering:
+    @pytest.mark.parametrize("package", sorted(FORBIDDEN))
+    def test_package_imports_only_what_its_layer_allows(self, package: str) -> None:
+        """No module of the package imports a package its layer must not depend on."""
+        found = [
+            f"{path.relative_to(ROOT)}:{line} imports {name}"
+            for path in sorted((ROOT / package).rglob("*.py"))
+            for line, name in _imported_packages(path)
+            if name in FORBIDDEN[package]
+        ]
+        assert found == []
