@@ -1,9 +1,11 @@
 """A real Engine with its HTTP server on a free port, for the HTTP and status-page tests.
 
-The engine is built the way a live run builds it (``host.assembly.build`` with the system clocks
-and the in-process paper venue, simulation mode) over scripted runners from tests/runners, and
-served by ``host.http.engine_server``. Market data is handed to ``Engine.on_market`` directly
-(the Redis feed has tests of its own). Requests go through a real aiohttp client.
+The engine is composed the way every run is (``host.app.compose`` with the system clock and the
+in-process paper venue, simulation mode) over scripted runners from tests/runners, and run by
+``App.run``; its source is ``HandFed``: the test hands market data to ``Engine.on_market`` itself
+(the Redis feed has tests of its own). The HTTP server is ``host.http.engine_server`` over that
+engine, started by the stack so a test can watch the engine before it runs. Requests go through a
+real aiohttp client.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from typing import Any
 
 import aiohttp
 
-from host.app import definitions, settings
-from host.assembly import Engine, build
+from host.app import App, compose
+from host.assembly import Engine
 from host.clock import SystemClock
 from host.config import Config, parse
 from host.http import EngineControls, HttpServer, build_status, engine_server, readiness
@@ -73,15 +75,37 @@ class Reply:
         return f"<Reply {self.status} {self.text[:300]!r}>"
 
 
+class HandFed:
+    """The stack's source: no brokers; the test hands events to the engine; runs until closed."""
+
+    feed = None
+
+    def __init__(self) -> None:
+        self._closed = asyncio.Event()
+
+    def bind(self, engine: Engine) -> None:
+        pass
+
+    def brokers(self) -> Mapping[str, bool]:
+        return {}
+
+    async def run(self, engine: Engine) -> None:
+        await self._closed.wait()
+
+    async def close(self) -> None:
+        self._closed.set()
+
+
 class Stack:
     """An engine, its HTTP server and a client."""
 
-    def __init__(self, engine: Engine, server: HttpServer, client: aiohttp.ClientSession) -> None:
-        self.engine = engine
+    def __init__(self, app: App, server: HttpServer, client: aiohttp.ClientSession) -> None:
+        self.app = app
+        self.engine = app.engine
         self.server = server
         self.client = client
-        self.serving: asyncio.Task[None] | None = None
-        self.ordering: asyncio.Task[None] | None = None
+        self.running: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
         self.seq = 0
 
     @property
@@ -89,9 +113,8 @@ class Stack:
         return f"http://127.0.0.1:{self.server.port}"
 
     async def start(self) -> None:
-        """Run the supervisor and the order path (the strategies boot in the background)."""
-        self.serving = asyncio.create_task(self.engine.supervisor.run())
-        self.ordering = asyncio.create_task(self.engine.execution.run())
+        """Run the app (the strategies boot in the background)."""
+        self.running = asyncio.create_task(self.app.run(self._stop.wait()))
         await asyncio.wait_for(self.engine.supervisor.started.wait(), 10)
 
     async def settled(self, states: Mapping[str, StrategyState] = SETTLED) -> None:
@@ -99,12 +122,12 @@ class Stack:
         await wait_until(lambda: all(supervisor.strategy(s).state is state for s, state in states.items()), 15)
 
     async def stop(self) -> None:
-        self.engine.supervisor.close()
-        if self.serving is not None:
-            await asyncio.wait_for(self.serving, 20)
-        if self.ordering is not None:
-            self.ordering.cancel()
-            await asyncio.gather(self.ordering, return_exceptions=True)
+        """Stop the app the way SIGTERM does; one never started only closes its engine."""
+        if self.running is None:
+            await self.engine.close()
+            return
+        self._stop.set()
+        await asyncio.wait_for(self.running, 20)
 
     async def request(self, method: str, path: str, *, token: str | None = None, body: Any = None,
                       raw: bytes | None = None, headers: Mapping[str, str] | None = None) -> Reply:  # fmt: skip
@@ -156,11 +179,11 @@ async def running_stack(
     ``status_filter`` rewrites each /status document before it is served (the page tests use it to
     put hostile text where a strategy's error would be).
     """
-    supervision, policy = settings(config, root=tmp_path)
-    engine = build(config, definitions(config), supervision, policy, ledger_path=Path(config.engine.ledger_path),
-                   clock=SystemClock(), venue_kind="paper")  # fmt: skip
+    app = compose(config, HandFed(), clock=SystemClock(), venue_kind="paper",
+                  ledger_path=Path(config.engine.ledger_path), root=tmp_path, http=False)  # fmt: skip
+    engine = app.engine
     if status_filter is None:
-        server = engine_server(engine, brokers=brokers)
+        server = engine_server(engine, brokers=brokers, reloader=app.reloader)
     else:
         started = time.monotonic()
         server = HttpServer(
@@ -169,7 +192,7 @@ async def running_stack(
             controls=EngineControls(engine), registry=engine.metrics.registry,
         )  # fmt: skip
     await server.start()
-    stack = Stack(engine, server, aiohttp.ClientSession())
+    stack = Stack(app, server, aiohttp.ClientSession())
     try:
         if start:
             await stack.start()
@@ -179,4 +202,3 @@ async def running_stack(
         await stack.stop()
         await stack.client.close()
         await server.stop()
-        await engine.close()
