@@ -60,6 +60,7 @@ class CounterConfig(StrategyConfig):
     label: str = "a"
     every: int = 1
     size: float = 0.001
+    rest: bool = False  # also keep one limit buy working, 3 % under the bid
 
 
 class Counter(Strategy[CounterConfig]):
@@ -72,6 +73,10 @@ class Counter(Strategy[CounterConfig]):
 
     def on_tick(self, tick: Tick) -> None:
         self.seen += 1
+        if self.config.rest and self.seen == 1:
+            price = round(tick.bid_price * 0.97, 2)
+            self.emit(Signal(tick.symbol, "buy", self.config.size, order_type="limit", price=price, slot="rest",
+                             metadata={"version": VERSION, "label": "rest", "seen": "0"}))
         if self.seen % self.config.every:
             return
         side = "buy" if (self.seen // self.config.every) % 2 else "sell"
@@ -138,6 +143,7 @@ class Order:
     version: str
     label: str
     seen: int
+    status: str
 
 
 class Publisher:
@@ -345,17 +351,17 @@ class OperatorStack:
         db = sqlite3.connect(f"file:{self.ledger_path}?mode=ro", uri=True, timeout=5)
         try:
             rows = db.execute(
-                "SELECT strategy, symbol, created_ns, metadata FROM orders ORDER BY created_ns"
+                "SELECT strategy, symbol, created_ns, metadata, status FROM orders ORDER BY created_ns"
             ).fetchall()
         except sqlite3.OperationalError:
             return []  # the schema is not there yet
         finally:
             db.close()
         orders = []
-        for sid, symbol, created_ns, metadata in rows:
+        for sid, symbol, created_ns, metadata, status in rows:
             meta = json.loads(metadata)
             orders.append(Order(sid, symbol, created_ns, meta.get("version", ""), meta.get("label", ""),
-                                int(meta.get("seen", 0))))  # fmt: skip
+                                int(meta.get("seen", 0)), status))  # fmt: skip
         return [o for o in orders if strategy is None or o.strategy == strategy]
 
     def first_order_after(self, strategy: str, since: float, **match: str) -> Order | None:

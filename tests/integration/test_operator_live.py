@@ -23,6 +23,7 @@ import pytest
 
 from tests.integration.operator_stack import (
     OperatorStack,
+    Order,
     live_stack,
     poll_until,
     runner_pid_alive,
@@ -105,15 +106,24 @@ class TestHotReloadLive:
         _seen_continues(stack, "edited")
 
     def test_deleted_folder_stops_its_strategy(self, stack: OperatorStack) -> None:
-        """rm -r plugins/edited: its runner ends and it sends nothing more; steady keeps trading."""
+        """rm -r plugins/edited: its working order is cancelled, its runner ends, it sends nothing more."""
+        stack.config["strategies"]["edited"]["parameters"]["rest"] = True
         stack.start()
         pid = stack.strategy("edited")["pid"]  # type: ignore[index]
+
+        def working() -> list[Order]:
+            return [o for o in stack.orders("edited") if o.label == "rest" and o.status == "accepted"]
+
+        resting = poll_until(working, 10, "edited's limit order working at the venue")
         shutil.rmtree(stack.plugins / "edited")
         poll_until(lambda: stack.strategy("edited") is None, 10, "edited gone from /status")
         gone_at = time.time()
         poll_until(lambda: not runner_pid_alive(pid), 5, "edited's runner ended")
         poll_until(lambda: stack.first_order_after("steady", gone_at + 0.3), 10, "steady still trading")
         assert stack.first_order_after("edited", gone_at) is None
+        [cancelled] = [o for o in stack.orders("edited") if o.created_ns == resting[0].created_ns]
+        assert cancelled.status == "cancelled", cancelled
+        assert [r for r in stack.logs("cancel_on_disconnect") if r["strategy"] == "edited"]
         status = stack.status()
         assert status is not None and status["reloads"]["packages"]["edited"]["kind"] == "removed"
 
