@@ -211,3 +211,20 @@ class TestLiveRun:
         assert "in live mode (orders to the order-execution service at 127.0.0.1:" in banner, banner
         assert "hot reload on, config watched" in banner
         assert stack.logs("watcher_started")
+
+    def test_parameters_the_strategy_rejects_keep_its_old_runner(self, stack: OperatorStack) -> None:
+        """A misspelt strategy parameter loads as YAML but the strategy's config refuses it: old runner serves."""
+        stack.start()
+        pid = stack.strategy("edited")["pid"]  # type: ignore[index]
+        stack.config["strategies"]["edited"]["parameters"] = {"lable": "b"}
+        stack.config["risk"]["maxOrderValue"] = 999_999  # the rest of the file still applies
+        saved = stack.write_config()
+        poll_until(lambda: stack.metric("config_reloads_total", result="failed") == 1, 15, "the refusal counted")
+        status = stack.status()
+        assert status is not None
+        config = status["reloads"]["config"]
+        assert config["ok"] is False and config["error"].startswith("edited: ") and "lable" in config["error"]
+        assert "risk" in config["applied"]
+        record = stack.strategy("edited")
+        assert record is not None and record["pid"] == pid and record["last_reload"]["result"] == "failed"
+        poll_until(lambda: stack.first_order_after("edited", saved + 0.5, label="a"), 10, "label a still trading")
