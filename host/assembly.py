@@ -36,9 +36,9 @@ from host.risk.seams import FeedView
 from host.supervisor.managed import StrategyDefinition, SupervisionSettings
 from host.supervisor.policy import BreakerPolicy
 from host.supervisor.supervisor import Supervisor, UnknownStrategy
-from sdk.events import Event, Fill, MarketEvent, Position
+from sdk.events import Fill, MarketEvent, Position
 
-__all__ = ["Engine", "build"]
+__all__ = ["Engine", "OrderPath", "build", "order_path"]
 
 log = structlog.get_logger("host.assembly")
 
@@ -95,6 +95,63 @@ def _deliverer(holder: list[Supervisor]) -> Callable[[str, Fill | Position], Non
     return deliver
 
 
+@dataclass
+class OrderPath:
+    """Book, risk, aggregation and execution over one ledger and one venue: the order half of an Engine."""
+
+    ledger: Ledger
+    book: Book
+    risk: RiskManager
+    execution: ExecutionEngine
+    venue: Venue | None
+    paper: PaperVenue | None
+
+
+def order_path(
+    config: Config,
+    ledger: Ledger,
+    venue: Venue | str | None,
+    *,
+    clock: Clocks,
+    deliver: Callable[[str, Fill | Position], None],
+    metrics: EngineMetrics,
+    feed: FeedView | None = None,
+    resolve_interval_s: float = 0.5,
+) -> OrderPath:
+    """The order path as every run wires it: ``venue`` is one already made, or "paper", "grpc" or None.
+
+    ``deliver`` hands fills and positions to the strategies (the supervisor's, in an Engine).
+    """
+    today = datetime.fromtimestamp(clock.now_ns() / 1e9, tz=UTC).date()
+    book = Book.load(ledger, config.risk.initial_balance, today)
+    counters = DurableCounters(ledger)
+    risk = RiskManager(config.risk, clock, market=book, book=book, counters=counters, feed=feed)
+    weights = {spec.id: spec.weight for spec in config.enabled_strategies()}
+    engines: list[ExecutionEngine] = []
+    paper: PaperVenue | None = None
+    if venue == "paper":
+        matching = MatchingEngine(
+            config.engine.paper_fee_rate, config.engine.paper_slippage_bps, clock=clock, id_prefix=paper_id_prefix()
+        )
+        venue = paper = PaperVenue(matching, lambda fill: engines[0].on_fill(fill))
+    elif venue == "grpc":
+        venue = GrpcVenue(config.grpc, clock)
+    elif isinstance(venue, str):
+        raise ValueError(f"venue: 'paper', 'grpc' or None, got {venue!r}")
+    execution = ExecutionEngine(
+        mode=config.engine.mode if venue is not None else "observation", ledger=ledger, book=book, risk=risk,
+        aggregator=Aggregator(config.engine.aggregation_mode, weights),
+        queue=SignalQueue(config.engine.signal_buffer_size), venue=venue, deliver=deliver, clock=clock,
+        metrics=metrics.execution, resolve_interval_s=resolve_interval_s,
+        # Live, the OMS publishes positions on NATS and those reach the strategies instead.
+        deliver_positions=not isinstance(venue, GrpcVenue), persister=Persister(ledger, counters, book),
+        disconnect_action=config.engine.disconnect_action,
+    )  # fmt: skip
+    engines.append(execution)
+    metrics.watch_positions(book.all_strategy_positions)
+    return OrderPath(ledger, book, risk, execution, venue, paper)
+
+
 def build(
     config: Config,
     definitions: list[StrategyDefinition],
@@ -108,42 +165,12 @@ def build(
 ) -> Engine:
     """An Engine ready to run: ``venue_kind`` is "paper", "grpc" or None (observation)."""
     metrics = EngineMetrics(config.metrics.namespace)
-    ledger = Ledger.open(ledger_path)
-    today = datetime.fromtimestamp(clock.now_ns() / 1e9, tz=UTC).date()
-    book = Book.load(ledger, config.risk.initial_balance, today)
-    counters = DurableCounters(ledger)
-    risk = RiskManager(config.risk, clock, market=book, book=book, counters=counters, feed=feed)
-    weights = {spec.id: spec.weight for spec in config.enabled_strategies()}
     holder: list[Supervisor] = []
-    engines: list[ExecutionEngine] = []
-    paper: PaperVenue | None = None
-    venue: Venue | None = None
-    if venue_kind == "paper":
-        matching = MatchingEngine(
-            config.engine.paper_fee_rate, config.engine.paper_slippage_bps, clock=clock,
-            id_prefix=paper_id_prefix(),
-        )  # fmt: skip
-        paper = PaperVenue(matching, lambda fill: engines[0].on_fill(fill))
-        venue = paper
-    elif venue_kind == "grpc":
-        venue = GrpcVenue(config.grpc, clock)
-    execution = ExecutionEngine(
-        mode=config.engine.mode if venue is not None else "observation", ledger=ledger, book=book, risk=risk,
-        aggregator=Aggregator(config.engine.aggregation_mode, weights),
-        queue=SignalQueue(config.engine.signal_buffer_size), venue=venue, deliver=_deliverer(holder), clock=clock,
-        metrics=metrics.execution,
-        deliver_positions=venue_kind != "grpc", persister=Persister(ledger, counters, book),
-        disconnect_action=config.engine.disconnect_action,
-    )  # fmt: skip
-    engines.append(execution)
+    path = order_path(config, Ledger.open(ledger_path), venue_kind, clock=clock, deliver=_deliverer(holder),
+                      metrics=metrics, feed=feed)  # fmt: skip
     supervisor = Supervisor(
-        supervision, definitions, execution, breaker_policy=policy, metrics=metrics,
-        state_store=LedgerStateStore(ledger, clock),
+        supervision, definitions, path.execution, breaker_policy=policy, metrics=metrics,
+        state_store=LedgerStateStore(path.ledger, clock),
     )  # fmt: skip
     holder.append(supervisor)
-    metrics.watch_positions(book.all_strategy_positions)
-    return Engine(config, supervisor, execution, ledger, book, venue, paper, metrics)
-
-
-def is_market(event: Event) -> bool:
-    return event.kind in ("tick", "trade", "book", "candle")
+    return Engine(config, supervisor, path.execution, path.ledger, path.book, path.venue, path.paper, metrics)

@@ -1,9 +1,10 @@
 """The execution engine assembled the way the app does it, for the execution tests and their crash child.
 
-``assemble`` builds ``Book.load`` -> ``RiskManager`` -> ``Aggregator`` -> ``SignalQueue`` ->
-``ExecutionEngine`` over a real ``Ledger`` and a real venue; ``paper_host`` adds an in-process
-``PaperVenue`` whose fill sink is the engine. ``journaled`` reads every order from the ledger file
-through a second, read-only connection (what is on disk, whoever holds the ledger open).
+``assemble`` builds the order path with the app's own ``host.assembly.order_path`` (book, risk,
+aggregation, execution, durable counters, persister) over a real ``Ledger`` and a real venue;
+``paper_host`` adds an in-process ``PaperVenue`` whose fill sink is the engine. ``journaled`` reads
+every order from the ledger file through a second, read-only connection (what is on disk, whoever
+holds the ledger open).
 
 Run as ``python -m tests.execution_harness CASE LEDGER ADDRESS [CLIENT_ORDER_ID]``, this module is
 the crash tests' child host: the engine over a ``GrpcVenue`` to ``ADDRESS`` and the ledger file,
@@ -19,15 +20,15 @@ import signal
 import sqlite3
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from host.assembly import order_path
 from host.clock import Clocks, SystemClock
-from host.config import GrpcConfig, RiskConfig
+from host.config import Config, EngineConfig, GrpcConfig, RiskConfig
 from host.execution.book import Book
 from host.execution.engine import ExecutionEngine
 from host.execution.grpc_venue import GrpcVenue
@@ -38,7 +39,7 @@ from host.ledger import Ledger
 from host.ledger import _rows as rows
 from host.metrics import EngineMetrics
 from host.orders import OrderIntent, OrderState
-from host.risk import Aggregator, RiskManager, SignalQueue
+from host.risk import RiskManager
 from sdk.events import Fill, Position, Side, Signal, Tick
 from tests.helpers import ManualClocks, wait_until
 
@@ -177,18 +178,17 @@ def assemble(
     initial_balance: float = 100_000.0,
     resolve_interval_s: float = 0.05,
 ) -> Host:
-    """The app's wiring over ``ledger`` and ``venue`` (the venue's fill sink is the caller's business)."""
-    today = datetime.fromtimestamp(clock.now_ns() / 1e9, tz=UTC).date()
-    book = Book.load(ledger, initial_balance, today)
-    manager = RiskManager(risk or risk_config(), clock, market=book, book=book)
+    """The app's order path (``host.assembly.order_path``) over ``ledger`` and ``venue`` (the venue's
+    fill sink is the caller's business), delivering to a recorder instead of a supervisor."""
+    config = Config(
+        engine=EngineConfig(mode=mode, aggregation_mode=aggregation, signal_buffer_size=256),
+        risk=replace(risk or risk_config(), initial_balance=initial_balance),
+    )
     metrics = EngineMetrics()
     delivered = Delivered()
-    engine = ExecutionEngine(
-        mode=mode, ledger=ledger, book=book, risk=manager, aggregator=Aggregator(aggregation),
-        queue=SignalQueue(256), venue=venue, deliver=delivered, clock=clock, metrics=metrics.execution,
-        resolve_interval_s=resolve_interval_s,
-    )  # fmt: skip
-    return Host(ledger, book, manager, engine, metrics, delivered, clock)
+    path = order_path(config, ledger, venue, clock=clock, deliver=delivered, metrics=metrics,
+                      resolve_interval_s=resolve_interval_s)  # fmt: skip
+    return Host(ledger, path.book, path.risk, path.execution, metrics, delivered, clock)
 
 
 def paper_host(
