@@ -43,7 +43,7 @@ from host.supervisor.managed import StrategyDefinition, SupervisionSettings
 from host.supervisor.policy import BreakerPolicy
 from host.supervisor.process import RunnerLimits
 from host.supervisor.reload import HotReloader
-from host.supervisor.watcher import PluginWatcher
+from host.supervisor.watcher import PluginWatcher, WatcherError
 
 __all__ = ["App", "Source", "compose", "default_shutdown", "definitions", "settings"]
 
@@ -139,8 +139,8 @@ class App:
                 serving = group.create_task(engine.supervisor.run())
                 await engine.execution.reconcile()
                 ordering = group.create_task(engine.execution.run())
-                if self.watcher is not None and self.reloader is not None:
-                    await self.watcher.start()
+                if await self._watch():
+                    assert self.reloader is not None
                     group.create_task(self.reloader.run())
                 stopping = group.create_task(_wait(shutdown))
                 failure = await self._feed(stopping)
@@ -157,6 +157,23 @@ class App:
             if self.http is not None:
                 await self.http.stop()  # last, so /ready reports the shutdown while it happens
             await self.engine.close()
+
+    async def _watch(self) -> bool:
+        """Start the watcher; one that cannot start (inotify limit, folder gone) is logged, not fatal.
+
+        Trading goes on without hot reload and config watching rather than not at all; /status says
+        ``watching: false`` and the error is logged as ``watcher_failed``.
+        """
+        if self.watcher is None or self.reloader is None:
+            return False
+        try:
+            await self.watcher.start()
+        except WatcherError as err:
+            log.error("watcher_failed", reason=str(err))
+            await self.watcher.stop()
+            self.watcher = None
+            return False
+        return True
 
     async def _feed(self, stopping: asyncio.Task[None]) -> BaseException | None:
         """Run the source until it ends or ``stopping`` does, then close it; what it raised, if anything."""

@@ -60,7 +60,7 @@ def _reloads(reloader: HotReloader | None) -> dict[str, Any]:
         return {"watching": False, "packages": {}, "config": None}
     config = reloader.last_config
     return {
-        "watching": True,
+        "watching": reloader.active,
         "packages": {
             name: {"kind": r.kind, "ok": r.ok, "error": r.error, "at": _iso(r.at), "duration_s": r.duration_s}
             for name, r in sorted(reloader.last.items())

@@ -125,10 +125,18 @@ class HotReloader:
         self.config_errors = 0
         self.last: dict[str, PackageReport] = {}
         self.last_config: ConfigReport | None = None
+        self.active = False  # run() is applying changes (False before it starts and after it ends)
         self.reload_times_s: deque[float] = deque(maxlen=_TIMINGS_KEPT)
 
     async def run(self) -> None:
         """Apply every change the watcher yields, one at a time, until it stops."""
+        self.active = True
+        try:
+            await self._apply_changes()
+        finally:
+            self.active = False
+
+    async def _apply_changes(self) -> None:
         async for change in self.watcher.changes():
             started = self.clock.monotonic()
             match change:

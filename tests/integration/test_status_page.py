@@ -19,7 +19,10 @@ from typing import Any
 
 import pytest
 
+from host.config import parse
+from tests.helpers import wait_until
 from tests.integration.http_stack import MAX_POSITION, Stack, engine_config, running_stack
+from tests.integration.operator_stack import write_counter
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 HOSTILE = "<img src=x onerror=\"document.title='owned'\"><b>bold</b>"
@@ -140,3 +143,23 @@ class TestStatusPage:
         assert data[:8] == b"\x89PNG\r\n\x1a\n"
         assert struct.unpack(">II", data[16:24]) == (1200, 800)
         assert len(data) > 10_000, f"only {len(data)} bytes: a blank page?"
+
+    async def test_a_failed_reload_is_on_the_page(self, tmp_path: Path) -> None:
+        """Hot reload on: a save that does not load shows in the strategy's Last reload cell, with why."""
+        plugins = tmp_path / "plugins"
+        source = write_counter(plugins, "counter", "v1") / "__init__.py"
+        config = parse({
+            "server": {"port": 0},
+            "engine": {"mode": "simulation", "pluginsDir": str(plugins), "ledgerPath": str(tmp_path / "l.sqlite"),
+                       "handshakeTimeout": "5s", "stopGrace": "1s"},
+            "strategies": {"counter": {"symbols": ["BTCUSDT"]}},
+        }, environ={})  # fmt: skip
+        async with running_stack(config, tmp_path) as stack:
+            source.write_text(source.read_text() + "\ndef broken(:\n")
+            reloader = stack.app.reloader
+            assert reloader is not None
+            await wait_until(lambda: reloader.reload_failures == 1, 15)
+            table = await _dom(stack, tmp_path)
+        cell = table.rows["counter"]["reload"]
+        assert cell.startswith("failed at ") and "SyntaxError" in cell, cell
+        assert table.rows["counter"]["state"] == "running"
