@@ -27,7 +27,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -127,11 +126,11 @@ def _run(args: argparse.Namespace) -> int:
         if not (plugins_dir / spec.plugin).is_dir():
             log.warning("plugin_missing", strategy=spec.id, folder=str(plugins_dir / spec.plugin),
                         detail="the strategy starts when its package appears")  # fmt: skip
-    if args.ledger is not None:
-        config = replace(config, engine=replace(config.engine, ledger_path=str(args.ledger.resolve())))
+    # --ledger is not written into the config: the config watcher compares the file with what runs.
+    ledger = args.ledger.resolve() if args.ledger else None
     if live:
         print(f"strategy-engine: {_live_banner(config, args.config)}; SIGINT/SIGTERM stops it", flush=True)
-        asyncio.run(run_live(config, root=root, config_path=args.config.resolve()))
+        asyncio.run(run_live(config, root=root, config_path=args.config.resolve(), ledger_path=ledger))
         return 0
     if args.replay:
         events: Iterable[Event] = _merged(args.replay)
@@ -142,7 +141,7 @@ def _run(args: argparse.Namespace) -> int:
         seed = 7 if args.seed is None else args.seed
         feed = list(demo_feed(minutes=minutes, seed=seed))
         events, total, source = feed, len(feed), f"generated demo feed ({minutes:g} min, seed {seed})"
-    return _replay(config, events, total, source, root, args)
+    return _replay(config, events, total, source, root, args, ledger)
 
 
 def _usage_problem(args: argparse.Namespace, live: bool) -> str | None:
@@ -226,11 +225,13 @@ def _missing_input(replay: list[Path], config: Config, root: Path, *, live: bool
 
 
 def _replay(
-    config: Config, events: Iterable[Event], total: int | None, source: str, root: Path, args: argparse.Namespace
-) -> int:
+    config: Config, events: Iterable[Event], total: int | None, source: str, root: Path, args: argparse.Namespace,
+    ledger: Path | None,
+) -> int:  # fmt: skip
     strategies = ", ".join(spec.id for spec in config.enabled_strategies())
     print(f"strategy-engine: replaying {source} through {strategies} ({config.engine.mode} mode)", flush=True)
-    ledger = resolve(config.engine.ledger_path, root) if config.engine.ledger_path else None
+    if ledger is None and config.engine.ledger_path:
+        ledger = resolve(config.engine.ledger_path, root)
     config_path = args.config.resolve() if args.config else None
     try:
         replay = run_replay(

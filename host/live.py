@@ -95,18 +95,23 @@ class LiveSource:
             log.warning("position_for_unknown_strategy", strategy=strategy, symbol=position.symbol)
 
 
-def live_app(config: Config, *, root: Path, config_path: Path | None = None) -> App:
-    """A live engine composed from ``config``; ``config_path`` is the file the config watcher follows."""
-    ledger = resolve(config.engine.ledger_path or "var/ledger.sqlite", root)
+def live_app(config: Config, *, root: Path, config_path: Path | None = None, ledger_path: Path | None = None) -> App:
+    """A live engine composed from ``config``; ``config_path`` is the file the config watcher follows.
+
+    The ledger is ``ledger_path`` when given (``--ledger``), else ``engine.ledgerPath`` (default
+    ``var/ledger.sqlite``) relative to ``root``.
+    """
+    ledger = ledger_path or resolve(config.engine.ledger_path or "var/ledger.sqlite", root)
     return compose(config, LiveSource(config), clock=SystemClock(), venue_kind=VENUES[config.engine.mode],
                    ledger_path=ledger, root=root, config_path=config_path)  # fmt: skip
 
 
 async def run_live(
-    config: Config, *, root: Path, config_path: Path | None = None, shutdown: Awaitable[object] | None = None
-) -> None:
+    config: Config, *, root: Path, config_path: Path | None = None, ledger_path: Path | None = None,
+    shutdown: Awaitable[object] | None = None,
+) -> None:  # fmt: skip
     """Run until SIGINT/SIGTERM (or ``shutdown``), then shut down gracefully."""
     stop: Awaitable[object] = shutdown if shutdown is not None else default_shutdown().wait()
-    app = live_app(config, root=root, config_path=config_path)
+    app = live_app(config, root=root, config_path=config_path, ledger_path=ledger_path)
     with contextlib.suppress(asyncio.CancelledError):
         await app.run(stop)

@@ -48,6 +48,7 @@ COUNTER = '''"""Test plugin: a market order every few ticks, saying which code a
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 
 from sdk import Signal, Strategy, StrategyConfig, Tick, hookimpl
@@ -61,6 +62,8 @@ class CounterConfig(StrategyConfig):
     every: int = 1
     size: float = 0.001
     rest: bool = False  # also keep one limit buy working, 3 % under the bid
+    delay_ms: float = 0.0  # compute time spent on each tick (a replay is paced by its slowest strategy)
+    side: str = "alternate"  # or "buy": never nets out against itself in one aggregation batch
 
 
 class Counter(Strategy[CounterConfig]):
@@ -73,14 +76,16 @@ class Counter(Strategy[CounterConfig]):
 
     def on_tick(self, tick: Tick) -> None:
         self.seen += 1
+        if self.config.delay_ms:
+            time.sleep(self.config.delay_ms / 1000)
         if self.config.rest and self.seen == 1:
             price = round(tick.bid_price * 0.97, 2)
             self.emit(Signal(tick.symbol, "buy", self.config.size, order_type="limit", price=price, slot="rest",
                              metadata={"version": VERSION, "label": "rest", "seen": "0"}))
         if self.seen % self.config.every:
             return
-        side = "buy" if (self.seen // self.config.every) % 2 else "sell"
-        metadata = {"version": VERSION, "label": self.config.label, "seen": str(self.seen)}
+        side = "buy" if self.config.side == "buy" or (self.seen // self.config.every) % 2 else "sell"
+        metadata = {"version": VERSION, "label": self.config.label, "seen": str(self.seen), "seq": str(tick.sequence)}
         self.emit(Signal(tick.symbol, side, self.config.size, metadata=metadata))
 
     def on_save(self) -> bytes:

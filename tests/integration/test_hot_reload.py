@@ -3,10 +3,10 @@
 Each case runs a real Supervisor with real runners, a real PluginWatcher over a temp plugins
 dir and a HotReloader between them. Two strategies run: ``edited`` from the package the test
 changes and ``steady`` from another package, which must keep answering through everything.
-Both come from the test plugin ``COUNTER``: it answers every tick with a signal whose metadata
-says which code answered (``version``, a module constant), with which parameters (``label``),
-which tick it was (``seq``) and how many ticks that strategy has seen (``seen``, carried from
-the old runner to the new one through on_save/on_load).
+Both come from the test plugin ``operator_stack.COUNTER``: it answers every tick with a signal
+whose metadata says which code answered (``version``, a module constant), with which parameters
+(``label``), which tick it was (``seq``) and how many ticks that strategy has seen (``seen``,
+carried from the old runner to the new one through on_save/on_load).
 
 A feed publishes numbered ticks of one symbol at a steady 200/s for the whole test. The
 outbox only conflates once ``capacity`` market items wait (a runner that lags); the capacity
@@ -42,62 +42,11 @@ from host.supervisor.supervisor import ReloadOutcome, Supervisor
 from host.supervisor.watcher import Change, ConfigChange, PackageChange, PluginWatcher
 from sdk.events import Cancel, Position, Signal, Tick
 from tests.helpers import ManualClock, pid_alive, runner_pids, wait_until
+from tests.integration.operator_stack import counter_source, write_counter
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 RATE = 200  # ticks per second
-COUNTER = '''"""Test plugin: answers every tick saying which code, which parameters and which tick."""
-
-from __future__ import annotations
-
-import json
-from dataclasses import dataclass
-
-from sdk import Signal, Strategy, StrategyConfig, Tick, hookimpl
-
-VERSION = "@VERSION@"
-
-
-@dataclass(frozen=True)
-class CounterConfig(StrategyConfig):
-    label: str = "a"
-
-
-class Counter(Strategy[CounterConfig]):
-    name = "counter"
-    Config = CounterConfig
-
-    def __init__(self, config: CounterConfig) -> None:
-        super().__init__(config)
-        self.seen = 0
-
-    def on_tick(self, tick: Tick) -> None:
-        self.seen += 1
-        metadata = {"version": VERSION, "label": self.config.label, "seq": str(tick.sequence), "seen": str(self.seen)}
-        self.emit(Signal(tick.symbol, "buy", 1.0, metadata=metadata))
-
-    def on_save(self) -> bytes:
-        return json.dumps({"seen": self.seen}).encode()
-
-    def on_load(self, state: bytes) -> None:
-        self.seen = json.loads(state)["seen"]
-
-
-@hookimpl
-def strategy_engine_strategies() -> list[type[Strategy[CounterConfig]]]:
-    return [Counter]
-'''
-
-
-def counter_source(version: str) -> str:
-    return COUNTER.replace("@VERSION@", version)
-
-
-def write_package(root: Path, name: str, version: str) -> Path:
-    package = root / name
-    package.mkdir(parents=True, exist_ok=True)
-    (package / "__init__.py").write_text(counter_source(version))
-    return package
 
 
 @dataclass(frozen=True)
@@ -279,8 +228,8 @@ async def engine(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterato
     """
     definitions = getattr(request, "param", [definition("edited", "counter"), definition("steady", "steady")])
     engine = Engine(tmp_path, definitions)
-    write_package(engine.plugins, "counter", "v1")
-    write_package(engine.plugins, "steady", "s1")
+    write_counter(engine.plugins, "counter", "v1")
+    write_counter(engine.plugins, "steady", "s1")
     present = tuple(d["id"] for d in definitions if (engine.plugins / d["plugin"]).exists())
     try:
         await engine.start(running=present)
@@ -297,7 +246,7 @@ class TestHotReload:
         started = time.monotonic()
 
         saved_at = time.monotonic()
-        write_package(engine.plugins, "counter", "v2")
+        write_counter(engine.plugins, "counter", "v2")
         await wait_until(lambda: bool(engine.listener.of("edited", "v2")), 10)
         timings.record("edit", saved_at, engine.listener.first_at("edited", "v2"), engine)
         await engine.answered_after("edited", "v2")
@@ -340,7 +289,7 @@ class TestHotReload:
         assert not engine.listener.of("edited", "v2")
 
         saved_at = time.monotonic()
-        write_package(engine.plugins, "counter", "v3")
+        write_counter(engine.plugins, "counter", "v3")
         await wait_until(lambda: bool(engine.listener.of("edited", "v3")), 10)
         timings.record("fix after syntax error", saved_at, engine.listener.first_at("edited", "v3"), engine)
         answers = engine.listener.of("edited")
@@ -376,7 +325,7 @@ class TestHotReload:
         steady_pid = engine.pid("steady")
         started = time.monotonic()
 
-        staged = write_package(engine.root / "staging", "late", "l1")
+        staged = write_counter(engine.root / "staging", "late", "l1")
         saved_at = time.monotonic()
         os.rename(staged, engine.plugins / "late")  # appears whole, as a deploy would put it
         await wait_until(lambda: bool(engine.listener.of("late", "l1")), 10)

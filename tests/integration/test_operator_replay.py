@@ -41,7 +41,7 @@ def write_ticks(path: Path, count: int) -> Path:
     return path
 
 
-def project(tmp_path: Path, *, every: int = 10, ledger: str | None = None) -> tuple[Path, int]:
+def project(tmp_path: Path, *, every: int = 10, ledger: str | None = None, delay_ms: float = 0.0) -> tuple[Path, int]:
     """A project folder with config.yaml (one COUNTER strategy, HTTP on a free port) and plugins/counter."""
     folder = tmp_path / "project"
     write_counter(folder / "plugins", "counter", "v1")
@@ -54,7 +54,8 @@ def project(tmp_path: Path, *, every: int = 10, ledger: str | None = None) -> tu
         "engine": engine,
         "risk": {"maxOrdersPerSecond": 100000, "maxOrdersPerMinute": 1000000, "maxPositionSize": 10,
                  "maxOrderValue": 1e9, "maxPortfolioNotional": 1e12},
-        "strategies": {"counter": {"symbols": ["BTCUSDT"], "parameters": {"every": every}}},
+        "strategies": {"counter": {"symbols": ["BTCUSDT"],
+                                   "parameters": {"every": every, "delay_ms": delay_ms, "side": "buy"}}},
     }  # fmt: skip
     (folder / "config.yaml").write_text(yaml.safe_dump(config))
     return folder, port
@@ -127,8 +128,10 @@ class TestReplayParity:
 
     def test_a_plugin_edited_mid_replay_serves_new_code_with_its_state(self, tmp_path: Path) -> None:
         """The hot reload of a live run, in a replay: v2 takes over and the tick count carries on."""
-        folder, _ = project(tmp_path, every=5)
-        ticks = write_ticks(tmp_path / "ticks.jsonl", 60_000)
+        # 0.3 ms a tick paces the replay to >= 6 s whatever else the machine runs: the reload
+        # (about 1 s) lands mid-replay.
+        folder, _ = project(tmp_path, every=5, delay_ms=0.3)
+        ticks = write_ticks(tmp_path / "ticks.jsonl", 20_000)
         ledger = tmp_path / "replay.sqlite"
         proc = replay(folder, "--replay", str(ticks), "--ledger", str(ledger), "--http")
         try:
