@@ -26,7 +26,7 @@ import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
@@ -49,6 +49,7 @@ from host.supervisor.status import (
     StateStore,
     StrategyDefinition,
     StrategyListener,
+    StrategyMeter,
     StrategyState,
     StrategyStats,
     StrategyStatus,
@@ -56,9 +57,6 @@ from host.supervisor.status import (
 )
 from runner import wire
 from runner.exitcodes import BOOT_ERRORS, describe_exit
-
-if TYPE_CHECKING:
-    from host.metrics import StrategyMetrics
 
 # The data types live in host.supervisor.status; they are re-exported here for the callers that
 # think of them as the managed strategy's.
@@ -107,7 +105,7 @@ class ManagedStrategy:
         link: LinkServer,
         breaker: CircuitBreaker,
         listener: StrategyListener,
-        metrics: StrategyMetrics,
+        metrics: StrategyMeter,
         state_store: StateStore | None = None,
         notify: Callable[[], None] = lambda: None,
     ) -> None:

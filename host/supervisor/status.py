@@ -2,12 +2,16 @@
 
 Plain data and protocols, shared by ``ManagedStrategy`` (which fills them in), the ``Supervisor``
 (which hands them out) and the HTTP surface and metrics (which show them).
+
+The metering protocols are the supervisor's view of ``host.metrics``: the composition root passes
+an ``EngineMetrics`` in, and the supervisor package never imports ``host.metrics`` itself, so the
+dependency runs one way (metrics reads this module's plain data; nothing here reads metrics).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -18,10 +22,12 @@ from host.supervisor.process import RunnerLimits
 from sdk.events import Cancel, Position, Signal
 
 __all__ = [
+    "Metering",
     "ReloadRecord",
     "StateStore",
     "StrategyDefinition",
     "StrategyListener",
+    "StrategyMeter",
     "StrategyState",
     "StrategyStats",
     "StrategyStatus",
@@ -77,6 +83,47 @@ class StateStore(Protocol):
     def load_state(self, strategy_id: str) -> bytes | None: ...
 
     def save_state(self, strategy_id: str, state: bytes) -> None: ...
+
+
+class Counting(Protocol):
+    def inc(self, amount: float = 1) -> None: ...
+
+
+class Observing(Protocol):
+    def observe(self, amount: float) -> None: ...
+
+
+class StrategyMeter(Protocol):
+    """What one strategy's loop and judge count into: metric children bound once, so the hot path
+    never resolves labels (``host.metrics.StrategyMetrics``)."""
+
+    @property
+    def signals(self) -> Counting: ...
+
+    @property
+    def latency_us(self) -> Observing: ...
+
+    @property
+    def processing_us(self) -> Observing: ...
+
+    @property
+    def restarts(self) -> Counting: ...
+
+    def error(self, kind: str) -> None: ...
+
+    def signals_dropped(self, symbol: str, reason: str, count: int = 1) -> None: ...
+
+    def stopped(self, rung: str) -> None: ...
+
+
+class Metering(Protocol):
+    """The engine's metrics as the supervisor uses them (``host.metrics.EngineMetrics``)."""
+
+    def for_strategy(self, strategy: str) -> StrategyMeter:
+        """The children of one strategy, bound once when it is started."""
+
+    def watch(self, status: Callable[[], Iterable[StrategyStatus]]) -> None:
+        """Read the per-strategy status at every scrape."""
 
 
 @dataclass(frozen=True)
