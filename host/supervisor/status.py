@@ -176,6 +176,11 @@ class StrategyStats:
     errors_by_kind: dict[str, int] = field(default_factory=dict)
     latency_ns: deque[int] = field(default_factory=lambda: deque(maxlen=_LATENCY_WINDOW))
 
+    def latency_us(self) -> tuple[float | None, float | None]:
+        """p50 and p99 of the recent batch round trips, in microseconds; None before the first batch."""
+        ordered = sorted(self.latency_ns)
+        return _percentile(ordered, 0.50), _percentile(ordered, 0.99)
+
 
 @dataclass(frozen=True)
 class StrategyStatus:
@@ -206,3 +211,9 @@ class StrategyStatus:
     latency_p50_us: float | None
     latency_p99_us: float | None
     outbox: int
+
+
+def _percentile(ordered: list[int], q: float) -> float | None:
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1000.0
