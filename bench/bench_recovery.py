@@ -42,6 +42,7 @@ from typing import Any
 
 import structlog
 
+from host.metrics import EngineMetrics
 from host.supervisor.managed import StrategyDefinition, StrategyState, SupervisionSettings
 from host.supervisor.policy import BreakerPolicy
 from host.supervisor.supervisor import Supervisor
@@ -123,7 +124,7 @@ class _Bench:
         listener = _Listener(self.timeline)
         settings = SupervisionSettings(plugins_dir=RUNNERS, handshake_timeout_s=10.0, stop_grace_s=1.0)
         definition = StrategyDefinition(SID, "scripted", "scripted", {"mode": f"{mode}:{TRIGGER}"})
-        self.supervisor = Supervisor(settings, [definition], listener, breaker_policy=policy)
+        self.supervisor = Supervisor(settings, [definition], listener, metrics=EngineMetrics(), breaker_policy=policy)
         listener.supervisor = self.supervisor
         self.seq = 0
 

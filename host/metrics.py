@@ -22,8 +22,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from host.supervisor.managed import StrategyState, StrategyStatus
 from host.supervisor.policy import BreakerState
+from host.supervisor.status import StrategyState, StrategyStatus
 from sdk.events import Position
 
 __all__ = ["EngineMetrics", "ExecutionMetrics", "PositionsCollector", "StrategyMetrics", "SupervisorCollector"]

@@ -13,19 +13,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import structlog
 
 from engine_proto import strategy_pb2 as pb
 from host.supervisor.policy import CircuitBreaker, Continue, Decision, FailureKind, Open, Restart
-from host.supervisor.status import StrategyListener, StrategyStats, SupervisionSettings
+from host.supervisor.status import StrategyListener, StrategyMeter, StrategyStats, SupervisionSettings
 from protocol import wire
 from sdk.errors import ValidationError
 from sdk.events import Cancel, Signal
-
-if TYPE_CHECKING:
-    from host.metrics import StrategyMetrics
 
 __all__ = ["ResultJudge"]
 
@@ -40,7 +36,7 @@ class ResultJudge:
         strategy_id: str,
         settings: SupervisionSettings,
         stats: StrategyStats,
-        metrics: StrategyMetrics,
+        metrics: StrategyMeter,
         breaker: CircuitBreaker,
         listener: StrategyListener,
         serving: Callable[[], bool],

@@ -1,66 +1,55 @@
-"""One strategy instance under supervision: its runner, outbox, breaker, stats and serving loop.
+"""One strategy instance under supervision: the loop that boots its runner, serves it and recovers.
 
-Model. Each managed strategy has one task (``run``) that owns its runner: boot (spawn, Hello,
-Start, Ready), serve (take the outbox as one batch, call with a deadline, hand the signals on,
-repeat), and on failure ask the breaker what to do (keep serving, restart after a backoff, or
-stay open until an operator resumes). What a result means (signals on, errors charged) is
-``host.supervisor.judging``'s to say. Nothing else touches the runner, so there is exactly one
-place that decides "runner gone": ``_lost``. Producers only put into the outbox and, when the
+Model. Each managed strategy has one task (``run``) that owns its serving runner: boot (spawn,
+Hello, Start, Ready), serve (take the outbox as one batch, call with a deadline, hand the signals
+on, repeat), and on failure ask the breaker what to do (keep serving, restart after a backoff, or
+stay open until an operator resumes). Nothing else touches the serving runner, so there is exactly
+one place that decides "runner gone": ``_lost``. Producers only put into the outbox and, when the
 loop is idle, drop a ``Wakeup`` on the runner's inbox; the loop reads that single inbox for
 results, stream ends, process exits, wakeups and heartbeats alike.
+
+The loop's helpers each have a module: ``judging`` says what a batch result means (signals on,
+errors charged); ``runners`` starts and ends runner processes and keeps strategy state across host
+restarts; ``swap`` holds a hot reload's replacement until the loop switches to it; ``control``
+holds the operator's requests (pause, resume, restart, close). The loop acts on a pending swap and
+on requests only between batches.
 
 Reliability. Market data is conflated per (symbol, type) in the bounded outbox; fills, positions
 and timers are never dropped: an item that was in flight when the runner died is queued again
 for the replacement. Cancel-on-disconnect: the listener's ``strategy_down`` runs before any
 restart decision is acted on.
-
-Hot reload. ``prepare_swap`` boots a replacement up to Hello (its code loaded); the loop, between
-batches, snapshots the serving runner, starts the replacement with that state, switches to it
-once Ready, then ends the old one. If the replacement fails, the old one keeps serving.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from engine_proto import strategy_pb2 as pb
-from host.link import Inbound, LinkServer, Wakeup
+from host.link import LinkServer, Wakeup
 from host.router import Outbox
-from host.session import BootFailed, DeadlineMissed, RunnerLost, RunnerSession, SessionError
+from host.session import DeadlineMissed, RunnerLost, SessionError
+from host.supervisor.control import Control
 from host.supervisor.judging import ResultJudge
-from host.supervisor.policy import (
-    CircuitBreaker,
-    Continue,
-    Decision,
-    FailureKind,
-    Open,
-    Restart,
-)
-from host.supervisor.process import Rung, RunnerLaunch, RunnerProcess, end_runner, spawn_runner
+from host.supervisor.policy import CircuitBreaker, Continue, Decision, FailureKind, Open, Restart
+from host.supervisor.runners import Runner, SpawnFailed, StrategyRunners, boot_failure
 from host.supervisor.status import (
-    ReloadRecord,
     StateStore,
     StrategyDefinition,
     StrategyListener,
+    StrategyMeter,
     StrategyState,
     StrategyStats,
     StrategyStatus,
     SupervisionSettings,
 )
-from protocol import BOOT_ERRORS, describe_exit, wire
+from host.supervisor.swap import HotSwap
+from protocol import wire
+from protocol.exitcodes import describe_exit
 
-if TYPE_CHECKING:
-    from host.metrics import StrategyMetrics
-
-# The data types live in host.supervisor.status; they are re-exported here for the callers that
-# think of them as the managed strategy's.
+# The data types live in host.supervisor.status (SpawnFailed in host.supervisor.runners); they are
+# re-exported here for the callers that think of them as the managed strategy's.
 __all__ = [
     "ManagedStrategy",
     "SpawnFailed",
@@ -75,29 +64,8 @@ __all__ = [
 log = structlog.get_logger("host.supervisor")
 
 
-@dataclass
-class _Runner:
-    process: RunnerProcess
-    inbox: asyncio.Queue[Inbound]
-    session: RunnerSession
-    hello: pb.Hello
-
-
-class SpawnFailed(Exception):
-    """The runner process could not be started at all."""
-
-
-class _Swap:
-    """A replacement runner whose code has loaded, waiting for the loop to switch to it."""
-
-    def __init__(self, runner: _Runner, definition: StrategyDefinition) -> None:
-        self.runner = runner
-        self.definition = definition
-        self.done: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
-
-
 class ManagedStrategy:
-    """Supervision of one strategy instance (one runner at a time)."""
+    """Supervision of one strategy instance (one serving runner at a time)."""
 
     def __init__(
         self,
@@ -106,31 +74,26 @@ class ManagedStrategy:
         link: LinkServer,
         breaker: CircuitBreaker,
         listener: StrategyListener,
-        metrics: StrategyMetrics,
+        metrics: StrategyMeter,
         state_store: StateStore | None = None,
         notify: Callable[[], None] = lambda: None,
     ) -> None:
         self._notify = notify  # the supervisor's "something changed": state, queue taken, idle
         self.definition = definition
         self.settings = settings
-        self.link = link
         self.breaker = breaker
         self.listener = listener
         self.metrics = metrics
-        self.state_store = state_store
         self.outbox = Outbox(settings.outbox_capacity)
         self.stats = StrategyStats()
         self._judge = ResultJudge(definition.id, settings, self.stats, metrics, breaker, listener, self._serving)
+        self._runners = StrategyRunners(definition.id, settings, link, self.stats, metrics, state_store)
+        self._swap = HotSwap(definition.id, self._runners, self.stats, settings.handshake_timeout_s)
+        self._control = Control(breaker, self._interrupt)
         self._state = StrategyState.STARTING
-        self._runner: _Runner | None = None
+        self._runner: Runner | None = None
         self._idle = False
-        self._closing = False
-        self._resume = asyncio.Event()
-        self._swap: _Swap | None = None
         self._unacked: list[bytes] = []
-        self._spawns = 0
-        self._restart_requested = False
-        self._endings: set[asyncio.Future[Rung]] = set()  # replaced runners being stopped
 
     @property
     def id(self) -> str:
@@ -160,22 +123,23 @@ class ManagedStrategy:
         self._wake()
 
     def _wake(self) -> None:
-        if self._idle and self._runner is not None:
+        if self._idle:
+            self._interrupt()
+
+    def _interrupt(self) -> None:
+        """Wake the loop if it waits on an idle runner; with a batch in flight it looks after the batch."""
+        if self._runner is not None:
             self._idle = False
             self._runner.inbox.put_nowait(Wakeup())
 
-    # ---------------------------------------------------------------- operator
+    # ---------------------------------------------------------------- operator and reload requests
 
     def pause(self, reason: str = "paused by operator") -> None:
-        self.breaker.pause(reason)
+        self._control.pause(reason)
         self.state = StrategyState.PAUSED
-        self._resume.clear()  # only a resume after this pause counts
-        self._restart_requested = False
-        self._interrupt()
 
     def resume(self) -> None:
-        self.breaker.resume()
-        self._resume.set()
+        self._control.resume()
 
     def restart(self) -> None:
         """Replace the serving runner with a fresh one (operator request: no breaker charge).
@@ -183,18 +147,21 @@ class ManagedStrategy:
         Only a serving strategy is restarted; a paused or open one is started by ``resume``.
         """
         if self.state is StrategyState.RUNNING:
-            self._restart_requested = True
-            self._interrupt()
+            self._control.restart()
 
     def close(self) -> None:
-        self._closing = True
-        self._resume.set()
-        self._interrupt()
+        self._control.close()
 
-    def _interrupt(self) -> None:
-        if self._runner is not None:
-            self._idle = False
-            self._runner.inbox.put_nowait(Wakeup())
+    async def prepare_swap(self, definition: StrategyDefinition) -> str | None:
+        """Serve ``definition`` from a new runner (see ``host.supervisor.swap``); None on success, else why not."""
+        if self._swap.pending is None and self.state is not StrategyState.RUNNING:
+            # Not serving: the next boot uses the new definition. One held open (a boot error
+            # the new code may fix) gets that boot now; an operator's pause is left alone.
+            self.definition = definition
+            if self.state is StrategyState.OPEN:
+                self.resume()
+            return None
+        return await self._swap.prepare(definition, self._interrupt)
 
     # ---------------------------------------------------------------- status
 
@@ -206,30 +173,28 @@ class ManagedStrategy:
         return self._idle and not self.outbox
 
     def status(self) -> StrategyStatus:
-        latencies = sorted(self.stats.latency_ns)
+        p50, p99 = self.stats.latency_us()
         runner = self._runner
         return StrategyStatus(
             id=self.id, plugin=self.definition.plugin, name=self.definition.name, state=self.state,
             breaker=self.breaker.status(), pid=runner.process.pid if runner else None,
             sandbox=tuple(runner.hello.sandbox) if runner else (), events_sent=self.stats.events_sent,
-            batches=self.stats.batches,
-            signals=self.stats.signals, errors=self.stats.errors, restarts=self.stats.restarts,
-            reloads=self.stats.reloads, reload_failures=self.stats.reload_failures, last_reload=self.stats.last_reload,
-            conflated=self.outbox.conflated, dropped=self.outbox.dropped,
-            signals_dropped=self.stats.signals_dropped,
+            batches=self.stats.batches, signals=self.stats.signals, errors=self.stats.errors,
+            restarts=self.stats.restarts, reloads=self.stats.reloads, reload_failures=self.stats.reload_failures,
+            last_reload=self.stats.last_reload, conflated=self.outbox.conflated, dropped=self.outbox.dropped,
+            signals_dropped=self.stats.signals_dropped, impersonations=self.stats.impersonations,
             late_replies=self.stats.late_replies + (runner.session.stats.late_replies if runner else 0),
-            impersonations=self.stats.impersonations, last_error=self.stats.last_error,
-            last_exit=self.stats.last_exit, latency_p50_us=_percentile(latencies, 0.50),
-            latency_p99_us=_percentile(latencies, 0.99), outbox=len(self.outbox),
+            last_error=self.stats.last_error, last_exit=self.stats.last_exit,
+            latency_p50_us=p50, latency_p99_us=p99, outbox=len(self.outbox),
         )  # fmt: skip
 
     # ---------------------------------------------------------------- the loop
 
     async def run(self) -> None:
         """Boot, serve, recover, until closed."""
-        restore = self._stored_state()  # the first runner continues where the last host left off
+        restore = self._runners.stored_state()  # the first runner continues where the last host left off
         try:
-            while not self._closing:
+            while not self._control.closing:
                 if self.state in (StrategyState.OPEN, StrategyState.PAUSED):
                     await self._wait_resume()
                     continue
@@ -241,88 +206,24 @@ class ManagedStrategy:
             await self._shutdown()
 
     async def _wait_resume(self) -> None:
-        await self._resume.wait()
-        self._resume.clear()
-        if not self._closing:
+        await self._control.resumed()
+        if not self._control.closing:
             self.state = StrategyState.STARTING
             log.info("strategy_resumed", strategy=self.id)
 
     async def _shutdown(self) -> None:
         self.state = StrategyState.STOPPED
-        if self._endings:
-            await asyncio.gather(*self._endings, return_exceptions=True)
-        if self._swap is not None:
-            await self._end(self._swap.runner, "host shutting down")
-            if not self._swap.done.done():
-                self._swap.done.set_result("host shutting down")
+        await self._swap.close()
         if self._runner is not None:
-            await self._end(self._runner, "host shutting down")
+            await self._runners.end(self._runner, "host shutting down")
             self._runner = None
-
-    # ---------------------------------------------------------------- state across host restarts
-
-    def _stored_state(self) -> dict[str, bytes]:
-        if self.state_store is None:
-            return {}
-        state = self.state_store.load_state(self.id)
-        return {self.id: state} if state else {}
-
-    async def _store_state(self, runner: _Runner) -> None:
-        """Ask the serving runner for its state and keep it for the next start (bounded, best effort)."""
-        if self.state_store is None:
-            return
-        try:
-            snapshot = await runner.session.snapshot(min(2.0, self.settings.stop_grace_s))
-        except (SessionError, TimeoutError) as err:
-            log.warning("strategy_state_not_saved", strategy=self.id, reason=str(err) or "no snapshot in time")
-            return
-        state = snapshot.states.get(self.id)
-        if state:
-            self.state_store.save_state(self.id, state)
 
     # ---------------------------------------------------------------- boot
 
-    async def _spawn(self, definition: StrategyDefinition) -> tuple[RunnerProcess, asyncio.Queue[Inbound], Any]:
-        self._spawns += 1
-        inbox: asyncio.Queue[Inbound] = asyncio.Queue()
-        launch = RunnerLaunch(
-            runner_id=f"{definition.id}#{self._spawns}",
-            plugin=self.settings.plugins_dir / definition.plugin,
-            strategies=[{"id": definition.id, "name": definition.name, "params": dict(definition.params)}],
-            limits=self.settings.limits,
-            handshake_timeout_s=self.settings.handshake_timeout_s,
-        )
-        try:
-            process, registration = await spawn_runner(launch, self.link, inbox)
-        except OSError as err:
-            raise SpawnFailed(f"cannot start a runner for {launch.plugin}: {err}") from err
-        return process, inbox, registration
-
-    async def _load(self, definition: StrategyDefinition) -> _Runner:
-        """Spawn a runner and wait for its Hello. Raises SessionError / TimeoutError."""
-        process, inbox, registration = await self._spawn(definition)
-        try:
-            async with asyncio.timeout(self.settings.handshake_timeout_s):
-                connection = await _connected(registration.connected, inbox)
-            session = RunnerSession(registration.runner_id, inbox, connection)
-            hello = await session.loaded(self.settings.handshake_timeout_s)
-        except BaseException:
-            self.link.unregister(registration)
-            await end_runner(process, None, grace_s=0.2)
-            await process.aclose()
-            raise
-        self._check_identity(hello)
-        return _Runner(process, inbox, session, hello)
-
-    def _check_identity(self, hello: pb.Hello) -> None:
-        claimed = [s.id for s in hello.strategies]
-        if claimed != [self.id]:
-            log.warning("runner_identity_mismatch", strategy=self.id, claimed=claimed)
-
-    async def _boot(self, definition: StrategyDefinition, restore: Mapping[str, bytes]) -> _Runner | None:
+    async def _boot(self, definition: StrategyDefinition, restore: Mapping[str, bytes]) -> Runner | None:
         self.state = StrategyState.STARTING
         try:
-            runner = await self._load(definition)
+            runner = await self._runners.load(definition)
             self._runner = runner
             await runner.session.start(restore, self.settings.handshake_timeout_s)
         except (SessionError, TimeoutError, SpawnFailed) as err:
@@ -330,10 +231,10 @@ class ManagedStrategy:
             self._runner = None
             await self._boot_failed(err, runner_or_none)
             return None
-        if self.state is not StrategyState.STARTING or self._closing:
+        if self.state is not StrategyState.STARTING or self._control.closing:
             # Paused (or closed) while it was starting: it does not get to serve.
             self._runner = None
-            await self._end(runner, "stopped")
+            await self._runners.end(runner, "stopped")
             return None
         self.breaker.runner_started()
         self.state = StrategyState.RUNNING
@@ -343,20 +244,12 @@ class ManagedStrategy:
         log.info("strategy_ready", strategy=self.id, pid=runner.process.pid, sandbox=list(runner.hello.sandbox))
         return runner
 
-    async def _boot_failed(self, err: BaseException, runner: _Runner | None) -> None:
+    async def _boot_failed(self, err: BaseException, runner: Runner | None) -> None:
         if runner is not None:
-            await self._end(runner, "boot failed")
-        if isinstance(err, (BootFailed, SpawnFailed)):  # could not load, or not even be spawned
-            kind, reason = FailureKind.BOOT, str(err)
-        elif isinstance(err, RunnerLost) and err.returncode in BOOT_ERRORS:
-            kind, reason = FailureKind.BOOT, f"{err} [{describe_exit(err.returncode or 0)}]"
-        elif isinstance(err, TimeoutError):
-            kind, reason = FailureKind.TIMEOUT, f"no Ready within {self.settings.handshake_timeout_s} s"
-        else:
-            kind, reason = FailureKind.CRASH, str(err)
+            await self._runners.end(runner, "boot failed")
         if isinstance(err, RunnerLost) and err.returncode is not None:
             self.stats.last_exit = describe_exit(err.returncode)
-        await self._failed(kind, reason)
+        await self._failed(*boot_failure(err, self.settings.handshake_timeout_s))
 
     def _deliver_positions(self) -> None:
         for position in self.listener.positions(self.id):
@@ -376,14 +269,15 @@ class ManagedStrategy:
 
     # ---------------------------------------------------------------- serve
 
-    async def _serve(self, runner: _Runner) -> None:
-        while not self._closing and self.state is StrategyState.RUNNING:
-            if self._restart_requested:
-                self._restart_requested = False
+    async def _serve(self, runner: Runner) -> None:
+        control, swap = self._control, self._swap
+        while not control.closing and self.state is StrategyState.RUNNING:
+            if control.restart_requested:
+                control.restart_requested = False
                 self.listener.strategy_down(self.id, "restarted by operator")
                 self.state = StrategyState.STARTING
                 break
-            if self._swap is not None:
+            if swap.pending is not None:
                 runner = await self._switch(runner)
                 continue
             items = self.outbox.take(self.settings.max_batch_events)
@@ -395,12 +289,21 @@ class ManagedStrategy:
             if not await self._call(runner, items):
                 return
         if self._runner is not None:
-            if self._closing:
-                await self._store_state(self._runner)
-            await self._end(self._runner, "stopped")
+            if control.closing:
+                await self._runners.save_state(self._runner)
+            await self._runners.end(self._runner, "stopped")
             self._runner = None
 
-    async def _idle_wait(self, runner: _Runner) -> bool:
+    async def _switch(self, old: Runner) -> Runner:
+        """A hot reload's replacement takes over, or ``old`` keeps serving if it failed."""
+        new = await self._swap.switch(old)
+        if new is None:
+            return old
+        self._runner, self.definition = new.runner, new.definition
+        self._deliver_positions()  # the new runner's context starts empty; queued events stay queued
+        return new.runner
+
+    async def _idle_wait(self, runner: Runner) -> bool:
         """Wait for work or news from the runner; False when the runner is gone."""
         self._idle = True
         self._notify()
@@ -421,7 +324,7 @@ class ManagedStrategy:
             runner.session.note_idle(message)
         return True
 
-    async def _call(self, runner: _Runner, items: list[bytes]) -> bool:
+    async def _call(self, runner: Runner, items: list[bytes]) -> bool:
         """Send one batch and judge its result; False when the runner had to go."""
         deadline = self.settings.deadline(len(items))
         try:
@@ -451,11 +354,11 @@ class ManagedStrategy:
             self._unacked = [item for item in self._unacked if id(item) not in sent]
 
     def _serving(self) -> bool:
-        return self.state is StrategyState.RUNNING and not self._closing
+        return self.state is StrategyState.RUNNING and not self._control.closing
 
     # ---------------------------------------------------------------- failure
 
-    async def _lost(self, runner: _Runner, kind: FailureKind, err: SessionError) -> None:
+    async def _lost(self, runner: Runner, kind: FailureKind, err: SessionError) -> None:
         """The one handler for "runner gone" (timeout, exit, broken stream): charge it and recover."""
         if isinstance(err, RunnerLost) and err.returncode is None:
             code = await runner.process.wait(1.0)
@@ -464,7 +367,7 @@ class ManagedStrategy:
             self.stats.last_exit = describe_exit(err.returncode)
         self.stats.last_error = str(err)
         self.listener.strategy_down(self.id, str(err))
-        await self._end(runner, kind.value)
+        await self._runners.end(runner, kind.value)
         self._runner = None
         await self._failed(kind, str(err))
 
@@ -474,10 +377,10 @@ class ManagedStrategy:
         log.warning("strategy_failed", strategy=self.id, kind=kind.value, reason=reason[:500])
         await self._apply(decision)
 
-    async def _act(self, runner: _Runner, decision: Decision) -> None:
+    async def _act(self, runner: Runner, decision: Decision) -> None:
         """A decision taken while the runner is alive (errors tripped the breaker)."""
         self.listener.strategy_down(self.id, f"breaker tripped: {_reason(decision)}")
-        await self._end(runner, "breaker tripped")
+        await self._runners.end(runner, "breaker tripped")
         self._runner = None
         await self._apply(decision)
 
@@ -488,109 +391,18 @@ class ManagedStrategy:
                 self.stats.restarts += 1
                 self.metrics.restarts.inc()
                 log.warning("runner_restart_scheduled", strategy=self.id, delay_s=round(after, 3), reason=reason)
-                await self._sleep(after)
-                if self.state is StrategyState.BACKOFF:
+                await self._control.backoff(after)
+                if self.state is StrategyState.BACKOFF:  # not paused meanwhile
+                    self._control.forget_resume()
                     self.state = StrategyState.STARTING
             case Open(reason=reason):
                 self.state = StrategyState.PAUSED if self.breaker.status().paused_by_operator else StrategyState.OPEN
-                self._resume.clear()
+                self._control.forget_resume()
                 self.stats.last_error = self.stats.last_error or reason
                 log.error("strategy_breaker_open", strategy=self.id, reason=reason)
             case Continue():
                 pass
 
-    async def _sleep(self, seconds: float) -> None:
-        """A backoff delay that closing, pausing or resuming cuts short."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._resume.wait()
-        if self.state is StrategyState.BACKOFF:
-            self._resume.clear()
-
-    async def _end(self, runner: _Runner, reason: str) -> Rung:
-        grace = self.settings.stop_grace_s if reason in ("stopped", "host shutting down", "replaced") else 0.2
-        rung = await end_runner(runner.process, runner.session, grace)
-        await runner.process.aclose()
-        self.stats.last_rung = rung.value
-        self.stats.late_replies += runner.session.stats.late_replies
-        self.metrics.stopped(rung.value)
-        log.info("runner_ended", strategy=self.id, pid=runner.process.pid, rung=rung.value, reason=reason)
-        return rung
-
-    # ---------------------------------------------------------------- hot reload
-
-    async def prepare_swap(self, definition: StrategyDefinition) -> str | None:
-        """Load ``definition`` in a new runner and hand it to the loop; None on success, else why not."""
-        if self._swap is not None:
-            return "a reload is already in progress"
-        if self.state is not StrategyState.RUNNING:
-            # Not serving: the next boot uses the new definition. One held open (a boot error
-            # the new code may fix) gets that boot now; an operator's pause is left alone.
-            self.definition = definition
-            if self.state is StrategyState.OPEN:
-                self.resume()
-            return None
-        try:
-            runner = await self._load(definition)
-        except (SessionError, TimeoutError, SpawnFailed) as err:
-            return self._reload_failed(str(err) or "no Hello in time")
-        self._swap = _Swap(runner, definition)
-        self._interrupt()
-        return await self._swap.done
-
-    def _reload_failed(self, reason: str) -> str:
-        self.stats.reload_failures += 1
-        self.stats.last_reload = ReloadRecord(time.time(), ok=False, error=reason)
-        log.error("plugin_reload_failed", strategy=self.id, reason=reason[:500])
-        return reason
-
-    async def _switch(self, old: _Runner) -> _Runner:
-        """Snapshot the serving runner, start the replacement with its state, move traffic over."""
-        swap, self._swap = self._swap, None
-        assert swap is not None
-        timeout = self.settings.handshake_timeout_s
-        try:
-            snapshot = await old.session.snapshot(timeout)
-            await swap.runner.session.start(dict(snapshot.states), timeout)
-        except (SessionError, TimeoutError) as err:
-            await self._end(swap.runner, "reload failed")
-            swap.done.set_result(self._reload_failed(str(err) or "replacement did not become Ready"))
-            return old
-        self._runner = swap.runner
-        self.definition = swap.definition
-        self.stats.reloads += 1
-        self.stats.last_reload = ReloadRecord(time.time(), ok=True)
-        self._deliver_positions()  # the new runner's context starts empty; queued events stay queued
-        swap.done.set_result(None)
-        log.info("plugin_reloaded", strategy=self.id, old_pid=old.process.pid, new_pid=swap.runner.process.pid)
-        # The new runner serves at once; the old one is drained and stopped alongside.
-        ending = asyncio.ensure_future(self._end(old, "replaced"))
-        self._endings.add(ending)
-        ending.add_done_callback(self._endings.discard)
-        return swap.runner
-
-
-async def _connected(connected: asyncio.Future[Any], inbox: asyncio.Queue[Inbound]) -> Any:
-    """The runner's connection, or RunnerLost if its process exits before it connects."""
-    exited = asyncio.ensure_future(inbox.get())
-    try:
-        done, _ = await asyncio.wait({connected, exited}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        exited.cancel()
-    if connected in done:
-        if exited in done and not exited.cancelled():
-            inbox.put_nowait(exited.result())
-        return connected.result()
-    item = exited.result()
-    code = getattr(item, "returncode", None)
-    raise RunnerLost("?", f"process exited before connecting ({code})", code)
-
 
 def _reason(decision: Decision) -> str:
     return getattr(decision, "reason", "")
-
-
-def _percentile(ordered: list[int], q: float) -> float | None:
-    if not ordered:
-        return None
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1000.0

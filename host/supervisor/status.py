@@ -2,12 +2,16 @@
 
 Plain data and protocols, shared by ``ManagedStrategy`` (which fills them in), the ``Supervisor``
 (which hands them out) and the HTTP surface and metrics (which show them).
+
+The metering protocols are the supervisor's view of ``host.metrics``: the composition root passes
+an ``EngineMetrics`` in, and the supervisor package never imports ``host.metrics`` itself, so the
+dependency runs one way (metrics reads this module's plain data; nothing here reads metrics).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -18,10 +22,12 @@ from host.supervisor.process import RunnerLimits
 from sdk.events import Cancel, Position, Signal
 
 __all__ = [
+    "Metering",
     "ReloadRecord",
     "StateStore",
     "StrategyDefinition",
     "StrategyListener",
+    "StrategyMeter",
     "StrategyState",
     "StrategyStats",
     "StrategyStatus",
@@ -79,6 +85,47 @@ class StateStore(Protocol):
     def save_state(self, strategy_id: str, state: bytes) -> None: ...
 
 
+class Counting(Protocol):
+    def inc(self, amount: float = 1) -> None: ...
+
+
+class Observing(Protocol):
+    def observe(self, amount: float) -> None: ...
+
+
+class StrategyMeter(Protocol):
+    """What one strategy's loop and judge count into: metric children bound once, so the hot path
+    never resolves labels (``host.metrics.StrategyMetrics``)."""
+
+    @property
+    def signals(self) -> Counting: ...
+
+    @property
+    def latency_us(self) -> Observing: ...
+
+    @property
+    def processing_us(self) -> Observing: ...
+
+    @property
+    def restarts(self) -> Counting: ...
+
+    def error(self, kind: str) -> None: ...
+
+    def signals_dropped(self, symbol: str, reason: str, count: int = 1) -> None: ...
+
+    def stopped(self, rung: str) -> None: ...
+
+
+class Metering(Protocol):
+    """The engine's metrics as the supervisor uses them (``host.metrics.EngineMetrics``)."""
+
+    def for_strategy(self, strategy: str) -> StrategyMeter:
+        """The children of one strategy, bound once when it is started."""
+
+    def watch(self, status: Callable[[], Iterable[StrategyStatus]]) -> None:
+        """Read the per-strategy status at every scrape."""
+
+
 @dataclass(frozen=True)
 class SupervisionSettings:
     """How strategies are run and judged (see host.config for the documented defaults)."""
@@ -129,6 +176,11 @@ class StrategyStats:
     errors_by_kind: dict[str, int] = field(default_factory=dict)
     latency_ns: deque[int] = field(default_factory=lambda: deque(maxlen=_LATENCY_WINDOW))
 
+    def latency_us(self) -> tuple[float | None, float | None]:
+        """p50 and p99 of the recent batch round trips, in microseconds; None before the first batch."""
+        ordered = sorted(self.latency_ns)
+        return _percentile(ordered, 0.50), _percentile(ordered, 0.99)
+
 
 @dataclass(frozen=True)
 class StrategyStatus:
@@ -159,3 +211,9 @@ class StrategyStatus:
     latency_p50_us: float | None
     latency_p99_us: float | None
     outbox: int
+
+
+def _percentile(ordered: list[int], q: float) -> float | None:
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1000.0

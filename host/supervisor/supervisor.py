@@ -6,7 +6,9 @@ ladder). The feeds call ``publish`` for market data on the event loop: the event
 once and the same bytes are offered to the outbox of every strategy whose symbols want it,
 through the router's cached lookup. ``deliver`` hands a fill, position or timer to one
 strategy, never dropped. Operators pause, resume and restart through the typed methods here;
-``status`` is what the HTTP surface shows.
+``status`` is what the HTTP surface shows. Metrics are handed in by the composition root
+(``metrics=``, an ``EngineMetrics`` seen through the ``Metering`` protocol): the supervisor binds
+each strategy's children and registers ``status`` for scraping, and never imports ``host.metrics``.
 
 Plugins are folders under ``settings.plugins_dir``; one runner per strategy instance, so one
 strategy's crash never reaches another's process. ``reload_plugin`` swaps every strategy of a
@@ -25,7 +27,6 @@ import structlog
 
 from host.clock import Clock, SystemClock
 from host.link import LinkServer
-from host.metrics import EngineMetrics
 from host.router import Router, Subscription
 from host.supervisor.managed import (
     ManagedStrategy,
@@ -37,6 +38,7 @@ from host.supervisor.managed import (
     SupervisionSettings,
 )
 from host.supervisor.policy import BreakerPolicy, CircuitBreaker
+from host.supervisor.status import Metering
 from protocol import wire
 from sdk.events import Fill, MarketEvent, Position, Timer
 
@@ -83,10 +85,10 @@ class Supervisor:
         definitions: Iterable[StrategyDefinition],
         listener: StrategyListener,
         *,
+        metrics: Metering,
         breaker_policy: BreakerPolicy | None = None,
         clock: Clock | None = None,
         link: LinkServer | None = None,
-        metrics: EngineMetrics | None = None,
         state_store: StateStore | None = None,
     ) -> None:
         self.settings = settings
@@ -96,7 +98,7 @@ class Supervisor:
         self.link = link or LinkServer()
         self.router = Router()
         self.state_store = state_store
-        self.metrics = metrics if metrics is not None else EngineMetrics()
+        self.metrics = metrics
         self.metrics.watch(self.status)
         self._definitions = {d.id: d for d in definitions}
         self._managed: dict[str, ManagedStrategy] = {}

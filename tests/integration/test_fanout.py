@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 
 from host.config import parse
 from host.feeds.market import MarketDataFeed
+from host.metrics import EngineMetrics
 from host.supervisor.managed import StrategyDefinition, StrategyState, SupervisionSettings
 from host.supervisor.process import RunnerLimits
 from host.supervisor.supervisor import Supervisor
@@ -38,7 +39,7 @@ class TestSlowRunner:
             StrategyDefinition("slow", "scripted", "scripted", {"mode": "slow:50", "every": 1}),
         ]
         listener = RecordingListener()
-        supervisor = Supervisor(settings, definitions, listener)
+        supervisor = Supervisor(settings, definitions, listener, metrics=EngineMetrics())
         config = parse({"redis": {"port": redis_server.port, "marketDataChannels": ["market:*"]}}, environ={})
         feed = MarketDataFeed(config.redis, supervisor.publish)
         tasks = [asyncio.create_task(supervisor.run()), asyncio.create_task(feed.run())]

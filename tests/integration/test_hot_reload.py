@@ -34,6 +34,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from host.metrics import EngineMetrics
 from host.reconfigure import ConfigOutcome
 from host.supervisor.managed import StrategyDefinition, StrategyState, SupervisionSettings
 from host.supervisor.process import RunnerLimits
@@ -113,7 +114,7 @@ class Engine:
             limits=RunnerLimits(memory_mb=768),
         )  # fmt: skip
         self.settings = settings
-        self.supervisor = Supervisor(settings, self.load(), self.listener)
+        self.supervisor = Supervisor(settings, self.load(), self.listener, metrics=EngineMetrics())
         self.watcher = PluginWatcher(self.plugins, config_path=self.config)
         self.reloader = HotReloader(self.supervisor, self.watcher, reconfigurer=JsonDefinitions(self))
         self.published: list[int] = []

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from host.metrics import EngineMetrics
 from host.supervisor.managed import StrategyDefinition, StrategyState, StrategyStatus, SupervisionSettings
 from host.supervisor.policy import BreakerPolicy, BreakerState, BreakerStatus
 from host.supervisor.process import RunnerLimits
@@ -168,7 +169,7 @@ async def start() -> AsyncIterator[Start]:
     ) -> Host:  # fmt: skip
         definitions = [StrategyDefinition(sid, "scripted", "scripted", dict(p)) for sid, p in strategies.items()]
         journal = Journal()
-        supervisor = Supervisor(SETTINGS, definitions, journal, breaker_policy=policy)
+        supervisor = Supervisor(SETTINGS, definitions, journal, metrics=EngineMetrics(), breaker_policy=policy)
         journal.supervisor = supervisor
         host = Host(supervisor, journal, asyncio.create_task(supervisor.run()))
         hosts.append(host)

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from host.metrics import EngineMetrics
 from host.supervisor.managed import StrategyDefinition, StrategyState, SupervisionSettings
 from host.supervisor.policy import BreakerPolicy, BreakerState
 from host.supervisor.process import RunnerLimits
@@ -171,7 +172,7 @@ class TestMisbehaviour:
         definitions.append(StrategyDefinition("bad", "scripted", "scripted", params))
         listener = RecordingListener()
         settings = _settings(tmp_path, handshake_timeout_s=1.0 if case.mode == "never_ready" else 3.0)
-        supervisor = Supervisor(settings, definitions, listener, breaker_policy=POLICY)
+        supervisor = Supervisor(settings, definitions, listener, metrics=EngineMetrics(), breaker_policy=POLICY)
         rss_before = _rss_mb()
         task = asyncio.create_task(supervisor.run())
         await supervisor.started.wait()
@@ -222,7 +223,9 @@ class TestBootErrors:
             StrategyDefinition("ghost", "no_such_package", "ghost", {}),
         ]
         listener = RecordingListener()
-        supervisor = Supervisor(_settings(tmp_path), definitions, listener, breaker_policy=POLICY)
+        supervisor = Supervisor(
+            _settings(tmp_path), definitions, listener, metrics=EngineMetrics(), breaker_policy=POLICY
+        )
         task = asyncio.create_task(supervisor.run())
         await supervisor.started.wait()
         await wait_until(lambda: supervisor.strategy("ghost").state is StrategyState.OPEN, 10)
@@ -258,7 +261,9 @@ async def _run_five_ticks(tmp_path: Path, store: _MemoryStore) -> str:
     """One host lifetime: start, five ticks, shut down; the first signal's ``seen``."""
     listener = RecordingListener()
     definitions = [StrategyDefinition("s", "scripted", "scripted", {})]
-    supervisor = Supervisor(_settings(tmp_path), definitions, listener, breaker_policy=POLICY, state_store=store)
+    supervisor = Supervisor(
+        _settings(tmp_path), definitions, listener, metrics=EngineMetrics(), breaker_policy=POLICY, state_store=store
+    )
     task = asyncio.create_task(supervisor.run())
     await wait_until(lambda: supervisor.ready() and bool(supervisor.status()), 10)
     for event in tick_events(5):
