@@ -9,7 +9,8 @@ to serve; the old runner is drained and stopped alongside without holding up tra
 replacement fails at any step it is ended, the old runner keeps serving, and the reason is what
 ``prepare`` returns, recorded in the strategy's stats (``last_reload``) and logged.
 
-A reload asked for while a replacement is pending is refused. ``close`` (the loop's shutdown)
+A reload asked for while a replacement is loading or pending is refused (two overlapping ones
+would otherwise leave the first caller waiting on a replacement nobody switches to). ``close`` (the loop's shutdown)
 waits for the replaced runners still stopping and ends a pending replacement, answering its
 ``prepare`` with "host shutting down".
 """
@@ -48,6 +49,7 @@ class HotSwap:
     def __init__(self, strategy_id: str, runners: StrategyRunners, stats: StrategyStats, timeout_s: float) -> None:
         self.id = strategy_id
         self.pending: Replacement | None = None
+        self._loading = False
         self._runners = runners
         self._stats = stats
         self._timeout_s = timeout_s
@@ -55,12 +57,15 @@ class HotSwap:
 
     async def prepare(self, definition: StrategyDefinition, wake: Callable[[], None]) -> str | None:
         """Load ``definition`` in a replacement and wait for the loop's switch; None on success, else why not."""
-        if self.pending is not None:
+        if self.pending is not None or self._loading:
             return "a reload is already in progress"
+        self._loading = True
         try:
             runner = await self._runners.load(definition)
         except (SessionError, TimeoutError, SpawnFailed) as err:
             return self._failed(str(err) or "no Hello in time")
+        finally:
+            self._loading = False
         self.pending = Replacement(runner, definition)
         wake()
         return await self.pending.done

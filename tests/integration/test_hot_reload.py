@@ -240,6 +240,18 @@ async def engine(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterato
 
 
 class TestHotReload:
+    async def test_overlapping_reloads_of_one_strategy_swap_once(self, engine: Engine) -> None:
+        """A second reload while the first is still loading is refused; one swap, no runner left behind."""
+        await engine.answered_after("edited", "v1")
+        old_pid = engine.pid("edited")
+        first, second = await asyncio.gather(
+            engine.supervisor.reload_plugin("counter"), engine.supervisor.reload_plugin("counter")
+        )
+        assert first.ok and second.results == {"edited": "a reload is already in progress"}
+        assert engine.supervisor.strategy("edited").reloads == 1
+        await wait_until(lambda: not pid_alive(old_pid or 0), 5)
+        await engine.answered_after("edited", "v1")
+
     async def test_edit_swaps_runner_and_carries_state(self, engine: Engine, timings: Timings) -> None:
         """An edit reaches the strategy in a new runner, state carried, no tick lost or repeated, steady untouched."""
         await engine.answered_after("edited", "v1")
