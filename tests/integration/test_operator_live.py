@@ -164,6 +164,21 @@ class TestConfigWatchingLive:
         assert applied and applied[-1]["restart_required"] == []
         assert stack.metric("config_reloads_total", result="ok") == 2
 
+    def test_strategies_are_disabled_and_enabled_by_editing_the_file(self, stack: OperatorStack) -> None:
+        """enabled: false stops steady (its runner ends); a strategy added to the file starts trading."""
+        write_counter(stack.plugins, "late", "l1")
+        stack.start()
+        steady_pid = stack.strategy("steady")["pid"]  # type: ignore[index]
+        stack.config["strategies"]["steady"]["enabled"] = False
+        stack.config["strategies"]["late"] = {"plugin": "late", "strategy": "counter", "symbols": ["SOLUSDT"]}
+        saved = stack.write_config()
+        poll_until(lambda: stack.first_order_after("late", saved, version="l1"), 15, "late trading")
+        poll_until(lambda: stack.strategy("steady") is None, 10, "steady gone from /status")
+        poll_until(lambda: not runner_pid_alive(steady_pid), 5, "steady's runner ended")
+        stopped = time.time()
+        poll_until(lambda: stack.first_order_after("edited", stopped + 0.3), 10, "edited still trading")
+        assert stack.first_order_after("steady", stopped) is None
+
     def test_restart_only_keys_are_named_and_not_applied(self, stack: OperatorStack) -> None:
         """A changed server.port and redis.port are logged as needing a restart; the engine keeps its port."""
         stack.start()
