@@ -98,7 +98,8 @@ class TestHotReloadLive:
         status = stack.status()
         assert status is not None and "SyntaxError" in status["reloads"]["packages"]["edited"]["error"]
         assert [r for r in stack.logs("plugin_reload_failed") if "SyntaxError" in r.get("reason", "")]
-        poll_until(lambda: stack.first_order_after("edited", time.time(), version="v1"), 10, "v1 still trading")
+        reported_at = time.time()
+        poll_until(lambda: stack.first_order_after("edited", reported_at, version="v1"), 10, "v1 still trading")
         assert stack.first_order_after("edited", broken_at, version="v1") is not None
 
         fixed = stack.write(source, source.read_text().replace("\ndef broken(:\n", "").replace('"v1"', '"v3"'))
