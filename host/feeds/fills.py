@@ -39,8 +39,10 @@ JetStream (``nats.jetstream: true``), at least once, made exactly once by the de
   and hold an ack-pending slot. Term keeps it in the stream (limits retention) for an operator.
 
 Liveness. ``connected`` is true while the client is connected and subscribed (for ``/ready``).
-Disconnects and reconnects are counted and logged; the client retries by itself. If it gives up
-(``maxReconnects`` exhausted), ``run`` raises ``FeedError`` naming the URL. ``close`` stops the
+Disconnects and reconnects are counted and logged; the client retries by itself
+(``maxReconnects`` times, ``reconnectWait`` apart). A broker outage is never fatal: once the client
+gives up, or a connection cannot be made at all, ``run`` starts a new client after a backoff
+(``reconnectWait`` doubling up to 30 s, ``nats_connect_retries_total``), for as long as it runs. ``close`` stops the
 fetch loop (within one fetch wait, 0.5 s), finishes and acks the batch in hand, and drains.
 """
 
@@ -84,6 +86,7 @@ _FETCH_BATCH = 32
 _FETCH_WAIT_S = 0.5  # also how long ``close`` may wait for the fetch loop
 _ACK_WAIT_S = 30.0
 _DRAIN_TIMEOUT_S = 5.0
+_RETRY_MAX_S = 30.0  # the longest wait between two attempts once the client has given up
 _LIVE_LATENCY_NS = 60 * 1_000_000_000  # older (replayed, recorded) fills say nothing about latency
 _PAYLOAD_LOGGED = 300
 _FIELD_LABEL_MAX = 48  # an unknown field's name becomes a label: keep one bad peer from bloating it
@@ -99,6 +102,10 @@ class FeedError(EngineError):
         self.what = what
         self.reason = reason
         super().__init__(f"{what}: {reason}")
+
+
+class _Unreachable(FeedError):
+    """The broker cannot be reached now: retried, never fatal."""
 
 
 class Outcome(Enum):
@@ -163,6 +170,7 @@ class FeedMetrics:
         self.positions_failed = counter("positions_failed_total", "Positions whose on_position raised")
         self.reconnects = counter("nats_reconnects_total", "NATS reconnects of the fill feed")
         self.disconnects = counter("nats_disconnects_total", "NATS disconnects of the fill feed")
+        self.retries = counter("nats_connect_retries_total", "New NATS connections tried after the client gave up")
 
 
 class FillFeed:
@@ -194,6 +202,7 @@ class FillFeed:
         self._lost = asyncio.Event()  # the client gave up reconnecting
         self._done = asyncio.Event()
         self._running = False
+        self._closing_client = False
 
     @property
     def connected(self) -> bool:
@@ -203,20 +212,40 @@ class FillFeed:
     # ---------------------------------------------------------------- lifecycle
 
     async def run(self) -> None:
-        """Consume until ``close``; raises ``FeedError`` if NATS or JetStream cannot be used."""
+        """Consume until ``close``. A broker that cannot be reached, or that the client gave up on,
+        is retried for ever with backoff (``connected`` false meanwhile, so /ready says so); only a
+        JetStream setup that cannot work (a misconfigured stream or consumer) raises ``FeedError``."""
         self._running = True
+        failures = 0
         try:
-            self._nc = await _unless(self._stop, self._connect())
-            if self._nc is not None:
-                await self._consume(self._nc)
-            if self._lost.is_set() and not self._stop.is_set():
-                raise FeedError(f"nats {self.config.url}", "connection closed: reconnect attempts exhausted "
-                                "(raise nats.maxReconnects, or -1 to retry forever)")  # fmt: skip
+            while not self._stop.is_set():
+                try:
+                    self._nc = await _unless(self._stop, self._connect())
+                    if self._nc is not None:
+                        await self._consume(self._nc)
+                        failures = 0  # it was up: the next outage starts its backoff afresh
+                except _Unreachable as err:
+                    log.warning("nats_unreachable", url=self.config.url, reason=err.reason)
+                if self._stop.is_set():
+                    break
+                failures += 1
+                await self._pause(failures)
         finally:
             self._stop.set()  # from here on a disconnect or close is ours, not news
             self._up.clear()
             await self._shutdown()
             self._done.set()
+
+    async def _pause(self, failures: int) -> None:
+        """Between two connection attempts after the client gave up: backoff, counted and logged."""
+        await self._shutdown()
+        self._lost.clear()
+        delay = min(_RETRY_MAX_S, max(self.config.reconnect_wait, 0.05) * 2 ** min(failures - 1, 10))
+        self.metrics.retries.inc()
+        log.warning("nats_retrying", url=self.config.url, attempt=failures, after_s=round(delay, 3))
+        with suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await self._stop.wait()
 
     async def close(self) -> None:
         """Stop consuming, settle the batch in hand and drain the connection."""
@@ -239,8 +268,7 @@ class FillFeed:
         try:
             return await nats.connect(**options)
         except (OSError, nats_errors.Error) as err:
-            attempts = "retrying forever" if self.config.max_reconnects < 0 else f"{self.config.max_reconnects} retries"
-            raise FeedError(f"nats {self.config.url}", f"cannot connect ({attempts}): {err}") from None
+            raise _Unreachable(f"nats {self.config.url}", f"cannot connect: {err}") from None
 
     async def _consume(self, nc: Client) -> None:
         mode = "jetstream" if self.config.jetstream else "core"
@@ -266,18 +294,23 @@ class FillFeed:
 
     async def _shutdown(self) -> None:
         nc, self._nc = self._nc, None
+        psub, self._psub = self._psub, None
         if nc is None or nc.is_closed:
             return
-        if self._psub is not None:
-            # Unsubscribed first: drain would otherwise wait for the pull inbox to be read.
-            with suppress(nats_errors.Error):
-                await self._psub.unsubscribe()
+        self._closing_client = True  # its closed callback is our doing, not news
         try:
-            async with asyncio.timeout(_DRAIN_TIMEOUT_S):
-                await nc.drain()
-        except (TimeoutError, nats_errors.Error) as err:
-            log.warning("nats_drain_failed", error=str(err))
-            await nc.close()
+            if psub is not None:
+                # Unsubscribed first: drain would otherwise wait for the pull inbox to be read.
+                with suppress(nats_errors.Error):
+                    await psub.unsubscribe()
+            try:
+                async with asyncio.timeout(_DRAIN_TIMEOUT_S):
+                    await nc.drain()
+            except (TimeoutError, nats_errors.Error) as err:
+                log.warning("nats_drain_failed", error=str(err))
+                await nc.close()
+        finally:
+            self._closing_client = False
 
     # ---------------------------------------------------------------- connection callbacks
 
@@ -299,7 +332,7 @@ class FillFeed:
 
     async def _closed(self) -> None:
         self._up.clear()
-        if not self._stop.is_set():
+        if not self._stop.is_set() and not self._closing_client:
             self._lost.set()
             log.error("nats_closed", url=self.config.url, reason="reconnect attempts exhausted")
 

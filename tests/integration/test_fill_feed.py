@@ -339,16 +339,21 @@ class TestConnection:
             await wait_until(lambda: ledger.ids == ["after"])
         assert metric(feed, "nats_disconnects_total") == 1
 
-    async def test_giving_up_reconnecting_ends_run_with_an_error(self, nats_server: NatsServer) -> None:
-        """Once maxReconnects attempts have failed, run raises naming the URL and the setting."""
-        feed = make_feed(nats_server, Ledger(), max_reconnects=1)
-        task = asyncio.create_task(feed.run())
-        await wait_until(lambda: feed.connected)
-        nats_server.stop()
-        with pytest.raises(FeedError, match="reconnect attempts exhausted") as raised:
-            await asyncio.wait_for(task, 10)
-        assert nats_server.url in str(raised.value) and "nats.maxReconnects" in str(raised.value)
-        assert not feed.connected
+    async def test_a_client_that_gave_up_is_replaced_when_the_server_returns(self, nats_server: NatsServer) -> None:
+        """maxReconnects exhausted is not fatal: a new client is tried with backoff until the server is back."""
+        ledger = Ledger()
+        feed = make_feed(nats_server, ledger, max_reconnects=1)
+        async with running(feed):
+            await wait_until(lambda: feed.connected)
+            nats_server.stop()
+            await wait_until(lambda: metric(feed, "nats_connect_retries_total") >= 2, timeout=15)
+            assert not feed.connected
+            nats_server.start()
+            await wait_until(lambda: feed.connected, timeout=15)
+            client = await nats.connect(nats_server.url)
+            await client.publish(FILLS, encode(seed_fill("back")))
+            await client.close()
+            await wait_until(lambda: ledger.ids == ["back"])
 
     async def test_jetstream_switched_on_against_a_core_server(self, nats_server: NatsServer) -> None:
         """nats.jetstream on a server without JetStream: run raises saying so."""
@@ -356,16 +361,20 @@ class TestConnection:
         with pytest.raises(FeedError, match="is JetStream enabled"):
             await asyncio.wait_for(feed.run(), 10)
 
-    async def test_no_server_is_an_error_naming_the_url(self, tmp_path: Any) -> None:
-        """With nothing listening, run gives up after maxReconnects and says where it tried."""
+    async def test_no_server_yet_is_retried_and_logged_naming_the_url(self, tmp_path: Any) -> None:
+        """With nothing listening, run keeps trying (logged with the URL, counted) and close() still ends it."""
         url = f"nats://127.0.0.1:{free_port()}"
         ledger = Ledger()
         config = NatsConfig(url=url, max_reconnects=1, reconnect_wait=0.05)
         feed = FillFeed(config, on_fill=ledger.on_fill, on_position=ledger.on_position, route=ORDERS.get)
-        with pytest.raises(FeedError, match="cannot connect") as raised:
-            await asyncio.wait_for(feed.run(), 10)
-        assert url in str(raised.value)
-        assert not feed.connected
+        with capture_logs() as logs:
+            task = asyncio.create_task(feed.run())
+            await wait_until(lambda: metric(feed, "nats_connect_retries_total") >= 2, timeout=10)
+            assert not feed.connected and not task.done()
+            await feed.close()
+            await asyncio.wait_for(task, 10)
+        unreachable = [e for e in logs if e["event"] == "nats_unreachable"]
+        assert unreachable and unreachable[0]["url"] == url and "cannot connect" in unreachable[0]["reason"]
 
     async def test_close_while_connecting_ends_run(self) -> None:
         """close() during endless connect attempts ends run without an error."""

@@ -244,3 +244,19 @@ class TestLiveRun:
         record = stack.strategy("edited")
         assert record is not None and record["pid"] == pid and record["last_reload"]["result"] == "failed"
         poll_until(lambda: stack.first_order_after("edited", saved + 0.5, label="a"), 10, "label a still trading")
+
+
+class TestBrokerOutage:
+    def test_nats_outage_past_max_reconnects_is_not_fatal(self, stack: OperatorStack, nats_server: NatsServer) -> None:
+        """NATS down longer than maxReconnects x reconnectWait: /ready says so, the engine lives, then recovers."""
+        stack.config["nats"].update({"maxReconnects": 2, "reconnectWait": 0.2})
+        stack.start()
+        poll_until(lambda: stack.get("/ready")[0] == 200, 10, "ready")
+        nats_server.stop()
+        poll_until(lambda: "nats disconnected" in stack.get("/ready")[1], 10, "/ready naming nats")
+        poll_until(lambda: stack.metric("nats_connect_retries_total") >= 2, 20, "new clients tried after giving up")
+        assert stack.engine is not None and stack.engine.poll() is None, stack.tail()
+        nats_server.start()
+        poll_until(lambda: stack.get("/ready")[0] == 200, 30, "ready again once NATS is back")
+        saved = time.time()
+        poll_until(lambda: stack.first_order_after("edited", saved), 10, "trading after the outage")
