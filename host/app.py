@@ -100,13 +100,17 @@ def resolve(setting: str, root: Path | None) -> Path:
     return path if path.is_absolute() else (root or Path.cwd()) / path
 
 
-def default_shutdown() -> asyncio.Event:
-    """An event SIGINT and SIGTERM set (the handler does nothing else)."""
+def default_shutdown() -> asyncio.Future[bool]:
+    """Resolves on SIGINT or SIGTERM (the handler only sets an event).
+
+    A future, not a bare ``Event.wait()`` coroutine: a run that fails before it waits (a port in use)
+    leaves a pending future, which the loop cancels, instead of a coroutine never awaited.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    return stop
+    return asyncio.ensure_future(stop.wait())
 
 
 @dataclass

@@ -14,7 +14,10 @@ strategy-engine check-plugin PATH          load a plugin package in a sandboxed 
 strategy-engine new-plugin NAME            scaffold a plugin package with a strategy, a config and tests
 
 Exit codes: 0 done; 1 a plugin that does not load, a strategy stopped by its circuit breaker or a
-line of market data that cannot be read; 2 a usage or config error, reported before anything starts.
+line of market data that cannot be read; 2 a usage or config error, reported before anything starts;
+3 the engine cannot serve (a port it must listen on is taken, a JetStream stream or consumer set up
+in a way it cannot use), said in one line naming the config key. A broker outage is not an exit: the
+engine keeps reconnecting while /ready says what is down.
 """
 
 from __future__ import annotations
@@ -26,15 +29,17 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Coroutine, Iterable, Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TypeVar
 
 import structlog
 
 from host.app import default_shutdown, resolve, settings
 from host.config import Config, ConfigError, LoggingConfig, load
 from host.demo import demo_feed
+from host.errors import EngineError
 from host.live import VENUES, run_live
 from host.logs import configure_logging
 from host.paper_service import PaperVenueService
@@ -50,7 +55,10 @@ from sdk.events import Event
 
 __all__ = ["main"]
 
+E = TypeVar("E", bound=Exception)
+
 EXIT_USAGE = 2
+EXIT_CANNOT_SERVE = 3
 
 
 def _version() -> str:
@@ -130,8 +138,7 @@ def _run(args: argparse.Namespace) -> int:
     ledger = args.ledger.resolve() if args.ledger else None
     if live:
         print(f"strategy-engine: {_live_banner(config, args.config)}; SIGINT/SIGTERM stops it", flush=True)
-        asyncio.run(run_live(config, root=root, config_path=args.config.resolve(), ledger_path=ledger))
-        return 0
+        return _serve(run_live(config, root=root, config_path=args.config.resolve(), ledger_path=ledger))
     if args.replay:
         events: Iterable[Event] = _merged(args.replay)
         total = None
@@ -159,7 +166,7 @@ def _live_banner(config: Config, path: Path) -> str:
     mode = config.engine.mode
     orders = {
         "grpc": f"orders to the order-execution service at {config.grpc.order_execution_address}",
-        "paper": "orders filled by the in-process paper venue (no real orders)",
+        "paper": "orders filled by the in-process paper venue, no real orders",
         None: "orders recorded by risk, never sent",
     }[VENUES[mode]]
     watching = ("hot reload on" if config.engine.hot_reload else "hot reload off") + (
@@ -184,10 +191,21 @@ def _paper_venue(args: argparse.Namespace) -> int:
           f"market data from {where}; fills to {config.nats.url}", flush=True)  # fmt: skip
 
     async def serve() -> None:
-        await service.run(default_shutdown().wait())
+        await service.run(default_shutdown())
 
-    asyncio.run(serve())
-    return 0
+    return _serve(serve())
+
+
+def _serve(main: Coroutine[object, object, None]) -> int:
+    """Run a serving command to its end: 0, or 3 with one line per reason it could not serve."""
+    failed = False
+    try:
+        asyncio.run(main)
+    except* EngineError as group:
+        failed = True
+        for err in _leaves(group):
+            print(f"strategy-engine: cannot serve: {err}", file=sys.stderr)
+    return EXIT_CANNOT_SERVE if failed else 0
 
 
 def _default_root(config: Config) -> Path:
@@ -255,7 +273,7 @@ def _replay(
     return 0
 
 
-def _leaves(group: ExceptionGroup[ValidationError]) -> Iterator[ValidationError]:
+def _leaves(group: ExceptionGroup[E]) -> Iterator[E]:
     for err in group.exceptions:
         if isinstance(err, ExceptionGroup):
             yield from _leaves(err)

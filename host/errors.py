@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
-__all__ = ["EngineError"]
+__all__ = ["EngineError", "ListenError"]
 
 
 class EngineError(Exception):
     """Base of every error the host raises on purpose; the message names the thing and the rule."""
+
+
+class ListenError(EngineError):
+    """A port the engine must serve cannot be bound: ``key`` is the config key that names it."""
+
+    def __init__(self, key: str, address: str, reason: str) -> None:
+        self.key = key
+        self.address = address
+        self.reason = reason
+        super().__init__(f"{key}: cannot listen on {address}: {reason}")

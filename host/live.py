@@ -111,7 +111,7 @@ async def run_live(
     shutdown: Awaitable[object] | None = None,
 ) -> None:  # fmt: skip
     """Run until SIGINT/SIGTERM (or ``shutdown``), then shut down gracefully."""
-    stop: Awaitable[object] = shutdown if shutdown is not None else default_shutdown().wait()
+    stop: Awaitable[object] = shutdown if shutdown is not None else default_shutdown()
     app = live_app(config, root=root, config_path=config_path, ledger_path=ledger_path)
     with contextlib.suppress(asyncio.CancelledError):
         await app.run(stop)

@@ -193,7 +193,7 @@ async def run_replay(
     max_lag_events: int = 128,
 ) -> RunReport:
     """Replay ``events`` through the configured strategies, risk and a paper venue; report what happened."""
-    stop: Awaitable[object] = shutdown if shutdown is not None else default_shutdown().wait()
+    stop: Awaitable[object] = shutdown if shutdown is not None else default_shutdown()
     clock = ReplayClock()
     source = ReplaySource(events, clock, max_lag_events=max_lag_events, progress=progress, total=total)
     with tempfile.TemporaryDirectory(prefix="se-replay-") as scratch:

@@ -39,6 +39,7 @@ import structlog
 
 from engine_proto import order_execution_pb2 as pb
 from engine_proto.order_execution_pb2_grpc import add_OrderExecutionServicer_to_server
+from host.errors import ListenError
 from host.execution.matching import MatchingEngine, MatchResult
 from host.execution.oms_wire import WireError, request_to_intent, state_to_response
 from host.execution.venue import FillSink, VenueReply
@@ -154,9 +155,12 @@ class PaperVenueServer:
         """Bind and serve; return the bound ``host:port``."""
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
         add_OrderExecutionServicer_to_server(self, server)  # type: ignore[no-untyped-call]  # generated, untyped
-        port = server.add_insecure_port(self._bind)
+        try:
+            port = server.add_insecure_port(self._bind)
+        except RuntimeError:  # grpcio raises where it used to return 0
+            port = 0
         if port == 0:
-            raise OSError(f"paper venue: cannot bind {self._bind!r}")
+            raise ListenError("grpc.orderExecutionAddress", self._bind, "address in use or not available")
         await server.start()
         self._server = server
         self.address = f"{self._bind.rsplit(':', 1)[0]}:{port}"

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -34,7 +35,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 
 from host.config import ServerConfig
-from host.errors import EngineError
+from host.errors import EngineError, ListenError
 from host.http.controls import BadRequest, ControlRefused, Controls, KillSwitchRequest
 from host.http.page import CONTENT_SECURITY_POLICY, STATUS_PAGE
 from host.supervisor.supervisor import UnknownStrategy
@@ -98,7 +99,7 @@ class HttpServer:
     # ---------------------------------------------------------------- lifecycle
 
     async def start(self) -> int:
-        """Listen on ``server.host``:``server.port``; the port bound. HttpServerError if it cannot."""
+        """Listen on ``server.host``:``server.port``; the port bound. ListenError if it cannot."""
         host, port = self.config.host, self.config.port
         runner = web.AppRunner(self._app(), access_log=None, keepalive_timeout=self.config.read_timeout,
                                shutdown_timeout=self.config.write_timeout)  # fmt: skip
@@ -107,8 +108,8 @@ class HttpServer:
             await web.TCPSite(runner, host, port).start()
         except OSError as err:
             await runner.cleanup()
-            reason = err.strerror or str(err)
-            raise HttpServerError(f"server.port: cannot listen on {host}:{port}: {reason}") from err
+            reason = os.strerror(err.errno).lower() if err.errno else str(err)
+            raise ListenError("server.port", f"{host}:{port}", reason) from err
         self._runner = runner
         self.port = int(runner.addresses[0][1])
         log.info("http_listening", host=host, port=self.port, auth=bool(self.config.auth_token))

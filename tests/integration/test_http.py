@@ -20,7 +20,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from structlog.testing import capture_logs
 
 from host.config import parse
-from host.http import HttpServer, HttpServerError, readiness
+from host.errors import ListenError
+from host.http import HttpServer, readiness
 from host.live import live_app
 from host.supervisor.managed import StrategyState
 from sdk.events import Position
@@ -391,7 +392,7 @@ class TestServer:
         config = parse({"server": {"port": stack.server.port}}, environ={})
         other = HttpServer(config.server, None, status=dict, ready=list, controls=None,  # type: ignore[arg-type]
                            registry=stack.engine.metrics.registry, namespace="other")  # fmt: skip
-        with pytest.raises(HttpServerError, match=rf"server.port: cannot listen on 127.0.0.1:{stack.server.port}"):
+        with pytest.raises(ListenError, match=rf"server.port: cannot listen on 127.0.0.1:{stack.server.port}"):
             await other.start()
 
     async def test_metrics_path_follows_config_and_can_be_off(self, tmp_path: Path) -> None:
