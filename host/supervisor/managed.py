@@ -139,7 +139,10 @@ class ManagedStrategy:
         self.state = StrategyState.PAUSED
 
     def resume(self) -> None:
+        """Start a paused or open strategy again: it is starting from this moment (what the operator is told)."""
         self._control.resume()
+        if self.state in (StrategyState.PAUSED, StrategyState.OPEN):
+            self.state = StrategyState.STARTING
 
     def restart(self) -> None:
         """Replace the serving runner with a fresh one (operator request: no breaker charge).

@@ -225,7 +225,8 @@ class TestControls:
         )  # fmt: skip
         paused = await stack.status_of("alpha")
         assert paused["state"] == "paused" and paused["breaker"]["paused_by_operator"] is True
-        assert (await stack.post("/strategies/alpha/resume")).status == 200
+        reply = await stack.post("/strategies/alpha/resume")
+        assert (reply.status, reply.data["state"]) == (200, "starting")  # the state it is in now, not "paused"
 
         async def running() -> bool:
             return (await stack.status_of("alpha"))["state"] == "running"
