@@ -32,7 +32,7 @@ from host.supervisor.sandbox import SandboxLayers
 from host.supervisor.status import ReloadRecord
 from host.supervisor.supervisor import Supervisor, UnknownStrategy
 
-__all__ = ["EngineControls", "build_status", "engine_server", "readiness"]
+__all__ = ["EngineControls", "build_status", "engine_server", "quantity", "readiness"]
 
 
 def readiness(supervisor: Supervisor, brokers: Mapping[str, bool]) -> list[str]:
@@ -72,6 +72,15 @@ def _reloads(reloader: HotReloader | None) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def quantity(value: float) -> float:
+    """A position as an operator reads it: float noise of summed fills dropped (0.1 + 0.2 - 0.32 -> -0.02).
+
+    Ten decimals keep every real lot size (venues quote to 1e-8 at the finest) and drop the
+    last-bit noise of adding binary fractions; -0.0 becomes 0.0.
+    """
+    return round(value, 10) + 0.0
+
+
 def _iso(unix_s: float) -> str:
     return datetime.fromtimestamp(unix_s, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -109,7 +118,7 @@ def _strategy(engine: Engine, s: StrategyStatus) -> dict[str, Any]:
         "fills": stats.fills_by_strategy.get(s.id, 0),
         "latency_p50_us": s.latency_p50_us,
         "latency_p99_us": s.latency_p99_us,
-        "position": dict(book.positions(s.id)),
+        "position": {symbol: quantity(q) for symbol, q in book.positions(s.id).items()},
         "realized_pnl": book.realized(s.id),
         "unrealized_pnl": book.unrealized(s.id),
         "sandbox": SandboxLayers.parse(s.sandbox).to_status(),
