@@ -30,6 +30,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Coroutine, Iterable, Iterator
+from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TypeVar
@@ -37,7 +38,7 @@ from typing import TypeVar
 import structlog
 
 from host.app import default_shutdown, resolve, settings
-from host.config import Config, ConfigError, LoggingConfig, load
+from host.config import LOG_FORMATS, LOG_LEVELS, Config, ConfigError, LoggingConfig, load
 from host.demo import demo_feed
 from host.errors import EngineError
 from host.live import VENUES, run_live
@@ -74,14 +75,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"strategy-engine {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    run = commands.add_parser("run", help="run the engine (no config: replay the generated demo feed)")
+    run = commands.add_parser(
+        "run",
+        help="run the engine: live with --config alone, a replay with --replay, else the demo",
+        description="Without --config: replay the generated demo feed through the built-in strategies. "
+        "With --config and no --replay: run LIVE (Redis market data, NATS fills, orders as engine.mode "
+        "says) until SIGINT/SIGTERM. With --replay FILE: replay recorded market data (a backtest).",
+    )
     run.add_argument("--config", type=Path, help="config.yaml (seed format); default: the embedded defaults")
     run.add_argument("--replay", type=Path, nargs="+", metavar="FILE", help="JSON-lines market data to replay")
     run.add_argument("--minutes", type=float, help="length of the generated demo feed (default 20)")
     run.add_argument("--seed", type=int, help="seed of the generated demo feed (default 7)")
     run.add_argument("--ledger", type=Path, metavar="PATH", help="the ledger file (default engine.ledgerPath)")
     run.add_argument("--http", action="store_true", help="a replay also serves the HTTP port (server.host/port)")
+    _log_options(run)
     venue = commands.add_parser("paper-venue", help="serve orderexecution.OrderExecution with paper matching")
+    _log_options(venue)
     venue.add_argument("--config", type=Path, help="config.yaml: grpc, redis and nats sections are used")
     venue.add_argument("--fee-rate", type=float, help="fee as a fraction of notional (default engine.paperFeeRate)")
     venue.add_argument("--slippage-bps", type=float, help="market order slippage (default engine.paperSlippageBps)")
@@ -91,6 +100,18 @@ def _parser() -> argparse.ArgumentParser:
     scaffold.add_argument("name")
     scaffold.add_argument("--dir", type=Path, default=Path("plugins"), help="plugins folder (default ./plugins)")
     return parser
+
+
+def _log_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log-level", choices=LOG_LEVELS, help="overrides logging.level for this run")
+    parser.add_argument("--log-format", choices=LOG_FORMATS, help="overrides logging.format for this run")
+
+
+def _logging(config: Config, args: argparse.Namespace) -> LoggingConfig:
+    """The config's logging with the command line's overrides. Only logging is configured with them:
+    the config the engine runs keeps the file's values, so the config watcher compares like with like."""
+    overrides = {"level": args.log_level, "format": args.log_format}
+    return replace(config.logging, **{k: v for k, v in overrides.items() if v is not None})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,7 +145,7 @@ def _run(args: argparse.Namespace) -> int:
     if problem:
         print(f"strategy-engine: {problem}", file=sys.stderr)
         return EXIT_USAGE
-    configure_logging(config.logging)
+    configure_logging(_logging(config, args))
     make_host_undumpable()  # before any runner exists: none may read the host's memory or environment
     log = structlog.get_logger("host.cli")
     for warning in config.warnings:
@@ -182,7 +203,7 @@ def _paper_venue(args: argparse.Namespace) -> int:
     config = _load_config(args.config)
     if config is None:
         return EXIT_USAGE
-    configure_logging(config.logging)
+    configure_logging(_logging(config, args))
     fee = config.engine.paper_fee_rate if args.fee_rate is None else args.fee_rate
     slippage = config.engine.paper_slippage_bps if args.slippage_bps is None else args.slippage_bps
     service = PaperVenueService(config, fee_rate=fee, slippage_bps=slippage)
@@ -253,7 +274,8 @@ def _replay(
     config_path = args.config.resolve() if args.config else None
     try:
         replay = run_replay(
-            config, events, progress=sys.stderr, total=total, root=root, config_path=config_path,
+            config, events, progress=sys.stderr if sys.stderr.isatty() else None, total=total, root=root,
+            config_path=config_path,
             ledger_path=ledger, http=args.http,
         )  # fmt: skip
         report = asyncio.run(replay)

@@ -141,10 +141,17 @@ class ReplaySource:
             if count % 32 == 0:
                 await supervisor.until(lambda: self._closed or supervisor.backlog() <= self.max_lag_events)
                 await asyncio.sleep(0)  # let the runners' loops and the order path take what was queued
-                if self.progress is not None and time.monotonic() - last_report >= 1.0:
+                if time.monotonic() - last_report >= (1.0 if self.progress is not None else 5.0):
                     last_report = time.monotonic()
-                    _progress(self.progress, count, self.total)
+                    self._report_progress(count)
         return count
+
+    def _report_progress(self, count: int) -> None:
+        """To the terminal when there is one (``progress``), else as a log event every 5 s."""
+        if self.progress is not None:
+            _progress(self.progress, count, self.total)
+        else:
+            log.info("replay_progress", events=count, total=self.total)
 
     async def _settled(self, supervisor: Supervisor) -> None:
         """Until every strategy is Ready, or has settled into a state where it will not be soon."""
@@ -207,8 +214,10 @@ async def run_replay(
 
 
 def _progress(out: TextIO, count: int, total: int | None) -> None:
+    """One progress line for a terminal: written from column 0 and the cursor put back there, so the
+    next log line (also from column 0) overwrites it instead of being glued to its end."""
     share = f" / {total:,} ({100 * count / total:.0f} %)" if total else ""
-    out.write(f"\r  replayed {count:,}{share} events")
+    out.write(f"\r  replayed {count:,}{share} events\x1b[K\r")
     out.flush()
 
 

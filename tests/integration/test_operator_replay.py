@@ -171,3 +171,36 @@ class TestUsage:
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 2 and message in err, err
         assert time.monotonic() - started < 15
+
+
+class TestOutput:
+    def test_stderr_is_json_lines_when_not_a_terminal(self, tmp_path: Path) -> None:
+        """Piped stderr: one JSON object a line (no progress text glued to log lines); stdout has the summary."""
+        folder, _ = project(tmp_path)
+        ticks = write_ticks(tmp_path / "ticks.jsonl", 3000)
+        proc = replay(folder, "--replay", str(ticks))
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err[-2000:]
+        assert "\r" not in err
+        for line in err.splitlines():
+            if not line.startswith("strategy-engine:"):
+                assert isinstance(json.loads(line), dict), line
+        assert "replayed 3,000 events" in out
+
+    def test_log_level_and_format_flags_override_the_config(self, tmp_path: Path) -> None:
+        """--log-level warning drops the info lines; --log-format console makes them text, not JSON."""
+        folder, _ = project(tmp_path)
+        ticks = write_ticks(tmp_path / "ticks.jsonl", 100)
+        proc = replay(folder, "--replay", str(ticks), "--log-level", "warning")
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0 and "strategy_ready" not in err, err[-2000:]
+        proc = replay(folder, "--replay", str(ticks), "--log-format", "console")
+        _, err = proc.communicate(timeout=60)
+        ready = [line for line in err.splitlines() if "strategy_ready" in line]
+        assert ready and not ready[0].lstrip().startswith("{"), err[-2000:]
+
+    def test_run_help_says_config_alone_is_live(self, tmp_path: Path) -> None:
+        """run --help says what --config without --replay does."""
+        help_text = subprocess.run([*engine_command(), "run", "--help"], env=environment(), capture_output=True,
+                                   text=True, timeout=30).stdout  # fmt: skip
+        assert "With --config and no --replay: run LIVE" in " ".join(help_text.split())
