@@ -100,7 +100,7 @@ def event_to_pb(event: Event, target: str = "") -> pb.Event:
                 fill=pb.Fill(
                     fill_id=event.fill_id, order_id=event.order_id, symbol=event.symbol, side=_SIDE_TO_PB[event.side],
                     price=event.price, quantity=event.quantity, fee=event.fee, timestamp_ns=event.timestamp_ns,
-                    strategy=event.strategy,
+                    strategy=event.strategy, fee_currency=event.fee_currency,
                 ),
                 target=target,
             )  # fmt: skip
@@ -154,7 +154,10 @@ def event_from_pb(event: pb.Event) -> Event:
         side = _SIDE_FROM_PB.get(f.side)
         if side is None:
             raise ValueError(f"fill {f.fill_id!r} has no side")
-        return Fill(f.fill_id, f.order_id, f.symbol, side, f.price, f.quantity, f.timestamp_ns, f.fee, f.strategy)
+        return Fill(
+            f.fill_id, f.order_id, f.symbol, side, f.price, f.quantity, f.timestamp_ns, f.fee, f.strategy,
+            f.fee_currency,
+        )  # fmt: skip
     if kind == "position":
         p = event.position
         return Position(

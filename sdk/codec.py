@@ -2,8 +2,14 @@
 
 What peers really send is accepted: numbers as strings, enums in any letter case, RFC 3339
 timestamps with or without fractional seconds and zone (no zone means UTC), ``id`` for
-``fill_id``, Go-style zero values for fields a message kind does not use. Anything else raises
-``ValidationError`` naming the message kind and field. The host's feeds and ``sdk.testing`` both
+``fill_id``, Go-style zero values for fields a message kind does not use. Fills and positions may
+also carry the informational fields peers of the same system add (``FILL_INFORMATIONAL``,
+``POSITION_INFORMATIONAL``): they are accepted, and a fill's fee currency is kept. A field in
+neither set (a misspelt ``quantiy``) is still an error: it may be a required field under a wrong
+name. A fill without ``order_id`` (the account monitor's) decodes with ``order_id`` "": it is its
+strategy's by the ``strategy`` field alone. A tick whose bid is above its ask is bad market data;
+bid == ask (a locked market) is a market. Anything else raises ``ValidationError`` naming the
+message kind and field. The host's feeds and ``sdk.testing`` both
 decode through here, so a message means the same in a unit test as in production.
 """
 
@@ -38,13 +44,29 @@ MARKET_FIELDS = frozenset(
         "volume", "volume_quote", "bids", "asks", "open", "high", "low", "close",
     }
 )  # fmt: skip
-FILL_FIELDS = frozenset(
-    {"fill_id", "id", "order_id", "symbol", "side", "price", "quantity", "fee", "timestamp", "strategy"}
+# The fee's asset under the names peers use: the account monitor's, the order service's, Binance's.
+_FEE_CURRENCY = ("fee_currency", "fee_asset", "commission_asset")
+# Sent by peers, read by nobody here: the venue's ids of the order and the trade, who and where.
+FILL_INFORMATIONAL = frozenset(
+    {*_FEE_CURRENCY, "exchange_order_id", "trade_id", "is_maker", "user_id", "account_id", "exchange"}
 )
+FILL_FIELDS = frozenset(
+    {
+        "fill_id", "id", "order_id", "client_order_id", "symbol", "side", "price", "quantity", "fee", "timestamp",
+        "strategy", *FILL_INFORMATIONAL,
+    }
+)  # fmt: skip
+# What an account or exchange position adds; ``current_price``/``unrealized_pnl`` stay the ones read.
+POSITION_INFORMATIONAL = frozenset(
+    {
+        "id", "user_id", "account_id", "exchange", "leverage", "margin", "margin_type", "isolated_margin",
+        "liquidation_price", "mark_price", "notional", "updated_at",
+    }
+)  # fmt: skip
 POSITION_FIELDS = frozenset(
     {
         "symbol", "side", "quantity", "avg_entry_price", "current_price", "unrealized_pnl", "realized_pnl",
-        "timestamp", "strategy",
+        "timestamp", "strategy", *POSITION_INFORMATIONAL,
     }
 )  # fmt: skip
 TIMER_FIELDS = frozenset({"name", "timestamp"})
@@ -208,9 +230,13 @@ def decode_market(data: Mapping[str, Any]) -> Tick | Trade | Book | Candle:
 
 def _tick(data: Mapping[str, Any], symbol: str, ts: int, seq: int) -> Tick:
     o = "market_data"
+    bid, ask = _req(o, data, "bid_price"), _req(o, data, "ask_price")
+    if bid > ask:
+        raise ValidationError(o, "bid_price", f"crossed market: bid_price {bid!r} > ask_price {ask!r} "
+                              "(the bid must not exceed the ask; bid == ask is accepted)")  # fmt: skip
     return Tick(
-        symbol, ts, _req(o, data, "bid_price"), _num(o, data, "bid_size", required=False) or 0.0,
-        _req(o, data, "ask_price"), _num(o, data, "ask_size", required=False) or 0.0,
+        symbol, ts, bid, _num(o, data, "bid_size", required=False) or 0.0,
+        ask, _num(o, data, "ask_size", required=False) or 0.0,
         _num(o, data, "last_price", required=False), seq,
     )  # fmt: skip
 
@@ -244,23 +270,31 @@ _MARKET_BUILDERS: dict[str, Callable[[Mapping[str, Any], str, int, int], Tick | 
 }
 
 
-def _text_field(owner: str, data: Mapping[str, Any], *names: str) -> str:
+def _text_field(owner: str, data: Mapping[str, Any], *names: str, required: bool = True) -> str:
+    """The first of ``names`` present and not empty, as text (an integer id becomes its digits)."""
     for name in names:
         value = data.get(name)
         if value not in (None, ""):
             if isinstance(value, int) and not isinstance(value, bool):
                 return str(value)
             return check.text(owner, name, value)
-    raise ValidationError(owner, names[0], "required")
+    if required:
+        raise ValidationError(owner, names[0], "required")
+    return ""
 
 
 def decode_fill(data: Mapping[str, Any]) -> Fill:
-    """One fill from ``trading.fills`` (seed or peer format)."""
+    """One fill from ``trading.fills`` (seed or peer format).
+
+    ``order_id`` (else ``client_order_id``) may be absent: ``order_id`` is then "" and the fill is
+    matched to its strategy by ``strategy``. The fee's currency is read from ``fee_currency`` (or
+    ``fee_asset``, ``commission_asset``); the other ``FILL_INFORMATIONAL`` fields are accepted and ignored.
+    """
     owner = "fill"
     _reject_unknown(owner, data, FILL_FIELDS)
     return Fill(
         fill_id=_text_field(owner, data, "fill_id", "id"),
-        order_id=_text_field(owner, data, "order_id"),
+        order_id=_text_field(owner, data, "order_id", "client_order_id", required=False),
         symbol=_symbol(owner, data),
         side=check.member(owner, "side", Side, data.get("side")),
         price=_req(owner, data, "price"),
@@ -268,6 +302,7 @@ def decode_fill(data: Mapping[str, Any]) -> Fill:
         timestamp_ns=_timestamp(owner, data),
         fee=_num(owner, data, "fee", required=False) or 0.0,
         strategy=str(data.get("strategy") or ""),
+        fee_currency=_text_field(owner, data, *_FEE_CURRENCY, required=False),
     )
 
 
@@ -277,7 +312,8 @@ _POSITION_SIGNS = {"buy": 1, "long": 1, "sell": -1, "short": -1, "flat": 0, "": 
 def decode_position(data: Mapping[str, Any]) -> Position:
     """One position from ``trading.positions``; ``side`` (long/short/buy/sell/flat) signs the quantity.
 
-    With no side the quantity is taken as already signed.
+    With no side the quantity is taken as already signed. ``POSITION_INFORMATIONAL`` fields are
+    accepted and ignored.
     """
     owner = "position"
     _reject_unknown(owner, data, POSITION_FIELDS)
@@ -360,12 +396,15 @@ def encode_market(event: Tick | Trade | Book | Candle) -> dict[str, Any]:
 
 
 def encode_fill(fill: Fill) -> dict[str, Any]:
-    """A fill as the seed publishes it on ``trading.fills``."""
-    return {
+    """A fill as the seed publishes it on ``trading.fills`` (plus ``fee_currency`` when the fill has one)."""
+    message = {
         "fill_id": fill.fill_id, "order_id": fill.order_id, "symbol": fill.symbol, "side": fill.side.value,
         "price": fill.price, "quantity": fill.quantity, "fee": fill.fee,
         "timestamp": format_timestamp(fill.timestamp_ns), "strategy": fill.strategy,
     }  # fmt: skip
+    if fill.fee_currency:
+        message["fee_currency"] = fill.fee_currency
+    return message
 
 
 def encode_position(position: Position) -> dict[str, Any]:

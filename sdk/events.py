@@ -278,7 +278,12 @@ class Candle:
 
 @dataclass(frozen=True, slots=True)
 class Fill:
-    """An execution of one of this strategy's orders."""
+    """An execution of one of this strategy's orders.
+
+    ``order_id`` is "" when the peer that reported the fill did not say which order it was (the
+    account monitor's fills); such a fill is this strategy's by its ``strategy`` alone.
+    ``fee_currency`` is the asset the fee was charged in ("USDT"), "" when not reported.
+    """
 
     fill_id: str
     order_id: str
@@ -289,17 +294,19 @@ class Fill:
     timestamp_ns: int
     fee: float = 0.0
     strategy: str = ""
+    fee_currency: str = ""
     kind: ClassVar[str] = "fill"
 
     def __post_init__(self) -> None:
         check.text("Fill", "fill_id", self.fill_id)
-        check.text("Fill", "order_id", self.order_id)
+        check.string("Fill", "order_id", self.order_id)
         _check_head("Fill", self.symbol, self.timestamp_ns)
         object.__setattr__(self, "side", check.member("Fill", "side", Side, self.side))
         check.positive("Fill", "price", self.price)
         check.positive("Fill", "quantity", self.quantity)
         check.number("Fill", "fee", self.fee)
         check.string("Fill", "strategy", self.strategy)
+        check.string("Fill", "fee_currency", self.fee_currency)
 
     @property
     def time(self) -> datetime:

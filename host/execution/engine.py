@@ -164,6 +164,8 @@ class ExecutionEngine:
 
     def strategy_of(self, order_id: str) -> str | None:
         """The strategy an order belongs to, by client or venue order id (routes fills without one)."""
+        if not order_id:
+            return None
         client_id = self._venue_ids.get(order_id, order_id)
         order = self.book.order(client_id) or self.ledger.order(client_id)
         return None if order is None else order.intent.strategy
@@ -204,7 +206,10 @@ class ExecutionEngine:
         yet and the ledger could not tie it to its order (whose filled quantity and status would
         then never add up). When exactly one of the strategy's sent orders on that symbol and side
         has no venue id yet, the fill is that order's: the venue id is recorded on it first.
+        A fill naming no order (the account monitor's) is tied to none: "" is returned.
         """
+        if not fill.order_id:
+            return ""
         known = self._venue_ids.get(fill.order_id)
         if known is not None or self.book.order(fill.order_id) is not None:
             return known or fill.order_id

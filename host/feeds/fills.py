@@ -3,8 +3,10 @@
 Model. ``FillFeed.run`` connects (retrying as ``nats.maxReconnects``/``reconnectWait`` say) and
 consumes ``nats.fillSubject`` and ``nats.positionSubject`` until ``close``. Every message takes one
 path in both modes: decode through ``sdk.codec`` (seed JSON and peer variants — ``id`` for
-``fill_id``, ``BUY``, numbers as strings), pick the strategy (the ``strategy`` field, else
-``route(order_id)`` for a fill), hand it on; the ``Outcome`` is what JetStream acks, terms or naks by.
+``fill_id``, ``BUY``, numbers as strings, no ``order_id``, informational fields such as
+``fee_currency``), pick the strategy (the ``strategy`` field, else ``route(order_id)`` for a fill
+that names an order; one with neither is unroutable), hand it on; the ``Outcome`` is what
+JetStream acks, terms or naks by.
 
 Exactly once. ``FillDedupe`` (the last 100 000 fill ids of this process) sits in front of
 ``on_fill``, so a fill delivered twice — a peer's re-send, a JetStream redelivery after a lost ack —
@@ -445,7 +447,7 @@ class FillFeed:
         if self.dedupe.seen(fill.fill_id):
             return self._duplicate(fill, by="feed")
         try:
-            strategy = fill.strategy or self._route(fill.order_id)
+            strategy = fill.strategy or (self._route(fill.order_id) if fill.order_id else None)
             if not strategy:
                 return self._unroutable(fill, data)
             new = await self._on_fill(strategy, fill)
@@ -465,8 +467,12 @@ class FillFeed:
 
     def _unroutable(self, fill: Fill, data: bytes) -> Outcome:
         self.metrics.unroutable.inc()
+        if fill.order_id:
+            reason = f"no strategy field, and order_id {fill.order_id!r} is no order of this engine"
+        else:
+            reason = "no strategy field and no order_id: set strategy on the fill"
         log.error("fill_unroutable", subject=self.config.fill_subject, fill_id=fill.fill_id, order_id=fill.order_id,
-                  reason="no strategy field and no known order", payload=_excerpt(data))  # fmt: skip
+                  field="strategy", reason=reason, payload=_excerpt(data))  # fmt: skip
         return Outcome.UNROUTABLE
 
     def _duplicate(self, fill: Fill, *, by: str) -> Outcome:

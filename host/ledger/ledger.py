@@ -275,7 +275,8 @@ class Ledger:
 
         One transaction: the fill row, the (strategy, symbol) position, the strategy's daily P&L
         for the fill's UTC day and, when ``fill.order_id`` is a journaled order's client or venue
-        id, that order's filled quantity, average price and status. The journaled order's strategy
+        id, that order's filled quantity, average price and status. A fill with no ``order_id``
+        (the account monitor's) changes no order. ``fee_currency`` is not stored. The journaled order's strategy
         wins over the fill's own ``strategy`` field (the journal is the host's record of who placed it).
         """
         with self._write("record_fill") as tx:
@@ -418,7 +419,12 @@ def _relink_fills(db: sqlite3.Connection, state: OrderState, venue_order_id: str
 
 
 def _order_for_fill(db: sqlite3.Connection, order_id: str) -> OrderState | None:
-    """The journaled order a fill's ``order_id`` names: by client order id first, else by venue id."""
+    """The journaled order a fill's ``order_id`` names: by client order id first, else by venue id.
+
+    A fill naming no order ("") belongs to none, not to the first order with no venue id yet.
+    """
+    if not order_id:
+        return None
     found = _load_order(db, order_id)
     if found is not None:
         return found

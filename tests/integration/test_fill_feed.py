@@ -52,6 +52,13 @@ def peer_fill(fill_id: str = "p-1", order_id: str = "o-1") -> dict[str, Any]:
     }  # fmt: skip
 
 
+# The account monitor's fill, byte for byte as it publishes it: ``id``, no ``order_id``, strings, ``fee_currency``.
+ACCOUNT_MONITOR_FILL = (
+    b'{"id":"fill-test-001","symbol":"BTCUSDT","side":"BUY","quantity":"0.001","price":"50000.00",'
+    b'"fee":"0.05","fee_currency":"USDT","timestamp":"2025-10-06T10:00:01Z","strategy":"momentum"}'
+)
+
+
 def seed_position(**changes: Any) -> dict[str, Any]:
     position = {
         "symbol": "BTCUSDT", "side": "long", "quantity": 0.5, "avg_entry_price": 50000.0, "current_price": 50100.0,
@@ -171,6 +178,24 @@ class TestFormatsAndRouting:
         assert (fill.fill_id, fill.side, fill.price, fill.quantity, fill.fee) == ("p-1", Side.SELL, 3000.25, 2.5, 0.75)
         assert metric(feed, "fills_received_total", strategy="mm") == 1
 
+    async def test_account_monitor_fill_is_routed_by_its_strategy(self, nats_server: NatsServer, pub: Client) -> None:
+        """The account monitor's fill (no order_id, fee_currency) reaches on_fill for the strategy it names."""
+        ledger = Ledger()
+        asked: list[str] = []
+        feed = make_feed(nats_server, ledger)
+        feed._route = lambda order_id: asked.append(order_id)  # type: ignore[assignment,func-returns-value]
+        async with running(feed):
+            await pub.publish(FILLS, ACCOUNT_MONITOR_FILL)
+            await pub.publish(FILLS, ACCOUNT_MONITOR_FILL)  # a re-send: de-duplicated by its id
+            await wait_until(lambda: metric(feed, "fills_duplicate_total") == 1)
+        [(strategy, fill)] = ledger.fills
+        assert strategy == "momentum" and asked == []
+        assert (fill.fill_id, fill.order_id, fill.side, fill.quantity, fill.price) == (
+            "fill-test-001", "", Side.BUY, 0.001, 50000.0,
+        )  # fmt: skip
+        assert (fill.fee, fill.fee_currency) == (0.05, "USDT")
+        assert metric(feed, "fill_errors_total", subject=FILLS, field="fee_currency") == 0
+
     async def test_strategy_field_wins_over_the_order(self, nats_server: NatsServer, pub: Client) -> None:
         """When the fill names its strategy, the order lookup is not asked."""
         ledger = Ledger()
@@ -189,6 +214,16 @@ class TestFormatsAndRouting:
         assert strategy == "momentum"
         assert (position.symbol, position.quantity, position.avg_entry_price) == ("BTCUSDT", 0.5, 50000.0)
         assert (position.current_price, position.unrealized_pnl) == (50100.0, 50.0)
+        assert metric(feed, "position_updates_total", strategy="momentum") == 1
+
+    async def test_exchange_position_fields_are_accepted(self, nats_server: NatsServer, pub: Client) -> None:
+        """A position carrying leverage, margin, mark and liquidation prices reaches its strategy as the seed's."""
+        ledger = Ledger()
+        extra = {"leverage": "10", "margin_type": "isolated", "mark_price": "50100", "liquidation_price": "45000.5"}
+        async with running(make_feed(nats_server, ledger)) as feed:
+            await pub.publish(POSITIONS, encode(seed_position(**extra)))
+            await wait_until(lambda: len(ledger.positions) == 1)
+        assert ledger.positions[0][1].quantity == 0.5
         assert metric(feed, "position_updates_total", strategy="momentum") == 1
 
     async def test_peer_position_with_upper_case_side(self, nats_server: NatsServer, pub: Client) -> None:
@@ -228,6 +263,24 @@ class TestUnroutable:
         [event] = [e for e in logs if e["event"] == "fill_unroutable"]
         assert (event["fill_id"], event["order_id"], event["subject"]) == ("lost", "o-404", FILLS)
 
+    async def test_fill_with_neither_strategy_nor_order_is_counted(self, nats_server: NatsServer, pub: Client) -> None:
+        """The account monitor's fill without its strategy is counted and logged naming the field, not routed."""
+        ledger = Ledger()
+        asked: list[str] = []
+        feed = make_feed(nats_server, ledger)
+        feed._route = lambda order_id: asked.append(order_id)  # type: ignore[assignment,func-returns-value]
+        nameless = without(json.loads(ACCOUNT_MONITOR_FILL), "strategy")
+        with capture_logs() as logs:
+            async with running(feed):
+                await pub.publish(FILLS, encode(nameless))
+                await pub.publish(FILLS, encode(seed_fill()))
+                await wait_until(lambda: len(ledger.fills) == 1)
+        assert ledger.calls == ["f-1"] and asked == []
+        assert metric(feed, "fills_unroutable_total") == 1
+        [event] = [e for e in logs if e["event"] == "fill_unroutable"]
+        assert (event["fill_id"], event["order_id"], event["field"]) == ("fill-test-001", "", "strategy")
+        assert "no strategy field and no order_id" in event["reason"]
+
     async def test_position_without_strategy_is_counted(self, nats_server: NatsServer, pub: Client) -> None:
         """A position naming no strategy is counted and logged, not handed on."""
         ledger = Ledger()
@@ -248,8 +301,9 @@ BAD_MESSAGES = [
     pytest.param(FILLS, seed_fill("bad", side=7), "side", id="fill-side-wrong-type"),
     pytest.param(FILLS, seed_fill("bad", quantity=-1), "quantity", id="fill-negative-quantity"),
     pytest.param(FILLS, without(seed_fill(), "fill_id"), "fill_id", id="fill-missing-fill-id"),
+    pytest.param(FILLS, seed_fill("bad", fee_currency="USDT", quantiy=1), "quantiy", id="fill-misspelt-field"),
     pytest.param(POSITIONS, b"not json", "json", id="position-malformed-json"),
-    pytest.param(POSITIONS, seed_position(leverage=3), "leverage", id="position-unknown-field"),
+    pytest.param(POSITIONS, seed_position(leverage=3, quantiy=1), "quantiy", id="position-unknown-field"),
     pytest.param(POSITIONS, seed_position(quantity=[1]), "quantity", id="position-quantity-wrong-type"),
 ]
 

@@ -213,6 +213,7 @@ BAD_MESSAGES = [
     ("bad-timestamp", dumps(tick(9, timestamp="yesterday")), "timestamp"),
     ("bad-type", dumps(tick(9, type="quote")), "type"),
     ("negative-price", dumps(tick(9, bid_price=-1)), "bid_price"),
+    ("crossed-bid-above-ask", dumps(tick(9, bid_price="61837.65", ask_price="61837.64")), "bid_price"),
     (
         "trade-price-zero",
         dumps({"symbol": "BTCUSDT", "timestamp": T0, "type": "trade", "last_price": 0, "volume": 1}),
@@ -244,6 +245,20 @@ class TestRejection:
         rejected = [e for e in logs if e["event"] == "market_data_rejected"]
         assert [(e["channel"], e["field"], e["log_level"]) for e in rejected] == [(BTC, field, "warning")]
         assert rejected[0]["reason"]
+
+    async def test_crossed_tick_is_rejected_naming_both_prices_and_a_locked_one_kept(
+        self, make_feed: FeedFactory, publisher: redis.asyncio.Redis
+    ) -> None:
+        """bid > ask is bad market data, logged with both prices; bid == ask (a locked market) is a tick."""
+        feed, sink = make_feed()
+        async with running(feed):
+            with capture_logs() as logs:
+                await publish(publisher, BTC, tick(1, bid_price=61837.65), tick(2, bid_price=61837.64))
+                await wait_until(lambda: feed.stats.received + feed.stats.rejected == 2)
+        assert [(e.sequence, e.bid_price, e.ask_price) for e in sink.events] == [(2, 61837.64, 61837.64)]
+        assert sample(feed, "market_data_errors_total", channel=BTC, field="bid_price") == 1
+        [rejected] = [e for e in logs if e["event"] == "market_data_rejected"]
+        assert "bid_price 61837.65 > ask_price 61837.64" in rejected["reason"]
 
     async def test_a_stream_of_mixed_messages_keeps_its_good_ones_in_order(
         self, make_feed: FeedFactory, publisher: redis.asyncio.Redis

@@ -290,6 +290,18 @@ class TestFills:
         assert ledger.fills("ops")[0].order_id == "manual-7"
         assert ledger.fills("mm") == []
 
+    def test_fill_naming_no_order_books_to_its_strategy_and_touches_no_order(self, ledger: Ledger) -> None:
+        """A fill with order_id "" (the account monitor's) is stored once under its strategy; the order
+        of that strategy still waiting for its venue id (venue_order_id "") is not taken for it."""
+        ledger.journal(intent(strategy="mm"), T0)
+        ledger.transition("c1", S.SENT, T0 + 1)
+        position = ledger.record_fill(fill("fill-test-001", BUY, 0.001, 50000, 0.05, order_id=""), T0 + 2)
+        assert position is not None and (position.strategy, position.quantity) == ("mm", 0.001)
+        assert ledger.record_fill(fill("fill-test-001", BUY, 0.001, 50000, 0.05, order_id=""), T0 + 3) is None
+        assert [(f.fill_id, f.order_id) for f in ledger.fills("mm")] == [("fill-test-001", "")]
+        order = ledger.order("c1")
+        assert order is not None and (order.status, order.filled_quantity) == (S.SENT, 0.0)
+
     def test_fills_are_listed_in_recording_order(self, ledger: Ledger) -> None:
         """fills() returns the stored fills in the order they were applied."""
         for n in range(5):

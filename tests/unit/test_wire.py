@@ -24,6 +24,7 @@ EVENTS: list[Event] = [
     Candle("BTCUSDT", T0, 61800.0, 61900.0, 61750.0, 61850.0, None, None, 5),
     Candle("BTCUSDT", T0, 61800.0, 61900.0, 61750.0, 61850.0, 12.5, 772_000.0, 16_384),
     Fill("f-1", "o-1", "BTCUSDT", Side.BUY, 61837.64, 0.001, T0, 0.02, "momentum"),
+    Fill("fill-test-001", "", "BTCUSDT", Side.BUY, 50000.0, 0.001, T0, 0.05, "momentum", "USDT"),
     Position("BTCUSDT", 0.003, 61800.0, T0, 61837.64, 0.11, 0.0, "momentum"),
     Timer("rebalance", T0),
 ]

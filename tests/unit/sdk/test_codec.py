@@ -128,12 +128,25 @@ class TestDecodeMarket:
             (market(type="book", bids=[["x", "1"]]), "Book.bids[0].price: expected a number"),
             (market(timestamp="yesterday", bid_price=1, ask_price=2), "market_data.timestamp: expected RFC 3339 time"),
             (market(bid_price=0, ask_price=2), "Tick.bid_price: must be > 0"),
+            (market(bid_price=101, ask_price=100), "market_data.bid_price: crossed market: bid_price 101.0 > ask"),
+            (market(bid_price="100.01", ask_price="100"), "market_data.bid_price: crossed market"),
             (market(type="candle", open=100, high=90, low=80, close=85), "Candle.high: must be"),
         ],
     )
     def test_bad_message_is_rejected(self, data: dict[str, Any], message: str) -> None:
         """A malformed market message raises ValidationError naming the kind and field."""
         assert str(expect_invalid(decode_market, data)).startswith(message)
+
+    def test_crossed_tick_names_both_prices(self) -> None:
+        """A tick whose bid is above its ask is rejected with both prices in the message."""
+        err = expect_invalid(decode_market, market(bid_price=50010, ask_price=50000))
+        assert (err.owner, err.field) == ("market_data", "bid_price")
+        assert "bid_price 50010.0 > ask_price 50000.0" in err.reason
+
+    def test_locked_tick_is_accepted(self) -> None:
+        """bid == ask (a locked market) is a valid tick."""
+        tick = decode_market(market(bid_price="50000", ask_price=50000.0))
+        assert isinstance(tick, Tick) and tick.bid_price == tick.ask_price == 50000.0
 
     def test_sequence_as_integral_float(self) -> None:
         """A sequence that arrives as a float with no fraction (JSON from some peers) is an int."""
@@ -214,6 +227,51 @@ class TestDecodeFill:
         fill = decode_fill(fill_message(fill_id=42, order_id=7))
         assert (fill.fill_id, fill.order_id) == ("42", "7")
 
+    def test_account_monitor_fill(self) -> None:
+        """The account monitor's fill, exactly as it sends it, decodes with no order and its fee currency kept."""
+        data = json.loads(
+            '{"id":"fill-test-001","symbol":"BTCUSDT","side":"BUY","quantity":"0.001","price":"50000.00",'
+            '"fee":"0.05","fee_currency":"USDT","timestamp":"2025-10-06T10:00:01Z","strategy":"momentum"}'
+        )
+        assert decode_fill(data) == Fill(
+            "fill-test-001", "", "BTCUSDT", Side.BUY, 50000.0, 0.001, 1_759_744_801_000_000_000, 0.05, "momentum",
+            "USDT",
+        )  # fmt: skip
+
+    def test_fill_without_order_id_or_fee_currency(self) -> None:
+        """A fill naming no order decodes with order_id "" and fee_currency ""."""
+        data = fill_message()
+        del data["order_id"]
+        fill = decode_fill(data)
+        assert (fill.order_id, fill.fee_currency) == ("", "")
+
+    def test_client_order_id_names_the_order_when_order_id_is_absent(self) -> None:
+        """A peer's `client_order_id` (the id this engine gave the order) is the fill's order_id."""
+        data = fill_message(client_order_id="c-1")
+        del data["order_id"]
+        assert decode_fill(data).order_id == "c-1"
+        assert decode_fill(fill_message(client_order_id="c-1")).order_id == "o-1"
+
+    @pytest.mark.parametrize("name", ["fee_asset", "commission_asset"])
+    def test_fee_currency_under_other_names(self, name: str) -> None:
+        """The order service's `fee_asset` and Binance's `commission_asset` are the fee currency too."""
+        assert decode_fill(fill_message(**{name: "BNB"})).fee_currency == "BNB"
+
+    @pytest.mark.parametrize(
+        "extra",
+        [
+            {"fee_currency": "USDT"},
+            {"exchange_order_id": "123456"},
+            {"trade_id": 3061234567},
+            {"is_maker": False},
+            {"user_id": "u-1", "account_id": 7, "exchange": "binance"},
+        ],
+    )
+    def test_informational_fields_are_accepted(self, extra: dict[str, Any]) -> None:
+        """Fields peers add for information are accepted and change nothing else."""
+        fill = decode_fill(fill_message(**extra))
+        assert (fill.fill_id, fill.order_id, fill.quantity, fill.strategy) == ("f-1", "o-1", 2.0, "mm")
+
     def test_missing_fee_and_strategy(self) -> None:
         """A fill without fee or strategy has fee 0 and no strategy."""
         data = fill_message()
@@ -225,7 +283,6 @@ class TestDecodeFill:
         ("changes", "removed", "message"),
         [
             ({}, "fill_id", "fill.fill_id: required"),
-            ({}, "order_id", "fill.order_id: required"),
             ({}, "symbol", "fill.symbol: required"),
             ({}, "timestamp", "fill.timestamp: required"),
             ({}, "price", "fill.price: required"),
@@ -235,6 +292,8 @@ class TestDecodeFill:
             ({"price": "x"}, None, "fill.price: expected a number"),
             ({"fill_id": True}, None, "fill.fill_id: expected a non-empty string"),
             ({"venue": "x"}, None, "fill.venue: unknown field"),
+            ({"fee_currency": "USDT", "quantiy": "1"}, None, "fill.quantiy: unknown field"),
+            ({"fee_currency": ["USDT"]}, None, "fill.fee_currency: expected a non-empty string"),
         ],
     )
     def test_bad_fill_is_rejected(self, changes: dict[str, Any], removed: str | None, message: str) -> None:
@@ -275,6 +334,12 @@ class TestDecodePosition:
         """A seed position decodes field for field."""
         assert decode_position(position_message()) == Position("BTCUSDT", 2.0, 100.0, T0_NS, 101.0, 2.0, 0.5, "mm")
 
+    def test_informational_position_fields_are_accepted(self) -> None:
+        """An exchange-style position with leverage, margin, mark and liquidation prices decodes as the seed's."""
+        extra = {"id": "pos-1", "leverage": "10", "margin": "5", "margin_type": "isolated", "mark_price": "101",
+                 "liquidation_price": "90.5", "notional": "202", "exchange": "binance", "updated_at": T0}  # fmt: skip
+        assert decode_position(position_message(**extra)) == decode_position(position_message())
+
     def test_go_zero_values(self) -> None:
         """A flat position with every number at zero decodes."""
         position = decode_position(position_message(side="flat", quantity=0, avg_entry_price=0, current_price=0,
@@ -290,7 +355,8 @@ class TestDecodePosition:
             ({"timestamp": None}, "position.timestamp: required"),
             ({"symbol": None}, "position.symbol: expected a non-empty string"),
             ({"avg_entry_price": "-1"}, "Position.avg_entry_price: must be >= 0"),
-            ({"leverage": 2}, "position.leverage: unknown field"),
+            ({"leverage": 2, "quantiy": 2}, "position.quantiy: unknown field"),
+            ({"avg_entry": 100}, "position.avg_entry: unknown field"),
         ],
     )
     def test_bad_position_is_rejected(self, changes: dict[str, Any], message: str) -> None:
@@ -399,6 +465,9 @@ class TestEncoding:
         """Fills keep every field; positions travel as side + unsigned quantity and come back signed."""
         fill = Fill("f1", "o1", "BTCUSDT", Side.BUY, 100.5, 2.0, 1_700_000_000_123_456_789, 0.1, "mm")
         assert decode_fill(encode_fill(fill)) == fill
+        assert "fee_currency" not in encode_fill(fill)
+        peer = Fill("f2", "", "BTCUSDT", Side.SELL, 100.5, 2.0, 1_700_000_000_123_456_789, 0.1, "mm", "USDT")
+        assert decode_fill(encode_fill(peer)) == peer
         short = Position("BTCUSDT", -2.0, 10.0, 1_700_000_000_000_000_001, 11.0, -2.0, 1.0, "mm")
         assert encode_position(short)["side"] == "short" and encode_position(short)["quantity"] == 2.0
         assert decode_position(encode_position(short)) == short
