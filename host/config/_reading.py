@@ -17,7 +17,8 @@ from typing import Any, TypeVar, get_type_hints
 
 import yaml
 
-from host.config._sections import _STRATEGY_ID, Config, StrategySpec, _Section
+from host.config._go import KeyUse, translate
+from host.config._sections import _STRATEGY_ID, Config, LoggingConfig, StrategySpec, _Section
 from host.config._values import ConfigError, _camel, _join, _kind, _show, _suggest, parse_duration
 
 S = TypeVar("S", bound=_Section)
@@ -86,8 +87,9 @@ def parse(data: Mapping[str, Any], *, environ: Mapping[str, str] | None = None) 
     """The config in plain data (camelCase keys, as in the YAML file), then env overrides."""
     if not isinstance(data, Mapping):
         raise ConfigError("", f"expected a mapping of sections at the top level, got {_kind(data)}")
-    fields = {f.name: f for f in dataclasses.fields(Config)}
+    fields = {f.name: f for f in dataclasses.fields(Config) if f.compare}
     _reject_unknown(data, fields, "")
+    original, (data, notes) = data, translate(data)
     overrides = _env_overrides(os.environ if environ is None else environ)
     hints = get_type_hints(Config)
     sections: dict[str, Any] = {
@@ -100,7 +102,21 @@ def parse(data: Mapping[str, Any], *, environ: Mapping[str, str] | None = None) 
     metrics = data.get("metrics")
     if not (isinstance(metrics, Mapping) and "port" in metrics):  # unset: follows server.port (and its env)
         sections["metrics"] = dataclasses.replace(sections["metrics"], port=sections["server"].port)
-    return Config(**sections)
+    return Config(**sections, key_report=_key_report(original, notes, sections["logging"]))
+
+
+def _key_report(data: Mapping[str, Any], notes: list[KeyUse], logging: LoggingConfig) -> tuple[KeyUse, ...]:
+    """How each key of the file was taken, in file order: the translation's notes, else used as it is."""
+    if logging.destination != "file" and logging.file:
+        why = f"logging.output is {logging.output}: the file is written only with output: file"
+        notes = [*notes, KeyUse("logging.file", "ignored", why)]
+    report: list[KeyUse] = []
+    for section, values in data.items():
+        for key in values if isinstance(values, Mapping) else ():
+            path = _join(section, str(key))
+            taken = [use for use in notes if use.key == path or use.key.startswith((f"{path}.", f"{path}["))]
+            report += taken or [KeyUse(path, "used")]
+    return tuple(report)
 
 
 def _section(cls: type[S], data: object, path: str, env: Mapping[str, tuple[str, str]], **fixed: Any) -> S:
