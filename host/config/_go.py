@@ -20,9 +20,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from host.config._values import ConfigError, _join, _kind, _show, parse_duration
+from host.config._values import ConfigError, _join, _kind, _show, _suggest, parse_duration
 
-__all__ = ["KeyUse", "translate"]
+__all__ = ["KeyUse", "go_only_keys", "translate"]
 
 How = Literal["used", "mapped", "ignored"]
 
@@ -62,6 +62,15 @@ _IGNORED: Mapping[str, tuple[str, str]] = {
     "strategies.pythonPath": ("str", _OWN_PYTHON + "dependencies there"),
     "strategies.pythonVenv": ("str", _OWN_PYTHON + "dependencies there"),
 }
+
+
+_MAPPED = ("grpc.orderExecutionAddr", "server.apiKey", "server.enableAuth", "risk.enabled", "logging.maxSize",
+           "logging.maxBackups")  # fmt: skip
+
+
+def go_only_keys(section: str) -> tuple[str, ...]:
+    """The Go service's keys of ``section`` that the engine calls otherwise, for did-you-mean hints."""
+    return tuple(path.split(".")[1] for path in (*_IGNORED, *_MAPPED) if path.startswith(f"{section}."))
 
 
 def _check(kind: str, value: object, path: str) -> None:
@@ -199,9 +208,19 @@ def _strategy_entry(section: str, values: Mapping[str, Any]) -> bool:
 
 def _go_shape(values: Mapping[str, Any]) -> bool:
     """``strategies`` written the Go service's way: only its keys, and ``enabled`` (if any) a list."""
+    if isinstance(values.get("enabled"), list):  # a list of names: the Go shape, so other keys are its typos
+        for key in values:
+            if key not in _GO_STRATEGY_KEYS:
+                hint = _suggest(str(key), sorted(_GO_STRATEGY_KEYS))
+                raise ConfigError(f"strategies.{key}", f"unknown key{hint or ' (known: ' + _known() + ')'}")
+        return True
     if not values or not set(values) <= _GO_STRATEGY_KEYS:
         return False
     return not isinstance(values.get("enabled"), Mapping) and not isinstance(values.get("configs"), list)
+
+
+def _known() -> str:
+    return ", ".join(sorted(_GO_STRATEGY_KEYS))
 
 
 def _strategies(out: dict[str, Any], notes: list[KeyUse]) -> None:

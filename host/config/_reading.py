@@ -17,7 +17,7 @@ from typing import Any, TypeVar, get_type_hints
 
 import yaml
 
-from host.config._go import KeyUse, translate
+from host.config._go import KeyUse, go_only_keys, translate
 from host.config._sections import _STRATEGY_ID, Config, LoggingConfig, StrategySpec, _Section
 from host.config._values import ConfigError, _camel, _join, _kind, _show, _suggest, parse_duration
 
@@ -122,7 +122,7 @@ def _key_report(data: Mapping[str, Any], notes: list[KeyUse], logging: LoggingCo
 def _section(cls: type[S], data: object, path: str, env: Mapping[str, tuple[str, str]], **fixed: Any) -> S:
     mapping = _mapping({} if data is None else data, path)
     fields = {_camel(f.name): f for f in dataclasses.fields(cls) if f.name not in fixed}  # type: ignore[arg-type]
-    _reject_unknown(mapping, fields, path)
+    _reject_unknown(mapping, fields, path, also=go_only_keys(path))
     hints = get_type_hints(cls)
     values = {
         f.name: _value(f, hints[f.name], mapping[key], _join(path, key)) for key, f in fields.items() if key in mapping
@@ -211,10 +211,11 @@ def _mapping(data: object, path: str) -> Mapping[Any, Any]:
     return data
 
 
-def _reject_unknown(data: Mapping[Any, Any], known: Mapping[str, Any], path: str) -> None:
+def _reject_unknown(data: Mapping[Any, Any], known: Mapping[str, Any], path: str, also: tuple[str, ...] = ()) -> None:
+    """Refuse a key that is not ``known``; ``also``: the Go service's keys, offered as suggestions too."""
     for key in data:
         if key not in known:
-            hint = _suggest(str(key), list(known))
+            hint = _suggest(str(key), [*known, *also])
             reason = f"unknown key{hint}" if hint else f"unknown key (known: {', '.join(known)})"
             raise ConfigError(_join(path, str(key)), reason)
 
