@@ -10,6 +10,7 @@ strategy-engine run --config CONFIG        live: Redis market data, NATS fills, 
   --ledger PATH                            the ledger file (default engine.ledgerPath; a replay: a temp file)
   --http                                   a replay also serves the HTTP port (a live run always does)
 strategy-engine paper-venue [--config C]   the paper order-execution service (gRPC + Redis + NATS)
+strategy-engine check-config FILE          say how each key of FILE is taken: used, mapped (to what), ignored (why)
 strategy-engine check-plugin PATH          load a plugin package in a sandboxed runner; say what it registers
 strategy-engine new-plugin NAME            scaffold a plugin package with a strategy, a config and tests
 
@@ -94,6 +95,8 @@ def _parser() -> argparse.ArgumentParser:
     venue.add_argument("--config", type=Path, help="config.yaml: grpc, redis and nats sections are used")
     venue.add_argument("--fee-rate", type=float, help="fee as a fraction of notional (default engine.paperFeeRate)")
     venue.add_argument("--slippage-bps", type=float, help="market order slippage (default engine.paperSlippageBps)")
+    check_config = commands.add_parser("check-config", help="say how each key of a config file is taken")
+    check_config.add_argument("file", type=Path)
     check = commands.add_parser("check-plugin", help="load a plugin package in a sandboxed runner")
     check.add_argument("path", type=Path)
     scaffold = commands.add_parser("new-plugin", help="scaffold a plugin package with a test")
@@ -116,7 +119,10 @@ def _logging(config: Config, args: argparse.Namespace) -> LoggingConfig:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"run": _run, "paper-venue": _paper_venue, "check-plugin": _check_plugin, "new-plugin": _new_plugin}
+    handlers = {
+        "run": _run, "paper-venue": _paper_venue, "check-config": _check_config, "check-plugin": _check_plugin,
+        "new-plugin": _new_plugin,
+    }  # fmt: skip
     return handlers[args.command](args)
 
 
@@ -150,6 +156,9 @@ def _run(args: argparse.Namespace) -> int:
     log = structlog.get_logger("host.cli")
     for warning in config.warnings:
         log.warning("config_warning", detail=warning)
+    for use in config.notes:
+        event = "config_key_ignored" if use.how == "ignored" else "config_key_mapped"
+        log.info(event, key=use.key, detail=use.detail)
     plugins_dir = settings(config, root=root)[0].plugins_dir
     for spec in config.enabled_strategies():
         if not (plugins_dir / spec.plugin).is_dir():
@@ -301,6 +310,34 @@ def _leaves(group: ExceptionGroup[E]) -> Iterator[E]:
             yield from _leaves(err)
         else:
             yield err
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    """Print how each key of the file is taken and what is wrong; 0 when it loads, 2 when it does not."""
+    try:
+        config = load(args.file)
+    except ConfigError as err:
+        print(f"{args.file}: does not load\n\n  error: {err}")
+        return EXIT_USAGE
+    counts = {how: sum(use.how == how for use in config.key_report) for how in ("used", "mapped", "ignored")}
+    print(f"{args.file}: loads ({', '.join(f'{n} {how}' for how, n in counts.items())})\n")
+    width = min(48, max((len(use.key) for use in config.key_report), default=0))
+    for use in config.key_report:
+        detail = f"{' ' if use.detail.startswith('->') else ': '}{use.detail}" if use.detail else ""
+        print(f"  {use.key:<{width}}  {use.how}{detail}")
+    warnings = [*config.warnings, *_missing_plugins(config, args.file.resolve().parent)]
+    if warnings:
+        print("\nwarnings:")
+        for warning in warnings:
+            print(f"  {warning}")
+    return 0
+
+
+def _missing_plugins(config: Config, root: Path) -> Iterator[str]:
+    plugins_dir = settings(config, root=root)[0].plugins_dir
+    for spec in config.enabled_strategies():
+        if not (plugins_dir / spec.plugin).is_dir():
+            yield f"strategies.{spec.id}: no plugin folder {plugins_dir / spec.plugin}; it starts when one appears"
 
 
 def _check_plugin(args: argparse.Namespace) -> int:

@@ -71,8 +71,8 @@ def delta(running: Config, new: Config) -> ConfigDelta:
     """Sort the differences between ``running`` and ``new`` (both validated) by how they apply."""
     restart: list[str] = []
     for f in dataclasses.fields(Config):
-        if f.name in ("strategies", "risk", "logging"):
-            continue
+        if f.name in ("strategies", "risk", "logging") or not f.compare:
+            continue  # compare=False: what the file said about itself (key_report), not configuration
         restart += _differences(f.name, getattr(running, f.name), getattr(new, f.name))
     risk_keys = _differences("risk", running.risk, new.risk)
     restart += [key for key in risk_keys if key.split(".")[1] in {_camel(k) for k in _RISK_AT_START}]

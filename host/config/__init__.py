@@ -8,17 +8,23 @@ section or strategy entry left empty (null), takes the default written next to t
 key left empty is an error. Durations are float seconds, written as Go durations (``500us``,
 ``1.5s``, ``1h30m``) or plain numbers of seconds.
 
+The Go service's own keys load too (``host.config._go``): each is mapped onto the engine's keys or
+accepted and reported as ignored with the reason; ``Config.key_report`` says how every key of the
+file was taken and ``Config.notes`` lists the mapped and ignored ones.
+
 Everything is checked here, once: an unknown key (with a did-you-mean), a value of the wrong type or
 out of range raises ``ConfigError`` naming the full key path, so the components that read a
 ``Config`` never re-check it. What does not stop the engine but is likely a mistake comes back in
 ``Config.warnings``. Pure apart from reading the file: the environment is passed in.
 """
 
+from host.config._go import KeyUse
 from host.config._reading import ENV_OVERRIDES, load, parse
 from host.config._sections import (
     AGGREGATION_MODES,
     LOG_FORMATS,
     LOG_LEVELS,
+    LOG_OUTPUTS,
     MODES,
     Config,
     EngineConfig,
@@ -36,6 +42,7 @@ from host.config._values import ConfigError, parse_duration
 __all__ = [
     "Config",
     "ConfigError",
+    "KeyUse",
     "ENV_OVERRIDES",
     "load",
     "parse",
@@ -53,4 +60,5 @@ __all__ = [
     "AGGREGATION_MODES",
     "LOG_LEVELS",
     "LOG_FORMATS",
+    "LOG_OUTPUTS",
 ]

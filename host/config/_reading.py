@@ -17,7 +17,8 @@ from typing import Any, TypeVar, get_type_hints
 
 import yaml
 
-from host.config._sections import _STRATEGY_ID, Config, StrategySpec, _Section
+from host.config._go import KeyUse, go_only_keys, translate
+from host.config._sections import _STRATEGY_ID, Config, LoggingConfig, StrategySpec, _Section
 from host.config._values import ConfigError, _camel, _join, _kind, _show, _suggest, parse_duration
 
 S = TypeVar("S", bound=_Section)
@@ -86,8 +87,9 @@ def parse(data: Mapping[str, Any], *, environ: Mapping[str, str] | None = None) 
     """The config in plain data (camelCase keys, as in the YAML file), then env overrides."""
     if not isinstance(data, Mapping):
         raise ConfigError("", f"expected a mapping of sections at the top level, got {_kind(data)}")
-    fields = {f.name: f for f in dataclasses.fields(Config)}
+    fields = {f.name: f for f in dataclasses.fields(Config) if f.compare}
     _reject_unknown(data, fields, "")
+    original, (data, notes) = data, translate(data)
     overrides = _env_overrides(os.environ if environ is None else environ)
     hints = get_type_hints(Config)
     sections: dict[str, Any] = {
@@ -100,13 +102,27 @@ def parse(data: Mapping[str, Any], *, environ: Mapping[str, str] | None = None) 
     metrics = data.get("metrics")
     if not (isinstance(metrics, Mapping) and "port" in metrics):  # unset: follows server.port (and its env)
         sections["metrics"] = dataclasses.replace(sections["metrics"], port=sections["server"].port)
-    return Config(**sections)
+    return Config(**sections, key_report=_key_report(original, notes, sections["logging"]))
+
+
+def _key_report(data: Mapping[str, Any], notes: list[KeyUse], logging: LoggingConfig) -> tuple[KeyUse, ...]:
+    """How each key of the file was taken, in file order: the translation's notes, else used as it is."""
+    if logging.destination != "file" and logging.file:
+        why = f"logging.output is {logging.output}: the file is written only with output: file"
+        notes = [*notes, KeyUse("logging.file", "ignored", why)]
+    report: list[KeyUse] = []
+    for section, values in data.items():
+        for key in values if isinstance(values, Mapping) else ():
+            path = _join(section, str(key))
+            taken = [use for use in notes if use.key == path or use.key.startswith((f"{path}.", f"{path}["))]
+            report += taken or [KeyUse(path, "used")]
+    return tuple(report)
 
 
 def _section(cls: type[S], data: object, path: str, env: Mapping[str, tuple[str, str]], **fixed: Any) -> S:
     mapping = _mapping({} if data is None else data, path)
     fields = {_camel(f.name): f for f in dataclasses.fields(cls) if f.name not in fixed}  # type: ignore[arg-type]
-    _reject_unknown(mapping, fields, path)
+    _reject_unknown(mapping, fields, path, also=go_only_keys(path))
     hints = get_type_hints(cls)
     values = {
         f.name: _value(f, hints[f.name], mapping[key], _join(path, key)) for key, f in fields.items() if key in mapping
@@ -195,10 +211,11 @@ def _mapping(data: object, path: str) -> Mapping[Any, Any]:
     return data
 
 
-def _reject_unknown(data: Mapping[Any, Any], known: Mapping[str, Any], path: str) -> None:
+def _reject_unknown(data: Mapping[Any, Any], known: Mapping[str, Any], path: str, also: tuple[str, ...] = ()) -> None:
+    """Refuse a key that is not ``known``; ``also``: the Go service's keys, offered as suggestions too."""
     for key in data:
         if key not in known:
-            hint = _suggest(str(key), list(known))
+            hint = _suggest(str(key), [*known, *also])
             reason = f"unknown key{hint}" if hint else f"unknown key (known: {', '.join(known)})"
             raise ConfigError(_join(path, str(key)), reason)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from host.config._go import KeyUse
 from host.config._values import (
     _above,
     _at_least,
@@ -33,6 +34,7 @@ MODES = ("simulation", "live", "observation")
 AGGREGATION_MODES = ("priority", "majority", "weighted", "unanimous")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "json", "console")
+LOG_OUTPUTS = ("auto", "stdout", "stderr", "file")
 
 
 # --- sections -------------------------------------------------------------------------------------
@@ -64,7 +66,6 @@ class RedisConfig(_Section):
     password: str = _opt("", secret=True)  # AUTH password; "" = none
     db: int = _opt(0, _at_least(0))  # database number selected on connect
     market_data_channels: tuple[str, ...] = _opt(("market:btcusdt", "market:ethusdt"), _names)  # with * ? [ : patterns
-    pool_size: int = _opt(10, _above(0))  # most connections held open
     reconnect_min_delay: float = _opt(0.5, _above(0), duration=True)  # first wait after a lost connection
     reconnect_max_delay: float = _opt(30.0, _above(0), duration=True)  # the wait doubles up to this
     stale_after: float = _opt(5.0, _above(0), duration=True)  # silent this long: reported stale, orders refused
@@ -271,9 +272,23 @@ class LoggingConfig(_Section):
     format: str = _opt(
         "auto", choices=LOG_FORMATS
     )  # json: one object a line; console: for people; auto: console on a TTY
-    file: str = _opt("")  # log file; "" = stderr
+    output: str = _opt("auto", choices=LOG_OUTPUTS)  # stdout | stderr | file; auto: file if set, else stderr
+    file: str = _opt("")  # log file, written when output is file (or auto)
     max_bytes: int = _opt(104857600, _at_least(0))  # rotate the file at this size; 0 = never
     backup_count: int = _opt(5, _at_least(0))  # rotated files kept
+    max_age: int = _opt(0, _at_least(0))  # days: at each rotation, delete rotated files older than this; 0 = keep
+    compress: bool = _opt(False)  # gzip each rotated file (name.1.gz, ...)
+
+    @property
+    def destination(self) -> str:
+        """Where the logs go: "stdout", "stderr" or "file"."""
+        if self.output == "auto":
+            return "file" if self.file else "stderr"
+        return self.output
+
+    def _problems(self) -> Iterator[tuple[str, str]]:
+        if self.output == "file" and not self.file.strip():
+            yield "file", "must name the log file when logging.output is file"
 
 
 @dataclass(frozen=True)
@@ -320,10 +335,17 @@ class Config:
     risk: RiskConfig = field(default_factory=RiskConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    # How each key of the file was taken, in file order (not configuration: left out of comparisons).
+    key_report: tuple[KeyUse, ...] = field(default=(), compare=False, repr=False)
 
     def enabled_strategies(self) -> tuple[StrategySpec, ...]:
         """The strategies to run, in file order."""
         return tuple(spec for spec in self.strategies.values() if spec.enabled)
+
+    @property
+    def notes(self) -> tuple[KeyUse, ...]:
+        """The file's keys that were mapped onto others or ignored, for the log at startup."""
+        return tuple(use for use in self.key_report if use.how != "used")
 
     @property
     def warnings(self) -> tuple[str, ...]:

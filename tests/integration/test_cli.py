@@ -247,6 +247,46 @@ class TestCheckPlugin:
         assert "is not a folder" in result.stderr
 
 
+class TestCheckConfig:
+    # The Go service's config.example.yaml, byte for byte (tests/compat/README.md says where it is from).
+    GO_CONFIG = ROOT / "tests" / "compat" / "go-service-config.yaml"
+
+    def test_go_service_config_says_how_each_key_is_taken(self, tmp_path: Path) -> None:
+        """The Go service's file loads (exit 0) and each key is listed as used, mapped (to what) or ignored (why)."""
+        config = shutil.copy(self.GO_CONFIG, tmp_path / "config.yaml")
+        done = cli("check-config", config, cwd=tmp_path)
+        assert done.returncode == 0, done.stdout + done.stderr
+        keys = done.stdout.split("\n\nwarnings:")[0].splitlines()[2:]  # after the "loads (...)" line
+        lines = dict(line.split(None, 1) for line in keys)
+        assert lines["server.port"] == "used"
+        assert lines["grpc.orderExecutionAddr"] == "mapped -> grpc.orderExecutionAddress"
+        assert lines["strategies.enabled"].startswith("mapped -> strategies momentum, market_making, scalping")
+        assert lines["logging.maxSize"] == "mapped -> logging.maxBytes = 100 MiB"
+        assert lines["engine.reloadInterval"].startswith("ignored: hot reload is event-driven")
+        assert lines["logging.file"].startswith("ignored: logging.output is stdout")
+        assert "loads (" in done.stdout.splitlines()[0]
+        assert "no plugin folder" in done.stdout  # ./plugins next to the copy does not exist: a warning
+
+    def test_bad_file_exits_2_naming_the_key(self, tmp_path: Path) -> None:
+        """A key neither service knows: exit 2, the key path and a did-you-mean on stdout."""
+        config = tmp_path / "config.yaml"
+        config.write_text(self.GO_CONFIG.read_text().replace("maxConcurrent:", "maxConcurent:"))
+        done = cli("check-config", config, cwd=tmp_path)
+        assert done.returncode == 2
+        assert "error: engine.maxConcurent: unknown key; did you mean 'maxConcurrent'?" in done.stdout
+
+    def test_risk_disabled_exits_2(self, tmp_path: Path) -> None:
+        """risk.enabled: false is refused with the reason."""
+        config = tmp_path / "config.yaml"
+        config.write_text(
+            self.GO_CONFIG.read_text().replace(
+                "  enabled: true\n  maxPositionSize", "  enabled: false\n  maxPositionSize"
+            )
+        )
+        done = cli("check-config", config, cwd=tmp_path)
+        assert done.returncode == 2 and "risk.enabled: risk checks cannot be turned off" in done.stdout
+
+
 class TestSdkWheel:
     def test_wheel_holds_only_the_sdk(self, tmp_path: Path) -> None:
         """``pip wheel ./sdk`` builds a wheel of the sdk package alone, depending on pluggy only."""

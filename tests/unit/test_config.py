@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import json
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -645,3 +646,267 @@ class TestFiles:
         assert config.engine.processing_timeout == pytest.approx(0.0005)
         assert (config.engine.mode, config.redis.channel_patterns) == ("live", ("market:*",))
         assert config.strategies["momentum"].weight == 2.0
+
+
+# --- the Go service's own config.yaml ---------------------------------------------------------------
+
+# A byte-for-byte copy of the Go service's config.example.yaml (the project's shared
+# compat/go-service-config.yaml; see tests/compat/README.md), kept in the tests so they run with only
+# the project checked out.
+GO_CONFIG = ROOT / "tests" / "compat" / "go-service-config.yaml"
+SHARED_GO_CONFIG = ROOT.parent / "shared" / "compat" / "go-service-config.yaml"
+
+GO_IGNORED = {
+    "server.mode": "production",
+    "server.idleTimeout": "60s",
+    "server.maxHeaderBytes": 1048576,
+    "redis.poolSize": 20,
+    "redis.minIdleConns": 10,
+    "engine.maxConcurrent": 10,
+    "engine.reloadInterval": "30s",
+    "strategies.pythonPath": "/usr/bin/python3",
+    "strategies.pythonVenv": "",
+}
+
+
+def go_data() -> dict[str, Any]:
+    data = yaml.safe_load(GO_CONFIG.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def uses(config: Config) -> dict[str, tuple[str, str]]:
+    return {use.key: (use.how, use.detail) for use in config.key_report}
+
+
+def with_key(path: str, value: object, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    section, key = path.split(".")
+    data = json.loads(json.dumps(base or {}))
+    data.setdefault(section, {})[key] = value
+    return data
+
+
+class TestGoServiceConfig:
+    def test_copy_matches_the_shared_fixture(self) -> None:
+        """The embedded copy is byte-identical to the shared compat file (checked where that file exists)."""
+        if not SHARED_GO_CONFIG.is_file():
+            pytest.skip("the shared compat folder is not next to the project")
+        assert GO_CONFIG.read_bytes() == SHARED_GO_CONFIG.read_bytes()
+
+    def test_loads_unchanged(self) -> None:
+        """The Go service's config.yaml loads as it is: every key is used, mapped or ignored, none refused."""
+        config = load(GO_CONFIG, environ=NO_ENV)
+        file_keys = [f"{s}.{k}" for s, values in go_data().items() for k in values]
+        reported = [use.key for use in config.key_report]
+        covering = [next(k for k in file_keys if r == k or r.startswith(f"{k}.")) for r in reported]
+        assert list(dict.fromkeys(covering)) == file_keys  # each key of the file, in file order
+        assert {use.how for use in config.key_report} == {"used", "mapped", "ignored"}
+
+    def test_values_mean_what_they_meant(self) -> None:
+        """Used keys keep their values; the renamed ones land on the engine's keys."""
+        config = load(GO_CONFIG, environ=NO_ENV)
+        assert config.grpc.order_execution_address == "localhost:50051"
+        assert (config.grpc.timeout, config.grpc.max_retries) == (5.0, 3)
+        assert config.engine.processing_timeout == pytest.approx(0.0005)
+        assert (config.nats.reconnect_wait, config.nats.max_reconnects) == (2.0, 10)
+        assert (config.risk.max_order_value, config.risk.allowed_symbols) == (
+            50000.0,
+            ("BTCUSDT", "ETHUSDT", "SOLUSDT"),
+        )
+        assert (config.logging.destination, config.logging.max_bytes, config.logging.backup_count) == (
+            "stdout", 100 * 1024 * 1024, 10
+        )  # fmt: skip
+        assert (config.logging.max_age, config.logging.compress) == (30, True)
+
+    @pytest.mark.parametrize("path", sorted(GO_IGNORED))
+    def test_ignored_key_is_reported_with_its_reason(self, path: str) -> None:
+        """A Go key with no meaning here loads and is reported once as ignored, with why."""
+        base = {"strategies": {"enabled": []}} if path.startswith("strategies.") else {}
+        config = parse(with_key(path, GO_IGNORED[path], base), environ=NO_ENV)
+        how, why = uses(config)[path]
+        assert how == "ignored" and len(why) > 20
+        assert {use.key for use in config.notes} == {path} | ({"strategies.enabled"} if base else set())
+
+    @pytest.mark.parametrize(
+        ("path", "bad", "expected"),
+        [
+            ("server.mode", 1, "expected a string, got 1"),
+            ("server.idleTimeout", "soon", "expected a duration"),
+            ("redis.minIdleConns", "10", "expected an integer, got '10'"),
+            ("engine.maxConcurrent", True, "expected an integer, got true"),
+        ],
+    )
+    def test_ignored_key_is_still_type_checked(self, path: str, bad: object, expected: str) -> None:
+        """An ignored key's value must still be what the Go service would have read."""
+        err = failure(with_key(path, bad))
+        assert err.path == path and expected in err.reason
+
+    def test_unknown_key_is_still_an_error_with_a_suggestion(self) -> None:
+        """A key neither service knows is refused, and the Go service's names are offered too."""
+        assert (
+            str(failure({"server": {"idleTimeot": "1s"}}))
+            == "server.idleTimeot: unknown key; did you mean 'idleTimeout'?"
+        )
+        assert str(failure({"logging": {"maxsize": 5}})) == "logging.maxsize: unknown key; did you mean 'maxSize'?"
+        err = failure({"strategies": {"enabled": ["momentum"], "config": {}}})
+        assert str(err) == "strategies.config: unknown key; did you mean 'configs'?"
+
+    def test_order_execution_addr_is_the_address(self) -> None:
+        """grpc.orderExecutionAddr (the Go name) sets grpc.orderExecutionAddress."""
+        config = parse({"grpc": {"orderExecutionAddr": "oes:50051"}}, environ=NO_ENV)
+        assert config.grpc.order_execution_address == "oes:50051"
+        assert uses(config)["grpc.orderExecutionAddr"] == ("mapped", "-> grpc.orderExecutionAddress")
+
+    def test_env_override_still_wins_over_the_go_name(self) -> None:
+        """The address's environment override applies after the file, whichever name the file used."""
+        env = {"STRATEGY_ENGINE_GRPC_ORDER_EXECUTION_ADDRESS": "env:1"}
+        assert parse({"grpc": {"orderExecutionAddr": "oes:50051"}}, environ=env).grpc.order_execution_address == "env:1"
+
+    def test_both_names_of_a_key_is_an_error(self) -> None:
+        """Setting the Go name and the engine's name of one key is refused: which one was meant?"""
+        err = failure({"grpc": {"orderExecutionAddr": "a:1", "orderExecutionAddress": "b:2"}})
+        assert err.path == "grpc.orderExecutionAddr" and "orderExecutionAddress, which is set too" in err.reason
+
+
+class TestGoStrategies:
+    def test_enabled_names_run_the_plugin_of_that_name_with_its_configs(self) -> None:
+        """strategies.enabled + strategies.configs: one strategy per name, its plugin that name, on all symbols."""
+        config = load(GO_CONFIG, environ=NO_ENV)
+        assert [spec.id for spec in config.enabled_strategies()] == ["momentum", "market_making", "scalping"]
+        for spec in config.enabled_strategies():
+            assert (spec.plugin, spec.strategy, spec.symbols) == (spec.id, spec.id, ())
+        assert dict(config.strategies["momentum"].parameters) == {
+            "lookback_period": 20, "threshold": 0.02, "max_position": 1000.0
+        }  # fmt: skip
+
+    @pytest.mark.parametrize("sid", ["momentum", "market_making", "scalping"])
+    @pytest.mark.usefixtures("plugins_on_path")
+    def test_builtin_strategies_accept_the_go_parameters(self, sid: str) -> None:
+        """Each built-in strategy's typed config accepts the Go service's parameters for it."""
+        spec = load(GO_CONFIG, environ=NO_ENV).strategies[sid]
+        config = build_strategy_config(spec)
+        assert {k: getattr(config, k) for k in spec.parameters} == dict(spec.parameters)
+
+    @pytest.mark.parametrize("inventory", [-1000.0, -250.0, 0.0, 400.0, 999.0])
+    @pytest.mark.usefixtures("plugins_on_path")
+    def test_market_making_quotes_where_the_go_service_quoted(self, inventory: float) -> None:
+        """spread and inventory_skew are converted so the built-in quotes the Go service's prices."""
+        go = go_data()["strategies"]["configs"]["market_making"]
+        spec = load(GO_CONFIG, environ=NO_ENV).strategies["market_making"]
+        quotes = importlib.import_module("market_making.quoting").quotes
+        mid, skew = 60_000.0, go["inventory_skew"] * inventory / go["max_inventory"]
+        go_bid, go_ask = mid * (1 - go["spread"] * (1 + skew)), mid * (1 + go["spread"] * (1 - skew))
+        ours = quotes(build_strategy_config(spec), mid - 20.0, mid + 20.0, inventory)  # 6.7 bp: past min_spread_bps
+        assert ours.bid in (None, pytest.approx(go_bid)) and ours.ask in (None, pytest.approx(go_ask))
+        assert ours.bid is not None or ours.ask is not None
+
+    def test_a_config_not_enabled_is_configured_but_not_run(self) -> None:
+        """A name under configs but not in enabled is a disabled strategy (a live edit can enable it)."""
+        config = parse({"strategies": {"enabled": ["momentum"], "configs": {"scalping": {"stop_loss": 0.001}}}},
+                       environ=NO_ENV)  # fmt: skip
+        assert [spec.id for spec in config.enabled_strategies()] == ["momentum"]
+        assert config.strategies["scalping"].enabled is False
+        assert dict(config.strategies["momentum"].parameters) == {}
+        assert "not run" in uses(config)["strategies.configs.scalping"][1]
+
+    def test_enabled_and_nothing_else(self) -> None:
+        """enabled alone runs the strategies on their own defaults; an empty list runs none."""
+        assert [
+            s.id for s in parse({"strategies": {"enabled": ["scalping"]}}, environ=NO_ENV).enabled_strategies()
+        ] == ["scalping"]
+        assert parse({"strategies": {"enabled": []}}, environ=NO_ENV).enabled_strategies() == ()
+
+    @pytest.mark.parametrize(
+        ("strategies", "path", "expected"),
+        [
+            ({"enabled": "momentum"}, "strategies.enabled", "expected a list of strategy names"),
+            ({"enabled": ["momentum", "momentum"]}, "strategies.enabled[1]", "'momentum' is listed twice"),
+            ({"enabled": ["market-making"]}, "strategies.enabled[0]", "a Python identifier"),
+            ({"enabled": [], "configs": {"momentum": [1]}}, "strategies.configs.momentum", "expected a mapping"),
+            ({"enabled": [], "configs": "x"}, "strategies.configs", "expected a mapping of strategy name"),
+            ({"configs": {"market_making": {"spread": "wide"}}}, "strategies.configs.market_making.spread", "finite"),
+        ],
+    )
+    def test_bad_go_strategies_name_the_key(self, strategies: dict[str, Any], path: str, expected: str) -> None:
+        """A malformed enabled/configs section is refused, naming the Go key at fault."""
+        err = failure({"strategies": strategies})
+        assert err.path == path and expected in err.reason
+
+    def test_engine_shape_still_loads(self) -> None:
+        """Strategy entries by id (the engine's shape) are untouched, even one named like a Go key."""
+        config = parse({"strategies": {"enabled": {"plugin": "momentum"}}}, environ=NO_ENV)
+        assert config.strategies["enabled"].plugin == "momentum"
+
+
+class TestGoRiskAndLogging:
+    def test_risk_enabled_true_is_the_default(self) -> None:
+        """risk.enabled: true loads: risk checks are always on, and it is reported as such."""
+        config = parse({"risk": {"enabled": True}}, environ=NO_ENV)
+        assert config.risk == RiskConfig() and uses(config)["risk.enabled"][0] == "mapped"
+
+    def test_risk_cannot_be_turned_off(self) -> None:
+        """risk.enabled: false is refused: every order passes risk, and the message says what to do instead."""
+        err = failure({"risk": {"enabled": False}})
+        assert err.path == "risk.enabled" and "cannot be turned off" in err.reason
+        assert "engine.mode: observation" in err.reason
+
+    def test_risk_enabled_must_be_a_boolean(self) -> None:
+        assert "expected true or false" in failure({"risk": {"enabled": "yes"}}).reason
+
+    @pytest.mark.parametrize(("output", "destination"), [("stdout", "stdout"), ("stderr", "stderr"), ("file", "file")])
+    def test_output_picks_the_destination(self, output: str, destination: str) -> None:
+        """logging.output stdout/stderr/file; the file is only written with output: file."""
+        config = parse({"logging": {"output": output, "file": "/tmp/x.log"}}, environ=NO_ENV)
+        assert config.logging.destination == destination
+        assert uses(config)["logging.file"][0] == ("used" if output == "file" else "ignored")
+
+    def test_output_file_needs_a_file(self) -> None:
+        assert str(failure({"logging": {"output": "file"}})) == (
+            "logging.file: must name the log file when logging.output is file"
+        )
+
+    def test_output_auto_keeps_the_engine_behaviour(self) -> None:
+        """No output key: the file when one is named, else stderr (as before)."""
+        assert parse({"logging": {"file": "x.log"}}, environ=NO_ENV).logging.destination == "file"
+        assert Config().logging.destination == "stderr"
+
+    @pytest.mark.parametrize(("size", "max_bytes"), [(100, 100 * 2**20), (1, 2**20), (0, 100 * 2**20)])
+    def test_max_size_megabytes_is_max_bytes(self, size: int, max_bytes: int) -> None:
+        """logging.maxSize (MB) -> maxBytes; 0 is lumberjack's default of 100 MB, not 'never rotate'."""
+        assert parse({"logging": {"maxSize": size}}, environ=NO_ENV).logging.max_bytes == max_bytes
+
+    @pytest.mark.parametrize(("backups", "count"), [(10, 10), (0, 1000)])
+    def test_max_backups_is_backup_count(self, backups: int, count: int) -> None:
+        """logging.maxBackups -> backupCount; 0 (keep all) keeps 1000, pruned by maxAge."""
+        assert parse({"logging": {"maxBackups": backups}}, environ=NO_ENV).logging.backup_count == count
+
+    @pytest.mark.parametrize(
+        ("logging", "path", "expected"),
+        [
+            ({"maxSize": -1}, "logging.maxSize", "must be >= 0, got -1"),
+            ({"maxSize": "100MB"}, "logging.maxSize", "expected an integer"),
+            ({"maxSize": 5, "maxBytes": 10}, "logging.maxSize", "logging.maxBytes, which is set too"),
+            ({"maxBackups": 3, "backupCount": 3}, "logging.maxBackups", "logging.backupCount, which is set too"),
+            ({"maxAge": -1}, "logging.maxAge", "must be >= 0"),
+            ({"output": "syslog"}, "logging.output", "must be one of auto, stdout, stderr, file"),
+        ],
+    )
+    def test_bad_rotation_keys_name_the_key(self, logging: dict[str, Any], path: str, expected: str) -> None:
+        err = failure({"logging": logging})
+        assert err.path == path and expected in err.reason
+
+
+class TestGoAuth:
+    def test_enabled_api_key_is_the_auth_token(self) -> None:
+        """server.enableAuth: true with server.apiKey: the key is the operator controls' bearer token."""
+        config = parse({"server": {"enableAuth": True, "apiKey": "s3cret"}}, environ=NO_ENV)
+        assert config.server.auth_token == "s3cret" and uses(config)["server.apiKey"][0] == "mapped"
+
+    def test_api_key_without_enable_auth_is_ignored(self) -> None:
+        """As in the Go service, apiKey means nothing unless enableAuth is true."""
+        config = parse({"server": {"apiKey": "s3cret", "enableAuth": False}}, environ=NO_ENV)
+        assert config.server.auth_token == "" and uses(config)["server.apiKey"][0] == "ignored"
+
+    def test_enable_auth_without_a_key_is_an_error(self) -> None:
+        assert failure({"server": {"enableAuth": True}}).path == "server.enableAuth"
+        assert failure({"server": {"enableAuth": True, "apiKey": " "}}).path == "server.apiKey"

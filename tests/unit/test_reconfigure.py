@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import structlog
+import yaml
 
 from host.config import Config, ConfigError, RiskConfig, load, parse
 from host.logs import configure_logging, set_level
@@ -80,6 +81,20 @@ class TestDelta:
         after = applied(running, new, delta(running, new))
         assert after.server.port == 9100 and after.risk.max_order_quantity == 0.5
         assert delta(after, new).restart_required == ("server.port", "metrics.port")
+
+    def test_go_service_file_edited_live(self) -> None:
+        """The Go service's config (new fields, a key report that differs) compares key by key: an edit of
+        its strategies.configs is applied live, its new logging keys need a restart, the report is no key."""
+        go_config = Path(__file__).resolve().parents[1] / "compat" / "go-service-config.yaml"
+        data = yaml.safe_load(go_config.read_text())
+        running = parse(data, environ={})
+        assert delta(running, load(go_config, environ={})).restart_required == ()
+        data["strategies"]["configs"]["momentum"]["threshold"] = 0.03
+        data["logging"].update(maxAge=7, compress=False, output="stderr")
+        data["server"]["mode"] = "development"  # ignored: not a difference
+        change = delta(running, parse(data, environ={}))
+        assert change.strategies and change.applied_keys == ("strategies",)
+        assert change.restart_required == ("logging.output", "logging.maxAge", "logging.compress")
 
 
 class RecordingStrategies:
