@@ -1,8 +1,8 @@
 """Strategy log records, held until the runner's next message to the host carries them.
 
 Model. Each strategy's ``self.log`` is a ``StrategyLog`` bound to the id the host gave it; a call
-turns the event and its key/values into a ``LogRecord`` at once (values as text, integer, number or
-flag; anything else as its ``repr``, cut to ``TEXT_LIMIT``) and appends it to the shared
+turns the event and its key/values into a ``LogRecord`` at once (values as text, integer, number,
+flag or none; anything else as its ``repr``, cut to ``TEXT_LIMIT``) and appends it to the shared
 ``LogBuffer``. Whatever the runner sends next (Ready, a batch result, a snapshot, Stopped, a boot
 failure, a heartbeat) takes the buffer along, so logging costs no message of its own and the records
 arrive just before the reply of the handler that wrote them.
@@ -34,8 +34,10 @@ def _cut(text: str, limit: int) -> str:
 
 
 def log_field(key: str, value: object) -> pb.LogField:
-    """One key/value as it travels: bools, int64s, floats and strings as such; anything else as repr."""
+    """One key/value as it travels: None, bools, int64s, floats and strings as such; anything else as repr."""
     field = pb.LogField(key=_cut(str(key), KEY_LIMIT))
+    if value is None:
+        return field  # no value set: None on the host
     if isinstance(value, bool):
         field.flag = value
     elif isinstance(value, int) and value in _INT64:
