@@ -3,7 +3,9 @@
 JSON lines by default; the console renderer when ``logging.format`` is ``console``, or ``auto`` (the
 default) and stderr is a terminal. ``logging.file`` sends them to a file rotated at
 ``logging.maxBytes`` keeping ``logging.backupCount`` files. Per-tick paths log nothing at info
-level; runner output is relayed at debug.
+level; a runner's own output (stdout, stderr) is relayed at debug as ``runner_output``, while its
+strategies' ``self.log`` records arrive as ``strategy_log`` events at their own level
+(``host.supervisor.strategy_logs``).
 """
 
 from __future__ import annotations
