@@ -16,7 +16,8 @@ strategy can neither forge a host event nor overwrite ``strategy``, ``plugin`` o
 
 Rate: each record takes a token from the strategy's ``LogRateLimiter``; what it drops, and what
 the runner dropped on its side, is counted in ``strategy_log_dropped_total{strategy,reason}`` and
-named in one ``strategy_log_dropped`` warning per window.
+named in one ``strategy_log_dropped`` warning per window (``dropped``, and ``reasons`` with the same
+labels as the metric: ``rate``, ``runner_cap``, ``invalid``, ``impersonation``).
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class StrategyLogRelay:
         self.plugin = plugin
         self.limiter = limiter
         self.metrics = metrics
+        self._reasons: dict[str, int] = {}  # drops by reason since the last summary
 
     def relay(self, groups: Sequence[pb.StrategyLogs], runner_pid: int) -> None:
         for group in groups:
@@ -114,10 +116,12 @@ class StrategyLogRelay:
     def _count(self, reason: str, count: int) -> None:
         if count:
             self.metrics.log_dropped(reason, count)
+            self._reasons[reason] = self._reasons.get(reason, 0) + count
 
     def _summary(self, dropped: int, runner_pid: int) -> None:
         if dropped:
+            reasons, self._reasons = self._reasons, {}
             log.warning(
                 "strategy_log_dropped", strategy=self.id, plugin=self.plugin, runner_pid=runner_pid, dropped=dropped,
-                window_s=self.limiter.policy.report_every_s, total=self.limiter.total_dropped,
+                reasons=reasons, window_s=self.limiter.policy.report_every_s, total=self.limiter.total_dropped,
             )  # fmt: skip

@@ -219,11 +219,14 @@ class TestRelay:
         assert sum(e["event"] == "strategy_log" for e in logs) == 10
         summaries = [e for e in logs if e["event"] == "strategy_log_dropped"]
         assert [(s["dropped"], s["log_level"], s["strategy"]) for s in summaries] == [(990, "warning", "mm")]
+        assert summaries[0]["reasons"] == {"runner_cap": 950, "rate": 40}
         assert meter.dropped == {"runner_cap": 1900, "rate": 90}
         clock.advance(10)
         with structlog.testing.capture_logs() as logs:
             relay.relay([], runner_pid=7)
-        assert [(e["event"], e["dropped"], e["total"]) for e in logs] == [("strategy_log_dropped", 1000, 1990)]
+        assert [(e["event"], e["dropped"], e["total"], e["reasons"]) for e in logs] == [
+            ("strategy_log_dropped", 1000, 1990, {"runner_cap": 950, "rate": 50})
+        ]
 
     def test_drops_held_back_are_named_when_the_runner_ends(self) -> None:
         """runner_ended() names the drops the window had not reported yet."""
