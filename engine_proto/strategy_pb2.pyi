@@ -42,6 +42,14 @@ class TimeInForce(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     GTC: _ClassVar[TimeInForce]
     IOC: _ClassVar[TimeInForce]
     FOK: _ClassVar[TimeInForce]
+
+class LogLevel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LOG_LEVEL_UNSPECIFIED: _ClassVar[LogLevel]
+    LOG_DEBUG: _ClassVar[LogLevel]
+    LOG_INFO: _ClassVar[LogLevel]
+    LOG_WARNING: _ClassVar[LogLevel]
+    LOG_ERROR: _ClassVar[LogLevel]
 MARKET_DATA_TYPE_UNSPECIFIED: MarketDataType
 TICK: MarketDataType
 TRADE: MarketDataType
@@ -63,6 +71,11 @@ TIME_IN_FORCE_UNSPECIFIED: TimeInForce
 GTC: TimeInForce
 IOC: TimeInForce
 FOK: TimeInForce
+LOG_LEVEL_UNSPECIFIED: LogLevel
+LOG_DEBUG: LogLevel
+LOG_INFO: LogLevel
+LOG_WARNING: LogLevel
+LOG_ERROR: LogLevel
 
 class HostMessage(_message.Message):
     __slots__ = ("batch", "start", "heartbeat", "snapshot_request", "stop")
@@ -220,7 +233,7 @@ class Stop(_message.Message):
     def __init__(self, reason: _Optional[str] = ...) -> None: ...
 
 class RunnerMessage(_message.Message):
-    __slots__ = ("hello", "ready", "boot_failure", "result", "heartbeat", "snapshot", "stopped")
+    __slots__ = ("hello", "ready", "boot_failure", "result", "heartbeat", "snapshot", "stopped", "logs")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     READY_FIELD_NUMBER: _ClassVar[int]
     BOOT_FAILURE_FIELD_NUMBER: _ClassVar[int]
@@ -228,6 +241,7 @@ class RunnerMessage(_message.Message):
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     STOPPED_FIELD_NUMBER: _ClassVar[int]
+    LOGS_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     ready: Ready
     boot_failure: BootFailure
@@ -235,7 +249,8 @@ class RunnerMessage(_message.Message):
     heartbeat: Heartbeat
     snapshot: Snapshot
     stopped: Stopped
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., ready: _Optional[_Union[Ready, _Mapping]] = ..., boot_failure: _Optional[_Union[BootFailure, _Mapping]] = ..., result: _Optional[_Union[BatchResult, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., snapshot: _Optional[_Union[Snapshot, _Mapping]] = ..., stopped: _Optional[_Union[Stopped, _Mapping]] = ...) -> None: ...
+    logs: _containers.RepeatedCompositeFieldContainer[StrategyLogs]
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., ready: _Optional[_Union[Ready, _Mapping]] = ..., boot_failure: _Optional[_Union[BootFailure, _Mapping]] = ..., result: _Optional[_Union[BatchResult, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., snapshot: _Optional[_Union[Snapshot, _Mapping]] = ..., stopped: _Optional[_Union[Stopped, _Mapping]] = ..., logs: _Optional[_Iterable[_Union[StrategyLogs, _Mapping]]] = ...) -> None: ...
 
 class StrategyInfo(_message.Message):
     __slots__ = ("id", "name", "plugin", "symbols")
@@ -353,20 +368,56 @@ class Cancel(_message.Message):
     def __init__(self, slot: _Optional[str] = ..., symbol: _Optional[str] = ...) -> None: ...
 
 class Error(_message.Message):
-    __slots__ = ("kind", "strategy", "seq", "text", "traceback", "handler")
+    __slots__ = ("kind", "strategy", "seq", "text", "traceback", "handler", "location")
     KIND_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     TRACEBACK_FIELD_NUMBER: _ClassVar[int]
     HANDLER_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
     kind: str
     strategy: str
     seq: int
     text: str
     traceback: str
     handler: str
-    def __init__(self, kind: _Optional[str] = ..., strategy: _Optional[str] = ..., seq: _Optional[int] = ..., text: _Optional[str] = ..., traceback: _Optional[str] = ..., handler: _Optional[str] = ...) -> None: ...
+    location: str
+    def __init__(self, kind: _Optional[str] = ..., strategy: _Optional[str] = ..., seq: _Optional[int] = ..., text: _Optional[str] = ..., traceback: _Optional[str] = ..., handler: _Optional[str] = ..., location: _Optional[str] = ...) -> None: ...
+
+class LogField(_message.Message):
+    __slots__ = ("key", "text", "integer", "number", "flag")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    INTEGER_FIELD_NUMBER: _ClassVar[int]
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    FLAG_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    text: str
+    integer: int
+    number: float
+    flag: bool
+    def __init__(self, key: _Optional[str] = ..., text: _Optional[str] = ..., integer: _Optional[int] = ..., number: _Optional[float] = ..., flag: _Optional[bool] = ...) -> None: ...
+
+class LogRecord(_message.Message):
+    __slots__ = ("level", "event", "fields")
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    level: LogLevel
+    event: str
+    fields: _containers.RepeatedCompositeFieldContainer[LogField]
+    def __init__(self, level: _Optional[_Union[LogLevel, str]] = ..., event: _Optional[str] = ..., fields: _Optional[_Iterable[_Union[LogField, _Mapping]]] = ...) -> None: ...
+
+class StrategyLogs(_message.Message):
+    __slots__ = ("strategy", "records", "dropped")
+    STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_FIELD_NUMBER: _ClassVar[int]
+    strategy: str
+    records: _containers.RepeatedCompositeFieldContainer[LogRecord]
+    dropped: int
+    def __init__(self, strategy: _Optional[str] = ..., records: _Optional[_Iterable[_Union[LogRecord, _Mapping]]] = ..., dropped: _Optional[int] = ...) -> None: ...
 
 class Snapshot(_message.Message):
     __slots__ = ("states", "errors")

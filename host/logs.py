@@ -6,7 +6,9 @@ default) and the stream is a terminal. ``logging.output`` picks stdout, stderr o
 ``logging.maxBytes`` keeping ``logging.backupCount`` files; with ``logging.compress`` each rotated
 file is gzipped, and with ``logging.maxAge`` every rotation also deletes rotated files older than
 that many days (so age is checked when the file rotates, not on a timer). Per-tick paths log
-nothing at info level; runner output is relayed at debug.
+nothing at info level; a runner's own output (stdout, stderr) is relayed at debug as
+``runner_output``, while its strategies' ``self.log`` records arrive as ``strategy_log`` events at
+their own level (``host.supervisor.strategy_logs``).
 """
 
 from __future__ import annotations

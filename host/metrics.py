@@ -43,6 +43,7 @@ class StrategyMetrics:
     _errors: Counter
     _dropped: Counter
     _stops: Counter
+    _log_dropped: Counter
     strategy: str
 
     def error(self, kind: str) -> None:
@@ -53,6 +54,9 @@ class StrategyMetrics:
 
     def stopped(self, rung: str) -> None:
         self._stops.labels(rung=rung).inc()
+
+    def log_dropped(self, reason: str, count: int) -> None:
+        self._log_dropped.labels(strategy=self.strategy, reason=reason).inc(count)
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,10 @@ class EngineMetrics:
                              namespace=ns, registry=r)  # fmt: skip
         self.reloads = Counter("plugin_reloads_total", "Plugin package changes applied, by result",
                                ["plugin", "result"], namespace=ns, registry=r)  # fmt: skip
+        self.log_dropped = Counter(
+            "strategy_log_dropped_total", "Strategy log records not logged, by reason (rate, runner_cap, invalid, "
+            "impersonation)", ["strategy", "reason"], namespace=ns, registry=r,
+        )  # fmt: skip
         self.config_reloads = Counter("config_reloads_total", "Config file changes applied, by result", ["result"],
                                       namespace=ns, registry=r)  # fmt: skip
 
@@ -121,7 +129,7 @@ class EngineMetrics:
             signals=self.signals.labels(strategy=strategy), latency_us=self.latency_us.labels(strategy=strategy),
             processing_us=self.processing_us.labels(strategy=strategy),
             restarts=self.restarts.labels(strategy=strategy), _errors=self.errors, _dropped=self.signals_dropped,
-            _stops=self.stops, strategy=strategy,
+            _stops=self.stops, strategy=strategy, _log_dropped=self.log_dropped,
         )  # fmt: skip
 
     def watch(self, status: Callable[[], Iterable[StrategyStatus]]) -> None:

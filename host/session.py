@@ -12,7 +12,7 @@ batch to the strategy. Deadlines use the loop's monotonic clock through ``asynci
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -80,8 +80,15 @@ class SessionStats:
 class RunnerSession:
     """The host's end of one runner's stream."""
 
-    def __init__(self, runner_id: str, inbox: asyncio.Queue[Inbound], connection: RunnerConnection) -> None:
+    def __init__(
+        self,
+        runner_id: str,
+        inbox: asyncio.Queue[Inbound],
+        connection: RunnerConnection,
+        logs: Callable[[Sequence[pb.StrategyLogs]], None] | None = None,
+    ) -> None:
         self.runner_id = runner_id
+        self._logs = logs  # where the strategy log records riding on every message go
         self.inbox = inbox
         self.connection = connection
         self.seq = 0
@@ -100,6 +107,8 @@ class RunnerSession:
         """The message an inbox item carries; None for a wakeup; RunnerLost when the runner is gone."""
         match item:
             case Received(message=message):
+                if message.logs and self._logs is not None:
+                    self._logs(message.logs)
                 return message
             case Wakeup():
                 return None
@@ -108,6 +117,13 @@ class RunnerSession:
             case ProcessExited(returncode=code):
                 raise RunnerLost(self.runner_id, f"process exited ({code})", code)
         raise AssertionError(f"unknown inbox item {item!r}")
+
+    def drain(self) -> None:
+        """Relay the log records of messages left on the inbox: once the runner is ended nobody reads them."""
+        while not self.inbox.empty():
+            item = self.inbox.get_nowait()
+            if isinstance(item, Received) and item.message.logs and self._logs is not None:
+                self._logs(item.message.logs)
 
     def note_idle(self, message: pb.RunnerMessage) -> None:
         """A message that arrived while no batch was in flight (heartbeat echo, late result, ...)."""

@@ -32,9 +32,10 @@ import structlog
 from engine_proto import strategy_pb2 as pb
 from engine_proto import strategy_pb2_grpc as pb_grpc
 from protocol import ExitCode
-from runner.dispatch import Dispatcher, error_to_pb
+from runner.dispatch import Dispatcher, locate
 from runner.errors import PluginLoadError, RunnerError, StrategyBuildError
 from runner.loader import StrategySpec, build_strategies, load_plugin
+from runner.logs import LogBuffer, StrategyLog
 from sdk.dispatch import HandlerError, StrategySlot
 
 __all__ = ["RunnerOptions", "serve"]
@@ -54,25 +55,6 @@ class RunnerOptions:
     handshake_timeout_s: float = 30.0
 
 
-class _StrategyLog:
-    """StrategyLogger over structlog, bound to the strategy id."""
-
-    def __init__(self, strategy_id: str) -> None:
-        self._log = log.bind(strategy=strategy_id)
-
-    def debug(self, event: str, **data: Any) -> None:
-        self._log.debug(event, **data)
-
-    def info(self, event: str, **data: Any) -> None:
-        self._log.info(event, **data)
-
-    def warning(self, event: str, **data: Any) -> None:
-        self._log.warning(event, **data)
-
-    def error(self, event: str, **data: Any) -> None:
-        self._log.error(event, **data)
-
-
 class _Stream:
     """The runner's end of RunnerLink.Connect.
 
@@ -82,8 +64,9 @@ class _Stream:
 
     SIGTERM = object()
 
-    def __init__(self, call: Any) -> None:
+    def __init__(self, call: Any, logs: LogBuffer) -> None:
         self.call = call
+        self.logs = logs
         self.queue: asyncio.Queue[Any] = asyncio.Queue()
         self._reader = asyncio.ensure_future(self._read())
 
@@ -97,6 +80,8 @@ class _Stream:
             self.queue.put_nowait(None)
 
     async def send(self, message: pb.RunnerMessage) -> None:
+        """Write ``message`` with the strategy log records written since the last one."""
+        message.logs.extend(self.logs.take())
         await self.call.write(message)
 
     async def receive(self) -> Any:
@@ -126,12 +111,13 @@ def _boot_failure(err: RunnerError) -> pb.RunnerMessage:
     return pb.RunnerMessage(boot_failure=failure)
 
 
-def _start_failure(error: HandlerError) -> pb.RunnerMessage:
+def _start_failure(error: HandlerError, plugin: Path) -> pb.RunnerMessage:
+    where = locate(error.exception, plugin)
     return pb.RunnerMessage(
         boot_failure=pb.BootFailure(
             kind=pb.STRATEGY_START,
             strategy=error.strategy,
-            reason=f"{error.handler} raised {error.text}",
+            reason=f"{error.handler} raised {error.text}" + (f" at {where}" if where else ""),
             traceback=error.traceback,
         )
     )
@@ -164,21 +150,22 @@ def _hello(options: RunnerOptions, slots: Sequence[StrategySlot]) -> pb.RunnerMe
     return pb.RunnerMessage(hello=hello)
 
 
-def _load(options: RunnerOptions) -> list[StrategySlot]:
+def _load(options: RunnerOptions, logs: LogBuffer) -> list[StrategySlot]:
     plugin = load_plugin(options.plugin)
     return [
-        StrategySlot(sid, strategy, _StrategyLog(sid)) for sid, strategy in build_strategies(plugin, options.strategies)
+        StrategySlot(sid, strategy, StrategyLog(sid, logs))
+        for sid, strategy in build_strategies(plugin, options.strategies)
     ]
 
 
 async def _handshake(stream: _Stream, options: RunnerOptions) -> Dispatcher | ExitCode:
     try:
-        slots = _load(options)
+        slots = _load(options, stream.logs)
     except RunnerError as err:
         log.error("runner_boot_failed", reason=str(err))
         await _report_failure(stream, _boot_failure(err))
         return err.exit_code
-    dispatcher = Dispatcher(slots)  # fixes the host's ids before any strategy code runs
+    dispatcher = Dispatcher(slots, options.plugin)  # fixes the host's ids before any strategy code runs
     await stream.send(_hello(options, slots))
     async with asyncio.timeout(options.handshake_timeout_s):
         message = await stream.receive()
@@ -188,7 +175,7 @@ async def _handshake(stream: _Stream, options: RunnerOptions) -> Dispatcher | Ex
     for slot in slots:
         error = slot.start(message.start.restore.get(slot.strategy_id, b""))
         if error is not None:
-            await _report_failure(stream, _start_failure(error))
+            await _report_failure(stream, _start_failure(error, options.plugin))
             return ExitCode.START_ERROR
     await stream.send(pb.RunnerMessage(ready=pb.Ready()))
     _served.set()
@@ -200,14 +187,14 @@ def _snapshot(dispatcher: Dispatcher) -> pb.RunnerMessage:
     for slot in dispatcher.slots:
         state = slot.save()
         if isinstance(state, HandlerError):
-            snapshot.errors.append(error_to_pb(state))
+            snapshot.errors.append(dispatcher.error_to_pb(state))
         else:
             snapshot.states[slot.strategy_id] = state
     return pb.RunnerMessage(snapshot=snapshot)
 
 
 def _stop_all(dispatcher: Dispatcher) -> pb.RunnerMessage:
-    errors = [error_to_pb(e) for e in (slot.stop() for slot in dispatcher.slots) if e is not None]
+    errors = [dispatcher.error_to_pb(e) for e in (slot.stop() for slot in dispatcher.slots) if e is not None]
     return pb.RunnerMessage(stopped=pb.Stopped(errors=errors))
 
 
@@ -240,7 +227,7 @@ async def _run(options: RunnerOptions, stream_ready: asyncio.Future[_Stream]) ->
     async with grpc.aio.insecure_channel(f"unix://{options.socket}") as channel:
         stub = pb_grpc.RunnerLinkStub(channel)  # type: ignore[no-untyped-call]  # generated code is untyped
         call = stub.Connect(metadata=((TOKEN_METADATA, options.token),))
-        stream = _Stream(call)
+        stream = _Stream(call, LogBuffer())
         stream_ready.set_result(stream)
         dispatcher: Dispatcher | None = None
         try:

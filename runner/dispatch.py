@@ -9,20 +9,39 @@ read is reported as a ``bad_event`` error rather than ending the runner.
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 from engine_proto import strategy_pb2 as pb
 from protocol import wire
 from sdk.dispatch import HandlerError, StrategySlot
 from sdk.events import Event
 
-__all__ = ["Dispatcher", "error_to_pb"]
+__all__ = ["Dispatcher", "error_to_pb", "locate"]
 
 
-def error_to_pb(error: HandlerError, seq: int = 0, strategy: str = "") -> pb.Error:
+def locate(exc: BaseException | None, plugin: Path | None) -> str:
+    """``file:line`` of the innermost frame of ``exc`` in the plugin's code, relative to the plugins folder.
+
+    Without a frame in the plugin (it raised from a library, or there is no plugin) the innermost
+    frame of all, as its path says; "" when there is no traceback.
+    """
+    frames = traceback.extract_tb(exc.__traceback__) if exc is not None else []
+    if not frames:
+        return ""
+    root = plugin.resolve() if plugin is not None else None
+    for frame in reversed(frames):
+        path = Path(frame.filename)
+        if root is not None and path.is_relative_to(root):
+            return f"{path.relative_to(root.parent)}:{frame.lineno}"
+    return f"{frames[-1].filename}:{frames[-1].lineno}"
+
+
+def error_to_pb(error: HandlerError, seq: int = 0, strategy: str = "", plugin: Path | None = None) -> pb.Error:
     return pb.Error(
         kind=error.kind, strategy=strategy or error.strategy, seq=seq, text=error.text,
-        traceback=error.traceback, handler=error.handler,
+        traceback=error.traceback, handler=error.handler, location=locate(error.exception, plugin),
     )  # fmt: skip
 
 
@@ -40,8 +59,9 @@ class _Output:
 class Dispatcher:
     """Delivers protocol batches to the runner's strategy slots."""
 
-    def __init__(self, slots: Sequence[StrategySlot]) -> None:
+    def __init__(self, slots: Sequence[StrategySlot], plugin: Path | None = None) -> None:
         self.slots = list(slots)
+        self.plugin = plugin  # whose frames a traceback's location names
         # Ids as the host assigned them, fixed here: strategy code can reach its slot object and
         # rewrite its id, but what this runner reports and routes by does not follow.
         self.ids = [slot.strategy_id for slot in self.slots]
@@ -73,7 +93,10 @@ class Dispatcher:
             if target or slot.wants(event):  # a targeted event is this slot's by the host's word
                 error = slot.deliver(event)
                 if error is not None:
-                    outputs[sid].errors.append(error_to_pb(error, seq, sid))
+                    outputs[sid].errors.append(self.error_to_pb(error, seq, sid))
+
+    def error_to_pb(self, error: HandlerError, seq: int = 0, strategy: str = "") -> pb.Error:
+        return error_to_pb(error, seq, strategy, self.plugin)
 
     def _bad_event(self, outputs: dict[str, _Output], target: str, seq: int, exc: Exception) -> None:
         text = f"the runner could not read an event: {type(exc).__name__}: {exc}"

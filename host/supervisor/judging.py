@@ -3,10 +3,12 @@
 Model. The runner is untrusted, so everything in a ``BatchResult`` is checked again here: an output
 that names another strategy is dropped (impersonation), each strategy error is counted and charged,
 signals past ``max_signals_per_batch`` are cut (flood), and every signal and cancel is validated
-before it reaches the listener. Each charge asks the breaker for a decision; the worst one wins
-(open > restart > continue). A result with no failure records a success. Signals of a strategy
-that stopped serving while the batch was in flight (paused, removed) are dropped and counted:
-its orders were already cancelled when it was reported down.
+before it reaches the listener. A handler's exception is logged with the ``file:line`` the runner
+located in the plugin's code and the full traceback, and ``last_error`` reads
+``on_tick at scripted/__init__.py:42: RuntimeError: ...``. Each charge asks the breaker for a
+decision; the worst one wins (open > restart > continue). A result with no failure records a
+success. Signals of a strategy that stopped serving while the batch was in flight (paused,
+removed) are dropped and counted: its orders were already cancelled when it was reported down.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from sdk.events import Cancel, Signal
 __all__ = ["ResultJudge"]
 
 log = structlog.get_logger("host.supervisor")
+_LOCATION_LIMIT = 300
+_TRACEBACK_LIMIT = 8000
 
 
 class ResultJudge:
@@ -62,7 +66,7 @@ class ResultJudge:
                 continue
             for error in output.errors:
                 failed = True
-                decision = _worst(decision, self._error(error.kind or "exception", error.text, error.handler))
+                decision = _worst(decision, self._strategy_error(error))
             signals, cancels, flood = self._accept(output)
             if flood:
                 failed = True
@@ -106,12 +110,20 @@ class ResultJudge:
             self.metrics.signals.inc(len(signals))
         return signals, cancels, flood
 
-    def _error(self, kind: str, text: str, handler: str) -> Decision:
+    def _strategy_error(self, error: pb.Error) -> Decision:
+        """A handler's error as the runner reported it: where it raised, and the whole traceback."""
+        location = error.location[:_LOCATION_LIMIT]
+        traceback = error.traceback[-_TRACEBACK_LIMIT:]  # the innermost frames are the ones that say why
+        return self._error(error.kind or "exception", error.text, error.handler, location, traceback)
+
+    def _error(self, kind: str, text: str, handler: str, location: str = "", traceback: str = "") -> Decision:
         self.stats.errors += 1
         self.stats.errors_by_kind[kind] = self.stats.errors_by_kind.get(kind, 0) + 1
         self.metrics.error(kind)
-        self.stats.last_error = f"{handler}: {text}" if handler else text
-        log.warning("strategy_error", strategy=self.id, kind=kind, handler=handler, error=text[:500])
+        where = " ".join(filter(None, (handler, location and f"at {location}")))
+        self.stats.last_error = f"{where}: {text}" if where else text
+        details = {"location": location, "traceback": traceback} if location or traceback else {}
+        log.warning("strategy_error", strategy=self.id, kind=kind, handler=handler, error=text[:500], **details)
         return self.breaker.record_failure(FailureKind.ERROR, f"{kind}: {text[:200]}")
 
 

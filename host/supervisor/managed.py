@@ -27,11 +27,13 @@ from collections.abc import Callable, Mapping
 
 import structlog
 
+from host.clock import Clock, SystemClock
 from host.link import LinkServer, Wakeup
 from host.router import Outbox
 from host.session import DeadlineMissed, RunnerLost, SessionError
 from host.supervisor.control import Control
 from host.supervisor.judging import ResultJudge
+from host.supervisor.lograte import LogRateLimiter
 from host.supervisor.policy import CircuitBreaker, Continue, Decision, FailureKind, Open, Restart
 from host.supervisor.runners import Runner, SpawnFailed, StrategyRunners, boot_failure
 from host.supervisor.status import (
@@ -44,6 +46,7 @@ from host.supervisor.status import (
     StrategyStatus,
     SupervisionSettings,
 )
+from host.supervisor.strategy_logs import StrategyLogRelay
 from host.supervisor.swap import HotSwap
 from protocol import wire
 from protocol.exitcodes import describe_exit
@@ -77,6 +80,7 @@ class ManagedStrategy:
         metrics: StrategyMeter,
         state_store: StateStore | None = None,
         notify: Callable[[], None] = lambda: None,
+        clock: Clock | None = None,
     ) -> None:
         self._notify = notify  # the supervisor's "something changed": state, queue taken, idle
         self.definition = definition
@@ -87,7 +91,9 @@ class ManagedStrategy:
         self.outbox = Outbox(settings.outbox_capacity)
         self.stats = StrategyStats()
         self._judge = ResultJudge(definition.id, settings, self.stats, metrics, breaker, listener, self._serving)
-        self._runners = StrategyRunners(definition.id, settings, link, self.stats, metrics, state_store)
+        limiter = LogRateLimiter(settings.log_rate, clock or SystemClock())
+        self.logs = StrategyLogRelay(definition.id, definition.plugin, limiter, metrics)
+        self._runners = StrategyRunners(definition.id, settings, link, self.stats, metrics, state_store, self.logs)
         self._swap = HotSwap(definition.id, self._runners, self.stats, settings.handshake_timeout_s)
         self._control = Control(breaker, self._interrupt)
         self._state = StrategyState.STARTING

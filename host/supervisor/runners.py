@@ -21,6 +21,7 @@ snapshot is saved (``save_state``, bounded and best effort) before it is ended.
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,7 @@ from host.session import BootFailed, RunnerLost, RunnerSession, SessionError
 from host.supervisor.policy import FailureKind
 from host.supervisor.process import Rung, RunnerLaunch, RunnerProcess, end_runner, spawn_runner
 from host.supervisor.status import StateStore, StrategyDefinition, StrategyMeter, StrategyStats, SupervisionSettings
+from host.supervisor.strategy_logs import StrategyLogRelay
 from protocol.exitcodes import BOOT_ERRORS, describe_exit
 
 __all__ = ["Runner", "SpawnFailed", "StrategyRunners", "boot_failure"]
@@ -68,8 +70,10 @@ class StrategyRunners:
         stats: StrategyStats,
         metrics: StrategyMeter,
         state_store: StateStore | None = None,
+        logs: StrategyLogRelay | None = None,
     ) -> None:
         self.id = strategy_id
+        self.logs = logs
         self.settings = settings
         self.link = link
         self.stats = stats
@@ -84,7 +88,8 @@ class StrategyRunners:
         try:
             async with asyncio.timeout(timeout):
                 connection = await _connected(registration.connected, registration.inbox)
-            session = RunnerSession(registration.runner_id, registration.inbox, connection)
+            relay = None if self.logs is None else functools.partial(self.logs.relay, runner_pid=process.pid)
+            session = RunnerSession(registration.runner_id, registration.inbox, connection, relay)
             hello = await session.loaded(timeout)
         except BaseException:
             self.link.unregister(registration)
@@ -98,6 +103,9 @@ class StrategyRunners:
         grace = self.settings.stop_grace_s if reason in _ORDERLY else _FAILING_GRACE_S
         rung = await end_runner(runner.process, runner.session, grace)
         await runner.process.aclose()
+        runner.session.drain()  # on_stop's records ride on Stopped, which nobody awaited
+        if self.logs is not None:
+            self.logs.runner_ended(runner.process.pid)
         self.stats.last_rung = rung.value
         self.stats.late_replies += runner.session.stats.late_replies
         self.metrics.stopped(rung.value)

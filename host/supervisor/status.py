@@ -17,6 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+from host.supervisor.lograte import LogRatePolicy
 from host.supervisor.policy import BreakerStatus
 from host.supervisor.process import RunnerLimits
 from sdk.events import Cancel, Position, Signal
@@ -115,6 +116,8 @@ class StrategyMeter(Protocol):
 
     def stopped(self, rung: str) -> None: ...
 
+    def log_dropped(self, reason: str, count: int) -> None: ...
+
 
 class Metering(Protocol):
     """The engine's metrics as the supervisor uses them (``host.metrics.EngineMetrics``)."""
@@ -140,6 +143,7 @@ class SupervisionSettings:
     max_signals_per_batch: int = 1000
     heartbeat_interval_s: float = 5.0
     limits: RunnerLimits = field(default_factory=RunnerLimits)
+    log_rate: LogRatePolicy = field(default_factory=LogRatePolicy)  # strategy log records per strategy
 
     def deadline(self, events: int) -> float:
         """A batch of ``events`` must be answered within the allowance plus the per-event budget."""

@@ -135,6 +135,7 @@ class Supervisor:
         managed = ManagedStrategy(
             definition, self.settings, self.link, CircuitBreaker(self.breaker_policy, self.clock),
             self.listener, self.metrics.for_strategy(definition.id), self.state_store, notify=self.notify,
+            clock=self.clock,
         )  # fmt: skip
         self._managed[definition.id] = managed
         self.router.set(definition.id, Subscription(symbols=definition.symbols))

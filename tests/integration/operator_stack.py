@@ -11,7 +11,9 @@ lines, and the ledger file (opened read-only). The test plugin ``COUNTER`` sends
 every ``every``-th tick, alternating buy and sell of ``size``, and names in the order's metadata
 which code sent it (``version``), with which parameters (``label``) and how many ticks that
 strategy has seen (``seen``, carried across a reload through on_save/on_load). The ledger's orders
-journal therefore shows, order by order, which code and which parameters served.
+journal therefore shows, order by order, which code and which parameters served. With ``log_every``
+it also logs ``counter_started`` (warning) in ``on_start`` and ``counted`` (info) then
+``counted_detail`` (debug) every so many ticks.
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ class CounterConfig(StrategyConfig):
     rest: bool = False  # also keep one limit buy working, 3 % under the bid
     delay_ms: float = 0.0  # compute time spent on each tick (a replay is paced by its slowest strategy)
     side: str = "alternate"  # or "buy": never nets out against itself in one aggregation batch
+    log_every: int = 0  # log "counted" (info, then "counted_detail" at debug) every so many ticks, and
+    # "counter_started" (warning) at start
 
 
 class Counter(Strategy[CounterConfig]):
@@ -74,8 +78,15 @@ class Counter(Strategy[CounterConfig]):
         super().__init__(config)
         self.seen = 0
 
+    def on_start(self) -> None:
+        if self.config.log_every:
+            self.log.warning("counter_started", label=self.config.label, version=VERSION)
+
     def on_tick(self, tick: Tick) -> None:
         self.seen += 1
+        if self.config.log_every and self.seen % self.config.log_every == 0:
+            self.log.info("counted", seen=self.seen, symbol=tick.symbol, price=tick.bid_price)
+            self.log.debug("counted_detail", seen=self.seen)
         if self.config.delay_ms:
             time.sleep(self.config.delay_ms / 1000)
         if self.config.rest and self.seen == 1:

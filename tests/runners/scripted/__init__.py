@@ -54,6 +54,8 @@ class Scripted(Strategy[ScriptedConfig]):
             _claim_slot(self, arg)
         if kind == "forge_output":
             _forge_outputs(arg)
+        if kind in ("log", "log_flood"):
+            self.log.info("scripted_started", mode=mode)
 
     def on_tick(self, tick: Tick) -> None:
         self.seen += 1
@@ -121,6 +123,23 @@ class Scripted(Strategy[ScriptedConfig]):
         for _ in range(int(arg or "10000")):
             self.emit(Signal(tick.symbol, "sell", 1.0))
 
+    def _do_log(self, tick: Tick, arg: str) -> None:
+        self.log.debug("tick_seen", sequence=tick.sequence)
+        self.log.info(
+            "tick_priced",
+            sequence=tick.sequence,
+            price=tick.last_price,
+            bid=tick.bid_price,
+            symbol=tick.symbol,
+            strategy="x",
+        )
+        self.log.warning("spread_wide", sequence=tick.sequence, wide=True, book=[1, 2])
+        self.log.error("runner_restarted", sequence=tick.sequence)
+
+    def _do_log_flood(self, tick: Tick, arg: str) -> None:
+        for i in range(int(arg or "100000")):
+            self.log.info("spam", i=i)
+
     def _do_connect_tcp(self, tick: Tick, arg: str) -> None:
         with socket.create_connection(("127.0.0.1", self.config.port), timeout=1.0) as conn:
             conn.sendall(b"escaped")
@@ -149,6 +168,8 @@ class Scripted(Strategy[ScriptedConfig]):
 
     def on_stop(self) -> None:
         self.stopped = True
+        if self.config.mode == "log":
+            self.log.info("scripted_stopped", seen=self.seen)
 
     def on_save(self) -> bytes:
         return json.dumps({"seen": self.seen}).encode()
