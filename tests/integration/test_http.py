@@ -19,15 +19,18 @@ import pytest
 from prometheus_client import CONTENT_TYPE_LATEST
 from structlog.testing import capture_logs
 
+from host.clock import SystemClock
 from host.config import parse
 from host.errors import ListenError
-from host.http import HttpServer, readiness
+from host.execution.grpc_venue import GrpcVenue
+from host.execution.venue import VenueUnavailable
+from host.http import HttpServer, readiness, venue_status
 from host.live import live_app
 from host.supervisor.managed import StrategyState
 from sdk.events import Position
 from tests.helpers import RUNNERS, pid_alive, wait_until
 from tests.integration.http_stack import MAX_POSITION, Stack, engine_config, running_stack
-from tests.servers import NatsServer, RedisServer
+from tests.servers import NatsServer, RedisServer, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -117,8 +120,11 @@ class TestStatus:
         assert reply.status == 200
         status = reply.data
         assert set(status) == {
-            "mode", "active_strategies", "signal_queue_size", "uptime_s", "risk", "reloads", "strategies",
+            "mode", "active_strategies", "signal_queue_size", "uptime_s", "brokers", "venue", "controls", "risk",
+            "reloads", "strategies",
         }  # fmt: skip
+        assert (status["brokers"], status["venue"]) == ([], {"kind": "paper"})  # hand-fed: no broker connection
+        assert status["controls"] == {"token_required": False}
         assert status["reloads"] == {"watching": False, "packages": {}, "config": None}
         assert (status["mode"], status["active_strategies"], status["signal_queue_size"]) == ("simulation", 2, 0)
         assert status["uptime_s"] > 0
@@ -128,6 +134,38 @@ class TestStatus:
             assert set(strategy) == STRATEGY_KEYS, strategy["id"]
             assert set(strategy["breaker"]) == BREAKER_KEYS
             assert set(strategy["sandbox"]) == {"applied", "skipped"}
+
+    async def test_each_broker_connection_is_listed_up_or_down(self, tmp_path: Path) -> None:
+        """/status lists every broker connection the run holds and follows it going down and up."""
+        brokers = {"redis": True, "nats": False}
+        async with running_stack(engine_config(tmp_path), tmp_path, brokers=lambda: brokers) as stack:
+            listed = (await stack.get("/status")).data["brokers"]
+            assert listed == [{"name": "redis", "up": True}, {"name": "nats", "up": False}]
+            brokers["nats"] = True
+            assert all(b["up"] for b in (await stack.get("/status")).data["brokers"])
+
+    async def test_a_token_shows_as_required(self, guarded: Stack) -> None:
+        """With server.authToken set, /status says the controls need a token (and never shows it)."""
+        reply = await guarded.get("/status")
+        assert reply.data["controls"] == {"token_required": True}
+        assert TOKEN not in reply.text
+
+    async def test_grpc_venue_shows_its_address_breaker_and_failures(self) -> None:
+        """The gRPC venue's entry: its address, its connection breaker (open after failures) and its counts."""
+        address = f"127.0.0.1:{free_port()}"
+        settings = {"orderExecutionAddress": address, "timeout": "1s", "maxRetries": 0, "breakerFailures": 1}
+        venue = GrpcVenue(parse({"grpc": settings}, environ={}).grpc, SystemClock())
+        try:
+            assert venue_status(venue)["breaker"]["state"] == "closed"
+            with pytest.raises(VenueUnavailable):
+                await venue.status("x")
+            shown = venue_status(venue)
+        finally:
+            await venue.close()
+        assert (shown["kind"], shown["address"]) == ("grpc", address)
+        assert shown["breaker"] == {"state": "open", "consecutive_failures": 1, "opens_after": 1, "reset_s": 30.0}
+        assert (shown["stats"]["unavailable"], shown["stats"]["timeouts"]) == (1, 0)
+        assert venue_status(None) == {"kind": "none"}
 
     async def test_running_strategy_reports_its_runner(self, stack: Stack) -> None:
         """A Ready strategy: running, breaker closed, the sandbox layers its runner reported."""
@@ -471,7 +509,9 @@ class TestLiveApp:
                 await wait_until(ready, 20)
                 assert live.ready and readiness(live.engine.supervisor, {}) == []
                 async with client.get(f"{base}/status") as reply:
-                    assert (await reply.json())["mode"] == "observation"
+                    status = await reply.json()
+                assert status["mode"] == "observation" and status["venue"] == {"kind": "none"}
+                assert status["brokers"] == [{"name": "redis", "up": True}, {"name": "nats", "up": True}]
         finally:
             stop.set()
             await asyncio.wait_for(running, 30)
