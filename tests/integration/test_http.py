@@ -399,6 +399,24 @@ class TestAuth:
         assert (reply.status, reply.data["state"]) == (200, "paused")
         assert (await guarded.status_of("alpha"))["state"] == "paused"
 
+    @pytest.mark.parametrize(
+        ("encoding", "status"), [("utf-8", 200), ("latin-1", 401)], ids=["utf8-token", "latin1-bytes"]
+    )
+    async def test_token_bytes_are_compared_as_utf8(self, guarded: Stack, encoding: str, status: int) -> None:
+        """The header's bytes are the token's UTF-8; other bytes (a Latin-1 "ø") are a wrong token, not a 500."""
+        reader, writer = await asyncio.open_connection("127.0.0.1", guarded.server.port)
+        try:
+            authorization = b"Authorization: Bearer " + TOKEN.encode(encoding)
+            writer.write(b"POST /strategies/alpha/pause HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+                         + authorization + b"\r\nConnection: close\r\n\r\n")  # fmt: skip
+            await writer.drain()
+            async with asyncio.timeout(10):
+                head = await reader.readuntil(b"\r\n")
+        finally:
+            writer.close()
+        assert head.startswith(f"HTTP/1.1 {status} ".encode()), head
+        assert (await guarded.status_of("alpha"))["state"] == ("paused" if status == 200 else "running")
+
     async def test_scheme_is_case_insensitive(self, guarded: Stack) -> None:
         """``bearer`` is the same scheme as ``Bearer`` (RFC 7235)."""
         reply = await guarded.request("POST", "/strategies/alpha/pause", headers={"Authorization": f"bearer {TOKEN}"})
