@@ -370,6 +370,13 @@ class TestKillSwitch:
         risk = (await stack.get("/status")).data["risk"]
         assert (risk["kill_switch"], risk["killed_strategies"]) == (False, [])
 
+    async def test_body_over_64_kib_is_400(self, stack: Stack) -> None:
+        """A kill-switch body larger than 64 KiB is refused with 400 naming the body; nothing changes."""
+        body = b" " * (64 * 1024 + 1)
+        reply = await stack.post("/kill-switch", raw=body, headers={"Content-Type": "application/json"})
+        assert (reply.status, reply.data["error"]) == (400, "body: larger than 65536 bytes")
+        assert (await stack.get("/status")).data["risk"]["kill_switch"] is False
+
 
 class TestAuth:
     async def test_no_token_configured_needs_none(self, stack: Stack) -> None:
