@@ -160,11 +160,15 @@ function render(status) {
   const switchButton = document.getElementById("kill-switch");
   switchButton.dataset.action = risk.kill_switch ? "release" : "engage";
   switchButton.textContent = (risk.kill_switch ? "release" : "engage") + " kill switch (all strategies)";
+  table(status.strategies, controls);
+}
+
+function table(strategies, controls) {
   // The actions go right after the state they change.
   const titles = COLUMNS.map(([, title]) => cell("th", title));
   if (controls) titles.splice(2, 0, cell("th", "Actions"));
   document.getElementById("head").replaceChildren(...titles);
-  const rows = status.strategies.map((s) => {
+  const rows = strategies.map((s) => {
     const row = document.createElement("tr");
     row.dataset.strategy = s.id;
     row.className = "state-" + s.state;
