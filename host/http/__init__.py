@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from host.http.controls import BadRequest, ControlRefused, Controls, KillSwitchAction, KillSwitchRequest
-from host.http.engine import EngineControls, build_status, engine_server, readiness
+from host.http.engine import EngineControls, build_status, engine_server, readiness, venue_status
 from host.http.server import HttpServer, HttpServerError
 
 __all__ = [
@@ -18,4 +18,5 @@ __all__ = [
     "build_status",
     "engine_server",
     "readiness",
+    "venue_status",
 ]

@@ -6,6 +6,12 @@ execution stats, the book and the risk manager; ``readiness`` lists why the engi
 ``EngineControls`` maps the operator actions onto the supervisor and the execution engine.
 ``engine_server`` wires all of it into an ``HttpServer`` the way a live run does.
 
+Connections. /status also says what the run is connected to, as it is at that moment: each broker
+connection the run's source holds (``brokers``, the same callable /ready reads) and the venue
+orders go to: the gRPC order-execution service with its connection breaker and failure counts,
+the in-process paper venue, or none (observation). ``controls.token_required`` tells the status
+page whether to offer the controls, and whether to ask for the token.
+
 Readiness. Ready means: every broker connection named in ``brokers`` is up, the supervisor has
 started its strategies, and every strategy that is meant to run has a Ready runner (the rule of
 ``Supervisor.ready``). A strategy an operator paused, or whose breaker is held open (boot error,
@@ -18,12 +24,15 @@ starting, waiting out a restart backoff, or stopped (shutdown) is a reason.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from host.assembly import Engine
+from host.execution.grpc_venue import GrpcVenue
+from host.execution.venue import Venue
 from host.http.controls import ControlRefused, KillSwitchAction
 from host.http.server import HttpServer
 from host.supervisor.managed import StrategyState, StrategyStatus
@@ -32,7 +41,7 @@ from host.supervisor.sandbox import SandboxLayers
 from host.supervisor.status import ReloadRecord
 from host.supervisor.supervisor import Supervisor, UnknownStrategy
 
-__all__ = ["EngineControls", "build_status", "engine_server", "quantity", "readiness"]
+__all__ = ["EngineControls", "build_status", "engine_server", "quantity", "readiness", "venue_status"]
 
 
 def readiness(supervisor: Supervisor, brokers: Mapping[str, bool]) -> list[str]:
@@ -40,18 +49,45 @@ def readiness(supervisor: Supervisor, brokers: Mapping[str, bool]) -> list[str]:
     return [f"{name} disconnected" for name, up in brokers.items() if not up] + supervisor.not_ready()
 
 
-def build_status(engine: Engine, *, uptime_s: float, reloader: HotReloader | None = None) -> dict[str, Any]:
-    """The /status document: engine-wide figures, risk, reloads, and one record per strategy."""
+def build_status(
+    engine: Engine,
+    *,
+    uptime_s: float,
+    reloader: HotReloader | None = None,
+    brokers: Mapping[str, bool] | None = None,
+) -> dict[str, Any]:
+    """The /status document: engine-wide figures, connections, risk, reloads, and one record per strategy."""
     statuses = engine.supervisor.status()
     return {
         "mode": engine.execution.mode,
         "active_strategies": sum(1 for s in statuses if s.state is StrategyState.RUNNING),
         "signal_queue_size": len(engine.execution.queue),
         "uptime_s": round(uptime_s, 3),
+        "brokers": [{"name": name, "up": bool(up)} for name, up in (brokers or {}).items()],
+        "venue": venue_status(engine.venue),
+        "controls": {"token_required": bool(engine.config.server.auth_token)},
         "risk": engine.execution.risk.status().as_dict(),
         "reloads": _reloads(reloader),
         "strategies": [_strategy(engine, s) for s in statuses],
     }
+
+
+def venue_status(venue: Venue | None) -> dict[str, Any]:
+    """Where orders go: ``{"kind": "none"}`` (observation), the venue's name, and for gRPC its connection."""
+    if venue is None:
+        return {"kind": "none"}
+    if not isinstance(venue, GrpcVenue):
+        return {"kind": str(getattr(venue, "name", type(venue).__name__))}
+    breaker = venue.breaker
+    return {
+        "kind": "grpc",
+        "address": venue.config.order_execution_address,
+        "breaker": {
+            "state": breaker.state.value, "consecutive_failures": breaker.consecutive,
+            "opens_after": breaker.failures, "reset_s": breaker.reset_s,
+        },
+        "stats": dataclasses.asdict(venue.stats),
+    }  # fmt: skip
 
 
 def _reloads(reloader: HotReloader | None) -> dict[str, Any]:
@@ -177,7 +213,7 @@ def engine_server(
     started = clock()
     return HttpServer(
         config.server, config.metrics.path if config.metrics.enabled else None,
-        status=lambda: build_status(engine, uptime_s=clock() - started, reloader=reloader),
+        status=lambda: build_status(engine, uptime_s=clock() - started, reloader=reloader, brokers=brokers()),
         ready=lambda: readiness(engine.supervisor, brokers()),
         controls=EngineControls(engine), registry=engine.metrics.registry, namespace=config.metrics.namespace,
     )  # fmt: skip

@@ -7,6 +7,19 @@ reasons, ids), reaches the DOM through ``textContent`` or ``dataset``, never thr
 parsing, so nothing a strategy writes can become markup. No external assets: the style and the
 script are inline and the ``Content-Security-Policy`` sent with the page allows exactly those two
 (by hash) plus requests to this origin, and nothing else.
+
+Connections. Above the table, a line per broker connection (up or DOWN) and the venue orders go to
+(for gRPC: its address, its connection breaker and its failure counts), as /status has them.
+
+Controls. Only when ``/status`` says a token is required (``server.authToken`` set) the page shows
+pause / resume / restart buttons per strategy and a kill-switch engage / release button; with no
+token configured it stays read-only. On the first action the page asks for the token
+(``window.prompt``) and keeps it in a script variable for the page's life only (never in
+storage, the URL or the DOM); it goes out as ``Authorization: Bearer`` (UTF-8). The answer, or the
+error the server gave, is shown in the answer line; a 401 forgets the token, so the next action
+asks again. After each action the page refreshes. Listeners are attached from the script (one on
+the table, one on the kill-switch button); the markup has no event handler attributes, so the
+CSP needs no ``'unsafe-inline'`` or ``'unsafe-hashes'``.
 """
 
 from __future__ import annotations
@@ -28,11 +41,17 @@ th, td { border: 1px solid #ddd; padding: .3em .5em; text-align: left; vertical-
 th { background: #f0f0f0; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.error, td.reload { max-width: 30em; overflow-wrap: anywhere; color: #8a1c1c; }
+td.error { min-width: 10em; }
 .state-running { background: #e3f6e3; }
 .state-starting, .state-backoff { background: #e6effa; }
 .state-paused { background: #fdf3d8; }
 .state-open, .state-stopped { background: #fbe1e1; }
-.engaged { color: #b00; font-weight: bold; }
+.engaged, .down, #answer.error { color: #b00; font-weight: bold; }
+.up { color: #1a6b2a; }
+#connections span { margin-right: 1.5em; }
+#answer { margin-left: 1em; }
+td.actions button { font-size: .85em; padding: 0 .4em; margin: 0 .2em .2em 0; }
+button { font: inherit; padding: .1em .6em; cursor: pointer; }
 """
 
 _SCRIPT = """
@@ -67,7 +86,10 @@ const COLUMNS = [
   ["reload", "Last reload", (s) => reload(s.last_reload)],
   ["error", "Last error or reason", problem],
 ];
+const ACTIONS = ["pause", "resume", "restart"];
 let refreshes = 0;
+let token = null;  // the operator's token, for this page's life only
+let busy = false;
 
 function cell(tag, text, className) {
   const node = document.createElement(tag);
@@ -80,6 +102,42 @@ function killSwitch(risk) {
   if (risk.kill_switch) return "ENGAGED (all strategies)";
   if (risk.killed_strategies.length) return "engaged for " + risk.killed_strategies.join(", ");
   return "off";
+}
+
+function button(action, label, strategy) {
+  const node = cell("button", label);
+  node.type = "button";
+  node.dataset.action = action;
+  if (strategy !== undefined) node.dataset.strategy = strategy;
+  return node;
+}
+
+function venue(v) {
+  if (v.kind === "none") return cell("span", "venue: none (observation, no orders sent)");
+  if (v.kind !== "grpc") return cell("span", "venue: " + v.kind);
+  const b = v.breaker, st = v.stats;
+  const node = cell("span", "venue: grpc " + v.address + ", breaker " + b.state +
+    (b.consecutive_failures ? " (" + b.consecutive_failures + " consecutive failures)" : "") +
+    ", " + st.unavailable + " unavailable, " + st.timeouts + " timeouts");
+  node.className = b.state === "closed" ? "up" : "down";
+  return node;
+}
+
+function connections(status) {
+  const brokers = status.brokers.map((b) => {
+    const node = cell("span", b.name + ": " + (b.up ? "up" : "DOWN"));
+    node.className = b.up ? "up" : "down";
+    node.dataset.broker = b.name;
+    return node;
+  });
+  if (!brokers.length) brokers.push(cell("span", "brokers: none"));
+  document.getElementById("connections").replaceChildren(...brokers, venue(status.venue));
+}
+
+function actions(s) {
+  const td = cell("td", "", "actions");
+  td.replaceChildren(...ACTIONS.map((a) => button(a, a, s.id)));
+  return td;
 }
 
 function render(status) {
@@ -96,16 +154,85 @@ function render(status) {
   const kill = cell("span", "kill switch: " + killSwitch(risk));
   if (risk.kill_switch || risk.killed_strategies.length) kill.className = "engaged";
   document.getElementById("summary").replaceChildren(...summary, kill);
-  document.getElementById("head").replaceChildren(...COLUMNS.map(([, title]) => cell("th", title)));
-  const rows = status.strategies.map((s) => {
+  connections(status);
+  const controls = status.controls.token_required;
+  document.getElementById("controls").hidden = !controls;
+  const switchButton = document.getElementById("kill-switch");
+  switchButton.dataset.action = risk.kill_switch ? "release" : "engage";
+  switchButton.textContent = (risk.kill_switch ? "release" : "engage") + " kill switch (all strategies)";
+  table(status.strategies, controls);
+}
+
+function table(strategies, controls) {
+  // The actions go right after the state they change.
+  const titles = COLUMNS.map(([, title]) => cell("th", title));
+  if (controls) titles.splice(2, 0, cell("th", "Actions"));
+  document.getElementById("head").replaceChildren(...titles);
+  const rows = strategies.map((s) => {
     const row = document.createElement("tr");
     row.dataset.strategy = s.id;
     row.className = "state-" + s.state;
-    row.replaceChildren(...COLUMNS.map(([key, , value]) => cell("td", value(s), key)));
+    const cells = COLUMNS.map(([key, , value]) => cell("td", value(s), key));
+    if (controls) cells.splice(2, 0, actions(s));
+    row.replaceChildren(...cells);
     return row;
   });
   document.getElementById("rows").replaceChildren(...rows);
 }
+
+function say(text, failed) {
+  const line = document.getElementById("answer");
+  line.textContent = text;
+  line.className = failed ? "error" : "";
+}
+
+// Header values are byte strings: send the token's UTF-8 bytes, one character each.
+const bearer = (t) => "Bearer " + Array.from(new TextEncoder().encode(t), (b) => String.fromCharCode(b)).join("");
+
+function outcome(answer) {
+  if (answer.state !== undefined) return ": ok, " + answer.strategy + " is " + answer.state;
+  return ": ok, kill switch " + killSwitch(answer.risk);
+}
+
+async function control(what, path, body) {  // body: an object sent as JSON, or none
+  if (busy) return;
+  if (token === null) {
+    const given = window.prompt("Operator token (server.authToken) to " + what + ":");
+    if (!given) { say(what + ": not sent, no token given", true); return; }
+    token = given;
+  }
+  busy = true;
+  say(what + ": sending…", false);
+  try {
+    const response = await fetch(path, { method: "POST", cache: "no-store", headers: {
+      "Authorization": bearer(token), "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    const answer = await response.json().catch(() => ({}));
+    if (response.status === 401) {
+      token = null;
+      say(what + ": refused, wrong token (401); it is forgotten, the next action asks again", true);
+    } else if (!response.ok) {
+      say(what + ": refused (" + response.status + "): " + (answer.error || response.statusText), true);
+    } else {
+      say(what + outcome(answer), false);
+    }
+  } catch (err) {
+    say(what + ": failed: " + err.message, true);
+  } finally {
+    busy = false;
+  }
+  await refresh();
+}
+
+document.getElementById("rows").addEventListener("click", (event) => {
+  const target = event.target.closest("button[data-action]");
+  if (!target) return;
+  const { action, strategy } = target.dataset;
+  control(action + " " + strategy, "strategies/" + encodeURIComponent(strategy) + "/" + action);
+});
+document.getElementById("kill-switch").addEventListener("click", (event) => {
+  const action = event.currentTarget.dataset.action;
+  control(action + " kill switch", "kill-switch", { action });
+});
 
 async function refresh() {
   const updated = document.getElementById("updated");
@@ -146,7 +273,12 @@ STATUS_PAGE = f"""<!DOCTYPE html>
 <body>
 <h1>Strategy Engine</h1>
 <p id="summary"></p>
+<p id="connections"></p>
 <p id="updated">loading…</p>
+<div id="controls" hidden>
+<p><button type="button" id="kill-switch" data-action="engage">engage kill switch (all strategies)</button>
+<span id="answer" role="status"></span></p>
+</div>
 <noscript><p>This page needs JavaScript; the same data is at <a href="status">/status</a> (JSON).</p></noscript>
 <table>
 <thead><tr id="head"></tr></thead>

@@ -217,7 +217,10 @@ class HttpServer:
             return True
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
         # Both sides compared as bytes: compare_digest refuses non-ASCII str, and a token may not be ASCII.
-        return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+        # aiohttp decodes header bytes that are not UTF-8 (a Latin-1 "ø") to surrogates; surrogateescape
+        # gives those bytes back, so such a header is a wrong token (401), not an encoding error (500).
+        given_bytes = given.strip().encode(errors="surrogateescape")
+        return scheme.lower() == "bearer" and hmac.compare_digest(given_bytes, token.encode())
 
     async def _body(self, request: web.Request) -> bytes:
         try:

@@ -188,7 +188,8 @@ async def running_stack(
         started = time.monotonic()
         server = HttpServer(
             config.server, config.metrics.path, ready=lambda: readiness(engine.supervisor, brokers()),
-            status=lambda: status_filter(build_status(engine, uptime_s=time.monotonic() - started)),
+            status=lambda: status_filter(build_status(engine, uptime_s=time.monotonic() - started,
+                                                       brokers=brokers())),
             controls=EngineControls(engine), registry=engine.metrics.registry,
         )  # fmt: skip
     await server.start()

@@ -19,15 +19,18 @@ import pytest
 from prometheus_client import CONTENT_TYPE_LATEST
 from structlog.testing import capture_logs
 
+from host.clock import SystemClock
 from host.config import parse
 from host.errors import ListenError
-from host.http import HttpServer, readiness
+from host.execution.grpc_venue import GrpcVenue
+from host.execution.venue import VenueUnavailable
+from host.http import HttpServer, readiness, venue_status
 from host.live import live_app
 from host.supervisor.managed import StrategyState
 from sdk.events import Position
 from tests.helpers import RUNNERS, pid_alive, wait_until
 from tests.integration.http_stack import MAX_POSITION, Stack, engine_config, running_stack
-from tests.servers import NatsServer, RedisServer
+from tests.servers import NatsServer, RedisServer, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -117,8 +120,11 @@ class TestStatus:
         assert reply.status == 200
         status = reply.data
         assert set(status) == {
-            "mode", "active_strategies", "signal_queue_size", "uptime_s", "risk", "reloads", "strategies",
+            "mode", "active_strategies", "signal_queue_size", "uptime_s", "brokers", "venue", "controls", "risk",
+            "reloads", "strategies",
         }  # fmt: skip
+        assert (status["brokers"], status["venue"]) == ([], {"kind": "paper"})  # hand-fed: no broker connection
+        assert status["controls"] == {"token_required": False}
         assert status["reloads"] == {"watching": False, "packages": {}, "config": None}
         assert (status["mode"], status["active_strategies"], status["signal_queue_size"]) == ("simulation", 2, 0)
         assert status["uptime_s"] > 0
@@ -128,6 +134,38 @@ class TestStatus:
             assert set(strategy) == STRATEGY_KEYS, strategy["id"]
             assert set(strategy["breaker"]) == BREAKER_KEYS
             assert set(strategy["sandbox"]) == {"applied", "skipped"}
+
+    async def test_each_broker_connection_is_listed_up_or_down(self, tmp_path: Path) -> None:
+        """/status lists every broker connection the run holds and follows it going down and up."""
+        brokers = {"redis": True, "nats": False}
+        async with running_stack(engine_config(tmp_path), tmp_path, brokers=lambda: brokers) as stack:
+            listed = (await stack.get("/status")).data["brokers"]
+            assert listed == [{"name": "redis", "up": True}, {"name": "nats", "up": False}]
+            brokers["nats"] = True
+            assert all(b["up"] for b in (await stack.get("/status")).data["brokers"])
+
+    async def test_a_token_shows_as_required(self, guarded: Stack) -> None:
+        """With server.authToken set, /status says the controls need a token (and never shows it)."""
+        reply = await guarded.get("/status")
+        assert reply.data["controls"] == {"token_required": True}
+        assert TOKEN not in reply.text
+
+    async def test_grpc_venue_shows_its_address_breaker_and_failures(self) -> None:
+        """The gRPC venue's entry: its address, its connection breaker (open after failures) and its counts."""
+        address = f"127.0.0.1:{free_port()}"
+        settings = {"orderExecutionAddress": address, "timeout": "1s", "maxRetries": 0, "breakerFailures": 1}
+        venue = GrpcVenue(parse({"grpc": settings}, environ={}).grpc, SystemClock())
+        try:
+            assert venue_status(venue)["breaker"]["state"] == "closed"
+            with pytest.raises(VenueUnavailable):
+                await venue.status("x")
+            shown = venue_status(venue)
+        finally:
+            await venue.close()
+        assert (shown["kind"], shown["address"]) == ("grpc", address)
+        assert shown["breaker"] == {"state": "open", "consecutive_failures": 1, "opens_after": 1, "reset_s": 30.0}
+        assert (shown["stats"]["unavailable"], shown["stats"]["timeouts"]) == (1, 0)
+        assert venue_status(None) == {"kind": "none"}
 
     async def test_running_strategy_reports_its_runner(self, stack: Stack) -> None:
         """A Ready strategy: running, breaker closed, the sandbox layers its runner reported."""
@@ -332,6 +370,13 @@ class TestKillSwitch:
         risk = (await stack.get("/status")).data["risk"]
         assert (risk["kill_switch"], risk["killed_strategies"]) == (False, [])
 
+    async def test_body_over_64_kib_is_400(self, stack: Stack) -> None:
+        """A kill-switch body larger than 64 KiB is refused with 400 naming the body; nothing changes."""
+        body = b" " * (64 * 1024 + 1)
+        reply = await stack.post("/kill-switch", raw=body, headers={"Content-Type": "application/json"})
+        assert (reply.status, reply.data["error"]) == (400, "body: larger than 65536 bytes")
+        assert (await stack.get("/status")).data["risk"]["kill_switch"] is False
+
 
 class TestAuth:
     async def test_no_token_configured_needs_none(self, stack: Stack) -> None:
@@ -360,6 +405,24 @@ class TestAuth:
         reply = await guarded.post("/strategies/alpha/pause", token=TOKEN)
         assert (reply.status, reply.data["state"]) == (200, "paused")
         assert (await guarded.status_of("alpha"))["state"] == "paused"
+
+    @pytest.mark.parametrize(
+        ("encoding", "status"), [("utf-8", 200), ("latin-1", 401)], ids=["utf8-token", "latin1-bytes"]
+    )
+    async def test_token_bytes_are_compared_as_utf8(self, guarded: Stack, encoding: str, status: int) -> None:
+        """The header's bytes are the token's UTF-8; other bytes (a Latin-1 "ø") are a wrong token, not a 500."""
+        reader, writer = await asyncio.open_connection("127.0.0.1", guarded.server.port)
+        try:
+            authorization = b"Authorization: Bearer " + TOKEN.encode(encoding)
+            writer.write(b"POST /strategies/alpha/pause HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+                         + authorization + b"\r\nConnection: close\r\n\r\n")  # fmt: skip
+            await writer.drain()
+            async with asyncio.timeout(10):
+                head = await reader.readuntil(b"\r\n")
+        finally:
+            writer.close()
+        assert head.startswith(f"HTTP/1.1 {status} ".encode()), head
+        assert (await guarded.status_of("alpha"))["state"] == ("paused" if status == 200 else "running")
 
     async def test_scheme_is_case_insensitive(self, guarded: Stack) -> None:
         """``bearer`` is the same scheme as ``Bearer`` (RFC 7235)."""
@@ -471,7 +534,9 @@ class TestLiveApp:
                 await wait_until(ready, 20)
                 assert live.ready and readiness(live.engine.supervisor, {}) == []
                 async with client.get(f"{base}/status") as reply:
-                    assert (await reply.json())["mode"] == "observation"
+                    status = await reply.json()
+                assert status["mode"] == "observation" and status["venue"] == {"kind": "none"}
+                assert status["brokers"] == [{"name": "redis", "up": True}, {"name": "nats", "up": True}]
         finally:
             stop.set()
             await asyncio.wait_for(running, 30)

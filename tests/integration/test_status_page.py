@@ -5,11 +5,19 @@ fetches /status and builds the table) within a virtual-time budget, and dumps th
 takes a screenshot. The page's only data path is that script, so a table that lists the strategies
 proves the script ran against the live /status. Skipped, with the reason, when no Chromium is
 installed (.ci/run installs the Debian package ``chromium``).
+
+The controls are clicked for real: Chromium is driven over the DevTools protocol
+(tests/integration/devtools.py); the test replaces ``window.prompt`` with one that answers a token
+and records that it was asked, clicks the page's own buttons, and checks the engine itself and
+/status, then what the page says. The page runs under its real Content-Security-Policy, and no
+CSP report may appear in the browser's log.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import shutil
 import struct
 from collections.abc import AsyncIterator
@@ -20,12 +28,24 @@ from typing import Any
 import pytest
 
 from host.config import parse
+from host.supervisor.managed import StrategyState
 from tests.helpers import wait_until
+from tests.integration.devtools import DevTools, devtools_page
 from tests.integration.http_stack import MAX_POSITION, Stack, engine_config, running_stack
 from tests.integration.operator_stack import write_counter
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 HOSTILE = "<img src=x onerror=\"document.title='owned'\"><b>bold</b>"
+TOKEN = "opérateur-token"  # not ASCII on purpose: the page must send its UTF-8 bytes
+BROKERS = {"redis": True, "nats": False}
+GRPC_VENUE = {
+    "kind": "grpc", "address": "oms.internal:50051",
+    "breaker": {"state": "open", "consecutive_failures": 5, "opens_after": 5, "reset_s": 30.0},
+    "stats": {"attempts": 9, "retries": 4, "unavailable": 2, "timeouts": 1, "breaker_rejections": 3,
+              "breaker_opened": 1},
+}  # fmt: skip
+ANSWER = "document.getElementById('answer').textContent"
+RENDERED = "Number(document.body.dataset.refreshes || 0) >= 1"
 
 pytestmark = [
     pytest.mark.integration,
@@ -100,9 +120,46 @@ def _hostile_error(status: dict[str, Any]) -> dict[str, Any]:
     return status
 
 
+def _grpc_venue(status: dict[str, Any]) -> dict[str, Any]:
+    return {**status, "venue": GRPC_VENUE}
+
+
+def _prompt_answers(token: str) -> str:
+    """Script: window.prompt answers ``token`` and records each question in window.asked."""
+    answer = json.dumps(token)
+    return f"window.asked = window.asked || []; window.prompt = (q) => {{ window.asked.push(q); return {answer}; }}"
+
+
+def _click(strategy: str, action: str) -> str:
+    return f"document.querySelector('tr[data-strategy={json.dumps(strategy)}] button[data-action={action}]').click()"
+
+
+def _row_state(strategy: str) -> str:
+    return f"document.querySelector('tr[data-strategy={json.dumps(strategy)}] td.state').textContent"
+
+
+@contextlib.asynccontextmanager
+async def _page(stack: Stack, tmp_path: Path) -> AsyncIterator[DevTools]:
+    """The status page of ``stack`` in a DevTools-driven Chromium, rendered at least once."""
+    assert CHROMIUM is not None
+    async with devtools_page(CHROMIUM, tmp_path / "devtools-profile", "--window-size=1200,800") as page:
+        await page.open(stack.base + "/")
+        await page.until(RENDERED)
+        yield page
+        reports = [text for text in page.console() if "Content Security Policy" in text]
+        assert reports == [], reports
+
+
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     async with running_stack(engine_config(tmp_path), tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+async def guarded(tmp_path: Path) -> AsyncIterator[Stack]:
+    """The same engine with ``server.authToken`` set: the page offers the controls."""
+    async with running_stack(engine_config(tmp_path, token=TOKEN), tmp_path) as running:
         yield running
 
 
@@ -116,6 +173,7 @@ class TestStatusPage:
         assert states == {"alpha": "running", "beta": "paused", "broken": "open"}
         assert table.rows["broken"]["breaker"].startswith("open")
         assert "broken" in table.rows["broken"]["error"]
+        assert all("actions" not in row for row in table.rows.values()), "controls offered with no token configured"
 
     async def test_trading_figures_reach_the_page(self, stack: Stack, tmp_path: Path) -> None:
         """Signals, orders, fills and the position of a trading strategy are on the page as /status has them."""
@@ -163,3 +221,87 @@ class TestStatusPage:
         cell = table.rows["counter"]["reload"]
         assert cell.startswith("failed at ") and "SyntaxError" in cell, cell
         assert table.rows["counter"]["state"] == "running"
+
+    async def test_connections_show_each_broker_and_the_venue(self, tmp_path: Path) -> None:
+        """A line per broker, up or DOWN, and the gRPC venue with its address, breaker and failure counts."""
+        config = engine_config(tmp_path)
+        async with (
+            running_stack(config, tmp_path, brokers=lambda: BROKERS, status_filter=_grpc_venue) as stack,
+            _page(stack, tmp_path) as page,
+        ):
+            shown = await page.evaluate(
+                "[...document.querySelectorAll('#connections span')].map((s) => [s.textContent, s.className])"
+            )
+        assert shown == [
+            ["redis: up", "up"], ["nats: DOWN", "down"],
+            ["venue: grpc oms.internal:50051, breaker open (5 consecutive failures), 2 unavailable, 1 timeouts",
+             "down"],
+        ]  # fmt: skip
+
+    async def test_screenshot_with_controls(self, tmp_path: Path) -> None:
+        """With a token configured, a 1200x800 screenshot of the page with its controls is a real PNG."""
+        shot = tmp_path / "controls.png"
+        async with running_stack(engine_config(tmp_path, token=TOKEN), tmp_path, brokers=lambda: BROKERS) as stack:
+            await stack.post("/strategies/beta/pause", token=TOKEN)
+            await _chromium(stack.base + "/", tmp_path / "profile", f"--screenshot={shot}", "--window-size=1200,800")
+        data = shot.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        assert struct.unpack(">II", data[16:24]) == (1200, 800)
+        assert len(data) > 10_000, f"only {len(data)} bytes: a blank page?"
+
+
+class TestControls:
+    async def test_pause_button_asks_for_the_token_once_and_pauses(self, guarded: Stack, tmp_path: Path) -> None:
+        """The first click asks for the token, pauses the strategy in the engine and says so; the next click
+        (resume) reuses the token from memory, which is in no storage and nowhere in the DOM."""
+        supervisor = guarded.engine.supervisor
+        async with _page(guarded, tmp_path) as page:
+            await page.evaluate(_prompt_answers(TOKEN))
+            await page.evaluate(_click("alpha", "pause"))
+            await wait_until(lambda: supervisor.strategy("alpha").state is StrategyState.PAUSED, 15)
+            assert (await guarded.status_of("alpha"))["state"] == "paused"
+            await page.until(f"{ANSWER} === 'pause alpha: ok, alpha is paused'")
+            await page.until(f"{_row_state('alpha')} === 'paused'")  # refreshed after the answer
+            await page.evaluate(_click("alpha", "resume"))
+            await wait_until(lambda: supervisor.strategy("alpha").state is not StrategyState.PAUSED, 15)
+            await page.until(f"{ANSWER}.startsWith('resume alpha: ok')")
+            assert await page.evaluate("window.asked.length") == 1
+            assert await page.evaluate("localStorage.length + sessionStorage.length") == 0
+            assert not await page.evaluate(f"document.documentElement.outerHTML.includes({json.dumps(TOKEN)})")
+
+    async def test_wrong_token_is_refused_on_the_page_and_forgotten(self, guarded: Stack, tmp_path: Path) -> None:
+        """A wrong token: the page shows the 401, the strategy keeps running, and the next click asks again."""
+        supervisor = guarded.engine.supervisor
+        async with _page(guarded, tmp_path) as page:
+            await page.evaluate(_prompt_answers("wrong"))
+            await page.evaluate(_click("beta", "pause"))
+            await page.until(f"{ANSWER}.includes('wrong token (401)')")
+            assert await page.evaluate("document.getElementById('answer').className") == "error"
+            assert supervisor.strategy("beta").state is StrategyState.RUNNING
+            await page.evaluate(_prompt_answers(TOKEN))
+            await page.evaluate(_click("beta", "pause"))
+            await wait_until(lambda: supervisor.strategy("beta").state is StrategyState.PAUSED, 15)
+            assert await page.evaluate("window.asked.length") == 2
+
+    async def test_refused_action_shows_the_servers_reason(self, guarded: Stack, tmp_path: Path) -> None:
+        """Restart of a strategy that is not running: the page shows the 409 and the server's own words."""
+        async with _page(guarded, tmp_path) as page:
+            await page.evaluate(_prompt_answers(TOKEN))
+            await page.evaluate(_click("broken", "restart"))
+            await page.until(f"{ANSWER}.startsWith('restart broken: refused (409): strategy \\'broken\\' is open')")
+        assert guarded.engine.supervisor.strategy("broken").state is StrategyState.OPEN
+
+    async def test_kill_switch_button_engages_then_releases(self, guarded: Stack, tmp_path: Path) -> None:
+        """The kill-switch button engages the global switch in the risk manager, then offers and does release."""
+        risk = guarded.engine.execution.risk
+        button = "document.getElementById('kill-switch')"
+        async with _page(guarded, tmp_path) as page:
+            await page.evaluate(_prompt_answers(TOKEN))
+            await page.evaluate(f"{button}.click()")
+            await wait_until(lambda: risk.is_killed("alpha"), 15)
+            assert (await guarded.get("/status")).data["risk"]["kill_switch"] is True
+            await page.until(f"{ANSWER} === 'engage kill switch: ok, kill switch ENGAGED (all strategies)'")
+            await page.until(f"{button}.dataset.action === 'release'")
+            await page.evaluate(f"{button}.click()")
+            await wait_until(lambda: not risk.is_killed("alpha"), 15)
+            await page.until(f"{ANSWER} === 'release kill switch: ok, kill switch off'")
