@@ -24,6 +24,7 @@ the HTTP port closes last, so /ready says why the engine is not ready at both en
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import signal
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
@@ -90,6 +91,8 @@ def settings(config: Config, *, root: Path | None = None) -> tuple[SupervisionSe
         stop_grace_s=e.stop_grace, outbox_capacity=e.outbox_capacity, max_batch_events=e.max_batch_events,
         max_signals_per_batch=e.max_signals_per_batch, heartbeat_interval_s=e.heartbeat_interval,
         limits=RunnerLimits(e.runner_memory_mb, e.runner_cpu_seconds, e.runner_open_files, e.runner_file_size_mb),
+        cpu_share=e.runner_cpu_share, cpu_window_s=e.runner_cpu_window, flood_strikes=e.order_flood_rejections,
+        flood_window_s=e.order_flood_window,
     )  # fmt: skip
     return supervision, e.breaker_policy()
 
@@ -209,13 +212,18 @@ def compose(
     root: Path | None = None,
     config_path: Path | None = None,
     http: bool = True,
+    real_time: bool = True,
 ) -> App:
     """Build an engine for any mode: ``source``, ``clock`` and ``venue_kind`` are what differ.
 
     ``venue_kind`` is "grpc", "paper" or None (observation). ``root`` resolves a relative
     ``engine.pluginsDir``; ``config_path`` is the file the config watcher follows (None: no file).
+    ``real_time`` False (a replay, paced by backpressure: every runner is meant to run flat out)
+    turns the per-runner CPU budget off; it shares the machine's cores in wall-clock time.
     """
     supervision, policy = settings(config, root=root)
+    if not real_time:
+        supervision = dataclasses.replace(supervision, cpu_share=0.0)
     engine = build(config, definitions(config), supervision, policy, ledger_path=ledger_path, clock=clock,
                    venue_kind=venue_kind, feed=source.feed)  # fmt: skip
     source.bind(engine)

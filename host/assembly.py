@@ -8,7 +8,8 @@ order-execution service. ``observation`` runs everything up to risk and sends no
 
 Wiring order matters only at one point: the supervisor reports to the execution engine (it is the
 supervisor's listener) and the execution engine delivers fills and positions back through the
-supervisor, so the engine gets a ``deliver`` that looks the supervisor up once it exists.
+supervisor, so the engine gets a ``deliver`` that looks the supervisor up once it exists (and so
+do ``over_quota``, an order refused by its strategy's quota, and risk's ``strategy_count``).
 """
 
 from __future__ import annotations
@@ -84,6 +85,17 @@ class LedgerStateStore:
             log.error("strategy_state_not_saved", strategy=strategy_id, reason=str(err))
 
 
+def _over_quota(holder: list[Supervisor]) -> Callable[[str, str], None]:
+    def over_quota(strategy: str, message: str) -> None:
+        holder[0].over_quota(strategy, message)
+
+    return over_quota
+
+
+def _strategy_count(holder: list[Supervisor]) -> Callable[[], int]:
+    return lambda: len(holder[0].definitions())
+
+
 def _deliverer(holder: list[Supervisor]) -> Callable[[str, Fill | Position], None]:
     def deliver(strategy: str, event: Fill | Position) -> None:
         try:
@@ -117,15 +129,23 @@ def order_path(
     metrics: EngineMetrics,
     feed: FeedView | None = None,
     resolve_interval_s: float = 0.5,
+    strategy_count: Callable[[], int] | None = None,
+    over_quota: Callable[[str, str], None] | None = None,
 ) -> OrderPath:
     """The order path as every run wires it: ``venue`` is one already made, or "paper", "grpc" or None.
 
-    ``deliver`` hands fills and positions to the strategies (the supervisor's, in an Engine).
+    ``deliver`` hands fills and positions to the strategies (the supervisor's, in an Engine);
+    ``strategy_count`` is how many strategies share the order rate (default: the configured ones)
+    and ``over_quota`` hears of each order refused by its strategy's own quota.
     """
     today = datetime.fromtimestamp(clock.now_ns() / 1e9, tz=UTC).date()
     book = Book.load(ledger, config.risk.initial_balance, today)
     counters = DurableCounters(ledger)
-    risk = RiskManager(config.risk, clock, market=book, book=book, counters=counters, feed=feed)
+    configured = len(config.enabled_strategies())
+    risk = RiskManager(
+        config.risk, clock, market=book, book=book, counters=counters, feed=feed,
+        strategy_count=strategy_count or (lambda: configured),
+    )  # fmt: skip
     weights = {spec.id: spec.weight for spec in config.enabled_strategies()}
     engines: list[ExecutionEngine] = []
     paper: PaperVenue | None = None
@@ -145,7 +165,7 @@ def order_path(
         metrics=metrics.execution, resolve_interval_s=resolve_interval_s,
         # Live, the OMS publishes positions on NATS and those reach the strategies instead.
         deliver_positions=not isinstance(venue, GrpcVenue), persister=Persister(ledger, counters, book),
-        disconnect_action=config.engine.disconnect_action,
+        disconnect_action=config.engine.disconnect_action, over_quota=over_quota,
     )  # fmt: skip
     engines.append(execution)
     metrics.watch_positions(book.all_strategy_positions)
@@ -167,7 +187,8 @@ def build(
     metrics = EngineMetrics(config.metrics.namespace)
     holder: list[Supervisor] = []
     path = order_path(config, Ledger.open(ledger_path), venue_kind, clock=clock, deliver=_deliverer(holder),
-                      metrics=metrics, feed=feed)  # fmt: skip
+                      metrics=metrics, feed=feed, strategy_count=_strategy_count(holder),
+                      over_quota=_over_quota(holder))  # fmt: skip
     supervisor = Supervisor(
         supervision, definitions, path.execution, breaker_policy=policy, metrics=metrics,
         state_store=LedgerStateStore(path.ledger, clock),

@@ -12,7 +12,8 @@ everything queued for it and the order path is drained, then takes the ``RunRepo
 
 ``run_replay`` composes the engine for a replay (``host.app.compose``: same supervisor, watchers,
 risk, execution and ledger as a live run; the paper venue, or none in observation mode; the HTTP
-port only when asked) and returns the report. The ledger is ``ledger_path`` when given (the
+port only when asked; no CPU budget, as a backtest runs every runner as fast as it can) and
+returns the report. The ledger is ``ledger_path`` when given (the
 ``--ledger`` option, or ``engine.ledgerPath`` when the config sets it), else a temporary file, so
 two replays of the same inputs into fresh ledgers give the same results.
 """
@@ -207,6 +208,7 @@ async def run_replay(
         app = compose(
             config, source, clock=clock, venue_kind=None if config.engine.mode == "observation" else "paper",
             ledger_path=ledger_path or Path(scratch) / "ledger.sqlite", root=root, config_path=config_path, http=http,
+            real_time=False,
         )  # fmt: skip
         await app.run(stop)
     assert source.report is not None, "the replay source reports when it ends"

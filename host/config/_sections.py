@@ -164,6 +164,20 @@ class EngineConfig(_Section):
     runner_cpu_seconds: int = _opt(0, _at_least(0))  # CPU-time limit of a runner (RLIMIT_CPU); 0 = none
     runner_open_files: int = _opt(256, _at_least(0))  # open-file limit of a runner (RLIMIT_NOFILE); 0 = none
     runner_file_size_mb: int = _opt(64, _at_least(0))  # largest file a runner may write (RLIMIT_FSIZE); 0 = none
+    # CPU budget: cores a runner (all its threads) may use on average over runnerCpuWindow, or it is
+    # charged (kind cpu: restarted with backoff, held open past the restart budget); 0 = not watched.
+    # 0.5 core is 100 events/s each using the whole 5 ms processingTimeout: more than a strategy
+    # answering its events in time needs, while two spinning background threads (measured ~1.6
+    # cores) are 3x over it; on a 2-core host it leaves the host and the other runners a core and a half.
+    runner_cpu_share: float = _opt(0.5, _at_least(0))
+    # 10 s averages out a start-up import burst or one heavy catch-up batch, and still stops a hog
+    # within ~10 s of sampling (one /proc read per runner per second).
+    runner_cpu_window: float = _opt(10.0, _above(0), duration=True)
+    # A strategy whose orders are refused by its own order-rate quota this many times within
+    # orderFloodWindow keeps sending past what it is allowed: charged (kind order_flood), like a crash.
+    # 20 in a minute: one burst over the quota now and then is only rejected, never restarted.
+    order_flood_rejections: int = _opt(20, _above(0))
+    order_flood_window: float = _opt(60.0, _above(0), duration=True)
     breaker_consecutive_failures: int = _opt(5)  # strategy errors in a row that trip its breaker
     breaker_window_failures: int = _opt(20)  # ... or this many errors ...
     breaker_window: float = _opt(60.0, duration=True)  # ... within this window
@@ -246,6 +260,12 @@ class RiskConfig(_Section):
     min_account_balance: float = _opt(1000.0, _at_least(0))  # no new orders while the balance is below this
     max_orders_per_second: int = _opt(10, _above(0))  # orders accepted per second, all strategies together
     max_orders_per_minute: int = _opt(300, _above(0))  # orders accepted per minute, all strategies together
+    # Each strategy's own quota under those limits, so one strategy cannot take the whole rate. 0 = its
+    # fair share: the global limit divided by the number of enabled strategies (at least 1), so every
+    # configured strategy always has room (10/s and 300/min over 3 strategies: 3/s and 100/min each).
+    # A quota at or above the global limit adds nothing to it and is not checked.
+    max_orders_per_second_per_strategy: int = _opt(0, _at_least(0))
+    max_orders_per_minute_per_strategy: int = _opt(0, _at_least(0))
     allowed_symbols: tuple[str, ...] = _opt((), _names)  # only these symbols may trade; empty = all
     blocked_symbols: tuple[str, ...] = _opt((), _names)  # these symbols never trade
     price_collar: float = _opt(0.05, _fraction)  # reject prices further than this fraction from the reference

@@ -15,9 +15,11 @@ Fills (from the paper venue's sink, or NATS in live mode) go to ``record_fill``:
 ledger (a duplicate is ignored), applied to the books, then delivered to the strategy's runner as
 the fill and its new position (a fill that beats its submit's reply is tied to its order, see
 ``_client_id``). Cancel-on-disconnect: ``strategy_down`` (runner lost, breaker open,
-paused) cancels the strategy's working orders before anything else. ``reconcile`` runs at start:
-every order the ledger holds as working is checked with the venue, and orders journaled but never
-sent are sent (same id), so a host killed at any point loses and duplicates nothing.
+paused) cancels the strategy's working orders before anything else. An order refused by its
+strategy's own order-rate quota is also reported to ``over_quota`` (the supervisor's, which
+charges a strategy that keeps doing it): the way back from a risk rule to a strategy's breaker.
+``reconcile`` runs at start: every order the ledger holds as working is checked with the venue,
+and orders journaled but never sent are sent (same id), so a host killed at any point loses and duplicates nothing.
 
 Waiting. ``run`` sleeps on an event that ``signals`` sets (and at most a second, to flush the
 persister); ``drain`` (before a stop) sleeps on an event set where the queue empties and where a
@@ -46,7 +48,7 @@ from host.execution.venue import Venue, VenueReply, VenueTimeout, VenueUnavailab
 from host.ledger import Ledger, LedgerError
 from host.metrics import ExecutionMetrics
 from host.orders import TERMINAL, OrderIntent, OrderState, OrderStatus
-from host.risk import Aggregator, Rejected, RiskManager, SignalQueue
+from host.risk import QUOTA_RULES, Aggregator, Rejected, RiskManager, SignalQueue
 from sdk.events import Cancel, Fill, MarketEvent, Position, Signal
 
 __all__ = ["ExecutionEngine", "ExecutionStats"]
@@ -54,6 +56,7 @@ __all__ = ["ExecutionEngine", "ExecutionStats"]
 log = structlog.get_logger("host.execution")
 
 Deliver = Callable[[str, Fill | Position], None]
+OverQuota = Callable[[str, str], None]  # (strategy, the rejection's message)
 _BATCH = 256
 _IN_FLIGHT = (OrderStatus.SENT, OrderStatus.CANCEL_PENDING)  # sent; the venue may not have answered yet
 
@@ -98,6 +101,7 @@ class ExecutionEngine:
         persister: Persister | None = None,
         disconnect_action: str = "cancel",
         max_unsent_age_s: float = 60.0,
+        over_quota: OverQuota | None = None,
     ) -> None:
         if mode != "observation" and venue is None:
             raise ValueError(f"execution mode {mode!r} needs a venue")
@@ -118,6 +122,7 @@ class ExecutionEngine:
         self.persister = persister
         self.disconnect_action = disconnect_action
         self.max_unsent_age_s = max_unsent_age_s  # a journaled order older than this is not sent after a restart
+        self.over_quota = over_quota
         self._reduce_only: set[str] = set()
         self._cancel_requested: set[str] = set()  # orders a cancel was asked for (see _cancel_if_requested)
         self.stats = ExecutionStats()
@@ -341,6 +346,8 @@ class ExecutionEngine:
         decision = self.risk.check(intent)
         if isinstance(decision, Rejected):
             self._rejected(strategy, decision.rule.value, decision.message, risk=True)
+            if decision.rule in QUOTA_RULES and self.over_quota is not None:
+                self.over_quota(strategy, decision.message)
             return
         if self.mode == "observation":
             self.stats.observed += 1

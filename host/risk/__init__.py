@@ -9,7 +9,7 @@ read time only through the injected clocks; the host's asyncio shell drives them
 from __future__ import annotations
 
 from host.risk.aggregator import AggregationResult, Aggregator, Outcome, OutcomeKind, SignalQueue
-from host.risk.decisions import APPROVED, Approved, Decision, Rejected, RiskStatus, Rule
+from host.risk.decisions import APPROVED, QUOTA_RULES, Approved, Decision, Rejected, RiskStatus, Rule
 from host.risk.manager import RiskManager
 from host.risk.seams import (
     BookView,
@@ -26,6 +26,7 @@ __all__ = [
     "Rejected",
     "Decision",
     "Rule",
+    "QUOTA_RULES",
     "RiskStatus",
     "MarketView",
     "FeedView",

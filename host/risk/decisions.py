@@ -10,12 +10,12 @@ is the one reported. A message names the rule, the limit and the value that brok
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from typing import Any, TypeAlias
 
-__all__ = ["Rule", "Approved", "APPROVED", "Rejected", "Decision", "RiskStatus"]
+__all__ = ["QUOTA_RULES", "Rule", "Approved", "APPROVED", "Rejected", "Decision", "RiskStatus"]
 
 
 class Rule(StrEnum):
@@ -31,6 +31,8 @@ class Rule(StrEnum):
     STALE_REFERENCE_PRICE = "stale_reference_price"  # reference older than referenceStaleAfter: fail closed
     PRICE_COLLAR = "price_collar"  # limit or stop price further than priceCollar from the reference
     MAX_ORDER_VALUE = "max_order_value"  # quantity * (limit price, else reference) > maxOrderValue
+    STRATEGY_ORDERS_PER_SECOND = "strategy_orders_per_second"  # this strategy's approvals in the last second
+    STRATEGY_ORDERS_PER_MINUTE = "strategy_orders_per_minute"  # this strategy's approvals in the last minute
     ORDERS_PER_SECOND = "orders_per_second"  # approvals in the last second, all strategies
     ORDERS_PER_MINUTE = "orders_per_minute"  # approvals in the last minute, all strategies
     MAX_DAILY_LOSS = "max_daily_loss"  # today's realized P&L <= -maxDailyLoss: reduce-only passes
@@ -38,6 +40,11 @@ class Rule(StrEnum):
     MIN_ACCOUNT_BALANCE = "min_account_balance"  # balance < minAccountBalance: reduce-only passes
     MAX_POSITION_SIZE = "max_position_size"  # |position + working + order| > maxPositionSize (strategy; net)
     MAX_PORTFOLIO_NOTIONAL = "max_portfolio_notional"  # sum |net + working| * reference > maxPortfolioNotional
+
+
+# The rules a strategy breaks by itself sending too fast (its own quota, not everyone's limit):
+# repeated, they are charged to that strategy's breaker (ORDER_FLOOD).
+QUOTA_RULES = frozenset({Rule.STRATEGY_ORDERS_PER_SECOND, Rule.STRATEGY_ORDERS_PER_MINUTE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +80,8 @@ class RiskStatus:
     rejections: Mapping[str, int]  # today's rejections by rule label (rules with none left out)
     orders_last_second: int  # approvals in the rate windows now
     orders_last_minute: int
+    strategy_quota: tuple[int, int] = (0, 0)  # each strategy's order-rate quota now: per second, per minute
+    strategy_orders_last_minute: Mapping[str, int] = field(default_factory=dict)  # approvals per strategy, nonzero only
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for the JSON of /status."""
@@ -87,4 +96,6 @@ class RiskStatus:
             "rejections": dict(self.rejections),
             "orders_last_second": self.orders_last_second,
             "orders_last_minute": self.orders_last_minute,
+            "strategy_quota": {"per_second": self.strategy_quota[0], "per_minute": self.strategy_quota[1]},
+            "strategy_orders_last_minute": dict(self.strategy_orders_last_minute),
         }

@@ -15,6 +15,13 @@ Decisions worth knowing:
   fails still counts (a SENT order's fate is unknown until the venue answers). ``record_sent`` only
   adds to today's ``sent`` count. The windows slide on the monotonic clock and start empty after a
   restart (monotonic time does not survive one).
+- Each strategy has its own order-rate quota under the global limits (``strategy_orders_per_*``,
+  checked before the global ones so the strategy that sends too fast is the one refused, and the
+  room it leaves stays for the others). A quota of 0 is the fair share: the global limit divided
+  by ``strategy_count()`` (the strategies configured now, read at each check so a changed
+  strategy list applies at once), at least 1. A quota at or above the global limit is not checked:
+  the global limit says the same and keeps its own label. Per-strategy windows are kept for the
+  strategies that have sent orders (a handful; they come from the configured ids).
 - One decision per client order id: an id seen before is refused (``duplicate_client_order_id``)
   whatever the first answer was. Memory keeps the last ``remember_ids`` ids plus, at start, the ids
   of the book's working orders; the durable guard is the ledger's orders journal, keyed by client
@@ -46,7 +53,7 @@ Decisions worth knowing:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from host.clock import Clocks
 from host.config import RiskConfig
@@ -105,6 +112,11 @@ def _rate(window: _state.RateWindow, rule: Rule, span: str, now: float) -> Rejec
     return Rejected(rule, f"{message}, all strategies, this one included)")
 
 
+def _quota(rule: Rule, count: int, limit: int, span: str, strategy: str) -> Rejected:
+    message = f"{rule.value}: {count + 1} > limit {limit} (orders of strategy {strategy} approved in the last {span})"
+    return Rejected(rule, message)
+
+
 class RiskManager:
     """Pre-trade risk: ``check`` each order once; operator kill switches; today's counts."""
 
@@ -118,12 +130,15 @@ class RiskManager:
         *,
         feed: FeedView | None = None,
         remember_ids: int = 100_000,
+        strategy_count: Callable[[], int] = lambda: 1,
     ) -> None:
         self._clock = clock
         self._market = market
         self._book = book
         self._per_second = _state.RateWindow(config.max_orders_per_second, 1.0)
         self._per_minute = _state.RateWindow(config.max_orders_per_minute, 60.0)
+        self._strategy_count = strategy_count
+        self._quotas: dict[str, tuple[_state.RateWindow, _state.RateWindow]] = {}  # per second, per minute
         self._limits(config)
         self._global_kill = config.kill_switch
         self._killed: set[str] = set()
@@ -190,6 +205,9 @@ class RiskManager:
             return rejected
         self._per_second.add(now)
         self._per_minute.add(now)
+        second, minute = self._quota_windows(intent.strategy)
+        second.add(now)
+        minute.add(now)
         self._days.add(now_ns, _state.APPROVED_KEY)
         return APPROVED
 
@@ -214,6 +232,10 @@ class RiskManager:
             rejections=rejections,
             orders_last_second=self._per_second.count(now),
             orders_last_minute=self._per_minute.count(now),
+            strategy_quota=self.quotas(),
+            strategy_orders_last_minute={
+                strategy: count for strategy, (_, minute) in self._quotas.items() if (count := minute.count(now))
+            },
         )
 
     def _evaluate(self, intent: OrderIntent, now_ns: int, now: float) -> Rejected | None:
@@ -230,6 +252,7 @@ class RiskManager:
             return reference
         return (
             self._price_rules(intent, reference)
+            or self._quota_rules(intent.strategy, now)
             or self._rate_rules(now)
             or self._account_rules(intent, now_ns)
             or self._position_rules(intent)
@@ -323,6 +346,32 @@ class RiskManager:
             f"> limit {limit:.2%} ({_order(intent)})"
         )
         return Rejected(Rule.PRICE_COLLAR, message)
+
+    def quotas(self) -> tuple[int, int]:
+        """Each strategy's order-rate quota now: (per second, per minute)."""
+        config, count = self._config, max(1, self._strategy_count())
+        per_second = config.max_orders_per_second_per_strategy or max(1, config.max_orders_per_second // count)
+        per_minute = config.max_orders_per_minute_per_strategy or max(1, config.max_orders_per_minute // count)
+        return per_second, per_minute
+
+    def _quota_windows(self, strategy: str) -> tuple[_state.RateWindow, _state.RateWindow]:
+        windows = self._quotas.get(strategy)
+        if windows is None:
+            windows = self._quotas[strategy] = (_state.RateWindow(0, 1.0), _state.RateWindow(0, 60.0))
+        return windows
+
+    def _quota_rules(self, strategy: str, now: float) -> Rejected | None:
+        second, minute = self._quota_windows(strategy)
+        second.limit, minute.limit = self.quotas()
+        if second.limit < self._per_second.limit:
+            count = second.count(now)
+            if count >= second.limit:
+                return _quota(Rule.STRATEGY_ORDERS_PER_SECOND, count, second.limit, "second", strategy)
+        if minute.limit < self._per_minute.limit:
+            count = minute.count(now)
+            if count >= minute.limit:
+                return _quota(Rule.STRATEGY_ORDERS_PER_MINUTE, count, minute.limit, "minute", strategy)
+        return None
 
     def _rate_rules(self, now: float) -> Rejected | None:
         return _rate(self._per_second, Rule.ORDERS_PER_SECOND, "second", now) or _rate(

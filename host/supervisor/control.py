@@ -6,6 +6,9 @@ two batches, so a batch in flight is always answered or charged first.
 
 - ``closing``: the loop ends for good (its serving runner's state is saved first);
 - ``restart_requested``: the serving runner is replaced, with no charge to the breaker;
+- ``charge``: the serving runner is replaced and its breaker charged with a failure observed
+  outside a batch (its CPU budget, its order-rate quota); the first charge waits, later ones until
+  the loop has taken it are the same runner's and dropped;
 - ``pause`` / ``resume``: the breaker holds the strategy open until an operator resumes it (no
   automatic restart meanwhile); a resume ends a hold (paused, or breaker open) or cuts a restart
   backoff short.
@@ -20,7 +23,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
-from host.supervisor.policy import CircuitBreaker
+from host.supervisor.policy import CircuitBreaker, FailureKind
 
 __all__ = ["Control"]
 
@@ -31,6 +34,7 @@ class Control:
     def __init__(self, breaker: CircuitBreaker, wake: Callable[[], None]) -> None:
         self.closing = False
         self.restart_requested = False
+        self.charged: tuple[FailureKind, str] | None = None
         self._breaker = breaker
         self._wake = wake
         self._resumed = asyncio.Event()
@@ -48,6 +52,15 @@ class Control:
     def restart(self) -> None:
         self.restart_requested = True
         self._wake()
+
+    def charge(self, kind: FailureKind, reason: str) -> None:
+        if self.charged is None:
+            self.charged = (kind, reason)
+            self._wake()
+
+    def take_charge(self) -> tuple[FailureKind, str] | None:
+        charged, self.charged = self.charged, None
+        return charged
 
     def close(self) -> None:
         self.closing = True

@@ -11,8 +11,10 @@ results, stream ends, process exits, wakeups and heartbeats alike.
 The loop's helpers each have a module: ``judging`` says what a batch result means (signals on,
 errors charged); ``runners`` starts and ends runner processes and keeps strategy state across host
 restarts; ``swap`` holds a hot reload's replacement until the loop switches to it; ``control``
-holds the operator's requests (pause, resume, restart, close). The loop acts on a pending swap and
-on requests only between batches.
+holds the operator's requests (pause, resume, restart, close) and charges observed outside a
+batch; ``fairshare`` judges the runner's CPU use (``sample_cpu``, called by the supervisor's
+sampler) and its orders' quota rejections (``over_quota``, reported by the execution engine).
+The loop acts on a pending swap, on requests and on charges only between batches.
 
 Reliability. Market data is conflated per (symbol, type) in the bounded outbox; fills, positions
 and timers are never dropped: an item that was in flight when the runner died is queued again
@@ -32,6 +34,7 @@ from host.link import LinkServer, Wakeup
 from host.router import Outbox
 from host.session import DeadlineMissed, RunnerLost, SessionError
 from host.supervisor.control import Control
+from host.supervisor.fairshare import CpuBudget, QuotaStrikes
 from host.supervisor.judging import ResultJudge
 from host.supervisor.lograte import LogRateLimiter
 from host.supervisor.policy import CircuitBreaker, Continue, Decision, FailureKind, Open, Restart
@@ -96,6 +99,9 @@ class ManagedStrategy:
         self._runners = StrategyRunners(definition.id, settings, link, self.stats, metrics, state_store, self.logs)
         self._swap = HotSwap(definition.id, self._runners, self.stats, settings.handshake_timeout_s)
         self._control = Control(breaker, self._interrupt)
+        clock = clock or SystemClock()
+        self._cpu = CpuBudget(settings.cpu_share, settings.cpu_window_s, clock) if settings.cpu_share > 0 else None
+        self._quota = QuotaStrikes(settings.flood_strikes, settings.flood_window_s, clock)
         self._state = StrategyState.STARTING
         self._runner: Runner | None = None
         self._idle = False
@@ -172,6 +178,40 @@ class ManagedStrategy:
             return None
         return await self._swap.prepare(definition, self._interrupt)
 
+    # ---------------------------------------------------------------- fair share (outside batches)
+
+    def sample_cpu(self, read: Callable[[int], float | None]) -> None:
+        """Read the serving runner's CPU time (``read(pid)``) and charge it once it is over its share."""
+        runner, budget = self._runner, self._cpu
+        if runner is None or budget is None or self.state is not StrategyState.RUNNING:
+            return
+        pid = runner.process.pid
+        used = read(pid)
+        if used is None:
+            return
+        over = budget.observe(pid, used)
+        if over is None:
+            return
+        budget.reset()
+        log.warning(
+            "strategy_cpu_exceeded", strategy=self.id, kind=FailureKind.CPU.value, pid=pid,
+            share=round(over.share, 3), limit=over.limit, window_s=round(over.span_s, 1),
+        )  # fmt: skip
+        self._control.charge(FailureKind.CPU, over.reason)
+
+    def over_quota(self, message: str) -> None:
+        """One of its orders was rejected by its own order-rate quota; enough of them are a charge."""
+        if self.state is not StrategyState.RUNNING:
+            return  # orders of a runner already being replaced
+        reason = self._quota.record()
+        if reason is None:
+            return
+        log.warning(
+            "strategy_order_flood", strategy=self.id, kind=FailureKind.ORDER_FLOOD.value,
+            rejections=self._quota.strikes, window_s=self._quota.window_s, last=message[:300],
+        )  # fmt: skip
+        self._control.charge(FailureKind.ORDER_FLOOD, reason)
+
     # ---------------------------------------------------------------- status
 
     @property
@@ -195,6 +235,7 @@ class ManagedStrategy:
             late_replies=self.stats.late_replies + (runner.session.stats.late_replies if runner else 0),
             last_error=self.stats.last_error, last_exit=self.stats.last_exit,
             latency_p50_us=p50, latency_p99_us=p99, outbox=len(self.outbox),
+            cpu_share=self._cpu.measured() if self._cpu is not None and runner is not None else None,
         )  # fmt: skip
 
     # ---------------------------------------------------------------- the loop
@@ -246,6 +287,7 @@ class ManagedStrategy:
             await self._runners.end(runner, "stopped")
             return None
         self.breaker.runner_started()
+        self._fresh_budgets()
         self.state = StrategyState.RUNNING
         self.listener.strategy_up(self.id)
         self._requeue_unacked()
@@ -259,6 +301,13 @@ class ManagedStrategy:
         if isinstance(err, RunnerLost) and err.returncode is not None:
             self.stats.last_exit = describe_exit(err.returncode)
         await self._failed(*boot_failure(err, self.settings.handshake_timeout_s))
+
+    def _fresh_budgets(self) -> None:
+        """A new runner starts with nothing charged against it: charges pending were the old one's."""
+        self._control.take_charge()
+        self._quota.reset()
+        if self._cpu is not None:
+            self._cpu.reset()
 
     def _deliver_positions(self) -> None:
         for position in self.listener.positions(self.id):
@@ -286,6 +335,10 @@ class ManagedStrategy:
                 self.listener.strategy_down(self.id, "restarted by operator")
                 self.state = StrategyState.STARTING
                 break
+            charged = control.take_charge()
+            if charged is not None:
+                await self._replace(runner, *charged)
+                return
             if swap.pending is not None:
                 runner = await self._switch(runner)
                 continue
@@ -374,11 +427,15 @@ class ManagedStrategy:
             err = RunnerLost(err.runner_id, err.reason, code)
         if isinstance(err, RunnerLost) and err.returncode is not None:
             self.stats.last_exit = describe_exit(err.returncode)
-        self.stats.last_error = str(err)
-        self.listener.strategy_down(self.id, str(err))
+        await self._replace(runner, kind, str(err))
+
+    async def _replace(self, runner: Runner, kind: FailureKind, reason: str) -> None:
+        """End ``runner`` (its orders cancelled first), charge ``kind`` and act on the breaker's decision."""
+        self.stats.last_error = reason
+        self.listener.strategy_down(self.id, reason)
         await self._runners.end(runner, kind.value)
         self._runner = None
-        await self._failed(kind, str(err))
+        await self._failed(kind, reason)
 
     async def _failed(self, kind: FailureKind, reason: str) -> None:
         self.metrics.error(kind.value)

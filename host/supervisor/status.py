@@ -144,6 +144,11 @@ class SupervisionSettings:
     heartbeat_interval_s: float = 5.0
     limits: RunnerLimits = field(default_factory=RunnerLimits)
     log_rate: LogRatePolicy = field(default_factory=LogRatePolicy)  # strategy log records per strategy
+    cpu_share: float = 0.5  # cores a runner may use on average over cpu_window_s; 0 = not watched
+    cpu_window_s: float = 10.0
+    cpu_sample_interval_s: float = 1.0  # one /proc read per runner this often
+    flood_strikes: int = 20  # order-rate quota rejections within flood_window_s that charge ORDER_FLOOD
+    flood_window_s: float = 60.0
 
     def deadline(self, events: int) -> float:
         """A batch of ``events`` must be answered within the allowance plus the per-event budget."""
@@ -215,6 +220,7 @@ class StrategyStatus:
     latency_p50_us: float | None
     latency_p99_us: float | None
     outbox: int
+    cpu_share: float | None = None  # cores its runner used over the CPU window so far; None before 2 samples
 
 
 def _percentile(ordered: list[int], q: float) -> float | None:

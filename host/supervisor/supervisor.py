@@ -14,6 +14,11 @@ Plugins are folders under ``settings.plugins_dir``; one runner per strategy inst
 strategy's crash never reaches another's process. ``reload_plugin`` swaps every strategy of a
 changed package to a new runner (see ManagedStrategy), ``set_definitions`` applies a changed
 strategy list (added, removed, parameters changed) without restarting the host.
+
+Fair share: one sampler task reads each serving runner's CPU time every
+``settings.cpu_sample_interval_s`` (``host.supervisor.cpuwatch``) and hands it to that strategy's
+budget; ``over_quota`` is the execution engine telling a strategy's order was refused by its own
+order-rate quota. Either may end in a charge to that strategy's breaker (``ManagedStrategy``).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import structlog
 from host.clock import Clock, SystemClock
 from host.link import LinkServer
 from host.router import Router, Subscription
+from host.supervisor.cpuwatch import cpu_seconds
 from host.supervisor.managed import (
     ManagedStrategy,
     StateStore,
@@ -120,6 +126,8 @@ class Supervisor:
                     self._start(definition)
                 self.started.set()
                 self.notify()
+                if self.settings.cpu_share > 0:
+                    group.create_task(self._sample_cpu(), name="cpu-sampler")
                 await self._closed.wait()
                 for managed in self._managed.values():
                     managed.close()
@@ -129,6 +137,15 @@ class Supervisor:
 
     def close(self) -> None:
         self._closed.set()
+
+    async def _sample_cpu(self, read: Callable[[int], float | None] = cpu_seconds) -> None:
+        """Every interval, one /proc read per serving runner, until closed."""
+        while not self._closed.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.cpu_sample_interval_s):
+                    await self._closed.wait()
+            for managed in list(self._managed.values()):
+                managed.sample_cpu(read)
 
     def _start(self, definition: StrategyDefinition) -> ManagedStrategy:
         assert self._group is not None, "strategies start inside run()"
@@ -204,6 +221,12 @@ class Supervisor:
 
     def restart(self, strategy_id: str) -> None:
         self._get(strategy_id).restart()
+
+    def over_quota(self, strategy_id: str, message: str) -> None:
+        """An order of ``strategy_id`` was refused by its own order-rate quota (execution engine)."""
+        managed = self._managed.get(strategy_id)
+        if managed is not None:
+            managed.over_quota(message)
 
     def status(self) -> list[StrategyStatus]:
         return [managed.status() for managed in self._managed.values()]

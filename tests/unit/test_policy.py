@@ -197,13 +197,23 @@ class TestErrorThresholds:
 
 
 class TestRunnerLost:
-    @pytest.mark.parametrize("kind", [FailureKind.TIMEOUT, FailureKind.CRASH])
+    @pytest.mark.parametrize("kind", [FailureKind.TIMEOUT, FailureKind.CRASH, FailureKind.CPU, FailureKind.ORDER_FLOOD])
     def test_first_failure_restarts_with_initial_backoff(self, breaker: CircuitBreaker, kind: FailureKind) -> None:
-        """TIMEOUT and CRASH need a new runner at once: Restart after backoff_initial_s."""
+        """TIMEOUT, CRASH, CPU and ORDER_FLOOD need a new runner at once: Restart after backoff_initial_s."""
         decision = breaker.record_failure(kind, "deadline 0.5 s")
         assert isinstance(decision, Restart)
         assert decision.after_s == 0.5
         assert decision.reason.startswith(f"{kind.value}: deadline 0.5 s; restart 1 of 5")
+
+    @pytest.mark.parametrize("kind", [FailureKind.CPU, FailureKind.ORDER_FLOOD])
+    def test_repeated_charges_open_past_the_budget(self, breaker: CircuitBreaker, kind: FailureKind) -> None:
+        """A hog charged again after each restart is held open once the restart budget is spent."""
+        decisions = []
+        for _ in range(6):
+            decisions.append(breaker.record_failure(kind, "hog"))
+            breaker.runner_started()
+        assert [type(d) for d in decisions] == [Restart] * 5 + [Open]
+        assert breaker.status().failures_by_kind[kind.value] == 6
 
     def test_restart_opens_until_the_replacement_starts(self, breaker: CircuitBreaker) -> None:
         """After a Restart the breaker is OPEN; runner_started() moves it to HALF_OPEN."""
@@ -455,7 +465,8 @@ class TestStatus:
         """A new breaker is CLOSED with zero counts for every kind."""
         status = breaker.status()
         assert status.state is BreakerState.CLOSED
-        assert dict(status.failures_by_kind) == {"error": 0, "timeout": 0, "crash": 0, "boot": 0}
+        kinds = ("error", "timeout", "crash", "boot", "cpu", "order_flood")
+        assert dict(status.failures_by_kind) == dict.fromkeys(kinds, 0)
         assert (status.consecutive_failures, status.total_restarts, status.opened_at) == (0, 0, None)
 
     def test_failures_by_kind_counts_every_report(self, breaker: CircuitBreaker) -> None:
@@ -464,7 +475,8 @@ class TestStatus:
         breaker.record_failure(FailureKind.TIMEOUT)
         breaker.record_failure(FailureKind.CRASH)
         breaker.record_failure(FailureKind.BOOT)
-        assert dict(breaker.status().failures_by_kind) == {"error": 2, "timeout": 1, "crash": 1, "boot": 1}
+        expected = {"error": 2, "timeout": 1, "crash": 1, "boot": 1, "cpu": 0, "order_flood": 0}
+        assert dict(breaker.status().failures_by_kind) == expected
 
     def test_failures_by_kind_is_a_snapshot(self, breaker: CircuitBreaker) -> None:
         """A status taken earlier does not change when more failures are recorded."""

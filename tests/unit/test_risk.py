@@ -15,7 +15,7 @@ import pytest
 from host.config import RiskConfig
 from host.feeds.health import FeedHealth
 from host.orders import OrderIntent, OrderState, OrderStatus, WorkingOrders, scan
-from host.risk import APPROVED, MemoryCounterStore, Rejected, RiskManager, Rule
+from host.risk import APPROVED, QUOTA_RULES, MemoryCounterStore, Rejected, RiskManager, Rule
 from sdk.events import OrderType, Side, Tick
 from tests.helpers import NOON, SECOND, ManualClocks
 
@@ -181,7 +181,8 @@ class TestRules:
         assert [rule.value for rule in Rule] == [
             "duplicate_client_order_id", "invalid_order", "kill_switch", "symbol_blocked", "symbol_not_allowed",
             "max_quantity", "no_reference_price", "stale_reference_price", "price_collar", "max_order_value",
-            "orders_per_second", "orders_per_minute", "max_daily_loss", "max_drawdown", "min_account_balance",
+            "strategy_orders_per_second", "strategy_orders_per_minute", "orders_per_second", "orders_per_minute",
+            "max_daily_loss", "max_drawdown", "min_account_balance",
             "max_position_size", "max_portfolio_notional",
         ]  # fmt: skip
 
@@ -632,6 +633,75 @@ class TestRateLimits:
         assert manager.status().orders_last_second == 2
 
 
+class TestStrategyQuotas:
+    @pytest.fixture
+    def quota(
+        self, clock: ManualClocks, market: FakeMarket, book: FakeBook, counters: MemoryCounterStore
+    ) -> Callable[..., RiskManager]:
+        """A RiskManager from LOOSE with overrides, for ``strategies`` configured strategies."""
+
+        def build(strategies: int | Callable[[], int] = 1, **overrides: object) -> RiskManager:
+            config = replace(LOOSE, **overrides)  # type: ignore[arg-type]
+            count = strategies if callable(strategies) else lambda: strategies
+            return RiskManager(config, clock, market, book, counters, strategy_count=count)
+
+        return build
+
+    def test_fair_share_by_default(self, quota: Callable[..., RiskManager]) -> None:
+        """Unset, each strategy's quota is the global limit over the configured strategies."""
+        manager = quota(3, max_orders_per_second=10, max_orders_per_minute=300)
+        assert manager.quotas() == (3, 100)
+
+    def test_hog_is_refused_by_its_own_quota(self, quota: Callable[..., RiskManager]) -> None:
+        """A strategy past its quota is refused under the quota rule; the others keep theirs in full."""
+        manager = quota(3, max_orders_per_second=10)
+        assert [verdict(manager.check(intent(strategy="hog"))) for _ in range(5)] == [
+            "approved", "approved", "approved", "strategy_orders_per_second", "strategy_orders_per_second",
+        ]  # fmt: skip
+        decision = rejected(manager.check(intent(strategy="hog")), Rule.STRATEGY_ORDERS_PER_SECOND)
+        assert decision.message == (
+            "strategy_orders_per_second: 4 > limit 3 (orders of strategy hog approved in the last second)"
+        )
+        assert [verdict(manager.check(intent(strategy="momentum"))) for _ in range(3)] == ["approved"] * 3
+        assert manager.status().strategy_orders_last_minute == {"hog": 3, "momentum": 3}
+
+    def test_per_minute_quota(self, quota: Callable[..., RiskManager], clock: ManualClocks) -> None:
+        """The minute quota slides like the global one: an approval leaves it 60 s later."""
+        manager = quota(2, max_orders_per_minute=10)
+        for _ in range(5):
+            assert manager.check(intent(strategy="hog")) is APPROVED
+            clock.advance(1.0)
+        rejected(manager.check(intent(strategy="hog")), Rule.STRATEGY_ORDERS_PER_MINUTE)
+        clock.advance(55.0)  # the first approval is 60 s old
+        assert manager.check(intent(strategy="hog")) is APPROVED
+
+    def test_explicit_quota_wins(self, quota: Callable[..., RiskManager]) -> None:
+        """A configured quota is used whatever the number of strategies."""
+        manager = quota(10, max_orders_per_second=10, max_orders_per_second_per_strategy=4)
+        assert [verdict(manager.check(intent())) for _ in range(5)][-1] == "strategy_orders_per_second"
+
+    def test_quota_at_global_limit_is_not_checked(self, quota: Callable[..., RiskManager]) -> None:
+        """With one strategy the quota is the global limit, which reports itself."""
+        manager = quota(1, max_orders_per_second=2)
+        assert [verdict(manager.check(intent())) for _ in range(3)] == ["approved", "approved", "orders_per_second"]
+
+    def test_strategy_count_is_read_live(self, quota: Callable[..., RiskManager]) -> None:
+        """A changed strategy list changes the fair share at the next check."""
+        count = [1]
+        manager = quota(lambda: count[0], max_orders_per_second=10)
+        assert manager.quotas()[0] == 10
+        count[0] = 4
+        assert manager.quotas()[0] == 2
+
+    def test_quota_rejections_do_not_fill_the_windows(self, quota: Callable[..., RiskManager]) -> None:
+        """Orders refused by a quota leave every window as it was."""
+        manager = quota(5, max_orders_per_second=10)
+        for _ in range(10):
+            manager.check(intent(strategy="hog"))
+        assert manager.status().orders_last_second == 2
+        assert {Rule.STRATEGY_ORDERS_PER_SECOND, Rule.STRATEGY_ORDERS_PER_MINUTE} == QUOTA_RULES
+
+
 class TestDuplicateIds:
     def test_second_check_of_an_id_is_refused(self, make: Make) -> None:
         """One decision per client order id: the same intent checked again is refused."""
@@ -799,7 +869,8 @@ class TestDailyCounts:
         assert manager.status().as_dict() == {
             "day": "2024-03-01", "kill_switch": False, "killed_strategies": ["mm"], "reduce_only_when_killed": True,
             "approved": 1, "sent": 0, "rejected": 0, "rejections": {}, "orders_last_second": 1,
-            "orders_last_minute": 1,
+            "orders_last_minute": 1, "strategy_quota": {"per_second": 10**6, "per_minute": 10**6},
+            "strategy_orders_last_minute": {"momentum": 1},
         }  # fmt: skip
 
 
