@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import hashlib
 import json
 import os
 import signal
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,8 @@ class ScriptedConfig(StrategyConfig):
     secret_name: str = ""
     # write_file: the file to try to create.
     path: str = ""
+    # False: fills are not answered with a buy (an order test that counts only tick-driven orders).
+    echo_fills: bool = True
 
 
 class Scripted(Strategy[ScriptedConfig]):
@@ -56,6 +60,9 @@ class Scripted(Strategy[ScriptedConfig]):
             _forge_outputs(arg)
         if kind in ("log", "log_flood"):
             self.log.info("scripted_started", mode=mode)
+        if kind == "spin_threads":
+            for _ in range(int(arg or "2")):
+                threading.Thread(target=_spin, daemon=True).start()
 
     def on_tick(self, tick: Tick) -> None:
         self.seen += 1
@@ -123,6 +130,12 @@ class Scripted(Strategy[ScriptedConfig]):
         for _ in range(int(arg or "10000")):
             self.emit(Signal(tick.symbol, "sell", 1.0))
 
+    def _do_order_hog(self, tick: Tick, arg: str) -> None:
+        # Valid tiny orders at top priority, alternating sides so the position stays near flat.
+        for i in range(int(arg or "3")):
+            side = "buy" if (self.seen + i) % 2 else "sell"
+            self.emit(Signal(tick.symbol, side, 0.001, priority=10, metadata={"hog": str(i)}))
+
     def _do_log(self, tick: Tick, arg: str) -> None:
         self.log.debug("tick_seen", sequence=tick.sequence)
         self.log.info(
@@ -164,7 +177,8 @@ class Scripted(Strategy[ScriptedConfig]):
             file.write("escaped")
 
     def on_fill(self, fill: Fill) -> None:
-        self.emit(Signal(fill.symbol, "buy", 1.0, metadata={"fill": fill.fill_id}))
+        if self.config.echo_fills:
+            self.emit(Signal(fill.symbol, "buy", 1.0, metadata={"fill": fill.fill_id}))
 
     def on_stop(self) -> None:
         self.stopped = True
@@ -176,6 +190,13 @@ class Scripted(Strategy[ScriptedConfig]):
 
     def on_load(self, state: bytes) -> None:
         self.seen = json.loads(state)["seen"]
+
+
+def _spin() -> None:
+    """Burn a core in the background: hashing a large block releases the GIL, so threads add up."""
+    block = bytes(1 << 20)
+    while True:
+        hashlib.sha256(block).digest()
 
 
 def _claim_slot(strategy: Scripted, strategy_id: str) -> None:
