@@ -151,6 +151,8 @@ def _strategy(engine: Engine, s: StrategyStatus) -> dict[str, Any]:
         "batches": s.batches,
         "signals": s.signals,
         "orders": stats.orders_by_strategy.get(s.id, 0),
+        "rejections": dict(stats.rejections.get(s.id, {})),  # its orders refused, by reason (risk rule or other)
+        "cpu_share": None if s.cpu_share is None else round(s.cpu_share, 3),  # cores over the CPU window so far
         "fills": stats.fills_by_strategy.get(s.id, 0),
         "latency_p50_us": s.latency_p50_us,
         "latency_p99_us": s.latency_p99_us,

@@ -13,7 +13,9 @@ which code sent it (``version``), with which parameters (``label``) and how many
 strategy has seen (``seen``, carried across a reload through on_save/on_load). The ledger's orders
 journal therefore shows, order by order, which code and which parameters served. With ``log_every``
 it also logs ``counter_started`` (warning) in ``on_start`` and ``counted`` (info) then
-``counted_detail`` (debug) every so many ticks.
+``counted_detail`` (debug) every so many ticks. ``spin_threads`` makes it a CPU hog (threads that
+hash without the GIL from ``on_start``), ``hog`` an order hog (that many more orders, at priority 10,
+on every tick).
 """
 
 from __future__ import annotations
@@ -49,7 +51,9 @@ COUNTER = '''"""Test plugin: a market order every few ticks, saying which code a
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
 import time
 from dataclasses import dataclass
 
@@ -68,6 +72,8 @@ class CounterConfig(StrategyConfig):
     side: str = "alternate"  # or "buy": never nets out against itself in one aggregation batch
     log_every: int = 0  # log "counted" (info, then "counted_detail" at debug) every so many ticks, and
     # "counter_started" (warning) at start
+    spin_threads: int = 0  # background threads started in on_start that hash without the GIL forever (CPU hog)
+    hog: int = 0  # this many more orders on every tick, at priority 10 (order hog)
 
 
 class Counter(Strategy[CounterConfig]):
@@ -81,6 +87,8 @@ class Counter(Strategy[CounterConfig]):
     def on_start(self) -> None:
         if self.config.log_every:
             self.log.warning("counter_started", label=self.config.label, version=VERSION)
+        for _ in range(self.config.spin_threads):
+            threading.Thread(target=_spin, daemon=True).start()
 
     def on_tick(self, tick: Tick) -> None:
         self.seen += 1
@@ -93,6 +101,9 @@ class Counter(Strategy[CounterConfig]):
             price = round(tick.bid_price * 0.97, 2)
             self.emit(Signal(tick.symbol, "buy", self.config.size, order_type="limit", price=price, slot="rest",
                              metadata={"version": VERSION, "label": "rest", "seen": "0"}))
+        for _ in range(self.config.hog):
+            self.emit(Signal(tick.symbol, "buy", self.config.size, priority=10,
+                             metadata={"version": VERSION, "label": "hog", "seen": str(self.seen)}))
         if self.seen % self.config.every:
             return
         side = "buy" if self.config.side == "buy" or (self.seen // self.config.every) % 2 else "sell"
@@ -104,6 +115,12 @@ class Counter(Strategy[CounterConfig]):
 
     def on_load(self, state: bytes) -> None:
         self.seen = json.loads(state)["seen"]
+
+
+def _spin() -> None:
+    block = bytes(1 << 20)
+    while True:
+        hashlib.sha256(block).digest()
 
 
 @hookimpl

@@ -38,7 +38,7 @@ TOKEN = "s3cret-tøken"  # not ASCII on purpose: compared as bytes
 STRATEGY_KEYS = {
     "id", "plugin", "state", "breaker", "restarts", "last_error", "last_exit", "events", "batches", "signals", "orders",
     "fills", "latency_p50_us", "latency_p99_us", "position", "realized_pnl", "unrealized_pnl", "sandbox", "reloads",
-    "reload_failures", "last_reload", "pid",
+    "reload_failures", "last_reload", "pid", "rejections", "cpu_share",
 }  # fmt: skip
 BREAKER_KEYS = {"state", "restarts_in_budget", "failures_by_kind", "last_reason", "paused_by_operator"}
 
