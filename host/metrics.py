@@ -82,7 +82,8 @@ class EngineMetrics:
         self.signals = Counter("strategy_signals_total", "Signals strategies emitted", ["strategy"], namespace=ns,
                                registry=r)  # fmt: skip
         self.errors = Counter(
-            "strategy_errors_total", "Strategy failures by kind (exception, bad_signal, flood, timeout, crash, boot)",
+            "strategy_errors_total",
+            "Strategy failures by kind (exception, bad_signal, flood, timeout, crash, boot, cpu, order_flood)",
             ["strategy", "kind"], namespace=ns, registry=r,
         )  # fmt: skip
         self.latency_us = Histogram(

@@ -52,6 +52,16 @@ class TestDelta:
         assert change.risk.initial_balance == 100000
         assert change.restart_required == ("risk.initialBalance",)
 
+    def test_order_quotas_apply_live(self) -> None:
+        """The per-strategy order-rate quotas are risk limits: applied live, nothing to restart."""
+        new = config(risk={"maxOrdersPerSecondPerStrategy": 2, "maxOrdersPerMinutePerStrategy": 50})
+        change = delta(config(), new)
+        assert change.risk is not None and change.restart_required == ()
+        assert (change.risk.max_orders_per_second_per_strategy, change.risk.max_orders_per_minute_per_strategy) == (
+            2,
+            50,
+        )
+
     def test_log_level_applies_live_and_the_destination_does_not(self) -> None:
         """logging.level is applied; logging.file needs a restart."""
         change = delta(config(), config(logging={"level": "debug", "file": "/tmp/engine.log"}))
@@ -65,6 +75,11 @@ class TestDelta:
             ("nats", {"url": "nats://other:4222"}, ("nats.url",)),
             ("grpc", {"orderExecutionAddress": "other:50051"}, ("grpc.orderExecutionAddress",)),
             ("engine", {"mode": "live", "hotReload": False}, ("engine.mode", "engine.hotReload")),
+            (
+                "engine",
+                {"runnerCpuShare": 1.0, "orderFloodRejections": 5},
+                ("engine.runnerCpuShare", "engine.orderFloodRejections"),
+            ),
         ],
     )
     def test_addresses_ports_and_engine_settings_need_a_restart(
