@@ -19,9 +19,15 @@ Decisions worth knowing:
   checked before the global ones so the strategy that sends too fast is the one refused, and the
   room it leaves stays for the others). A quota of 0 is the fair share: the global limit divided
   by ``strategy_count()`` (the strategies configured now, read at each check so a changed
-  strategy list applies at once), at least 1. A quota at or above the global limit is not checked:
-  the global limit says the same and keeps its own label. Per-strategy windows are kept for the
-  strategies that have sent orders (a handful; they come from the configured ids).
+  strategy list applies at once), at least 1. The fair share is work-conserving: a strategy past
+  it may borrow what the global window has spare beyond the unused share of every other strategy
+  that asked for an order in the last minute (and the whole share of those not heard from since
+  the start), so a busy market maker is not refused while the others are quiet; one that was quiet
+  for over a minute may meet the global limit for at most one second before its share is held.
+  A configured quota is a hard cap. A quota at or above the global limit is not checked: the
+  global limit says the same and keeps its own label.
+  Per-strategy windows are kept for the strategies that have sent orders (a handful; they come
+  from the configured ids).
 - One decision per client order id: an id seen before is refused (``duplicate_client_order_id``)
   whatever the first answer was. Memory keeps the last ``remember_ids`` ids plus, at start, the ids
   of the book's working orders; the durable guard is the ledger's orders journal, keyed by client
@@ -64,6 +70,8 @@ from host.risk.seams import BookView, CounterStore, FeedView, MarketView, Memory
 from sdk.events import OrderType, Side
 
 __all__ = ["RiskManager"]
+
+_ACTIVE_S = 60.0  # a strategy that asked for an order this recently has its fair share held for it
 
 _SLACK = 1.0 + 1e-9  # float noise allowed over a limit
 _INF = math.inf
@@ -139,6 +147,7 @@ class RiskManager:
         self._per_minute = _state.RateWindow(config.max_orders_per_minute, 60.0)
         self._strategy_count = strategy_count
         self._quotas: dict[str, tuple[_state.RateWindow, _state.RateWindow]] = {}  # per second, per minute
+        self._asked: dict[str, float] = {}  # strategy -> when it last asked for an order (monotonic)
         self._limits(config)
         self._global_kill = config.kill_switch
         self._killed: set[str] = set()
@@ -361,17 +370,36 @@ class RiskManager:
         return windows
 
     def _quota_rules(self, strategy: str, now: float) -> Rejected | None:
+        self._asked[strategy] = now
         second, minute = self._quota_windows(strategy)
         second.limit, minute.limit = self.quotas()
-        if second.limit < self._per_second.limit:
-            count = second.count(now)
-            if count >= second.limit:
-                return _quota(Rule.STRATEGY_ORDERS_PER_SECOND, count, second.limit, "second", strategy)
-        if minute.limit < self._per_minute.limit:
-            count = minute.count(now)
-            if count >= minute.limit:
-                return _quota(Rule.STRATEGY_ORDERS_PER_MINUTE, count, minute.limit, "minute", strategy)
+        config = self._config
+        checks = (
+            (second, self._per_second, 0, config.max_orders_per_second_per_strategy, Rule.STRATEGY_ORDERS_PER_SECOND),
+            (minute, self._per_minute, 1, config.max_orders_per_minute_per_strategy, Rule.STRATEGY_ORDERS_PER_MINUTE),
+        )  # fmt: skip
+        for window, total, which, configured, rule in checks:
+            if window.limit >= total.limit:
+                continue
+            count = window.count(now)
+            if count < window.limit or (not configured and self._spare(strategy, which, total, now)):
+                continue
+            return _quota(rule, count, window.limit, "second" if which == 0 else "minute", strategy)
         return None
+
+    def _spare(self, strategy: str, which: int, total: _state.RateWindow, now: float) -> bool:
+        """Whether ``strategy``, over its fair share, may borrow: the global window has room for this
+        order, for the unused share of every other strategy active in the last minute, and for the
+        whole share of each configured strategy not heard from yet."""
+        share = self.quotas()[which]
+        reserved = sum(
+            max(0, share - windows[which].count(now))
+            for sid, windows in self._quotas.items()
+            if sid != strategy and now - self._asked.get(sid, -_ACTIVE_S) < _ACTIVE_S
+        )
+        # Configured strategies that have not asked for an order yet have their whole share held.
+        unheard = max(0, max(1, self._strategy_count()) - 1 - sum(1 for sid in self._asked if sid != strategy))
+        return total.count(now) + 1 + reserved + unheard * share <= total.limit
 
     def _rate_rules(self, now: float) -> Rejected | None:
         return _rate(self._per_second, Rule.ORDERS_PER_SECOND, "second", now) or _rate(

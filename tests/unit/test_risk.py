@@ -652,18 +652,28 @@ class TestStrategyQuotas:
         manager = quota(3, max_orders_per_second=10, max_orders_per_minute=300)
         assert manager.quotas() == (3, 100)
 
-    def test_hog_is_refused_by_its_own_quota(self, quota: Callable[..., RiskManager]) -> None:
-        """A strategy past its quota is refused under the quota rule; the others keep theirs in full."""
+    def test_hog_is_refused_by_its_own_quota(self, quota: Callable[..., RiskManager], clock: ManualClocks) -> None:
+        """The hog is held to the limit minus the others' unused shares; they get theirs in full."""
         manager = quota(3, max_orders_per_second=10)
-        assert [verdict(manager.check(intent(strategy="hog"))) for _ in range(5)] == [
-            "approved", "approved", "approved", "strategy_orders_per_second", "strategy_orders_per_second",
-        ]  # fmt: skip
+        verdicts = [verdict(manager.check(intent(strategy="hog"))) for _ in range(5)]
+        assert verdicts == ["approved"] * 4 + ["strategy_orders_per_second"]  # 10 - 3 - 3 = 4
         decision = rejected(manager.check(intent(strategy="hog")), Rule.STRATEGY_ORDERS_PER_SECOND)
         assert decision.message == (
-            "strategy_orders_per_second: 4 > limit 3 (orders of strategy hog approved in the last second)"
+            "strategy_orders_per_second: 5 > limit 3 (orders of strategy hog approved in the last second)"
         )
-        assert [verdict(manager.check(intent(strategy="momentum"))) for _ in range(3)] == ["approved"] * 3
-        assert manager.status().strategy_orders_last_minute == {"hog": 3, "momentum": 3}
+        for sid in ("momentum", "mm"):
+            assert [verdict(manager.check(intent(strategy=sid))) for _ in range(3)] == ["approved"] * 3
+
+    def test_a_busy_strategy_borrows_while_the_others_are_quiet(
+        self, quota: Callable[..., RiskManager], clock: ManualClocks
+    ) -> None:
+        """Work-conserving: others quiet for a minute hold nothing back; the busy one may use the whole limit."""
+        manager = quota(3, max_orders_per_second=10)
+        for sid in ("quiet", "quieter"):
+            assert manager.check(intent(strategy=sid)) is APPROVED
+        clock.advance(61.0)
+        verdicts = [verdict(manager.check(intent(strategy="busy"))) for _ in range(11)]
+        assert verdicts == ["approved"] * 10 + ["strategy_orders_per_second"]  # past its share, nothing spare
 
     def test_per_minute_quota(self, quota: Callable[..., RiskManager], clock: ManualClocks) -> None:
         """The minute quota slides like the global one: an approval leaves it 60 s later."""
@@ -695,7 +705,7 @@ class TestStrategyQuotas:
 
     def test_quota_rejections_do_not_fill_the_windows(self, quota: Callable[..., RiskManager]) -> None:
         """Orders refused by a quota leave every window as it was."""
-        manager = quota(5, max_orders_per_second=10)
+        manager = quota(5, max_orders_per_second=10, max_orders_per_second_per_strategy=2)
         for _ in range(10):
             manager.check(intent(strategy="hog"))
         assert manager.status().orders_last_second == 2
