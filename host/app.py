@@ -34,14 +34,14 @@ import structlog
 
 from host.assembly import Engine, build
 from host.clock import Clocks
-from host.config import Config, StrategySpec
+from host.config import Config, ConfigError, StrategySpec
 from host.http import HttpServer, engine_server, readiness
 from host.logs import set_level
 from host.reconfigure import Reconfigurer
 from host.risk.seams import FeedView
 from host.supervisor.managed import StrategyDefinition, SupervisionSettings
 from host.supervisor.policy import BreakerPolicy
-from host.supervisor.process import RunnerLimits
+from host.supervisor.process import RunnerLimits, runner_identity
 from host.supervisor.reload import HotReloader
 from host.supervisor.watcher import PluginWatcher, WatcherError
 
@@ -90,8 +90,16 @@ def settings(config: Config, *, root: Path | None = None) -> tuple[SupervisionSe
         stop_grace_s=e.stop_grace, outbox_capacity=e.outbox_capacity, max_batch_events=e.max_batch_events,
         max_signals_per_batch=e.max_signals_per_batch, heartbeat_interval_s=e.heartbeat_interval,
         limits=RunnerLimits(e.runner_memory_mb, e.runner_cpu_seconds, e.runner_open_files, e.runner_file_size_mb),
+        runner_user=_runner_user(e.runner_user),
     )  # fmt: skip
     return supervision, e.breaker_policy()
+
+
+def _runner_user(name: str) -> tuple[int, int] | None:
+    try:
+        return runner_identity(name)
+    except ValueError as err:
+        raise ConfigError("engine.runnerUser", str(err)) from None
 
 
 def resolve(setting: str, root: Path | None) -> Path:

@@ -164,6 +164,9 @@ class EngineConfig(_Section):
     runner_cpu_seconds: int = _opt(0, _at_least(0))  # CPU-time limit of a runner (RLIMIT_CPU); 0 = none
     runner_open_files: int = _opt(256, _at_least(0))  # open-file limit of a runner (RLIMIT_NOFILE); 0 = none
     runner_file_size_mb: int = _opt(64, _at_least(0))  # largest file a runner may write (RLIMIT_FSIZE); 0 = none
+    # The user (name or uid) a runner switches to when the host runs as root, so file permissions
+    # keep it from the host's secrets too; "" keeps the host's uid. Must exist on the machine.
+    runner_user: str = _opt("nobody")
     breaker_consecutive_failures: int = _opt(5)  # strategy errors in a row that trip its breaker
     breaker_window_failures: int = _opt(20)  # ... or this many errors ...
     breaker_window: float = _opt(60.0, duration=True)  # ... within this window
