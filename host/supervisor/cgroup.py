@@ -7,6 +7,9 @@ has started (so before any code of its own runs). The leaf gets ``memory.max`` (
 memory limit), ``pids.max`` (``PIDS_MAX``: threads count) and ``cpu.max`` (one core) when those
 controllers are there; ``RunnerCgroup.limits_missing`` says which are not.
 
+A new host also removes the folders of hosts that are gone (their runners died with them:
+parent-death signal), killing anything left in them.
+
 ``RunnerCgroup.kill`` ends everything in the leaf at once (``cgroup.kill``, or SIGKILL to each
 member on a kernel without it), however it was started (setsid, double fork), and removes the
 leaf. Any failure here is reported and never fails the runner: it keeps its rlimits, its
@@ -56,6 +59,21 @@ def _enable(parent: Path, wanted: list[str]) -> None:
             (parent / "cgroup.subtree_control").write_text(f"+{name}")
 
 
+def _sweep(own: Path) -> None:
+    """Remove what a host that is gone left behind (a crash skips the removal): kill, then rmdir."""
+    for folder in own.glob("strategy-engine-*"):
+        pid = folder.name.rpartition("-")[2]
+        if not pid.isdigit() or Path(f"/proc/{pid}").exists():
+            continue
+        for leaf in (child for child in folder.iterdir() if child.is_dir()):
+            with contextlib.suppress(OSError):
+                (leaf / "cgroup.kill").write_text("1")
+            with contextlib.suppress(OSError):
+                leaf.rmdir()
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
 def _base() -> Path:
     if os.geteuid() != 0:
         raise CgroupUnavailable(f"host is not root (uid {os.geteuid()})")
@@ -64,6 +82,7 @@ def _base() -> Path:
     if not os.access(own, os.W_OK):
         raise CgroupUnavailable(f"{own} is not writable")
     available = (own / "cgroup.controllers").read_text().split()
+    _sweep(own)
     base = own / f"strategy-engine-{os.getpid()}"
     base.mkdir(exist_ok=True)
     wanted = [name for name in _CONTROLLERS if name in available]
