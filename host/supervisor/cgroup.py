@@ -59,22 +59,23 @@ def _enable(parent: Path, wanted: list[str]) -> None:
             (parent / "cgroup.subtree_control").write_text(f"+{name}")
 
 
-def _sweep(own: Path) -> None:
-    """Remove what a host that is gone left behind (a crash skips the removal): kill, then rmdir."""
+def _left_behind(own: Path) -> list[Path]:
+    """The folders of hosts that are gone, leaves first (a crash skips their removal)."""
+    found: list[Path] = []
     for folder in own.glob("strategy-engine-*"):
         pid = folder.name.rpartition("-")[2]
-        if not pid.isdigit() or Path(f"/proc/{pid}").exists():
-            continue
-        for leaf in (child for child in folder.iterdir() if child.is_dir()):
-            with contextlib.suppress(OSError):
-                (leaf / "cgroup.kill").write_text("1")
-            with contextlib.suppress(OSError):
-                leaf.rmdir()
-        with contextlib.suppress(OSError):
-            folder.rmdir()
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            found += [child for child in folder.iterdir() if child.is_dir()] + [folder]
+    return found
 
 
-def _base() -> Path:
+async def _sweep(own: Path) -> None:
+    """Kill what is left in the cgroups of hosts that are gone, and remove them."""
+    for folder in _left_behind(own):
+        await RunnerCgroup(folder).kill()  # removes the folder, and its parent once empty
+
+
+async def _base() -> Path:
     if os.geteuid() != 0:
         raise CgroupUnavailable(f"host is not root (uid {os.geteuid()})")
     mount = _cgroup2_mount()
@@ -82,7 +83,7 @@ def _base() -> Path:
     if not os.access(own, os.W_OK):
         raise CgroupUnavailable(f"{own} is not writable")
     available = (own / "cgroup.controllers").read_text().split()
-    _sweep(own)
+    await _sweep(own)
     base = own / f"strategy-engine-{os.getpid()}"
     base.mkdir(exist_ok=True)
     wanted = [name for name in _CONTROLLERS if name in available]
@@ -144,10 +145,10 @@ class RunnerCgroup:
         return True
 
 
-def create(name: str, memory_mb: int) -> RunnerCgroup:
+async def create(name: str, memory_mb: int) -> RunnerCgroup:
     """A fresh leaf cgroup for one runner, limits set where the controllers allow; CgroupUnavailable if none."""
     try:
-        base = _base()
+        base = await _base()
         leaf = base / name.replace("/", "_")
         leaf.mkdir()
         cgroup = RunnerCgroup(leaf)

@@ -206,10 +206,10 @@ def _argv(launch: RunnerLaunch, socket_path: Path, cgroup: cgroups.RunnerCgroup 
     ]  # fmt: skip
 
 
-def _cgroup(launch: RunnerLaunch) -> cgroups.RunnerCgroup | str:
+async def _cgroup(launch: RunnerLaunch) -> cgroups.RunnerCgroup | str:
     """The runner's own cgroup, or why it gets none."""
     try:
-        return cgroups.create(launch.runner_id, launch.limits.memory_mb)
+        return await cgroups.create(launch.runner_id, launch.limits.memory_mb)
     except (cgroups.CgroupUnavailable, OSError) as err:
         return str(err)
 
@@ -221,7 +221,7 @@ async def spawn_runner(
     registration = link.register(launch.runner_id, inbox)
     if launch.user is not None and os.geteuid() == 0:
         link.admit(launch.user[0])
-    cgroup = _cgroup(launch)
+    cgroup = await _cgroup(launch)
     try:
         proc = await asyncio.create_subprocess_exec(
             *_argv(launch, link.socket_path, cgroup),

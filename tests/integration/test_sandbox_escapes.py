@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from host.session import RunnerSession
+from host.supervisor.cgroup import RunnerCgroup
 from host.supervisor.process import end_runner
 from host.supervisor.sandbox import SandboxLayers
 from tests.helpers import RUNNERS, payload, tick_events
@@ -154,6 +155,26 @@ class TestProcesses:
                 sleeper.kill()
                 await sleeper.wait()
         assert not cgroup.path.exists()
+
+    async def test_new_host_removes_the_cgroups_of_a_host_that_is_gone(self, runners: RunnerHarness) -> None:
+        """A host that crashed left its folder (and a process in it): the next spawn kills and removes both."""
+        gone = await asyncio.create_subprocess_exec("true")
+        await gone.wait()
+        live, _, layers, _ = await _hostile(runners)
+        _require(layers, "cgroup")
+        assert live.process.cgroup is not None
+        stale = live.process.cgroup.path.parent.parent / f"strategy-engine-{gone.pid}"
+        (stale / "r1").mkdir(parents=True)
+        sleeper = await asyncio.create_subprocess_exec("sleep", "600", start_new_session=True)
+        try:
+            RunnerCgroup(stale / "r1").add(sleeper.pid)
+            await runners.spawn(HOSTILE, [{"id": "h2", "name": "hostile"}])
+            assert await asyncio.wait_for(sleeper.wait(), 5) == -9
+        finally:
+            if sleeper.returncode is None:
+                sleeper.kill()
+                await sleeper.wait()
+        assert not stale.exists()
 
 
 class TestRunnerUser:
