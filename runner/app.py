@@ -243,7 +243,10 @@ async def _run(options: RunnerOptions, stream_ready: asyncio.Future[_Stream]) ->
             log.error("runner_handshake_timeout", timeout_s=options.handshake_timeout_s)
             return ExitCode.HANDSHAKE_ERROR
         except grpc.aio.AioRpcError as err:
-            log.error("runner_stream_failed", code=str(err.code()), details=err.details())
+            sealed = options.sandbox is not None and "no_new_sockets" in options.sandbox.applied
+            # gRPC would reconnect on a new socket, which the sealed sandbox refuses: say so.
+            reconnect = "refused by the sandbox (no_new_sockets)" if sealed else "not attempted"
+            log.error("runner_stream_failed", code=str(err.code()), details=err.details(), reconnect=reconnect)
             if err.code() == grpc.StatusCode.UNAUTHENTICATED:
                 return ExitCode.HANDSHAKE_ERROR
             return ExitCode.HOST_GONE if dispatcher is not None else ExitCode.BOOT_ERROR
