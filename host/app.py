@@ -35,14 +35,14 @@ import structlog
 
 from host.assembly import Engine, build
 from host.clock import Clocks
-from host.config import Config, StrategySpec
+from host.config import Config, ConfigError, StrategySpec
 from host.http import HttpServer, engine_server, readiness
 from host.logs import set_level
 from host.reconfigure import Reconfigurer
 from host.risk.seams import FeedView
 from host.supervisor.managed import StrategyDefinition, SupervisionSettings
 from host.supervisor.policy import BreakerPolicy
-from host.supervisor.process import RunnerLimits
+from host.supervisor.process import RunnerLimits, runner_identity
 from host.supervisor.reload import HotReloader
 from host.supervisor.watcher import PluginWatcher, WatcherError
 
@@ -93,8 +93,16 @@ def settings(config: Config, *, root: Path | None = None) -> tuple[SupervisionSe
         limits=RunnerLimits(e.runner_memory_mb, e.runner_cpu_seconds, e.runner_open_files, e.runner_file_size_mb),
         cpu_share=e.runner_cpu_share, cpu_window_s=e.runner_cpu_window, flood_strikes=e.order_flood_rejections,
         flood_window_s=e.order_flood_window,
+        runner_user=_runner_user(e.runner_user),
     )  # fmt: skip
     return supervision, e.breaker_policy()
+
+
+def _runner_user(name: str) -> tuple[int, int] | None:
+    try:
+        return runner_identity(name)
+    except ValueError as err:
+        raise ConfigError("engine.runnerUser", str(err)) from None
 
 
 def resolve(setting: str, root: Path | None) -> Path:

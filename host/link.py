@@ -1,7 +1,12 @@
 """The RunnerLink gRPC server: where runner processes connect, and how they are told apart.
 
 The server listens on a Unix socket inside a private directory (mode 0700), so only this user
-can reach it. Every spawn registers a fresh random token and the inbox its session reads; the
+can reach it; a root host whose runners switch to another user hands the socket to that uid
+(``admit``: the socket becomes the uid's with the host's group, mode 0660, so a runner that
+could not switch and kept root's ids still connects without any capability; the directory
+becomes 0711, passable but not listable).
+
+Every spawn registers a fresh random token and the inbox its session reads; the
 runner presents the token as call metadata, and the connection is bound to that spawn's
 identity (its runner id and strategy ids). What the runner later claims about itself is never
 used to decide who it is. A connection with an unknown or reused token is refused with
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
 import shutil
 import tempfile
@@ -162,6 +168,12 @@ class LinkServer:
         self._pending.clear()
         if self._own_dir:
             shutil.rmtree(self.directory, ignore_errors=True)
+
+    def admit(self, uid: int) -> None:
+        """Let processes of ``uid`` (the runners' user) connect; the token still decides who they are."""
+        self.directory.chmod(0o711)
+        os.chown(self.socket_path, uid, os.getegid())
+        self.socket_path.chmod(0o660)
 
     def register(self, runner_id: str, inbox: asyncio.Queue[Inbound]) -> Registration:
         """A fresh token for one spawn; its connection will feed ``inbox``."""

@@ -3,7 +3,8 @@
     echo "$TOKEN" | python -m runner --socket /run/se/link.sock --plugin plugins/momentum \\
         --strategies '[{"id": "momentum-btc", "name": "momentum", "params": {"symbols": ["BTCUSDT"]}}]'
 
-argv -> token (first line of stdin) -> sandbox -> logging -> serve. Exit codes are named in
+argv -> token (first line of stdin) -> sandbox -> logging -> serve (connect, seal the sandbox, load
+the plugin, Ready). Exit codes are named in
 ``protocol.exitcodes``.
 """
 
@@ -37,6 +38,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--open-files", type=int, default=256)
     parser.add_argument("--file-size-mb", type=int, default=64)
     parser.add_argument("--handshake-timeout", type=float, default=30.0)
+    parser.add_argument("--user", default="", help="UID:GID to switch to when started as root")
+    parser.add_argument("--cgroup", default="", help="the cgroup folder the host put this runner in")
+    parser.add_argument("--cgroup-skipped", default="not configured", help="why there is no --cgroup")
     return parser.parse_args(argv)
 
 
@@ -51,6 +55,13 @@ def _specs(text: str) -> list[StrategySpec]:
             raise ValueError(f"--strategies[{i}]: expected an object with id, name and optional params")
         specs.append(StrategySpec(id=str(item["id"]), name=str(item["name"]), params=item.get("params") or {}))
     return specs
+
+
+def _user(text: str) -> tuple[int, int] | None:
+    if not text:
+        return None
+    uid, _, gid = text.partition(":")
+    return int(uid), int(gid or uid)
 
 
 def _configure_logging() -> None:
@@ -72,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     log = structlog.get_logger("runner")
     try:
         specs = _specs(args.strategies)
+        _user(args.user)
     except (ValueError, OSError) as err:
         log.error("runner_bad_arguments", reason=str(err))
         return ExitCode.BOOT_ERROR
@@ -81,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         return ExitCode.BOOT_ERROR
     policy = sandbox.SandboxPolicy(
         host_pid=args.host_pid, memory_mb=args.memory_mb, cpu_seconds=args.cpu_seconds,
-        open_files=args.open_files, file_size_mb=args.file_size_mb,
+        open_files=args.open_files, file_size_mb=args.file_size_mb, plugin=args.plugin, socket=args.socket,
+        user=_user(args.user), cgroup=args.cgroup, cgroup_skipped=args.cgroup_skipped,
     )  # fmt: skip
     try:
         report = sandbox.apply(policy)
@@ -93,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("runner_sandbox_partial", applied=report.applied, skipped=report.skipped)
     options = RunnerOptions(
         socket=args.socket, plugin=args.plugin, strategies=specs, token=token,
-        sandbox=report.wire(), handshake_timeout_s=args.handshake_timeout,
+        sandbox=report, handshake_timeout_s=args.handshake_timeout,
     )  # fmt: skip
     return int(asyncio.run(serve(options)))
 

@@ -6,7 +6,7 @@ strategy that blocks blocks only this runner; the host's per-batch deadline noti
 
 Order of a runner's life::
 
-    connect (token in metadata) -> load plugin, build strategies -> Hello
+    connect (token in metadata) -> seal the sandbox (no new sockets) -> load plugin, build strategies -> Hello
       -> Start (state to restore) -> on_load/on_start -> Ready -> batches ... -> Stop -> Stopped
 
 A load or config failure is sent as ``BootFailure`` before the runner exits with its named code.
@@ -36,6 +36,7 @@ from runner.dispatch import Dispatcher, locate
 from runner.errors import PluginLoadError, RunnerError, StrategyBuildError
 from runner.loader import StrategySpec, build_strategies, load_plugin
 from runner.logs import LogBuffer, StrategyLog
+from runner.sandbox import SandboxReport, seal
 from sdk.dispatch import HandlerError, StrategySlot
 
 __all__ = ["RunnerOptions", "serve"]
@@ -51,7 +52,7 @@ class RunnerOptions:
     plugin: Path
     strategies: Sequence[StrategySpec]
     token: str
-    sandbox: Sequence[str] = ()
+    sandbox: SandboxReport | None = None  # sealed once the link is up; sent in Hello
     handshake_timeout_s: float = 30.0
 
 
@@ -146,7 +147,8 @@ def _hello(options: RunnerOptions, slots: Sequence[StrategySlot]) -> pb.RunnerMe
         )
         for slot in slots
     ]
-    hello = pb.Hello(pid=os.getpid(), plugin=options.plugin.name, strategies=infos, sandbox=list(options.sandbox))
+    layers = options.sandbox.wire() if options.sandbox else []
+    hello = pb.Hello(pid=os.getpid(), plugin=options.plugin.name, strategies=infos, sandbox=layers)
     return pb.RunnerMessage(hello=hello)
 
 
@@ -228,6 +230,7 @@ async def _run(options: RunnerOptions, stream_ready: asyncio.Future[_Stream]) ->
         stub = pb_grpc.RunnerLinkStub(channel)  # type: ignore[no-untyped-call]  # generated code is untyped
         call = stub.Connect(metadata=((TOKEN_METADATA, options.token),))
         stream = _Stream(call, LogBuffer())
+        await _seal(channel, options)
         stream_ready.set_result(stream)
         dispatcher: Dispatcher | None = None
         try:
@@ -240,13 +243,29 @@ async def _run(options: RunnerOptions, stream_ready: asyncio.Future[_Stream]) ->
             log.error("runner_handshake_timeout", timeout_s=options.handshake_timeout_s)
             return ExitCode.HANDSHAKE_ERROR
         except grpc.aio.AioRpcError as err:
-            log.error("runner_stream_failed", code=str(err.code()), details=err.details())
+            sealed = options.sandbox is not None and "no_new_sockets" in options.sandbox.applied
+            # gRPC would reconnect on a new socket, which the sealed sandbox refuses: say so.
+            reconnect = "refused by the sandbox (no_new_sockets)" if sealed else "not attempted"
+            log.error("runner_stream_failed", code=str(err.code()), details=err.details(), reconnect=reconnect)
             if err.code() == grpc.StatusCode.UNAUTHENTICATED:
                 return ExitCode.HANDSHAKE_ERROR
             return ExitCode.HOST_GONE if dispatcher is not None else ExitCode.BOOT_ERROR
         finally:
             await _close(call, stream)
             stream.close()
+
+
+async def _seal(channel: grpc.aio.Channel, options: RunnerOptions) -> None:
+    """Once the link is connected, refuse new sockets (before any plugin code is imported).
+
+    Not connected in time: seal anyway, and the call fails as it would have without the seal.
+    """
+    if options.sandbox is None:
+        return
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(options.handshake_timeout_s):
+            await channel.channel_ready()
+    seal(options.sandbox)
 
 
 async def _close(call: Any, stream: _Stream) -> None:

@@ -70,9 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-mb", type=int, default=1024)
     args = parser.parse_args(argv)
     try:
-        report = sandbox.apply(sandbox.SandboxPolicy(host_pid=args.host_pid, memory_mb=args.memory_mb))
+        policy = sandbox.SandboxPolicy(host_pid=args.host_pid, memory_mb=args.memory_mb, plugin=args.plugin)
+        report = sandbox.apply(policy)
     except sandbox.HostGone:
         return ExitCode.HOST_GONE
+    sandbox.seal(report)  # no link to keep: no sockets at all
     try:
         answer = describe(args.plugin)
     except PluginLoadError as err:

@@ -3,57 +3,72 @@
 Each layer is applied best-effort: the kernel or the container may refuse one, and the runner
 reports which held (``SandboxReport.applied``) and why the others did not (``skipped``), in its
 Hello to the host (``SandboxReport.wire``: a layer's name when it held, ``"name: reason"`` when
-it did not). Layers, in the order they are applied:
+it did not). ``apply`` runs before the link to the host is connected, ``seal`` right after it
+is (before the plugin is imported). Layers, in the order they are applied:
 
-- ``pdeathsig``: SIGKILL when the host dies (and exit at once if it already has);
+- ``runner_user``: when the runner starts as root and the host names a user (``engine.runnerUser``),
+  drop every group and switch to that uid/gid, so file permissions apply to it. Skipped, with the
+  path, when that user could not read what the runner needs (the Python installation, the plugin
+  folder) or connect to the link socket: the runner then keeps root, held by the layers below;
+- ``pdeathsig``: SIGKILL when the host dies (and exit at once if it already has); armed after
+  ``runner_user`` because a change of uid clears it;
 - ``rlimit_core``, ``rlimit_as``, ``rlimit_cpu``, ``rlimit_nofile``, ``rlimit_fsize``: no core
   dumps, address space (gRPC's threads still start: the host sets ``MALLOC_ARENA_MAX=2``), CPU
   seconds (SIGXCPU at the limit, SIGKILL one second later if that is caught), open files, file
   size; a limit configured as 0 is skipped as "not configured";
-- ``user_namespace``: a new user namespace mapping only the runner's own uid and gid. The runner
-  keeps its uid for file access (the host's socket stays reachable) but holds no capability
-  over anything outside it: even when the host runs as root, the runner cannot ptrace it or
-  read its ``/proc/<pid>/environ`` once the host has made itself undumpable;
+- ``cgroup``: the host put this runner in a cgroup of its own, which it kills whole
+  (``cgroup.kill``) when the runner ends; ``cgroup_limits``: that cgroup has ``memory.max``,
+  ``pids.max`` and ``cpu.max`` set. Both are the host's doing; the runner checks and reports them;
+- ``user_namespace``: a new user namespace mapping only the runner's own uid and gid (after
+  ``runner_user``, the unprivileged one). The runner keeps its uid for file access but holds no
+  capability over anything outside it: even when the host runs as root, the runner cannot ptrace
+  it or read its ``/proc/<pid>/environ`` once the host has made itself undumpable;
 - ``net_namespace``: a new network namespace with no interfaces up, so no IP route anywhere.
   Path-based Unix sockets are not bound to a network namespace: the host's socket still works;
 - ``no_caps``: every capability dropped (bounding, ambient, effective, permitted, inheritable);
 - ``undumpable``: no core dumps and no ``/proc/<pid>/mem`` or environ access for sibling
   runners of the same uid;
-- ``no_new_privs``: no privilege gain through exec (and the precondition of the next two);
-- ``landlock`` (filesystem): no writes anywhere but ``/dev/null`` (reads and exec stay open);
-  Landlock also forbids ptrace of any process outside the runner's domain. ``landlock_net``
-  (ABI 4): no TCP bind or connect. ``landlock_scope`` (ABI 6): no signals to processes outside
-  the domain (the host, other runners) and no abstract Unix sockets outside it;
-- ``no_network``: a seccomp filter: ``socket()`` only for AF_UNIX and AF_NETLINK (EACCES for
-  every other family, IP included), io_uring refused (ENOSYS; it can open sockets without
-  ``socket()``), x32 and foreign-arch syscalls refused.
+- ``no_new_privs``: no privilege gain through exec (and the precondition of the next ones);
+- ``landlock`` (filesystem, ``runner._landlock``): no writes anywhere but ``/dev/null``; Landlock
+  also forbids ptrace of any process outside the runner's domain. ``landlock_read``: reads only
+  of the Python installation, system libraries, the engine's packages, the plugin folder and the
+  runner's own ``/proc/<pid>``; no exec outside the installation and libraries.
+  ``landlock_net`` (ABI 4): no TCP bind or connect. ``landlock_scope`` (ABI 6): no signals to
+  processes outside the domain (the host, other runners), no abstract Unix sockets outside it;
+- ``no_network`` (seccomp, ``runner._seccomp``): ``socket()`` only for AF_UNIX and AF_NETLINK,
+  io_uring refused, x32 and foreign-arch syscalls refused;
+- ``no_processes`` (seccomp): no ``fork``, ``vfork`` or ``clone`` of a process; threads start;
+- ``no_new_sockets`` (seccomp, in ``seal``): no ``socket``, ``socketpair`` or ``connect`` at all.
+  The link's connection stays; should gRPC lose it, it cannot reconnect and the runner ends
+  (the host sees the stream close and restarts it).
 
-The runner must be single-threaded when this runs: a user namespace cannot be entered by a
+The runner must be single-threaded when ``apply`` runs: a user namespace cannot be entered by a
 threaded process, and gRPC starts its threads only when the channel is created, after this.
 """
 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
-import functools
 import os
-import platform
 import resource
 import signal
-import socket
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["LAYERS", "HostGone", "SandboxPolicy", "SandboxReport", "apply"]
+from runner import _landlock, _seccomp
+from runner._syscalls import Skip, arch, check, libc, prctl
+
+__all__ = ["LAYERS", "HostGone", "SandboxPolicy", "SandboxReport", "apply", "seal"]
 
 LAYERS = (
-    "pdeathsig",
-    "rlimit_core", "rlimit_as", "rlimit_cpu", "rlimit_nofile", "rlimit_fsize",
+    "runner_user", "pdeathsig",
+    "rlimit_core", "rlimit_as", "rlimit_cpu", "rlimit_nofile", "rlimit_fsize", "cgroup", "cgroup_limits",
     "user_namespace", "net_namespace", "no_caps", "undumpable", "no_new_privs",
-    "landlock", "landlock_net", "landlock_scope", "no_network",
+    "landlock", "landlock_read", "landlock_net", "landlock_scope", "no_network", "no_processes",
+    "no_new_sockets",
 )  # fmt: skip
 
 _PR_SET_PDEATHSIG = 1
@@ -66,6 +81,7 @@ _CLONE_NEWUSER = 0x10000000
 _CLONE_NEWNET = 0x40000000
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 _MB = 1024 * 1024
+_CGROUP_LIMITS = ("memory.max", "pids.max", "cpu.max")
 
 
 @dataclass(frozen=True)
@@ -77,6 +93,11 @@ class SandboxPolicy:
     cpu_seconds: int = 0
     open_files: int = 256
     file_size_mb: int = 64
+    plugin: Path | None = None  # the plugin folder: readable (None: nothing beyond the installation)
+    socket: Path | None = None  # the link socket the runner must still reach after ``runner_user``
+    user: tuple[int, int] | None = None  # uid, gid to switch to when started as root
+    cgroup: str = ""  # the cgroup folder (under the cgroup2 mount) the host put the runner in
+    cgroup_skipped: str = "not configured"  # why the host did not, when ``cgroup`` is empty
 
 
 @dataclass
@@ -93,67 +114,42 @@ class HostGone(Exception):
     """The host died before the runner could arm its parent-death signal."""
 
 
-class _Skip(Exception):
-    """A layer that does not apply here, with the reason."""
+# --- identity, parent death, limits -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Arch:
-    audit: int  # AUDIT_ARCH_* as seccomp_data.arch reports it
-    socket: int
-    seccomp: int
-    x32: bool  # x86_64 also accepts x32 syscalls (nr | 0x40000000) under the same arch value
+def _may(path: Path, uid: int, gid: int, bits: int) -> str | None:
+    """Why ``uid``/``gid`` (no other groups) could not reach ``path`` with ``bits`` (r=4, w=2), or None."""
+    try:
+        steps = [(parent, 1) for parent in reversed(path.parents)] + [(path, bits)]
+        for step, need in steps:
+            st = os.stat(step)
+            shift = 6 if st.st_uid == uid else 3 if st.st_gid == gid else 0
+            if (st.st_mode >> shift) & need != need:
+                return f"uid {uid} cannot reach {path}: {step} is {stat.filemode(st.st_mode)} {st.st_uid}:{st.st_gid}"
+    except OSError as err:
+        return f"cannot check {path}: {err.strerror}"
+    return None
 
 
-# io_uring_setup/enter/register and landlock_* have the same numbers on both (the unified table).
-_ARCHES = {
-    "x86_64": _Arch(audit=0xC000003E, socket=41, seccomp=317, x32=True),
-    "aarch64": _Arch(audit=0xC00000B7, socket=198, seccomp=277, x32=False),
-}
-_IO_URING = (425, 426, 427)
-_LANDLOCK_CREATE_RULESET, _LANDLOCK_ADD_RULE, _LANDLOCK_RESTRICT_SELF = 444, 445, 446
-
-
-@functools.cache
-def _libc() -> ctypes.CDLL:
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    libc.syscall.restype = ctypes.c_long
-    return libc
-
-
-def _errno_error() -> OSError:
-    code = ctypes.get_errno()
-    return OSError(code, os.strerror(code))
-
-
-def _check(result: int) -> int:
-    if result < 0:
-        raise _errno_error()
-    return result
-
-
-def _prctl(option: int, arg: int) -> None:
-    _check(_libc().prctl(option, ctypes.c_ulong(arg), 0, 0, 0))
-
-
-def _syscall(number: int, *args: object) -> int:
-    """A raw syscall; integer arguments are passed as C longs (the kernel reads whole registers)."""
-    converted = [ctypes.c_long(arg) if isinstance(arg, int) else arg for arg in args]
-    return _check(int(_libc().syscall(ctypes.c_long(number), *converted)))
-
-
-def _arch() -> _Arch:
-    arch = _ARCHES.get(platform.machine())
-    if arch is None:
-        raise _Skip(f"no syscall table for {platform.machine()} (x86_64 and aarch64 only)")
-    return arch
-
-
-# --- parent death, limits ------------------------------------------------------------------------
+def _runner_user(policy: SandboxPolicy) -> None:
+    if policy.user is None:
+        raise Skip("not configured")
+    if os.geteuid() != 0:
+        raise Skip(f"not started as root (uid {os.geteuid()})")
+    uid, gid = policy.user
+    needs = [(Path(os.__file__).parent, 5)]  # the standard library, a folder: read and list
+    needs += [(policy.plugin.resolve(), 5)] if policy.plugin else []
+    needs += [(policy.socket, 2)] if policy.socket else []
+    for path, bits in needs:
+        if (why := _may(path, uid, gid, bits)) is not None:
+            raise Skip(why)
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
 
 
 def _pdeathsig(policy: SandboxPolicy) -> None:
-    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     # The host may have died between our fork and the prctl: then we were re-parented already.
     if os.getppid() != policy.host_pid:
         raise HostGone(f"parent is {os.getppid()}, expected host {policy.host_pid}")
@@ -162,10 +158,26 @@ def _pdeathsig(policy: SandboxPolicy) -> None:
 def _limit(kind: int, value: int, grace: int = 0) -> None:
     """Soft limit ``value``; hard limit ``grace`` above it (never above the inherited hard limit)."""
     if value <= 0:
-        raise _Skip("not configured")
+        raise Skip("not configured")
     _, hard = resource.getrlimit(kind)
     ceiling = value + grace if hard == resource.RLIM_INFINITY else min(value + grace, hard)
     resource.setrlimit(kind, (min(value, ceiling), ceiling))
+
+
+def _cgroup(policy: SandboxPolicy) -> None:
+    if not policy.cgroup:
+        raise Skip(policy.cgroup_skipped)
+    members = (Path(policy.cgroup) / "cgroup.procs").read_text().split()
+    if str(os.getpid()) not in members:
+        raise Skip(f"runner is not in {policy.cgroup}")
+
+
+def _cgroup_limits(policy: SandboxPolicy) -> None:
+    if not policy.cgroup:
+        raise Skip("no cgroup")
+    missing = [name for name in _CGROUP_LIMITS if not (Path(policy.cgroup) / name).exists()]
+    if missing:
+        raise Skip(f"cgroup has no {', '.join(missing)}: controller not available to cgroup v2 here")
 
 
 # --- namespaces, capabilities ------------------------------------------------------------------
@@ -181,7 +193,7 @@ def _write_proc(path: str, text: str) -> None:
 
 def _user_namespace() -> None:
     uid, gid = os.geteuid(), os.getegid()
-    _check(_libc().unshare(_CLONE_NEWUSER))
+    check(libc().unshare(_CLONE_NEWUSER))
     # Map our own ids to themselves so uid-based checks read the same inside; an unmapped uid
     # would show as 65534 but change nothing else, so a refused map is not a failed layer.
     try:
@@ -193,7 +205,7 @@ def _user_namespace() -> None:
 
 
 def _net_namespace() -> None:
-    _check(_libc().unshare(_CLONE_NEWNET))
+    check(libc().unshare(_CLONE_NEWNET))
 
 
 class _CapHeader(ctypes.Structure):
@@ -208,124 +220,15 @@ def _drop_caps() -> None:
     last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
     for cap in range(last + 1):
         try:
-            _prctl(_PR_CAPBSET_DROP, cap)
+            prctl(_PR_CAPBSET_DROP, cap)
         except OSError as err:
             # Without CAP_SETPCAP the bounding set cannot shrink; no_new_privs covers exec then.
             if err.errno != errno.EPERM:
                 raise
-    _prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL)
+    prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL)
     header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
     data = (_CapData * 2)()  # all zero: dropping every capability is always permitted
-    _check(_libc().capset(ctypes.byref(header), data))
-
-
-# --- Landlock ------------------------------------------------------------------------------------
-
-_FS_WRITE_FILE, _FS_TRUNCATE, _FS_IOCTL_DEV = 1 << 1, 1 << 14, 1 << 15
-# remove dir/file, make char/dir/reg/sock/fifo/block/sym: every right that changes the tree.
-_FS_CHANGE_TREE = sum(1 << bit for bit in range(4, 13))
-_FS_REFER = 1 << 13
-_NET_BIND_TCP, _NET_CONNECT_TCP = 1 << 0, 1 << 1
-_SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1 << 0, 1 << 1
-_RULE_PATH_BENEATH = 1
-_CREATE_RULESET_VERSION = 1 << 0
-_WRITABLE = ("/dev/null",)
-
-
-class _RulesetAttr(ctypes.Structure):
-    _fields_ = (
-        ("handled_access_fs", ctypes.c_uint64),
-        ("handled_access_net", ctypes.c_uint64),
-        ("scoped", ctypes.c_uint64),
-    )
-
-
-class _PathBeneathAttr(ctypes.Structure):
-    _pack_ = 1
-    _fields_ = (("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32))
-
-
-def _landlock_abi() -> int:
-    _arch()  # the landlock_* syscall numbers used here are checked for these arches only
-    try:
-        return _syscall(_LANDLOCK_CREATE_RULESET, None, 0, _CREATE_RULESET_VERSION)
-    except OSError as err:
-        raise _Skip(f"kernel has no Landlock ({err.strerror})") from err
-
-
-def _landlock_ruleset(abi: int) -> _RulesetAttr:
-    """Handle only the rights that write: reads and exec stay unrestricted, so Python keeps working."""
-    fs = _FS_WRITE_FILE | _FS_CHANGE_TREE
-    fs |= (_FS_REFER if abi >= 2 else 0) | (_FS_TRUNCATE if abi >= 3 else 0) | (_FS_IOCTL_DEV if abi >= 5 else 0)
-    net = _NET_BIND_TCP | _NET_CONNECT_TCP if abi >= 4 else 0
-    scoped = _SCOPE_ABSTRACT_UNIX_SOCKET | _SCOPE_SIGNAL if abi >= 6 else 0
-    return _RulesetAttr(fs, net, scoped)
-
-
-def _landlock(abi: int) -> None:
-    attr = _landlock_ruleset(abi)
-    ruleset = _syscall(_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), ctypes.sizeof(attr), 0)
-    try:
-        file_rights = attr.handled_access_fs & (_FS_WRITE_FILE | _FS_TRUNCATE | _FS_IOCTL_DEV)
-        for path in _WRITABLE:
-            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-            try:
-                rule = _PathBeneathAttr(file_rights, fd)
-                _syscall(_LANDLOCK_ADD_RULE, ruleset, _RULE_PATH_BENEATH, ctypes.byref(rule), 0)
-            finally:
-                os.close(fd)
-        _syscall(_LANDLOCK_RESTRICT_SELF, ruleset, 0)
-    finally:
-        os.close(ruleset)
-
-
-# --- seccomp -----------------------------------------------------------------------------------
-
-_BPF_LD_W_ABS, _BPF_JEQ_K, _BPF_JGE_K, _BPF_RET_K = 0x20, 0x15, 0x35, 0x06
-_SECCOMP_RET_ALLOW, _SECCOMP_RET_ERRNO = 0x7FFF0000, 0x00050000
-_SECCOMP_SET_MODE_FILTER, _SECCOMP_FILTER_FLAG_TSYNC = 1, 1
-_X32_SYSCALL_BIT = 0x40000000
-_ALLOWED_FAMILIES = (socket.AF_UNIX, socket.AF_NETLINK)
-_Insn = tuple[int, int, int, int]  # code, jt, jf, k
-
-
-class _SockFilter(ctypes.Structure):
-    _fields_ = (("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32))
-
-
-class _SockFprog(ctypes.Structure):
-    _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter)))
-
-
-def _ret(value: int) -> _Insn:
-    return (_BPF_RET_K, 0, 0, value)
-
-
-def _if_equal_return(k: int, value: int) -> list[_Insn]:
-    return [(_BPF_JEQ_K, 0, 1, k), _ret(value)]
-
-
-def _network_filter(arch: _Arch) -> list[_Insn]:
-    """The BPF program over seccomp_data (nr at 0, arch at 4, args[0]'s low word at 16)."""
-    program: list[_Insn] = [(_BPF_LD_W_ABS, 0, 0, 4), (_BPF_JEQ_K, 1, 0, arch.audit)]
-    program += [_ret(_SECCOMP_RET_ERRNO | errno.EPERM), (_BPF_LD_W_ABS, 0, 0, 0)]
-    if arch.x32:
-        program += [(_BPF_JGE_K, 0, 1, _X32_SYSCALL_BIT), _ret(_SECCOMP_RET_ERRNO | errno.EPERM)]
-    for number in _IO_URING:
-        program += _if_equal_return(number, _SECCOMP_RET_ERRNO | errno.ENOSYS)
-    program += [(_BPF_JEQ_K, 1, 0, arch.socket), _ret(_SECCOMP_RET_ALLOW), (_BPF_LD_W_ABS, 0, 0, 16)]
-    for family in _ALLOWED_FAMILIES:
-        program += _if_equal_return(family, _SECCOMP_RET_ALLOW)
-    return [*program, _ret(_SECCOMP_RET_ERRNO | errno.EACCES)]
-
-
-def _no_network() -> None:
-    arch = _arch()
-    program = _network_filter(arch)
-    filters = (_SockFilter * len(program))(*(_SockFilter(*insn) for insn in program))
-    fprog = _SockFprog(len(program), filters)
-    # TSYNC: should any thread exist already, it gets the filter too (prctl would cover only this one).
-    _syscall(arch.seccomp, _SECCOMP_SET_MODE_FILTER, _SECCOMP_FILTER_FLAG_TSYNC, ctypes.byref(fprog))
+    check(libc().capset(ctypes.byref(header), data))
 
 
 # --- putting it together -------------------------------------------------------------------------
@@ -335,17 +238,19 @@ def _layers(policy: SandboxPolicy) -> list[tuple[str, Callable[[], object]]]:
     landlock_abi: list[int] = []  # set once the base layer holds; the parts below only report
 
     def landlock() -> None:
-        abi = _landlock_abi()
-        _landlock(abi)
+        abi = _landlock.abi()
+        rules = _landlock.readable(policy.plugin) if policy.plugin else {"/dev/null": _landlock.READ}
+        _landlock.restrict(abi, rules)
         landlock_abi.append(abi)
 
     def landlock_part(needs: int, what: str) -> None:
         if not landlock_abi:
-            raise _Skip("landlock not applied")
+            raise Skip("landlock not applied")
         if landlock_abi[0] < needs:
-            raise _Skip(f"Landlock ABI {landlock_abi[0]} has no {what} (needs ABI {needs})")
+            raise Skip(f"Landlock ABI {landlock_abi[0]} has no {what} (needs ABI {needs})")
 
     return [
+        ("runner_user", lambda: _runner_user(policy)),
         ("pdeathsig", lambda: _pdeathsig(policy)),
         ("rlimit_core", lambda: resource.setrlimit(resource.RLIMIT_CORE, (0, 0))),
         ("rlimit_as", lambda: _limit(resource.RLIMIT_AS, policy.memory_mb * _MB)),
@@ -353,30 +258,47 @@ def _layers(policy: SandboxPolicy) -> list[tuple[str, Callable[[], object]]]:
         ("rlimit_cpu", lambda: _limit(resource.RLIMIT_CPU, policy.cpu_seconds, grace=1)),
         ("rlimit_nofile", lambda: _limit(resource.RLIMIT_NOFILE, policy.open_files)),
         ("rlimit_fsize", lambda: _limit(resource.RLIMIT_FSIZE, policy.file_size_mb * _MB)),
+        ("cgroup", lambda: _cgroup(policy)),
+        ("cgroup_limits", lambda: _cgroup_limits(policy)),
         ("user_namespace", _user_namespace),
         ("net_namespace", _net_namespace),
         ("no_caps", _drop_caps),
-        ("undumpable", lambda: _prctl(_PR_SET_DUMPABLE, 0)),
-        ("no_new_privs", lambda: _prctl(_PR_SET_NO_NEW_PRIVS, 1)),
+        ("undumpable", lambda: prctl(_PR_SET_DUMPABLE, 0)),
+        ("no_new_privs", lambda: prctl(_PR_SET_NO_NEW_PRIVS, 1)),
         ("landlock", landlock),
+        ("landlock_read", lambda: landlock_part(1, "read rules") if policy.plugin else _skip("no plugin folder")),
         ("landlock_net", lambda: landlock_part(4, "network rules")),
         ("landlock_scope", lambda: landlock_part(6, "signal and abstract-socket scopes")),
-        ("no_network", _no_network),
+        ("no_network", lambda: _seccomp.install(arch(), _seccomp.network_filter(arch()))),
+        ("no_processes", lambda: _seccomp.install(arch(), _seccomp.process_filter(arch()))),
     ]
 
 
+def _skip(reason: str) -> None:
+    raise Skip(reason)
+
+
+def _run(report: SandboxReport, name: str, layer: Callable[[], object]) -> None:
+    try:
+        layer()
+    except HostGone:
+        raise
+    except Skip as skip:
+        report.skipped[name] = str(skip)
+    except (OSError, ValueError) as err:
+        report.skipped[name] = str(err)
+    else:
+        report.applied.append(name)
+
+
 def apply(policy: SandboxPolicy) -> SandboxReport:
-    """Apply every layer that this kernel allows; raise HostGone if the host is already gone."""
+    """Apply every layer up to the link that this kernel allows; raise HostGone if the host is gone."""
     report = SandboxReport()
     for name, layer in _layers(policy):
-        try:
-            layer()
-        except HostGone:
-            raise
-        except _Skip as skip:
-            report.skipped[name] = str(skip)
-        except (OSError, ValueError) as err:
-            report.skipped[name] = str(err)
-        else:
-            report.applied.append(name)
+        _run(report, name, layer)
     return report
+
+
+def seal(report: SandboxReport) -> None:
+    """Refuse every new socket from now on (the link is connected); record it in ``report``."""
+    _run(report, "no_new_sockets", lambda: _seccomp.install(arch(), _seccomp.socket_filter(arch())))

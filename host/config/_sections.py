@@ -178,6 +178,9 @@ class EngineConfig(_Section):
     # 20 in a minute: one burst over the quota now and then is only rejected, never restarted.
     order_flood_rejections: int = _opt(20, _above(0))
     order_flood_window: float = _opt(60.0, _above(0), duration=True)
+    # The user (name or uid) a runner switches to when the host runs as root, so file permissions
+    # keep it from the host's secrets too; "" keeps the host's uid. Must exist on the machine.
+    runner_user: str = _opt("nobody")
     breaker_consecutive_failures: int = _opt(5)  # strategy errors in a row that trip its breaker
     breaker_window_failures: int = _opt(20)  # ... or this many errors ...
     breaker_window: float = _opt(60.0, duration=True)  # ... within this window

@@ -10,7 +10,15 @@ are kept as a short tail for the operator. When the process is reaped, ``Process
 its session's inbox.
 
 Ending a runner is ``end_runner``: gRPC Stop -> SIGTERM at grace/2 -> SIGKILL to the process
-group; it returns the rung it reached.
+group; it returns the rung it reached. However a runner ends (that ladder, a crash, a kill from
+outside), once it is reaped the host SIGKILLs what is left of its process group and of its cgroup
+(``host.supervisor.cgroup``, where the host can make one): nothing it started outlives it. The pid
+is safe to use as the group's id just after the reap: a number still naming a group is not
+reused, and an emptied one comes back only after the kernel has gone through every pid.
+
+When the host runs as root and ``RunnerLaunch.user`` names a user, the runner switches to it
+(``runner.sandbox``, layer ``runner_user``); the link socket is handed to that uid so that it can
+still connect.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import pwd
 import signal
 import sys
 from collections import deque
@@ -33,8 +42,11 @@ import structlog
 
 from host.link import Inbound, LinkServer, ProcessExited, Registration
 from host.session import RunnerSession
+from host.supervisor import cgroup as cgroups
 
-__all__ = ["RunnerLaunch", "RunnerLimits", "RunnerProcess", "Rung", "end_runner", "spawn_runner"]
+__all__ = [
+    "RunnerLaunch", "RunnerLimits", "RunnerProcess", "Rung", "end_runner", "runner_identity", "spawn_runner",
+]  # fmt: skip
 
 log = structlog.get_logger("host.process")
 _TAIL_LINES = 50
@@ -67,6 +79,18 @@ class RunnerLaunch:
     strategies: Sequence[dict[str, Any]]  # {"id", "name", "params"}
     limits: RunnerLimits = field(default_factory=RunnerLimits)
     handshake_timeout_s: float = 30.0
+    user: tuple[int, int] | None = None  # uid, gid the runner switches to when started as root
+
+
+def runner_identity(user: str) -> tuple[int, int] | None:
+    """``engine.runnerUser`` as uid and gid: a name or a uid known to the system; "" is None."""
+    if not user:
+        return None
+    try:
+        entry = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
+    except KeyError:
+        raise ValueError(f"no user {user!r} on this machine") from None
+    return entry.pw_uid, entry.pw_gid
 
 
 # Every package a runner process imports from the engine. Located by spec, not imported: the host
@@ -99,8 +123,12 @@ def runner_environment() -> dict[str, str]:
 class RunnerProcess:
     """A spawned runner: its pid, output tail and exit."""
 
-    def __init__(self, launch: RunnerLaunch, proc: asyncio.subprocess.Process, inbox: asyncio.Queue[Inbound]) -> None:
+    def __init__(
+        self, launch: RunnerLaunch, proc: asyncio.subprocess.Process, inbox: asyncio.Queue[Inbound],
+        cgroup: cgroups.RunnerCgroup | None = None,
+    ) -> None:  # fmt: skip
         self.launch = launch
+        self.cgroup = cgroup
         self.proc = proc
         self.pid = proc.pid
         self.tail: deque[str] = deque(maxlen=_TAIL_LINES)
@@ -123,8 +151,19 @@ class RunnerProcess:
 
     async def _reap(self) -> None:
         code = await self.proc.wait()
+        await self._kill_leftovers()
         self.exited.set()
         self._inbox.put_nowait(ProcessExited(code))
+
+    async def _kill_leftovers(self) -> None:
+        """SIGKILL whatever the runner left behind: its process group, then its cgroup."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+            log.warning("runner_group_killed", runner=self.launch.runner_id, pid=self.pid)
+        if self.cgroup is not None:
+            left = await self.cgroup.kill()
+            if left:
+                log.warning("runner_cgroup_killed", runner=self.launch.runner_id, pid=self.pid, processes=left)
 
     def signal_group(self, sig: int) -> None:
         """Send ``sig`` to the runner's whole process group (it leads its own session)."""
@@ -148,8 +187,10 @@ class RunnerProcess:
             task.cancel()
 
 
-def _argv(launch: RunnerLaunch, socket_path: Path) -> list[str]:
+def _argv(launch: RunnerLaunch, socket_path: Path, cgroup: cgroups.RunnerCgroup | str) -> list[str]:
     limits = launch.limits
+    user = f"{launch.user[0]}:{launch.user[1]}" if launch.user else ""
+    where = ["--cgroup", str(cgroup.path)] if isinstance(cgroup, cgroups.RunnerCgroup) else ["--cgroup-skipped", cgroup]
     return [
         sys.executable, "-B", "-s", "-m", "runner",
         "--socket", str(socket_path),
@@ -161,7 +202,16 @@ def _argv(launch: RunnerLaunch, socket_path: Path) -> list[str]:
         "--open-files", str(limits.open_files),
         "--file-size-mb", str(limits.file_size_mb),
         "--handshake-timeout", str(launch.handshake_timeout_s),
+        "--user", user, *where,
     ]  # fmt: skip
+
+
+async def _cgroup(launch: RunnerLaunch) -> cgroups.RunnerCgroup | str:
+    """The runner's own cgroup, or why it gets none."""
+    try:
+        return await cgroups.create(launch.runner_id, launch.limits.memory_mb)
+    except (cgroups.CgroupUnavailable, OSError) as err:
+        return str(err)
 
 
 async def spawn_runner(
@@ -169,9 +219,12 @@ async def spawn_runner(
 ) -> tuple[RunnerProcess, Registration]:
     """Start a runner process whose connection will be bound to ``launch.runner_id``."""
     registration = link.register(launch.runner_id, inbox)
+    if launch.user is not None and os.geteuid() == 0:
+        link.admit(launch.user[0])
+    cgroup = await _cgroup(launch)
     try:
         proc = await asyncio.create_subprocess_exec(
-            *_argv(launch, link.socket_path),
+            *_argv(launch, link.socket_path, cgroup),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
@@ -182,14 +235,28 @@ async def spawn_runner(
         )
     except OSError:
         link.unregister(registration)
+        if isinstance(cgroup, cgroups.RunnerCgroup):
+            await cgroup.kill()
         raise
+    placed = _place(proc.pid, cgroup)
     assert proc.stdin is not None
     proc.stdin.write(registration.token.encode() + b"\n")
     with contextlib.suppress(ConnectionError):
         await proc.stdin.drain()
     proc.stdin.close()
     log.info("runner_spawned", runner=launch.runner_id, pid=proc.pid, plugin=launch.plugin.name)
-    return RunnerProcess(launch, proc, inbox), registration
+    return RunnerProcess(launch, proc, inbox, placed), registration
+
+
+def _place(pid: int, cgroup: cgroups.RunnerCgroup | str) -> cgroups.RunnerCgroup | None:
+    """Move the new runner into its cgroup (its Python is still starting: nothing of its own ran yet)."""
+    if not isinstance(cgroup, cgroups.RunnerCgroup):
+        return None
+    try:
+        cgroup.add(pid)
+    except OSError as err:
+        log.warning("runner_cgroup_failed", pid=pid, reason=str(err))
+    return cgroup
 
 
 async def end_runner(process: RunnerProcess, session: RunnerSession | None, grace_s: float) -> Rung:

@@ -139,6 +139,7 @@ class StrategyRunners:
             strategies=[{"id": definition.id, "name": definition.name, "params": dict(definition.params)}],
             limits=self.settings.limits,
             handshake_timeout_s=self.settings.handshake_timeout_s,
+            user=self.settings.runner_user,
         )
         try:
             return await spawn_runner(launch, self.link, asyncio.Queue())

@@ -143,6 +143,7 @@ class SupervisionSettings:
     max_signals_per_batch: int = 1000
     heartbeat_interval_s: float = 5.0
     limits: RunnerLimits = field(default_factory=RunnerLimits)
+    runner_user: tuple[int, int] | None = None  # uid, gid runners switch to when the host is root
     log_rate: LogRatePolicy = field(default_factory=LogRatePolicy)  # strategy log records per strategy
     cpu_share: float = 0.5  # cores a runner may use on average over cpu_window_s; 0 = not watched
     cpu_window_s: float = 10.0

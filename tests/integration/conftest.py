@@ -38,12 +38,13 @@ class RunnerHarness:
         strategies: Sequence[Mapping[str, Any]] = ({"id": "s1", "name": "scripted", "params": {}},),
         *,
         limits: RunnerLimits | None = None,
+        user: tuple[int, int] | None = None,
     ) -> LiveRunner:
         path = plugin if isinstance(plugin, Path) else RUNNERS / plugin
         inbox: asyncio.Queue[Inbound] = asyncio.Queue()
         launch = RunnerLaunch(
             runner_id=f"r{len(self.live) + 1}", plugin=path,
-            strategies=[dict(s) for s in strategies], limits=limits or RunnerLimits(),
+            strategies=[dict(s) for s in strategies], limits=limits or RunnerLimits(), user=user,
         )  # fmt: skip
         process, registration = await spawn_runner(launch, self.link, inbox)
         live = LiveRunner(process, registration, inbox)
