@@ -44,6 +44,7 @@ class StrategyMetrics:
     _dropped: Counter
     _stops: Counter
     _log_dropped: Counter
+    _truncated: Counter
     strategy: str
 
     def error(self, kind: str) -> None:
@@ -57,6 +58,9 @@ class StrategyMetrics:
 
     def log_dropped(self, reason: str, count: int) -> None:
         self._log_dropped.labels(strategy=self.strategy, reason=reason).inc(count)
+
+    def output_truncated(self, count: int) -> None:
+        self._truncated.labels(strategy=self.strategy).inc(count)
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,10 @@ class EngineMetrics:
             "strategy_log_dropped_total", "Strategy log records not logged, by reason (rate, runner_cap, invalid, "
             "impersonation)", ["strategy", "reason"], namespace=ns, registry=r,
         )  # fmt: skip
+        self.output_truncated = Counter(
+            "runner_output_truncated_total", "Runner output lines cut at the host's line limit", ["strategy"],
+            namespace=ns, registry=r,
+        )  # fmt: skip
         self.config_reloads = Counter("config_reloads_total", "Config file changes applied, by result", ["result"],
                                       namespace=ns, registry=r)  # fmt: skip
 
@@ -129,7 +137,7 @@ class EngineMetrics:
             signals=self.signals.labels(strategy=strategy), latency_us=self.latency_us.labels(strategy=strategy),
             processing_us=self.processing_us.labels(strategy=strategy),
             restarts=self.restarts.labels(strategy=strategy), _errors=self.errors, _dropped=self.signals_dropped,
-            _stops=self.stops, strategy=strategy, _log_dropped=self.log_dropped,
+            _stops=self.stops, strategy=strategy, _log_dropped=self.log_dropped, _truncated=self.output_truncated,
         )  # fmt: skip
 
     def watch(self, status: Callable[[], Iterable[StrategyStatus]]) -> None:

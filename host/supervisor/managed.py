@@ -30,7 +30,7 @@ import structlog
 from host.clock import Clock, SystemClock
 from host.link import LinkServer, Wakeup
 from host.router import Outbox
-from host.session import DeadlineMissed, RunnerLost, SessionError
+from host.session import DeadlineMissed, ProtocolViolation, RunnerLost, SessionError
 from host.supervisor.control import Control
 from host.supervisor.judging import ResultJudge
 from host.supervisor.lograte import LogRateLimiter
@@ -91,9 +91,12 @@ class ManagedStrategy:
         self.outbox = Outbox(settings.outbox_capacity)
         self.stats = StrategyStats()
         self._judge = ResultJudge(definition.id, settings, self.stats, metrics, breaker, listener, self._serving)
-        limiter = LogRateLimiter(settings.log_rate, clock or SystemClock())
+        clock = clock or SystemClock()
+        limiter = LogRateLimiter(settings.log_rate, clock)
         self.logs = StrategyLogRelay(definition.id, definition.plugin, limiter, metrics)
-        self._runners = StrategyRunners(definition.id, settings, link, self.stats, metrics, state_store, self.logs)
+        self._runners = StrategyRunners(
+            definition.id, settings, link, self.stats, metrics, state_store, self.logs, clock
+        )
         self._swap = HotSwap(definition.id, self._runners, self.stats, settings.handshake_timeout_s)
         self._control = Control(breaker, self._interrupt)
         self._state = StrategyState.STARTING
@@ -326,11 +329,14 @@ class ManagedStrategy:
             self._idle = False
         try:
             message = runner.session.interpret(item)
+            if message is not None:
+                runner.session.note_idle(message)
         except RunnerLost as lost:
             await self._lost(runner, FailureKind.CRASH, lost)
             return False
-        if message is not None:
-            runner.session.note_idle(message)
+        except ProtocolViolation as flood:
+            await self._lost(runner, FailureKind.PROTOCOL, flood)
+            return False
         return True
 
     async def _call(self, runner: Runner, items: list[bytes]) -> bool:
@@ -343,6 +349,9 @@ class ManagedStrategy:
             return False
         except RunnerLost as lost:
             await self._lost(runner, FailureKind.CRASH, lost)
+            return False
+        except ProtocolViolation as flood:
+            await self._lost(runner, FailureKind.PROTOCOL, flood)
             return False
         self._acked(items)
         self.stats.batches += 1
@@ -368,7 +377,7 @@ class ManagedStrategy:
     # ---------------------------------------------------------------- failure
 
     async def _lost(self, runner: Runner, kind: FailureKind, err: SessionError) -> None:
-        """The one handler for "runner gone" (timeout, exit, broken stream): charge it and recover."""
+        """The one handler for "runner gone" (timeout, exit, broken stream, flood): charge it and recover."""
         if isinstance(err, RunnerLost) and err.returncode is None:
             code = await runner.process.wait(1.0)
             err = RunnerLost(err.runner_id, err.reason, code)

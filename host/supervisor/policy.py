@@ -11,8 +11,8 @@ there are no timers to schedule or cancel.
 States:
 
 - ``CLOSED``: serving. ERRORs (the runner survives) are counted and trip the breaker at
-  ``consecutive_failures`` in a row or ``window_failures`` within ``window_s``. TIMEOUT and CRASH
-  need a new runner, so they trip at once.
+  ``consecutive_failures`` in a row or ``window_failures`` within ``window_s``. TIMEOUT, CRASH and
+  PROTOCOL (a flooded stream) need a new runner, so they trip at once.
 - ``OPEN``: not serving. Either a restart is pending (the ``Restart`` said when; the supervisor
   calls ``runner_started()`` once the replacement is up, which moves to ``HALF_OPEN``), or it is
   held open (boot error, restart budget exhausted, operator pause) and only ``resume()`` lets a
@@ -68,6 +68,7 @@ class FailureKind(StrEnum):
     TIMEOUT = "timeout"  # missed its per-batch deadline (the runner is killed)
     CRASH = "crash"  # exited, was killed by a signal, or its stream broke
     BOOT = "boot"  # could not load / bad config / on_start raised: never restarted in a loop
+    PROTOCOL = "protocol"  # flooded its stream with messages the host did not ask for (the runner is ended)
 
 
 class BreakerState(StrEnum):

@@ -9,6 +9,11 @@ argv or the environment, where other processes of this user could read it). Its 
 are kept as a short tail for the operator. When the process is reaped, ``ProcessExited`` goes on
 its session's inbox.
 
+Output is read in chunks, never line by line: a runner can print a line of any length (or none at
+all), and the host must keep reading, or the runner blocks on a full pipe and misses its deadlines
+with no word of why. ``OutputLines`` cuts a line at ``_LINE_LIMIT`` bytes with a marker, drops the
+rest of it up to its newline and counts the cut (``on_truncated``, the strategy's metric).
+
 Ending a runner is ``end_runner``: gRPC Stop -> SIGTERM at grace/2 -> SIGKILL to the process
 group; it returns the rung it reached.
 """
@@ -23,7 +28,7 @@ import os
 import signal
 import sys
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -34,11 +39,56 @@ import structlog
 from host.link import Inbound, LinkServer, ProcessExited, Registration
 from host.session import RunnerSession
 
-__all__ = ["RunnerLaunch", "RunnerLimits", "RunnerProcess", "Rung", "end_runner", "spawn_runner"]
+__all__ = ["OutputLines", "RunnerLaunch", "RunnerLimits", "RunnerProcess", "Rung", "end_runner", "spawn_runner"]
 
 log = structlog.get_logger("host.process")
 _TAIL_LINES = 50
-_LINE_LIMIT = 4096
+_LINE_LIMIT = 8192
+_CHUNK = 65536
+TRUNCATED = b" ...[truncated]"
+
+
+class OutputLines:
+    """Splits a byte stream into lines of at most ``limit`` bytes; a longer line is cut with a marker.
+
+    A cut line is handed out as soon as it reaches the limit (its newline may never come); the rest
+    of it, up to the newline, is dropped. ``truncated`` counts the cuts. Pure.
+    """
+
+    def __init__(self, limit: int = _LINE_LIMIT) -> None:
+        self.limit = limit
+        self.truncated = 0
+        self._partial = bytearray()
+        self._cut = False  # the current line was cut: drop what is left of it up to its newline
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """The lines ``chunk`` completes (without their newlines)."""
+        lines: list[bytes] = []
+        for i, piece in enumerate(chunk.split(b"\n")):
+            if i:  # a newline ended the line before this piece
+                if not self._cut:
+                    lines.append(bytes(self._partial))
+                self._partial.clear()
+                self._cut = False
+            if not self._cut:
+                self._add(piece, lines)
+        return lines
+
+    def close(self) -> list[bytes]:
+        """What is left when the stream ends: a last line with no newline."""
+        rest = [] if self._cut or not self._partial else [bytes(self._partial)]
+        self._partial.clear()
+        return rest
+
+    def _add(self, piece: bytes, lines: list[bytes]) -> None:
+        room = self.limit - len(self._partial)
+        if len(piece) <= room:
+            self._partial += piece
+            return
+        lines.append(bytes(self._partial) + piece[:room] + TRUNCATED)
+        self.truncated += 1
+        self._partial.clear()
+        self._cut = True
 
 
 class Rung(StrEnum):
@@ -99,8 +149,15 @@ def runner_environment() -> dict[str, str]:
 class RunnerProcess:
     """A spawned runner: its pid, output tail and exit."""
 
-    def __init__(self, launch: RunnerLaunch, proc: asyncio.subprocess.Process, inbox: asyncio.Queue[Inbound]) -> None:
+    def __init__(
+        self,
+        launch: RunnerLaunch,
+        proc: asyncio.subprocess.Process,
+        inbox: asyncio.Queue[Inbound],
+        on_truncated: Callable[[int], None] = lambda count: None,
+    ) -> None:
         self.launch = launch
+        self._on_truncated = on_truncated
         self.proc = proc
         self.pid = proc.pid
         self.tail: deque[str] = deque(maxlen=_TAIL_LINES)
@@ -113,13 +170,24 @@ class RunnerProcess:
         return self.proc.returncode
 
     async def _pump(self) -> None:
+        """Read the runner's output until it closes, whatever it writes (see the module docstring)."""
         stream = self.proc.stdout
         assert stream is not None
-        with contextlib.suppress(ValueError, ConnectionError):
-            while line := await stream.readline():
-                text = line[:_LINE_LIMIT].decode("utf-8", "replace").rstrip()
-                self.tail.append(text)
-                log.debug("runner_output", runner=self.launch.runner_id, pid=self.pid, line=text)
+        lines = OutputLines()
+        with contextlib.suppress(ConnectionError):
+            while chunk := await stream.read(_CHUNK):
+                cuts = lines.truncated
+                for line in lines.feed(chunk):
+                    self._line(line)
+                if lines.truncated > cuts:
+                    self._on_truncated(lines.truncated - cuts)
+        for line in lines.close():
+            self._line(line)
+
+    def _line(self, line: bytes) -> None:
+        text = line.decode("utf-8", "replace").rstrip()
+        self.tail.append(text)
+        log.debug("runner_output", runner=self.launch.runner_id, pid=self.pid, line=text)
 
     async def _reap(self) -> None:
         code = await self.proc.wait()
@@ -165,7 +233,10 @@ def _argv(launch: RunnerLaunch, socket_path: Path) -> list[str]:
 
 
 async def spawn_runner(
-    launch: RunnerLaunch, link: LinkServer, inbox: asyncio.Queue[Inbound]
+    launch: RunnerLaunch,
+    link: LinkServer,
+    inbox: asyncio.Queue[Inbound],
+    on_truncated: Callable[[int], None] = lambda count: None,
 ) -> tuple[RunnerProcess, Registration]:
     """Start a runner process whose connection will be bound to ``launch.runner_id``."""
     registration = link.register(launch.runner_id, inbox)
@@ -189,7 +260,7 @@ async def spawn_runner(
         await proc.stdin.drain()
     proc.stdin.close()
     log.info("runner_spawned", runner=launch.runner_id, pid=proc.pid, plugin=launch.plugin.name)
-    return RunnerProcess(launch, proc, inbox), registration
+    return RunnerProcess(launch, proc, inbox, on_truncated), registration
 
 
 async def end_runner(process: RunnerProcess, session: RunnerSession | None, grace_s: float) -> Rung:

@@ -28,8 +28,10 @@ from typing import Any
 import structlog
 
 from engine_proto import strategy_pb2 as pb
+from host.clock import Clock, SystemClock
 from host.link import Inbound, LinkServer, Registration, RunnerConnection
-from host.session import BootFailed, RunnerLost, RunnerSession, SessionError
+from host.session import BootFailed, ProtocolViolation, RunnerLost, RunnerSession, SessionError
+from host.strays import StrayBudget
 from host.supervisor.policy import FailureKind
 from host.supervisor.process import Rung, RunnerLaunch, RunnerProcess, end_runner, spawn_runner
 from host.supervisor.status import StateStore, StrategyDefinition, StrategyMeter, StrategyStats, SupervisionSettings
@@ -71,8 +73,10 @@ class StrategyRunners:
         metrics: StrategyMeter,
         state_store: StateStore | None = None,
         logs: StrategyLogRelay | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.id = strategy_id
+        self.clock = clock or SystemClock()
         self.logs = logs
         self.settings = settings
         self.link = link
@@ -89,7 +93,8 @@ class StrategyRunners:
             async with asyncio.timeout(timeout):
                 connection = await _connected(registration.connected, registration.inbox)
             relay = None if self.logs is None else functools.partial(self.logs.relay, runner_pid=process.pid)
-            session = RunnerSession(registration.runner_id, registration.inbox, connection, relay)
+            strays = StrayBudget(self.settings.strays, self.clock)
+            session = RunnerSession(registration.runner_id, registration.inbox, connection, relay, strays)
             hello = await session.loaded(timeout)
         except BaseException:
             self.link.unregister(registration)
@@ -141,7 +146,7 @@ class StrategyRunners:
             handshake_timeout_s=self.settings.handshake_timeout_s,
         )
         try:
-            return await spawn_runner(launch, self.link, asyncio.Queue())
+            return await spawn_runner(launch, self.link, asyncio.Queue(), self.metrics.output_truncated)
         except OSError as err:
             raise SpawnFailed(f"cannot start a runner for {launch.plugin}: {err}") from err
 
@@ -157,6 +162,8 @@ def boot_failure(err: BaseException, handshake_timeout_s: float) -> tuple[Failur
         return FailureKind.BOOT, str(err)
     if isinstance(err, RunnerLost) and err.returncode in BOOT_ERRORS:
         return FailureKind.BOOT, f"{err} [{describe_exit(err.returncode or 0)}]"
+    if isinstance(err, ProtocolViolation):
+        return FailureKind.PROTOCOL, str(err)
     if isinstance(err, TimeoutError):
         return FailureKind.TIMEOUT, f"no Ready within {handshake_timeout_s} s"
     return FailureKind.CRASH, str(err)

@@ -17,6 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+from host.strays import StrayPolicy
 from host.supervisor.lograte import LogRatePolicy
 from host.supervisor.policy import BreakerStatus
 from host.supervisor.process import RunnerLimits
@@ -118,6 +119,8 @@ class StrategyMeter(Protocol):
 
     def log_dropped(self, reason: str, count: int) -> None: ...
 
+    def output_truncated(self, count: int) -> None: ...
+
 
 class Metering(Protocol):
     """The engine's metrics as the supervisor uses them (``host.metrics.EngineMetrics``)."""
@@ -144,6 +147,7 @@ class SupervisionSettings:
     heartbeat_interval_s: float = 5.0
     limits: RunnerLimits = field(default_factory=RunnerLimits)
     log_rate: LogRatePolicy = field(default_factory=LogRatePolicy)  # strategy log records per strategy
+    strays: StrayPolicy = field(default_factory=StrayPolicy)  # unasked-for runner messages before a charge
 
     def deadline(self, events: int) -> float:
         """A batch of ``events`` must be answered within the allowance plus the per-event budget."""

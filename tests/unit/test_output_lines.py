@@ -1,0 +1,34 @@
+"""Splitting a runner's output into bounded lines."""
+
+from __future__ import annotations
+
+from host.supervisor.process import TRUNCATED, OutputLines
+
+
+class TestOutputLines:
+    def test_lines_split_across_chunks_are_joined(self) -> None:
+        """A line written in several chunks comes out whole, once its newline arrives."""
+        lines = OutputLines(limit=100)
+        assert lines.feed(b"hel") == []
+        assert lines.feed(b"lo\nwor") == [b"hello"]
+        assert lines.feed(b"ld\n") == [b"world"]
+
+    def test_a_long_line_is_cut_at_the_limit_with_a_marker(self) -> None:
+        """A line over the limit comes out at once, cut with the marker, and is counted."""
+        lines = OutputLines(limit=10)
+        assert lines.feed(b"x" * 25) == [b"x" * 10 + TRUNCATED]
+        assert lines.truncated == 1
+
+    def test_the_rest_of_a_cut_line_is_dropped_up_to_its_newline(self) -> None:
+        """After a cut, what is left of the line is dropped; the next line comes out whole."""
+        lines = OutputLines(limit=10)
+        lines.feed(b"y" * 15)
+        assert lines.feed(b"y" * 1_000_000) == []
+        assert lines.feed(b"yy\nnext\n") == [b"next"]
+        assert lines.truncated == 1
+
+    def test_a_last_line_without_newline_is_kept_at_close(self) -> None:
+        """The stream ending mid-line hands out what was read of it."""
+        lines = OutputLines(limit=10)
+        lines.feed(b"a\nbc")
+        assert lines.close() == [b"bc"]
