@@ -35,7 +35,7 @@ from host.supervisor.control import Control
 from host.supervisor.judging import ResultJudge
 from host.supervisor.lograte import LogRateLimiter
 from host.supervisor.policy import CircuitBreaker, Continue, Decision, FailureKind, Open, Restart
-from host.supervisor.runners import Runner, SpawnFailed, StrategyRunners, boot_failure
+from host.supervisor.runners import Runner, SpawnFailed, StrategyRunners, boot_failure, explain_loss
 from host.supervisor.status import (
     StateStore,
     StrategyDefinition,
@@ -259,9 +259,13 @@ class ManagedStrategy:
     async def _boot_failed(self, err: BaseException, runner: Runner | None) -> None:
         if runner is not None:
             await self._runners.end(runner, "boot failed")
+            if isinstance(err, RunnerLost):
+                err = explain_loss(err, runner.process)
         if isinstance(err, RunnerLost) and err.returncode is not None:
             self.stats.last_exit = describe_exit(err.returncode)
-        await self._failed(*boot_failure(err, self.settings.handshake_timeout_s))
+        kind, reason = boot_failure(err, self.settings.handshake_timeout_s)
+        self.stats.last_error = reason
+        await self._failed(kind, reason)
 
     def _deliver_positions(self) -> None:
         for position in self.listener.positions(self.id):
@@ -378,9 +382,10 @@ class ManagedStrategy:
 
     async def _lost(self, runner: Runner, kind: FailureKind, err: SessionError) -> None:
         """The one handler for "runner gone" (timeout, exit, broken stream, flood): charge it and recover."""
-        if isinstance(err, RunnerLost) and err.returncode is None:
-            code = await runner.process.wait(1.0)
-            err = RunnerLost(err.runner_id, err.reason, code)
+        if isinstance(err, RunnerLost):
+            if await runner.process.wait(1.0) is not None:
+                await runner.process.output_read(0.5)
+            err = explain_loss(err, runner.process)
         if isinstance(err, RunnerLost) and err.returncode is not None:
             self.stats.last_exit = describe_exit(err.returncode)
         self.stats.last_error = str(err)

@@ -25,6 +25,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import re
 import signal
 import sys
 from collections import deque
@@ -39,13 +40,51 @@ import structlog
 from host.link import Inbound, LinkServer, ProcessExited, Registration
 from host.session import RunnerSession
 
-__all__ = ["OutputLines", "RunnerLaunch", "RunnerLimits", "RunnerProcess", "Rung", "end_runner", "spawn_runner"]
+__all__ = [
+    "OutputLines",
+    "RunnerLaunch",
+    "RunnerLimits",
+    "RunnerProcess",
+    "Rung",
+    "crash_cause",
+    "end_runner",
+    "spawn_runner",
+]
 
 log = structlog.get_logger("host.process")
 _TAIL_LINES = 50
 _LINE_LIMIT = 8192
 _CHUNK = 65536
 TRUNCATED = b" ...[truncated]"
+_CAUSE_LIMIT = 300
+# The last line of a Python traceback (``ValueError: ...``, ``SystemExit: 3``) or a fatal error.
+_EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b|Fatal Python error)")
+
+
+def crash_cause(tail: Sequence[str]) -> str:
+    """The runner's last word on why it failed, from its output: the last line of the last traceback
+    (in a JSON log record's ``traceback`` or printed plainly), else the last error record's event and
+    reason; "" when it said nothing."""
+    for line in reversed(tail):
+        cause = _cause(line)
+        if cause:
+            return cause[:_CAUSE_LIMIT]
+    return ""
+
+
+def _cause(line: str) -> str:
+    if not line.startswith("{"):
+        return line if _EXCEPTION_LINE.match(line) else ""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return ""
+    if not isinstance(record, dict) or record.get("level") not in ("error", "critical"):
+        return ""
+    frames = str(record.get("traceback") or "").strip().splitlines()
+    if frames:
+        return frames[-1].strip()
+    return " ".join(str(record[key]) for key in ("event", "reason") if record.get(key))
 
 
 class OutputLines:
@@ -162,7 +201,8 @@ class RunnerProcess:
         self.pid = proc.pid
         self.tail: deque[str] = deque(maxlen=_TAIL_LINES)
         self._inbox = inbox
-        self._tasks = {asyncio.ensure_future(self._pump()), asyncio.ensure_future(self._reap())}
+        self._pumping = asyncio.ensure_future(self._pump())
+        self._tasks = {self._pumping, asyncio.ensure_future(self._reap())}
         self.exited = asyncio.Event()
 
     @property
@@ -206,6 +246,12 @@ class RunnerProcess:
             async with asyncio.timeout(timeout_s):
                 await self.exited.wait()
         return self.proc.returncode
+
+    async def output_read(self, timeout_s: float) -> None:
+        """Until the runner's output has been read to its end (its last words are in ``tail``), bounded."""
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            async with asyncio.timeout(timeout_s):
+                await asyncio.shield(self._pumping)
 
     async def aclose(self) -> None:
         """Wait for the pump and reaper (call after the process is gone)."""

@@ -118,3 +118,40 @@ class TestLongOutputLine:
             "strategy_engine_runner_output_truncated_total", {"strategy": "long"}
         )
         assert truncated is not None and truncated >= 20
+
+
+class TestExitInPluginCode:
+    @pytest.mark.parametrize(
+        ("mode", "said"),
+        [
+            ("sys_exit_in_hook", "called sys.exit(None)"),
+            ("keyboard_interrupt_in_hook", "raised KeyboardInterrupt"),
+            ("sys_exit_in_start:3", "called sys.exit(3)"),
+        ],
+    )
+    async def test_exit_while_loading_or_starting_is_one_boot_error(
+        self, host: Callable[..., Any], mode: str, said: str
+    ) -> None:
+        """Plugin code leaving the process while it loads or starts is reported once as a boot error:
+        the breaker is held open (no restart) and ``last_error`` says what the code did."""
+        supervisor = await host(StrategyDefinition("bad", "scripted", "scripted", {"mode": mode}))
+        await wait_until(lambda: supervisor.strategy("bad").state is StrategyState.OPEN, 15)
+        await wait_until(lambda: supervisor.strategy("healthy").state is StrategyState.RUNNING, 10)
+        await asyncio.sleep(0.5)  # time for a restart the breaker must not decide
+        bad = supervisor.strategy("bad")
+        assert bad.restarts == 0, bad
+        assert dict(bad.breaker.failures_by_kind) == {
+            "error": 0, "timeout": 0, "crash": 0, "boot": 1, "protocol": 0,
+        }  # fmt: skip
+        assert said in bad.last_error, bad.last_error
+        assert "closed the stream" not in bad.last_error
+
+
+class TestCrashCause:
+    @pytest.mark.parametrize(("mode", "said"), [("segv", "SIGSEGV"), ("exit:3", "exited with code 3")])
+    async def test_last_error_names_how_the_runner_ended(self, host: Callable[..., Any], mode: str, said: str) -> None:
+        """A runner that dies while serving: ``last_error`` names the signal or exit code, not the stream."""
+        supervisor = await host(StrategyDefinition("bad", "scripted", "scripted", {"mode": mode}))
+        await _feed_until(supervisor, lambda: supervisor.strategy("bad").restarts >= 1)
+        bad = supervisor.strategy("bad")
+        assert said in bad.last_error and "closed the stream" not in bad.last_error, bad.last_error

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from host.supervisor.process import TRUNCATED, OutputLines
+import json
+
+from host.supervisor.process import TRUNCATED, OutputLines, crash_cause
 
 
 class TestOutputLines:
@@ -32,3 +34,24 @@ class TestOutputLines:
         lines = OutputLines(limit=10)
         lines.feed(b"a\nbc")
         assert lines.close() == [b"bc"]
+
+
+class TestCrashCause:
+    def test_the_last_line_of_a_printed_traceback(self) -> None:
+        """A plain traceback's last line is the cause."""
+        tail = ["Traceback (most recent call last):", '  File "x.py", line 1', "ValueError: bad", "exiting"]
+        assert crash_cause(tail) == "ValueError: bad"
+
+    def test_the_traceback_of_an_error_record(self) -> None:
+        """A JSON log record at error level: the last line of its traceback."""
+        record = json.dumps({"event": "runner_crashed", "level": "error", "traceback": "T\n  F\nOSError: gone\n"})
+        assert crash_cause(['{"event": "ok", "level": "info"}', record]) == "OSError: gone"
+
+    def test_an_error_record_without_traceback(self) -> None:
+        """An error record with no traceback: its event and reason."""
+        record = json.dumps({"event": "runner_host_gone", "level": "error", "reason": "parent died"})
+        assert crash_cause([record]) == "runner_host_gone parent died"
+
+    def test_nothing_said(self) -> None:
+        """No traceback and no error record: no cause."""
+        assert crash_cause(["hello", '{"event": "x", "level": "info"}']) == ""

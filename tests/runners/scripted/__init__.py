@@ -57,6 +57,8 @@ class Scripted(Strategy[ScriptedConfig]):
             _forge_outputs(arg)
         if kind in ("log", "log_flood"):
             self.log.info("scripted_started", mode=mode)
+        if kind == "sys_exit_in_start":
+            sys.exit(int(arg or "0"))
         if kind == "flood_results":
             _flood_results(int(arg or "60000"))
 
@@ -260,4 +262,10 @@ def _forge_outputs(victim: str) -> None:
 
 @hookimpl
 def strategy_engine_strategies() -> list[type[Strategy[ScriptedConfig]]]:
+    # The hook sees no strategy params; the modes that act here are read off the runner's argv.
+    argv = " ".join(sys.argv)
+    if "sys_exit_in_hook" in argv:
+        sys.exit()
+    if "keyboard_interrupt_in_hook" in argv:
+        raise KeyboardInterrupt
     return [Scripted]
