@@ -11,6 +11,10 @@ second engine in one process gets its own). Two kinds of metric:
   that already exist at scrape time keeps the per-tick path free of metric calls.
 
 The per-strategy children are bound once (``for_strategy``), so the hot path never resolves labels.
+
+Labels fed from strings a runner or a peer chose (a signal's symbol, an error's kind, a fill's
+strategy) go through ``labels``, the engine's ``host.labels.LabelGuard``: only configured
+strategies and symbols of the configured universe get series of their own, the rest ``other``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from host.labels import LabelGuard
 from host.supervisor.policy import BreakerState
 from host.supervisor.status import StrategyState, StrategyStatus
 from sdk.events import Position
@@ -45,13 +50,15 @@ class StrategyMetrics:
     _stops: Counter
     _log_dropped: Counter
     _truncated: Counter
+    _labels: LabelGuard
     strategy: str
 
     def error(self, kind: str) -> None:
-        self._errors.labels(strategy=self.strategy, kind=kind).inc()
+        self._errors.labels(strategy=self.strategy, kind=self._labels.kind(kind)).inc()
 
     def signals_dropped(self, symbol: str, reason: str, count: int = 1) -> None:
-        self._dropped.labels(strategy=self.strategy, symbol=symbol, reason=reason).inc(count)
+        labels = {"strategy": self.strategy, "symbol": self._labels.symbol(symbol), "reason": reason}
+        self._dropped.labels(**labels).inc(count)
 
     def stopped(self, rung: str) -> None:
         self._stops.labels(rung=rung).inc()
@@ -74,6 +81,7 @@ class ExecutionMetrics:
     order_latency_us: Histogram
     signals_dropped: Counter  # {strategy, symbol, reason}
     queue_size: Gauge
+    labels: LabelGuard  # what strategy and symbol labels may say (see host.labels)
 
 
 class EngineMetrics:
@@ -81,6 +89,7 @@ class EngineMetrics:
 
     def __init__(self, namespace: str = "strategy_engine", registry: CollectorRegistry | None = None) -> None:
         self.namespace = namespace
+        self.labels = LabelGuard()
         self.registry = registry if registry is not None else CollectorRegistry()
         r, ns = self.registry, namespace
         self.signals = Counter("strategy_signals_total", "Signals strategies emitted", ["strategy"], namespace=ns,
@@ -130,6 +139,7 @@ class EngineMetrics:
                                        namespace=ns, registry=r, buckets=_LATENCY_BUCKETS_US),
             signals_dropped=self.signals_dropped,
             queue_size=Gauge("signal_queue_size", "Signals waiting for aggregation", namespace=ns, registry=r),
+            labels=self.labels,
         )  # fmt: skip
 
     def for_strategy(self, strategy: str) -> StrategyMetrics:
@@ -138,7 +148,12 @@ class EngineMetrics:
             processing_us=self.processing_us.labels(strategy=strategy),
             restarts=self.restarts.labels(strategy=strategy), _errors=self.errors, _dropped=self.signals_dropped,
             _stops=self.stops, strategy=strategy, _log_dropped=self.log_dropped, _truncated=self.output_truncated,
+            _labels=self.labels,
         )  # fmt: skip
+
+    def allow_strategies(self, strategies: Iterable[str], symbols: Iterable[str]) -> None:
+        """The configured strategies and their symbols: the strategy and symbol label values allowed."""
+        self.labels.allow_strategies(strategies, symbols)
 
     def watch(self, status: Callable[[], Iterable[StrategyStatus]]) -> None:
         """Export the supervisor's per-strategy state at every scrape."""
@@ -146,20 +161,29 @@ class EngineMetrics:
 
     def watch_positions(self, positions: Callable[[], Iterable[Position]]) -> None:
         """Export ``current_positions{strategy,symbol}`` (signed quantity) from the books at every scrape."""
-        self.registry.register(PositionsCollector(self.namespace, positions))
+        self.registry.register(PositionsCollector(self.namespace, positions, self.labels))
 
 
 class PositionsCollector(Collector):
     """The seed's ``current_positions`` gauge, read from the host's books when Prometheus scrapes."""
 
-    def __init__(self, namespace: str, positions: Callable[[], Iterable[Position]]) -> None:
+    def __init__(
+        self, namespace: str, positions: Callable[[], Iterable[Position]], labels: LabelGuard | None = None
+    ) -> None:
         self._name = f"{namespace}_current_positions"
         self._positions = positions
+        self._labels = labels
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         gauge = GaugeMetricFamily(self._name, "Signed position per strategy and symbol", labels=["strategy", "symbol"])
+        totals: dict[tuple[str, str], float] = {}
         for position in self._positions():
-            gauge.add_metric([position.strategy, position.symbol], position.quantity)
+            key = (position.strategy, position.symbol)
+            if self._labels is not None:  # positions a peer reported for unknown names add up under "other"
+                key = (self._labels.strategy(key[0]), self._labels.symbol(key[1]))
+            totals[key] = totals.get(key, 0.0) + position.quantity
+        for (strategy, symbol), quantity in totals.items():
+            gauge.add_metric([strategy, symbol], quantity)
         yield gauge
 
 

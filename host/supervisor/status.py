@@ -131,6 +131,9 @@ class Metering(Protocol):
     def watch(self, status: Callable[[], Iterable[StrategyStatus]]) -> None:
         """Read the per-strategy status at every scrape."""
 
+    def allow_strategies(self, strategies: Iterable[str], symbols: Iterable[str]) -> None:
+        """The configured strategies and their symbols: the only strategy and symbol label values kept."""
+
 
 @dataclass(frozen=True)
 class SupervisionSettings:

@@ -16,9 +16,11 @@ from typing import Any
 
 import pytest
 import structlog
+from prometheus_client import generate_latest
 
 from host.metrics import EngineMetrics
 from host.supervisor.managed import StrategyDefinition, StrategyState
+from host.supervisor.policy import BreakerPolicy
 from host.supervisor.supervisor import Supervisor
 from tests.helpers import runner_pids, tick_events, wait_until
 from tests.integration.test_supervisor import POLICY, RecordingListener, _settings
@@ -31,11 +33,16 @@ async def host(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
     """Start a Supervisor over ``healthy`` plus the given definitions; closed (no runner left) after the test."""
     started: list[tuple[Supervisor, asyncio.Task[None]]] = []
 
-    async def start(*definitions: StrategyDefinition, metrics: EngineMetrics | None = None) -> Supervisor:
+    async def start(
+        *definitions: StrategyDefinition,
+        metrics: EngineMetrics | None = None,
+        policy: BreakerPolicy = POLICY,
+        **settings: Any,
+    ) -> Supervisor:
         all_definitions = [StrategyDefinition("healthy", "scripted", "scripted", {}), *definitions]
         supervisor = Supervisor(
-            _settings(tmp_path), all_definitions, RecordingListener(), metrics=metrics or EngineMetrics(),
-            breaker_policy=POLICY,
+            _settings(tmp_path, **settings), all_definitions, RecordingListener(), metrics=metrics or EngineMetrics(),
+            breaker_policy=policy,
         )  # fmt: skip
         task = asyncio.create_task(supervisor.run())
         started.append((supervisor, task))
@@ -155,3 +162,27 @@ class TestCrashCause:
         await _feed_until(supervisor, lambda: supervisor.strategy("bad").restarts >= 1)
         bad = supervisor.strategy("bad")
         assert said in bad.last_error and "closed the stream" not in bad.last_error, bad.last_error
+
+
+class TestForgedLabels:
+    async def test_forged_symbols_land_in_other_and_metrics_stay_bounded(self, host: Callable[..., Any]) -> None:
+        """A strategy emitting signals on a new symbol in every batch (past the per-batch limit, so they
+        are dropped and counted by symbol) adds no series per symbol: they are counted as ``other``."""
+        metrics = EngineMetrics()
+        forging = StrategyDefinition("forger", "scripted", "scripted", {"mode": "forge_symbols:20", "every": 10**9})
+        tolerant = BreakerPolicy(consecutive_failures=10**6, window_failures=10**6)
+        supervisor = await host(forging, metrics=metrics, policy=tolerant, max_signals_per_batch=5)
+        await wait_until(lambda: supervisor.strategy("forger").state is StrategyState.RUNNING, 10)
+        await _feed_until(supervisor, lambda: supervisor.strategy("forger").batches >= 5)
+        before = len(generate_latest(metrics.registry))
+        await _feed_until(supervisor, lambda: supervisor.strategy("forger").batches >= 200)
+        after = generate_latest(metrics.registry)
+        forger = supervisor.strategy("forger")
+        assert forger.signals_dropped >= 200 * 15, forger
+        assert b"FORGED" not in after
+        dropped = metrics.registry.get_sample_value(
+            "strategy_engine_signals_dropped_total", {"strategy": "forger", "symbol": "other", "reason": "flood"}
+        )
+        assert dropped is not None and dropped >= 200
+        assert len(after) - before < 2_000, (before, len(after))
+        print(f"\nforged symbols: /metrics {before} -> {len(after)} bytes over {forger.batches} batches")

@@ -133,6 +133,10 @@ class Scripted(Strategy[ScriptedConfig]):
         sys.stdout.write(f"long_line_done {tick.sequence}\n")
         sys.stdout.flush()
 
+    def _do_forge_symbols(self, tick: Tick, arg: str) -> None:
+        for i in range(int(arg or "20")):
+            self.emit(Signal(f"FORGED{tick.sequence}X{i}", "buy", 1.0))
+
     def _do_log(self, tick: Tick, arg: str) -> None:
         self.log.debug("tick_seen", sequence=tick.sequence)
         self.log.info(
