@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from prometheus_client import generate_latest
+import json
 
+from prometheus_client import CollectorRegistry, generate_latest
+
+from host.config import NatsConfig
+from host.feeds.fills import FillFeed
 from host.labels import OTHER, LabelGuard
 from host.metrics import EngineMetrics
-from sdk.events import Position
+from sdk.events import Fill, Position
 
 
 class TestLabelGuard:
@@ -69,3 +73,30 @@ class TestGuardedMetrics:
         sample = metrics.registry.get_sample_value
         assert sample("strategy_engine_current_positions", {"strategy": "s", "symbol": "BTCUSDT"}) == 1.0
         assert sample("strategy_engine_current_positions", {"strategy": "s", "symbol": OTHER}) == 5.0
+
+
+class TestGuardedFeeds:
+    async def test_a_fill_for_an_unknown_strategy_is_counted_as_other(self) -> None:
+        """A peer's fill naming a strategy nobody configured adds no ``fills_received_total`` series."""
+        guard = LabelGuard()
+        guard.allow_strategies(["quiet"], ["BTCUSDT"])
+        registry = CollectorRegistry()
+
+        async def on_fill(strategy: str, fill: Fill) -> bool:
+            return True
+
+        feed = FillFeed(NatsConfig(), on_fill=on_fill, on_position=lambda s, p: None, route=lambda order: None,
+                        registry=registry, labels=guard)  # fmt: skip
+        for i, strategy in enumerate(("quiet", "ghost-1", "ghost-2")):
+            await feed.handle_fill(_fill(f"f{i}", strategy))
+        sample = registry.get_sample_value
+        assert sample("strategy_engine_fills_received_total", {"strategy": "quiet"}) == 1
+        assert sample("strategy_engine_fills_received_total", {"strategy": OTHER}) == 2
+        assert b"ghost" not in generate_latest(registry)
+
+
+def _fill(fill_id: str, strategy: str) -> bytes:
+    return json.dumps({
+        "fill_id": fill_id, "symbol": "BTCUSDT", "side": "BUY", "quantity": "0.001", "price": "50000.00",
+        "fee": "0.05", "timestamp": "2025-10-06T10:00:01Z", "strategy": strategy,
+    }).encode()  # fmt: skip
