@@ -25,8 +25,6 @@ from host.supervisor.supervisor import Supervisor
 from tests.helpers import runner_pids, tick_events, wait_until
 from tests.integration.test_supervisor import POLICY, RecordingListener, _settings
 
-Feed = Callable[[Callable[[], bool], float], Any]
-
 
 @pytest.fixture
 async def host(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
