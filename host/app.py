@@ -256,7 +256,7 @@ def _watching(
     if watched is not None:
         reconfigurer = Reconfigurer(
             config, strategies=engine.supervisor, definitions=definitions,
-            set_risk=engine.execution.risk.reconfigure, set_log_level=set_level,
+            set_risk=engine.set_risk, set_log_level=set_level,
         )  # fmt: skip
     watcher = PluginWatcher(plugins_dir, config_path=watched)
     reloader = HotReloader(engine.supervisor, watcher, reconfigurer=reconfigurer, metrics=engine.metrics,

@@ -22,7 +22,7 @@ from pathlib import Path
 import structlog
 
 from host.clock import Clocks
-from host.config import Config
+from host.config import Config, RiskConfig
 from host.execution.book import Book
 from host.execution.engine import ExecutionEngine
 from host.execution.grpc_venue import GrpcVenue
@@ -61,6 +61,11 @@ class Engine:
         if self.paper is not None:
             self.paper.on_market(event)
         self.supervisor.publish(event)
+
+    def set_risk(self, risk: RiskConfig) -> None:
+        """New risk limits from a changed config file; its allowedSymbols are metric label values too."""
+        self.execution.risk.reconfigure(risk)
+        self.metrics.labels.allow_symbols(risk.allowed_symbols)
 
     async def close(self) -> None:
         if self.venue is not None:
@@ -185,6 +190,7 @@ def build(
 ) -> Engine:
     """An Engine ready to run: ``venue_kind`` is "paper", "grpc" or None (observation)."""
     metrics = EngineMetrics(config.metrics.namespace)
+    metrics.labels.allow_symbols(config.risk.allowed_symbols)
     holder: list[Supervisor] = []
     path = order_path(config, Ledger.open(ledger_path), venue_kind, clock=clock, deliver=_deliverer(holder),
                       metrics=metrics, feed=feed, strategy_count=_strategy_count(holder),

@@ -59,11 +59,12 @@ class LiveSource:
     def bind(self, engine: Engine) -> None:
         config, registry, namespace = self.config, engine.metrics.registry, self.config.metrics.namespace
         self._engine = engine
+        labels = engine.metrics.labels
         self.market = MarketDataFeed(config.redis, engine.on_market, health=self.health, registry=registry,
-                                     namespace=namespace)  # fmt: skip
+                                     namespace=namespace, labels=labels)  # fmt: skip
         self.fills = FillFeed(
             config.nats, on_fill=self._on_fill, on_position=self._on_position, route=engine.execution.strategy_of,
-            registry=registry, namespace=namespace,
+            registry=registry, namespace=namespace, labels=labels,
         )  # fmt: skip
 
     def brokers(self) -> Mapping[str, bool]:

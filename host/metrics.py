@@ -11,6 +11,10 @@ second engine in one process gets its own). Two kinds of metric:
   that already exist at scrape time keeps the per-tick path free of metric calls.
 
 The per-strategy children are bound once (``for_strategy``), so the hot path never resolves labels.
+
+Labels fed from strings a runner or a peer chose (a signal's symbol, an error's kind, a fill's
+strategy) go through ``labels``, the engine's ``host.labels.LabelGuard``: only configured
+strategies and symbols of the configured universe get series of their own, the rest ``other``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from host.labels import LabelGuard
 from host.supervisor.policy import BreakerState
 from host.supervisor.status import StrategyState, StrategyStatus
 from sdk.events import Position
@@ -44,19 +49,25 @@ class StrategyMetrics:
     _dropped: Counter
     _stops: Counter
     _log_dropped: Counter
+    _truncated: Counter
+    _labels: LabelGuard
     strategy: str
 
     def error(self, kind: str) -> None:
-        self._errors.labels(strategy=self.strategy, kind=kind).inc()
+        self._errors.labels(strategy=self.strategy, kind=self._labels.kind(kind)).inc()
 
     def signals_dropped(self, symbol: str, reason: str, count: int = 1) -> None:
-        self._dropped.labels(strategy=self.strategy, symbol=symbol, reason=reason).inc(count)
+        labels = {"strategy": self.strategy, "symbol": self._labels.symbol(symbol), "reason": reason}
+        self._dropped.labels(**labels).inc(count)
 
     def stopped(self, rung: str) -> None:
         self._stops.labels(rung=rung).inc()
 
     def log_dropped(self, reason: str, count: int) -> None:
         self._log_dropped.labels(strategy=self.strategy, reason=reason).inc(count)
+
+    def output_truncated(self, count: int) -> None:
+        self._truncated.labels(strategy=self.strategy).inc(count)
 
 
 @dataclass(frozen=True)
@@ -70,6 +81,7 @@ class ExecutionMetrics:
     order_latency_us: Histogram
     signals_dropped: Counter  # {strategy, symbol, reason}
     queue_size: Gauge
+    labels: LabelGuard  # what strategy and symbol labels may say (see host.labels)
 
 
 class EngineMetrics:
@@ -77,6 +89,7 @@ class EngineMetrics:
 
     def __init__(self, namespace: str = "strategy_engine", registry: CollectorRegistry | None = None) -> None:
         self.namespace = namespace
+        self.labels = LabelGuard()
         self.registry = registry if registry is not None else CollectorRegistry()
         r, ns = self.registry, namespace
         self.signals = Counter("strategy_signals_total", "Signals strategies emitted", ["strategy"], namespace=ns,
@@ -108,6 +121,10 @@ class EngineMetrics:
             "strategy_log_dropped_total", "Strategy log records not logged, by reason (rate, runner_cap, invalid, "
             "impersonation)", ["strategy", "reason"], namespace=ns, registry=r,
         )  # fmt: skip
+        self.output_truncated = Counter(
+            "runner_output_truncated_total", "Runner output lines cut at the host's line limit", ["strategy"],
+            namespace=ns, registry=r,
+        )  # fmt: skip
         self.config_reloads = Counter("config_reloads_total", "Config file changes applied, by result", ["result"],
                                       namespace=ns, registry=r)  # fmt: skip
 
@@ -123,6 +140,7 @@ class EngineMetrics:
                                        namespace=ns, registry=r, buckets=_LATENCY_BUCKETS_US),
             signals_dropped=self.signals_dropped,
             queue_size=Gauge("signal_queue_size", "Signals waiting for aggregation", namespace=ns, registry=r),
+            labels=self.labels,
         )  # fmt: skip
 
     def for_strategy(self, strategy: str) -> StrategyMetrics:
@@ -130,8 +148,13 @@ class EngineMetrics:
             signals=self.signals.labels(strategy=strategy), latency_us=self.latency_us.labels(strategy=strategy),
             processing_us=self.processing_us.labels(strategy=strategy),
             restarts=self.restarts.labels(strategy=strategy), _errors=self.errors, _dropped=self.signals_dropped,
-            _stops=self.stops, strategy=strategy, _log_dropped=self.log_dropped,
+            _stops=self.stops, strategy=strategy, _log_dropped=self.log_dropped, _truncated=self.output_truncated,
+            _labels=self.labels,
         )  # fmt: skip
+
+    def allow_strategies(self, strategies: Iterable[str], symbols: Iterable[str]) -> None:
+        """The configured strategies and their symbols: the strategy and symbol label values allowed."""
+        self.labels.allow_strategies(strategies, symbols)
 
     def watch(self, status: Callable[[], Iterable[StrategyStatus]]) -> None:
         """Export the supervisor's per-strategy state at every scrape."""
@@ -139,20 +162,29 @@ class EngineMetrics:
 
     def watch_positions(self, positions: Callable[[], Iterable[Position]]) -> None:
         """Export ``current_positions{strategy,symbol}`` (signed quantity) from the books at every scrape."""
-        self.registry.register(PositionsCollector(self.namespace, positions))
+        self.registry.register(PositionsCollector(self.namespace, positions, self.labels))
 
 
 class PositionsCollector(Collector):
     """The seed's ``current_positions`` gauge, read from the host's books when Prometheus scrapes."""
 
-    def __init__(self, namespace: str, positions: Callable[[], Iterable[Position]]) -> None:
+    def __init__(
+        self, namespace: str, positions: Callable[[], Iterable[Position]], labels: LabelGuard | None = None
+    ) -> None:
         self._name = f"{namespace}_current_positions"
         self._positions = positions
+        self._labels = labels
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         gauge = GaugeMetricFamily(self._name, "Signed position per strategy and symbol", labels=["strategy", "symbol"])
+        totals: dict[tuple[str, str], float] = {}
         for position in self._positions():
-            gauge.add_metric([position.strategy, position.symbol], position.quantity)
+            key = (position.strategy, position.symbol)
+            if self._labels is not None:  # positions a peer reported for unknown names add up under "other"
+                key = (self._labels.strategy(key[0]), self._labels.symbol(key[1]))
+            totals[key] = totals.get(key, 0.0) + position.quantity
+        for (strategy, symbol), quantity in totals.items():
+            gauge.add_metric([strategy, symbol], quantity)
         yield gauge
 
 

@@ -7,6 +7,11 @@ arrives meanwhile is handled here: a result for another seq is dropped and count
 matched to a newer batch), a heartbeat is noted, a closed stream or an exited process raises
 ``RunnerLost`` — the one way "runner gone" reaches the supervisor, which charges the in-flight
 batch to the strategy. Deadlines use the loop's monotonic clock through ``asyncio.timeout``.
+
+Everything the runner sends unasked (late or forged results, unexpected kinds, heartbeat echoes)
+goes through the runner's ``StrayBudget`` (``host.strays``): its log lines are bounded to one per
+window with a count of those suppressed, and past the budget the session raises
+``ProtocolViolation``, which the supervisor charges to the strategy and ends the runner for.
 """
 
 from __future__ import annotations
@@ -18,12 +23,15 @@ from dataclasses import dataclass
 import structlog
 
 from engine_proto import strategy_pb2 as pb
+from host.clock import SystemClock
 from host.link import Inbound, ProcessExited, Received, RunnerConnection, StreamClosed, Wakeup
+from host.strays import StrayBudget, StrayPolicy
 from protocol import wire
 
 __all__ = [
     "BootFailed",
     "DeadlineMissed",
+    "ProtocolViolation",
     "RunnerLost",
     "RunnerSession",
     "SessionError",
@@ -53,6 +61,18 @@ class DeadlineMissed(SessionError):
         self.seq = seq
         self.deadline_s = deadline_s
         super().__init__(f"runner {runner_id!r} missed the {deadline_s * 1000:.1f} ms deadline for batch {seq}")
+
+
+class ProtocolViolation(SessionError):
+    """The runner sent more messages the host did not ask for than its budget allows (a flood)."""
+
+    def __init__(self, runner_id: str, strays: int, kind: str | None) -> None:
+        self.runner_id = runner_id
+        self.strays = strays
+        super().__init__(
+            f"runner {runner_id!r} flooded its stream: {strays} messages the host did not ask for "
+            f"(last: {kind or 'empty'}); ended"
+        )
 
 
 class BootFailed(SessionError):
@@ -86,8 +106,10 @@ class RunnerSession:
         inbox: asyncio.Queue[Inbound],
         connection: RunnerConnection,
         logs: Callable[[Sequence[pb.StrategyLogs]], None] | None = None,
+        strays: StrayBudget | None = None,
     ) -> None:
         self.runner_id = runner_id
+        self.strays = strays or StrayBudget(StrayPolicy(), SystemClock())
         self._logs = logs  # where the strategy log records riding on every message go
         self.inbox = inbox
         self.connection = connection
@@ -142,14 +164,22 @@ class RunnerSession:
             self._stray(message, got)
 
     def _stray(self, message: pb.RunnerMessage, kind: str | None) -> None:
+        """Count (and maybe log) a message the host did not ask for; ProtocolViolation past the budget."""
+        verdict = self.strays.note()
         if kind == "heartbeat":
             self.stats.heartbeats += 1
         elif kind == "result":
             self.stats.late_replies += 1
-            log.warning("runner_late_reply_dropped", runner=self.runner_id, seq=message.result.seq, awaited=self.seq)
+            if verdict.log:
+                log.warning("runner_late_reply_dropped", runner=self.runner_id, seq=message.result.seq,
+                            awaited=self.seq, suppressed=verdict.suppressed)  # fmt: skip
         else:
             self.stats.unexpected += 1
-            log.warning("runner_unexpected_message", runner=self.runner_id, kind=kind)
+            if verdict.log:
+                log.warning("runner_unexpected_message", runner=self.runner_id, kind=kind,
+                            suppressed=verdict.suppressed)  # fmt: skip
+        if verdict.over_budget:
+            raise ProtocolViolation(self.runner_id, self.strays.total, kind)
 
     # ---------------------------------------------------------------- calls
 

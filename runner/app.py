@@ -9,7 +9,9 @@ Order of a runner's life::
     connect (token in metadata) -> seal the sandbox (no new sockets) -> load plugin, build strategies -> Hello
       -> Start (state to restore) -> on_load/on_start -> Ready -> batches ... -> Stop -> Stopped
 
-A load or config failure is sent as ``BootFailure`` before the runner exits with its named code.
+A load or config failure is sent as ``BootFailure`` before the runner exits with its named code;
+so is ``SystemExit`` or ``KeyboardInterrupt`` raised by plugin code in ``on_load``/``on_start``
+(the loader reports those raised while loading): a strategy that will not start is a boot error.
 SIGTERM and the host's Stop both end it cleanly (``on_stop`` for every strategy, then exit 0);
 the stream closing under it (host gone) ends it with ``HOST_GONE``.
 """
@@ -175,13 +177,23 @@ async def _handshake(stream: _Stream, options: RunnerOptions) -> Dispatcher | Ex
         log.error("runner_handshake_failed", got=repr(message)[:80])
         return ExitCode.HANDSHAKE_ERROR
     for slot in slots:
-        error = slot.start(message.start.restore.get(slot.strategy_id, b""))
+        error = _start(slot, message.start.restore.get(slot.strategy_id, b""))
         if error is not None:
             await _report_failure(stream, _start_failure(error, options.plugin))
             return ExitCode.START_ERROR
     await stream.send(pb.RunnerMessage(ready=pb.Ready()))
     _served.set()
     return dispatcher
+
+
+def _start(slot: StrategySlot, state: bytes) -> HandlerError | None:
+    """``slot.start``; plugin code leaving the process (sys.exit, KeyboardInterrupt) is a start error too."""
+    try:
+        return slot.start(state)
+    except (SystemExit, KeyboardInterrupt) as exc:
+        text = f"called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else f"raised {type(exc).__name__}"
+        handler = "on_load/on_start" if state else "on_start"
+        return HandlerError(slot.strategy_id, handler, "exit", text, traceback.format_exc(), exc)
 
 
 def _snapshot(dispatcher: Dispatcher) -> pb.RunnerMessage:

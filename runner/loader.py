@@ -6,6 +6,10 @@ the folder's parent on ``sys.path``, registered with a ``PluginManager`` for pro
 must return Strategy subclasses with unique names. Every failure is a ``PluginLoadError`` naming
 the plugin, the hook (or ``import``) and the reason; a bad strategy config is a
 ``StrategyBuildError`` naming the strategy and the key path.
+
+Plugin code that raises ``SystemExit`` or ``KeyboardInterrupt`` (``sys.exit()`` in a hook, an
+import or a constructor) fails the load the same way: it is plugin code refusing to load, a boot
+error the host reports once, never a crash to restart in a loop.
 """
 
 from __future__ import annotations
@@ -30,6 +34,14 @@ from sdk.strategy import Strategy
 __all__ = ["LoadedPlugin", "StrategySpec", "build_strategies", "load_plugin"]
 
 HOOK = "strategy_engine_strategies"
+# What plugin code may raise to leave the process; while loading it is a failure to load.
+_EXITS = (SystemExit, KeyboardInterrupt)
+
+
+def _raised(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"called sys.exit({exc.code!r})"
+    return f"raised {type(exc).__name__}: {exc}"
 
 
 @dataclass(frozen=True)
@@ -63,8 +75,8 @@ def load_plugin(path: Path) -> LoadedPlugin:
         raise PluginLoadError(name, HOOK, "implements no strategy_engine_strategies hook (is it marked @hookimpl?)")
     try:
         results = manager.hook.strategy_engine_strategies()
-    except Exception as exc:
-        raise PluginLoadError(name, HOOK, f"raised {type(exc).__name__}: {exc}", traceback.format_exc()) from None
+    except (Exception, *_EXITS) as exc:
+        raise PluginLoadError(name, HOOK, _raised(exc), traceback.format_exc()) from None
     return LoadedPlugin(name, path, _classes(name, results))
 
 
@@ -81,6 +93,9 @@ def _import(name: str, path: Path) -> ModuleType:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
+    except _EXITS as exc:
+        del sys.modules[name]
+        raise PluginLoadError(name, "import", _raised(exc), traceback.format_exc()) from None
     except Exception as exc:
         del sys.modules[name]
         raise PluginLoadError(name, "import", f"{type(exc).__name__}: {exc}", traceback.format_exc()) from None
@@ -128,8 +143,8 @@ def build_strategies(plugin: LoadedPlugin, specs: Sequence[StrategySpec]) -> lis
             raise StrategyBuildError(spec.id, str(err)) from None
         try:
             built.append((spec.id, cls(config)))
-        except Exception as exc:
+        except (Exception, *_EXITS) as exc:
             raise StrategyBuildError(
-                spec.id, f"{cls.__name__}(config) raised {type(exc).__name__}: {exc}", traceback.format_exc()
+                spec.id, f"{cls.__name__}(config) {_raised(exc)}", traceback.format_exc()
             ) from None
     return built

@@ -185,6 +185,8 @@ def assemble(
         risk=replace(risk or risk_config(), initial_balance=initial_balance),
     )
     metrics = EngineMetrics()
+    # What the supervisor does with its configuration: these strategies' labels are their own.
+    metrics.allow_strategies(("alpha", "beta", "gamma"), ("BTCUSDT", "ETHUSDT", "SOLUSDT"))
     delivered = Delivered()
     path = order_path(config, ledger, venue, clock=clock, deliver=delivered, metrics=metrics,
                       resolve_interval_s=resolve_interval_s)  # fmt: skip

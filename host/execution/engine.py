@@ -136,7 +136,10 @@ class ExecutionEngine:
     def signals(self, strategy: str, signals: list[Signal], cancels: list[Cancel]) -> None:
         for signal in signals:
             if not self.queue.put(strategy, signal):
-                self.metrics.signals_dropped.labels(strategy=strategy, symbol=signal.symbol, reason="queue_full").inc()
+                labels = self.metrics.labels
+                self.metrics.signals_dropped.labels(
+                    strategy=labels.strategy(strategy), symbol=labels.symbol(signal.symbol), reason="queue_full"
+                ).inc()
         for cancel in cancels:
             self._spawn(self._cancel_slot(strategy, cancel))
         self.metrics.queue_size.set(len(self.queue))
@@ -388,7 +391,7 @@ class ExecutionEngine:
         self.metrics.order_latency_us.observe((self.clock.monotonic() - started) * 1e6)
         self.stats.submitted += 1
         self.stats.orders_by_strategy[intent.strategy] = self.stats.orders_by_strategy.get(intent.strategy, 0) + 1
-        self.metrics.orders_submitted.labels(strategy=intent.strategy).inc()
+        self.metrics.orders_submitted.labels(strategy=self.metrics.labels.strategy(intent.strategy)).inc()
         self._apply(reply)
         self._cancel_if_requested(cid, reply)
 
@@ -403,7 +406,7 @@ class ExecutionEngine:
         self.metrics.orders_rejected.labels(reason=reason).inc()
         if risk:
             self.stats.rejected_by_risk[reason] = self.stats.rejected_by_risk.get(reason, 0) + 1
-            self.metrics.risk_violations.labels(type=reason, strategy=strategy).inc()
+            self.metrics.risk_violations.labels(type=reason, strategy=self.metrics.labels.strategy(strategy)).inc()
         log.info("order_rejected", strategy=strategy, reason=reason, detail=message[:300])
 
     # ---------------------------------------------------------------- replies and state

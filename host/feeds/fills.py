@@ -72,6 +72,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from host.config import NatsConfig
 from host.errors import EngineError
+from host.labels import LabelGuard
 from sdk.codec import decode_fill, decode_position
 from sdk.errors import ValidationError
 from sdk.events import Fill, Position
@@ -189,8 +190,12 @@ class FillFeed:
         namespace: str = "strategy_engine",
         dedupe: FillDedupe | None = None,
         retry_delay: float = 1.0,
+        labels: LabelGuard | None = None,
     ) -> None:
         self.config = config
+        # The strategy a fill or position names is the peer's string: the engine's guard maps one
+        # it does not run to "other" (without a guard, as in a standalone feed, it is kept).
+        self._label = labels.strategy if labels is not None else _same
         self.metrics = FeedMetrics(registry if registry is not None else CollectorRegistry(), namespace)
         self.dedupe = dedupe if dedupe is not None else FillDedupe()
         self._on_fill = on_fill
@@ -459,7 +464,7 @@ class FillFeed:
         self.dedupe.record(fill.fill_id)
         if not new:
             return self._duplicate(fill, by="ledger")
-        self.metrics.received.labels(strategy=strategy).inc()
+        self.metrics.received.labels(strategy=self._label(strategy)).inc()
         age_ns = time.time_ns() - fill.timestamp_ns
         if 0 <= age_ns <= _LIVE_LATENCY_NS:
             self.metrics.latency_us.observe(age_ns / 1_000)
@@ -501,7 +506,7 @@ class FillFeed:
             log.error("position_failed", subject=subject, strategy=strategy, symbol=position.symbol,
                       error=f"{type(err).__name__}: {err}")  # fmt: skip
             return Outcome.FAILED
-        self.metrics.positions.labels(strategy=strategy).inc()
+        self.metrics.positions.labels(strategy=self._label(strategy)).inc()
         return Outcome.DELIVERED
 
     def _decode(self, subject: str, data: bytes, decode: Callable[[Mapping[str, Any]], T]) -> T | None:
@@ -520,6 +525,10 @@ class FillFeed:
         self.metrics.errors.labels(subject=subject, field=field).inc()
         log.warning("message_rejected", subject=subject, field=field, reason=reason, payload=_excerpt(data))
         return None
+
+
+def _same(value: str) -> str:
+    return value
 
 
 def _covers(pattern: str, subject: str) -> bool:

@@ -57,6 +57,7 @@ from host.clock import Clock, SystemClock
 from host.config import RedisConfig
 from host.errors import EngineError
 from host.feeds.health import FeedHealth, Gap
+from host.labels import LabelGuard
 from host.supervisor.policy import BreakerPolicy, backoff_delay
 from sdk.codec import decode_market
 from sdk.errors import ValidationError
@@ -138,8 +139,12 @@ class MarketDataFeed:
         connect_timeout: float = 5.0,
         ping_interval: float = 5.0,
         draw: Callable[[], float] = random.random,
+        labels: LabelGuard | None = None,
     ) -> None:
         self.config = config
+        # A message's symbol is the publisher's string: the engine's guard maps one outside the
+        # configured universe to "other" (without a guard, as in a standalone feed, it is kept).
+        self._symbol_label = labels.symbol if labels is not None else _same
         self._sink = sink
         self._clock = clock or SystemClock()
         self.health = health if health is not None else FeedHealth(config.stale_after, self._clock)
@@ -344,7 +349,7 @@ class MarketDataFeed:
             self._reject(channel, "message", f"{type(err).__name__}: {err}")
             return
         self._received += 1
-        key = (event.symbol, event.kind)
+        key = (self._symbol_label(event.symbol), event.kind)
         counter = self._received_children.get(key)
         if counter is None:
             counter = self._received_children[key] = self._m_received.labels(symbol=key[0], type=key[1])
@@ -395,6 +400,10 @@ class MarketDataFeed:
         if suppressed is not None:
             log.warning(what, symbol=gap.symbol, last=gap.last, received=gap.received, missing=gap.missing,
                         suppressed=suppressed)  # fmt: skip
+
+
+def _same(value: str) -> str:
+    return value
 
 
 class _HealthCollector(Collector):

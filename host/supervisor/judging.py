@@ -19,6 +19,7 @@ from collections.abc import Callable
 import structlog
 
 from engine_proto import strategy_pb2 as pb
+from host.labels import LabelGuard
 from host.supervisor.policy import CircuitBreaker, Continue, Decision, FailureKind, Open, Restart
 from host.supervisor.status import StrategyListener, StrategyMeter, StrategyStats, SupervisionSettings
 from protocol import wire
@@ -114,7 +115,9 @@ class ResultJudge:
         """A handler's error as the runner reported it: where it raised, and the whole traceback."""
         location = error.location[:_LOCATION_LIMIT]
         traceback = error.traceback[-_TRACEBACK_LIMIT:]  # the innermost frames are the ones that say why
-        return self._error(error.kind or "exception", error.text, error.handler, location, traceback)
+        # The kind is the runner's string: a name the host does not know is counted as "other".
+        kind = LabelGuard.kind(error.kind or "exception")
+        return self._error(kind, error.text, error.handler, location, traceback)
 
     def _error(self, kind: str, text: str, handler: str, location: str = "", traceback: str = "") -> Decision:
         self.stats.errors += 1

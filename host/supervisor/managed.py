@@ -32,13 +32,13 @@ import structlog
 from host.clock import Clock, SystemClock
 from host.link import LinkServer, Wakeup
 from host.router import Outbox
-from host.session import DeadlineMissed, RunnerLost, SessionError
+from host.session import DeadlineMissed, ProtocolViolation, RunnerLost, SessionError
 from host.supervisor.control import Control
 from host.supervisor.fairshare import CpuBudget, QuotaStrikes
 from host.supervisor.judging import ResultJudge
 from host.supervisor.lograte import LogRateLimiter
 from host.supervisor.policy import CircuitBreaker, Continue, Decision, FailureKind, Open, Restart
-from host.supervisor.runners import Runner, SpawnFailed, StrategyRunners, boot_failure
+from host.supervisor.runners import Runner, SpawnFailed, StrategyRunners, boot_failure, explain_loss
 from host.supervisor.status import (
     StateStore,
     StrategyDefinition,
@@ -94,9 +94,12 @@ class ManagedStrategy:
         self.outbox = Outbox(settings.outbox_capacity)
         self.stats = StrategyStats()
         self._judge = ResultJudge(definition.id, settings, self.stats, metrics, breaker, listener, self._serving)
-        limiter = LogRateLimiter(settings.log_rate, clock or SystemClock())
+        clock = clock or SystemClock()
+        limiter = LogRateLimiter(settings.log_rate, clock)
         self.logs = StrategyLogRelay(definition.id, definition.plugin, limiter, metrics)
-        self._runners = StrategyRunners(definition.id, settings, link, self.stats, metrics, state_store, self.logs)
+        self._runners = StrategyRunners(
+            definition.id, settings, link, self.stats, metrics, state_store, self.logs, clock
+        )
         self._swap = HotSwap(definition.id, self._runners, self.stats, settings.handshake_timeout_s)
         self._control = Control(breaker, self._interrupt)
         clock = clock or SystemClock()
@@ -298,9 +301,13 @@ class ManagedStrategy:
     async def _boot_failed(self, err: BaseException, runner: Runner | None) -> None:
         if runner is not None:
             await self._runners.end(runner, "boot failed")
+            if isinstance(err, RunnerLost):
+                err = explain_loss(err, runner.process)
         if isinstance(err, RunnerLost) and err.returncode is not None:
             self.stats.last_exit = describe_exit(err.returncode)
-        await self._failed(*boot_failure(err, self.settings.handshake_timeout_s))
+        kind, reason = boot_failure(err, self.settings.handshake_timeout_s)
+        self.stats.last_error = reason
+        await self._failed(kind, reason)
 
     def _fresh_budgets(self) -> None:
         """A new runner starts with nothing charged against it: charges pending were the old one's."""
@@ -379,11 +386,14 @@ class ManagedStrategy:
             self._idle = False
         try:
             message = runner.session.interpret(item)
+            if message is not None:
+                runner.session.note_idle(message)
         except RunnerLost as lost:
             await self._lost(runner, FailureKind.CRASH, lost)
             return False
-        if message is not None:
-            runner.session.note_idle(message)
+        except ProtocolViolation as flood:
+            await self._lost(runner, FailureKind.PROTOCOL, flood)
+            return False
         return True
 
     async def _call(self, runner: Runner, items: list[bytes]) -> bool:
@@ -396,6 +406,9 @@ class ManagedStrategy:
             return False
         except RunnerLost as lost:
             await self._lost(runner, FailureKind.CRASH, lost)
+            return False
+        except ProtocolViolation as flood:
+            await self._lost(runner, FailureKind.PROTOCOL, flood)
             return False
         self._acked(items)
         self.stats.batches += 1
@@ -421,10 +434,11 @@ class ManagedStrategy:
     # ---------------------------------------------------------------- failure
 
     async def _lost(self, runner: Runner, kind: FailureKind, err: SessionError) -> None:
-        """The one handler for "runner gone" (timeout, exit, broken stream): charge it and recover."""
-        if isinstance(err, RunnerLost) and err.returncode is None:
-            code = await runner.process.wait(1.0)
-            err = RunnerLost(err.runner_id, err.reason, code)
+        """The one handler for "runner gone" (timeout, exit, broken stream, flood): charge it and recover."""
+        if isinstance(err, RunnerLost):
+            if await runner.process.wait(1.0) is not None:
+                await runner.process.output_read(0.5)
+            err = explain_loss(err, runner.process)
         if isinstance(err, RunnerLost) and err.returncode is not None:
             self.stats.last_exit = describe_exit(err.returncode)
         await self._replace(runner, kind, str(err))

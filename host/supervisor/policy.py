@@ -11,9 +11,10 @@ there are no timers to schedule or cancel.
 States:
 
 - ``CLOSED``: serving. ERRORs (the runner survives) are counted and trip the breaker at
-  ``consecutive_failures`` in a row or ``window_failures`` within ``window_s``. TIMEOUT, CRASH, CPU
-  and ORDER_FLOOD need a new runner, so they trip at once (CPU and ORDER_FLOOD are already
-  judged over a window of their own before they are reported: ``host.supervisor.fairshare``).
+  ``consecutive_failures`` in a row or ``window_failures`` within ``window_s``. TIMEOUT, CRASH, CPU,
+  ORDER_FLOOD and PROTOCOL (a flooded stream) need a new runner, so they trip at once (CPU and
+  ORDER_FLOOD are already judged over a window of their own before they are reported:
+  ``host.supervisor.fairshare``).
 - ``OPEN``: not serving. Either a restart is pending (the ``Restart`` said when; the supervisor
   calls ``runner_started()`` once the replacement is up, which moves to ``HALF_OPEN``), or it is
   held open (boot error, restart budget exhausted, operator pause) and only ``resume()`` lets a
@@ -71,6 +72,7 @@ class FailureKind(StrEnum):
     BOOT = "boot"  # could not load / bad config / on_start raised: never restarted in a loop
     CPU = "cpu"  # used more than its CPU share over the window (the runner is replaced, like a crash)
     ORDER_FLOOD = "order_flood"  # kept sending past its order-rate quota (the runner is replaced)
+    PROTOCOL = "protocol"  # flooded its stream with messages the host did not ask for (the runner is ended)
 
 
 class BreakerState(StrEnum):

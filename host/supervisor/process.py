@@ -9,6 +9,11 @@ argv or the environment, where other processes of this user could read it). Its 
 are kept as a short tail for the operator. When the process is reaped, ``ProcessExited`` goes on
 its session's inbox.
 
+Output is read in chunks, never line by line: a runner can print a line of any length (or none at
+all), and the host must keep reading, or the runner blocks on a full pipe and misses its deadlines
+with no word of why. ``OutputLines`` cuts a line at ``_LINE_LIMIT`` bytes with a marker, drops the
+rest of it up to its newline and counts the cut (``on_truncated``, the strategy's metric).
+
 Ending a runner is ``end_runner``: gRPC Stop -> SIGTERM at grace/2 -> SIGKILL to the process
 group; it returns the rung it reached. However a runner ends (that ladder, a crash, a kill from
 outside), once it is reaped the host SIGKILLs what is left of its process group and of its cgroup
@@ -29,10 +34,11 @@ import importlib.util
 import json
 import os
 import pwd
+import re
 import signal
 import sys
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -45,12 +51,87 @@ from host.session import RunnerSession
 from host.supervisor import cgroup as cgroups
 
 __all__ = [
-    "RunnerLaunch", "RunnerLimits", "RunnerProcess", "Rung", "end_runner", "runner_identity", "spawn_runner",
+    "OutputLines", "RunnerLaunch", "RunnerLimits", "RunnerProcess", "Rung", "crash_cause", "end_runner",
+    "runner_identity", "spawn_runner",
 ]  # fmt: skip
 
 log = structlog.get_logger("host.process")
 _TAIL_LINES = 50
-_LINE_LIMIT = 4096
+_LINE_LIMIT = 8192
+_CHUNK = 65536
+TRUNCATED = b" ...[truncated]"
+_CAUSE_LIMIT = 300
+# The last line of a Python traceback (``ValueError: ...``, ``SystemExit: 3``) or a fatal error.
+_EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b|Fatal Python error)")
+
+
+def crash_cause(tail: Sequence[str]) -> str:
+    """The runner's last word on why it failed, from its output: the last line of the last traceback
+    (in a JSON log record's ``traceback`` or printed plainly), else the last error record's event and
+    reason; "" when it said nothing."""
+    for line in reversed(tail):
+        cause = _cause(line)
+        if cause:
+            return cause[:_CAUSE_LIMIT]
+    return ""
+
+
+def _cause(line: str) -> str:
+    if not line.startswith("{"):
+        return line if _EXCEPTION_LINE.match(line) else ""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return ""
+    if not isinstance(record, dict) or record.get("level") not in ("error", "critical"):
+        return ""
+    frames = str(record.get("traceback") or "").strip().splitlines()
+    if frames:
+        return frames[-1].strip()
+    return " ".join(str(record[key]) for key in ("event", "reason") if record.get(key))
+
+
+class OutputLines:
+    """Splits a byte stream into lines of at most ``limit`` bytes; a longer line is cut with a marker.
+
+    A cut line is handed out as soon as it reaches the limit (its newline may never come); the rest
+    of it, up to the newline, is dropped. ``truncated`` counts the cuts. Pure.
+    """
+
+    def __init__(self, limit: int = _LINE_LIMIT) -> None:
+        self.limit = limit
+        self.truncated = 0
+        self._partial = bytearray()
+        self._cut = False  # the current line was cut: drop what is left of it up to its newline
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """The lines ``chunk`` completes (without their newlines)."""
+        lines: list[bytes] = []
+        for i, piece in enumerate(chunk.split(b"\n")):
+            if i:  # a newline ended the line before this piece
+                if not self._cut:
+                    lines.append(bytes(self._partial))
+                self._partial.clear()
+                self._cut = False
+            if not self._cut:
+                self._add(piece, lines)
+        return lines
+
+    def close(self) -> list[bytes]:
+        """What is left when the stream ends: a last line with no newline."""
+        rest = [] if self._cut or not self._partial else [bytes(self._partial)]
+        self._partial.clear()
+        return rest
+
+    def _add(self, piece: bytes, lines: list[bytes]) -> None:
+        room = self.limit - len(self._partial)
+        if len(piece) <= room:
+            self._partial += piece
+            return
+        lines.append(bytes(self._partial) + piece[:room] + TRUNCATED)
+        self.truncated += 1
+        self._partial.clear()
+        self._cut = True
 
 
 class Rung(StrEnum):
@@ -125,15 +206,17 @@ class RunnerProcess:
 
     def __init__(
         self, launch: RunnerLaunch, proc: asyncio.subprocess.Process, inbox: asyncio.Queue[Inbound],
-        cgroup: cgroups.RunnerCgroup | None = None,
+        cgroup: cgroups.RunnerCgroup | None = None, on_truncated: Callable[[int], None] = lambda count: None,
     ) -> None:  # fmt: skip
         self.launch = launch
         self.cgroup = cgroup
+        self._on_truncated = on_truncated
         self.proc = proc
         self.pid = proc.pid
         self.tail: deque[str] = deque(maxlen=_TAIL_LINES)
         self._inbox = inbox
-        self._tasks = {asyncio.ensure_future(self._pump()), asyncio.ensure_future(self._reap())}
+        self._pumping = asyncio.ensure_future(self._pump())
+        self._tasks = {self._pumping, asyncio.ensure_future(self._reap())}
         self.exited = asyncio.Event()
 
     @property
@@ -141,13 +224,24 @@ class RunnerProcess:
         return self.proc.returncode
 
     async def _pump(self) -> None:
+        """Read the runner's output until it closes, whatever it writes (see the module docstring)."""
         stream = self.proc.stdout
         assert stream is not None
-        with contextlib.suppress(ValueError, ConnectionError):
-            while line := await stream.readline():
-                text = line[:_LINE_LIMIT].decode("utf-8", "replace").rstrip()
-                self.tail.append(text)
-                log.debug("runner_output", runner=self.launch.runner_id, pid=self.pid, line=text)
+        lines = OutputLines()
+        with contextlib.suppress(ConnectionError):
+            while chunk := await stream.read(_CHUNK):
+                cuts = lines.truncated
+                for line in lines.feed(chunk):
+                    self._line(line)
+                if lines.truncated > cuts:
+                    self._on_truncated(lines.truncated - cuts)
+        for line in lines.close():
+            self._line(line)
+
+    def _line(self, line: bytes) -> None:
+        text = line.decode("utf-8", "replace").rstrip()
+        self.tail.append(text)
+        log.debug("runner_output", runner=self.launch.runner_id, pid=self.pid, line=text)
 
     async def _reap(self) -> None:
         code = await self.proc.wait()
@@ -177,6 +271,12 @@ class RunnerProcess:
             async with asyncio.timeout(timeout_s):
                 await self.exited.wait()
         return self.proc.returncode
+
+    async def output_read(self, timeout_s: float) -> None:
+        """Until the runner's output has been read to its end (its last words are in ``tail``), bounded."""
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            async with asyncio.timeout(timeout_s):
+                await asyncio.shield(self._pumping)
 
     async def aclose(self) -> None:
         """Wait for the pump and reaper (call after the process is gone)."""
@@ -215,7 +315,10 @@ async def _cgroup(launch: RunnerLaunch) -> cgroups.RunnerCgroup | str:
 
 
 async def spawn_runner(
-    launch: RunnerLaunch, link: LinkServer, inbox: asyncio.Queue[Inbound]
+    launch: RunnerLaunch,
+    link: LinkServer,
+    inbox: asyncio.Queue[Inbound],
+    on_truncated: Callable[[int], None] = lambda count: None,
 ) -> tuple[RunnerProcess, Registration]:
     """Start a runner process whose connection will be bound to ``launch.runner_id``."""
     registration = link.register(launch.runner_id, inbox)
@@ -245,7 +348,7 @@ async def spawn_runner(
         await proc.stdin.drain()
     proc.stdin.close()
     log.info("runner_spawned", runner=launch.runner_id, pid=proc.pid, plugin=launch.plugin.name)
-    return RunnerProcess(launch, proc, inbox, placed), registration
+    return RunnerProcess(launch, proc, inbox, placed, on_truncated), registration
 
 
 def _place(pid: int, cgroup: cgroups.RunnerCgroup | str) -> cgroups.RunnerCgroup | None:

@@ -28,15 +28,17 @@ from typing import Any
 import structlog
 
 from engine_proto import strategy_pb2 as pb
+from host.clock import Clock, SystemClock
 from host.link import Inbound, LinkServer, Registration, RunnerConnection
-from host.session import BootFailed, RunnerLost, RunnerSession, SessionError
+from host.session import BootFailed, ProtocolViolation, RunnerLost, RunnerSession, SessionError
+from host.strays import StrayBudget
 from host.supervisor.policy import FailureKind
-from host.supervisor.process import Rung, RunnerLaunch, RunnerProcess, end_runner, spawn_runner
+from host.supervisor.process import Rung, RunnerLaunch, RunnerProcess, crash_cause, end_runner, spawn_runner
 from host.supervisor.status import StateStore, StrategyDefinition, StrategyMeter, StrategyStats, SupervisionSettings
 from host.supervisor.strategy_logs import StrategyLogRelay
 from protocol.exitcodes import BOOT_ERRORS, describe_exit
 
-__all__ = ["Runner", "SpawnFailed", "StrategyRunners", "boot_failure"]
+__all__ = ["Runner", "SpawnFailed", "StrategyRunners", "boot_failure", "explain_loss"]
 
 log = structlog.get_logger("host.supervisor")
 
@@ -71,8 +73,10 @@ class StrategyRunners:
         metrics: StrategyMeter,
         state_store: StateStore | None = None,
         logs: StrategyLogRelay | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.id = strategy_id
+        self.clock = clock or SystemClock()
         self.logs = logs
         self.settings = settings
         self.link = link
@@ -89,12 +93,15 @@ class StrategyRunners:
             async with asyncio.timeout(timeout):
                 connection = await _connected(registration.connected, registration.inbox)
             relay = None if self.logs is None else functools.partial(self.logs.relay, runner_pid=process.pid)
-            session = RunnerSession(registration.runner_id, registration.inbox, connection, relay)
+            strays = StrayBudget(self.settings.strays, self.clock)
+            session = RunnerSession(registration.runner_id, registration.inbox, connection, relay, strays)
             hello = await session.loaded(timeout)
-        except BaseException:
+        except BaseException as err:
             self.link.unregister(registration)
             await end_runner(process, None, grace_s=_FAILING_GRACE_S)
-            await process.aclose()
+            await process.aclose()  # its output is read to the end: the cause is in its tail
+            if isinstance(err, RunnerLost):
+                raise explain_loss(err, process, registration.runner_id) from None
             raise
         self._check_identity(hello)
         return Runner(process, registration.inbox, session, hello)
@@ -142,7 +149,7 @@ class StrategyRunners:
             user=self.settings.runner_user,
         )
         try:
-            return await spawn_runner(launch, self.link, asyncio.Queue())
+            return await spawn_runner(launch, self.link, asyncio.Queue(), self.metrics.output_truncated)
         except OSError as err:
             raise SpawnFailed(f"cannot start a runner for {launch.plugin}: {err}") from err
 
@@ -157,10 +164,23 @@ def boot_failure(err: BaseException, handshake_timeout_s: float) -> tuple[Failur
     if isinstance(err, (BootFailed, SpawnFailed)):  # could not load, or not even be spawned
         return FailureKind.BOOT, str(err)
     if isinstance(err, RunnerLost) and err.returncode in BOOT_ERRORS:
-        return FailureKind.BOOT, f"{err} [{describe_exit(err.returncode or 0)}]"
+        return FailureKind.BOOT, str(err)
+    if isinstance(err, ProtocolViolation):
+        return FailureKind.PROTOCOL, str(err)
     if isinstance(err, TimeoutError):
         return FailureKind.TIMEOUT, f"no Ready within {handshake_timeout_s} s"
     return FailureKind.CRASH, str(err)
+
+
+def explain_loss(err: RunnerLost, process: RunnerProcess, runner_id: str | None = None) -> RunnerLost:
+    """``err`` with its cause, once the process is reaped: how it ended (signal or named exit code) and
+    the last error it printed, instead of what the stream saw ("runner closed the stream")."""
+    code = process.returncode if process.returncode is not None else err.returncode
+    if code is None:
+        return err
+    cause = crash_cause(list(process.tail))
+    reason = f"{describe_exit(code)} (return code {code})" + (f"; last error: {cause}" if cause else "")
+    return RunnerLost(runner_id or err.runner_id, reason, code)
 
 
 async def _connected(connected: asyncio.Future[RunnerConnection], inbox: asyncio.Queue[Inbound]) -> RunnerConnection:

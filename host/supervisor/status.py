@@ -17,6 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+from host.strays import StrayPolicy
 from host.supervisor.lograte import LogRatePolicy
 from host.supervisor.policy import BreakerStatus
 from host.supervisor.process import RunnerLimits
@@ -118,6 +119,8 @@ class StrategyMeter(Protocol):
 
     def log_dropped(self, reason: str, count: int) -> None: ...
 
+    def output_truncated(self, count: int) -> None: ...
+
 
 class Metering(Protocol):
     """The engine's metrics as the supervisor uses them (``host.metrics.EngineMetrics``)."""
@@ -127,6 +130,9 @@ class Metering(Protocol):
 
     def watch(self, status: Callable[[], Iterable[StrategyStatus]]) -> None:
         """Read the per-strategy status at every scrape."""
+
+    def allow_strategies(self, strategies: Iterable[str], symbols: Iterable[str]) -> None:
+        """The configured strategies and their symbols: the only strategy and symbol label values kept."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +156,7 @@ class SupervisionSettings:
     cpu_sample_interval_s: float = 1.0  # one /proc read per runner this often
     flood_strikes: int = 20  # order-rate quota rejections within flood_window_s that charge ORDER_FLOOD
     flood_window_s: float = 60.0
+    strays: StrayPolicy = field(default_factory=StrayPolicy)  # unasked-for runner messages before a charge
 
     def deadline(self, events: int) -> float:
         """A batch of ``events`` must be answered within the allowance plus the per-event budget."""

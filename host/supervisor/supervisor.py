@@ -107,6 +107,7 @@ class Supervisor:
         self.metrics = metrics
         self.metrics.watch(self.status)
         self._definitions = {d.id: d for d in definitions}
+        self._allow_labels()
         self._managed: dict[str, ManagedStrategy] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._group: asyncio.TaskGroup | None = None
@@ -171,6 +172,11 @@ class Supervisor:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.settings.stop_grace_s + 5):
                     await asyncio.shield(task)
+
+    def _allow_labels(self) -> None:
+        """Metric labels follow the configuration: its strategy ids and symbols, nothing a runner names."""
+        definitions = self._definitions.values()
+        self.metrics.allow_strategies(self._definitions, {s for d in definitions for s in d.symbols})
 
     def notify(self) -> None:
         """Something a waiter of ``until`` may care about changed (a state, a queue, a close)."""
@@ -292,6 +298,7 @@ class Supervisor:
                 self.router.set(strategy_id, Subscription(symbols=definition.symbols))
                 changed[strategy_id] = current.prepare_swap(definition)
         self._definitions = wanted
+        self._allow_labels()
         results = await asyncio.gather(*changed.values())
         return {sid: reason for sid, reason in zip(changed, results, strict=True) if reason is not None}
 

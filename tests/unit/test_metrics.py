@@ -39,6 +39,7 @@ def exposition() -> str:
         _status("b", StrategyState.OPEN, open_breaker),
     ]
     metrics.watch(lambda: statuses)
+    metrics.allow_strategies(["a", "b"], ["BTCUSDT"])  # what the supervisor does with its configuration
     strategy = metrics.for_strategy("a")
     strategy.signals.inc(3)
     strategy.error("exception")

@@ -465,7 +465,7 @@ class TestStatus:
         """A new breaker is CLOSED with zero counts for every kind."""
         status = breaker.status()
         assert status.state is BreakerState.CLOSED
-        kinds = ("error", "timeout", "crash", "boot", "cpu", "order_flood")
+        kinds = ("error", "timeout", "crash", "boot", "cpu", "order_flood", "protocol")
         assert dict(status.failures_by_kind) == dict.fromkeys(kinds, 0)
         assert (status.consecutive_failures, status.total_restarts, status.opened_at) == (0, 0, None)
 
@@ -474,8 +474,9 @@ class TestStatus:
         errors(breaker, 2)
         breaker.record_failure(FailureKind.TIMEOUT)
         breaker.record_failure(FailureKind.CRASH)
+        breaker.record_failure(FailureKind.PROTOCOL)
         breaker.record_failure(FailureKind.BOOT)
-        expected = {"error": 2, "timeout": 1, "crash": 1, "boot": 1, "cpu": 0, "order_flood": 0}
+        expected = {"error": 2, "timeout": 1, "crash": 1, "boot": 1, "cpu": 0, "order_flood": 0, "protocol": 1}
         assert dict(breaker.status().failures_by_kind) == expected
 
     def test_failures_by_kind_is_a_snapshot(self, breaker: CircuitBreaker) -> None:

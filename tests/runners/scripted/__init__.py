@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -63,6 +64,10 @@ class Scripted(Strategy[ScriptedConfig]):
         if kind == "spin_threads":
             for _ in range(int(arg or "2")):
                 threading.Thread(target=_spin, daemon=True).start()
+        if kind == "sys_exit_in_start":
+            sys.exit(int(arg or "0"))
+        if kind == "flood_results":
+            _flood_results(int(arg or "60000"))
 
     def on_tick(self, tick: Tick) -> None:
         self.seen += 1
@@ -135,6 +140,15 @@ class Scripted(Strategy[ScriptedConfig]):
         for i in range(int(arg or "3")):
             side = "buy" if (self.seen + i) % 2 else "sell"
             self.emit(Signal(tick.symbol, side, 0.001, priority=10, metadata={"hog": str(i)}))
+
+    def _do_long_line(self, tick: Tick, arg: str) -> None:
+        sys.stdout.write("x" * int(arg or "100000") + "\n")
+        sys.stdout.write(f"long_line_done {tick.sequence}\n")
+        sys.stdout.flush()
+
+    def _do_forge_symbols(self, tick: Tick, arg: str) -> None:
+        for i in range(int(arg or "20")):
+            self.emit(Signal(f"FORGED{tick.sequence}X{i}", "buy", 1.0))
 
     def _do_log(self, tick: Tick, arg: str) -> None:
         self.log.debug("tick_seen", sequence=tick.sequence)
@@ -222,6 +236,41 @@ def _probe() -> dict[str, str]:
     }
 
 
+def _flood_results(size: int) -> None:
+    """Write junk results for a seq nobody sent, ``size`` bytes each, on the runner's own stream, forever.
+
+    Runs as a task on the runner's loop (same process, as hostile code could), so the runner
+    still answers its batches between the junk.
+    """
+    import asyncio
+
+    import runner.app
+    from engine_proto import strategy_pb2 as pb
+
+    stream = next(obj for obj in gc.get_objects() if isinstance(obj, runner.app._Stream))
+    junk = pb.RunnerMessage(result=pb.BatchResult(seq=10**9, outputs=[pb.StrategyOutput(strategy="x" * size)]))
+
+    # One write at a time on a gRPC stream: the runner's own replies and the junk take turns.
+    lock = asyncio.Lock()
+    write = stream.call.write
+
+    async def locked_write(message: object) -> None:
+        async with lock:
+            await write(message)
+
+    stream.call.write = locked_write
+
+    async def flood() -> None:
+        await asyncio.sleep(0.05)  # after Ready
+        while True:
+            await locked_write(junk)
+
+    _KEEP.add(asyncio.get_running_loop().create_task(flood()))
+
+
+_KEEP: set[object] = set()
+
+
 def _forge_outputs(victim: str) -> None:
     """Patch the runner's own dispatcher (same process) so every output claims ``victim``'s id."""
     import runner.dispatch
@@ -238,4 +287,10 @@ def _forge_outputs(victim: str) -> None:
 
 @hookimpl
 def strategy_engine_strategies() -> list[type[Strategy[ScriptedConfig]]]:
+    # The hook sees no strategy params; the modes that act here are read off the runner's argv.
+    argv = " ".join(sys.argv)
+    if "sys_exit_in_hook" in argv:
+        sys.exit()
+    if "keyboard_interrupt_in_hook" in argv:
+        raise KeyboardInterrupt
     return [Scripted]
