@@ -261,6 +261,10 @@ async def _run(options: RunnerOptions, stream_ready: asyncio.Future[_Stream]) ->
             log.error("runner_stream_failed", code=str(err.code()), details=err.details(), reconnect=reconnect)
             if err.code() == grpc.StatusCode.UNAUTHENTICATED:
                 return ExitCode.HANDSHAKE_ERROR
+            if dispatcher is None and err.code() == grpc.StatusCode.INTERNAL:
+                # A refused handshake can surface as INTERNAL instead of UNAUTHENTICATED once the
+                # socket seal is on: gRPC core fails on the socket it may no longer make.
+                return ExitCode.HANDSHAKE_ERROR
             return ExitCode.HOST_GONE if dispatcher is not None else ExitCode.BOOT_ERROR
         finally:
             await _close(call, stream)

@@ -146,7 +146,7 @@ class TestExitInPluginCode:
         bad = supervisor.strategy("bad")
         assert bad.restarts == 0, bad
         assert dict(bad.breaker.failures_by_kind) == {
-            "error": 0, "timeout": 0, "crash": 0, "boot": 1, "protocol": 0,
+            "error": 0, "timeout": 0, "crash": 0, "boot": 1, "cpu": 0, "order_flood": 0, "protocol": 0,
         }  # fmt: skip
         assert said in bad.last_error, bad.last_error
         assert "closed the stream" not in bad.last_error
