@@ -21,18 +21,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from host.supervisor.policy import FailureKind
+
 __all__ = ["ERROR_KINDS", "OTHER", "LabelGuard"]
 
 OTHER = "other"
 
-# Every failure kind the host itself names (policy.FailureKind values, the judge's kinds, the
-# runner dispatcher's kinds); a runner's Error.kind outside these is counted as ``other``.
-ERROR_KINDS = frozenset(
-    {
-        "error", "timeout", "crash", "boot", "protocol",
-        "exception", "bad_signal", "bad_event", "flood", "impersonation", "invalid", "exit",
-    }
-)  # fmt: skip
+# Every failure kind the host itself names (every policy.FailureKind, so a new kind is never
+# folded into ``other``; the judge's and the runner dispatcher's kinds); a runner's Error.kind
+# outside these is counted as ``other``.
+ERROR_KINDS = frozenset(kind.value for kind in FailureKind) | {
+    "exception",
+    "bad_signal",
+    "bad_event",
+    "flood",
+    "impersonation",
+    "invalid",
+    "exit",
+}
 
 
 class LabelGuard:
