@@ -2,6 +2,10 @@
 3 runners; tick -> signal latency and the highest sustained rate.
 
     python -m bench.bench_feed [--rates 1000 10000] [--ramp 20000 40000 60000 80000 100000] [--seconds 5]
+                               [--lanes socket grpc]
+
+Each rate is run on both paths for batches, side by side (``engine.dataLane``): the data lane
+(``socket``) and the gRPC stream (``grpc``), with the ratios socket / grpc of p50 and p99.
 
 The publisher stamps each tick with its wall-clock send time (``timestamp``) and a sequence; each
 runner's strategy (bench/plugins/echo_sample) answers every 100th tick with a signal carrying that
@@ -108,9 +112,11 @@ def _pct(values: list[float], q: float) -> float:
     return round(percentile(sorted(values), q), 1) if values else float("nan")
 
 
-async def _measure(redis_port: int, rate: float, seconds: float) -> dict[str, Any]:
+async def _measure(redis_port: int, rate: float, seconds: float, lane: str) -> dict[str, Any]:
     recorder = _Recorder()
-    settings = SupervisionSettings(plugins_dir=HERE / "plugins", outbox_capacity=65536, max_batch_events=4096)
+    settings = SupervisionSettings(
+        plugins_dir=HERE / "plugins", outbox_capacity=65536, max_batch_events=4096, data_lane=lane
+    )
     definitions = [
         StrategyDefinition(f"echo{i}", "echo_sample", "echo_sample", {"every": SAMPLE_EVERY}) for i in range(RUNNERS)
     ]
@@ -157,7 +163,7 @@ async def _measure(redis_port: int, rate: float, seconds: float) -> dict[str, An
     seen = [s.events_sent for s in statuses]
     conflated = sum(s.conflated + s.dropped for s in statuses)
     row = {
-        "target_rate": rate, "published": published["sent"],
+        "lane": lane, "target_rate": rate, "published": published["sent"],
         "publish_rate": round(published["sent"] / published["seconds"]), "received": received,
         "min_runner_events": min(seen), "conflated_or_dropped": conflated,
         "samples": len(lat), "p50_ms": round(_pct(lat, 0.5) / 1000, 3), "p90_ms": round(_pct(lat, 0.9) / 1000, 3),
@@ -177,11 +183,25 @@ async def _measure(redis_port: int, rate: float, seconds: float) -> dict[str, An
     return row
 
 
+def _ratios(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """socket / grpc of p50 and p99 at each rate run on both lanes (below 1: the data lane is faster)."""
+    out: dict[str, float] = {}
+    for r in rows:
+        other = [g for g in rows if g["lane"] == "grpc" and g["target_rate"] == r["target_rate"]]
+        if r["lane"] != "socket" or not other:
+            continue
+        for key in ("p50_ms", "p99_ms"):
+            if other[0][key]:
+                out[f"{r['target_rate']:,.0f}/s {key}"] = round(r[key] / other[0][key], 2)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rates", type=float, nargs="+", default=[1000, 10000])
     parser.add_argument("--ramp", type=float, nargs="*", default=[20000, 40000, 60000, 80000, 100000])
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--lanes", nargs="+", default=["socket", "grpc"], choices=["socket", "grpc"])
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
     rows = []
@@ -190,20 +210,27 @@ def main() -> None:
         server.start()
         try:
             for rate in [*args.rates, *args.ramp]:
-                rows.append(asyncio.run(_measure(server.port, rate, args.seconds)))
-                print(rows[-1], flush=True)
+                for lane in args.lanes:
+                    rows.append(asyncio.run(_measure(server.port, rate, args.seconds, lane)))
+                    print(rows[-1], flush=True)
         finally:
             server.stop()
-    print(f"\n{'target/s':>9} {'sent/s':>8} {'received':>9} {'runner min':>10} {'conflated':>9} "
+    print(f"\n{'lane':>6} {'target/s':>9} {'sent/s':>8} {'received':>9} {'runner min':>10} {'conflated':>9} "
           f"{'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'max ms':>8} {'arrive p50':>10} {'ev/batch':>8} {'host us':>7} "
           f"{'runner us':>9} sustained")  # fmt: skip
     for r in rows:
-        print(f"{r['target_rate']:>9,.0f} {r['publish_rate']:>8,} {r['received']:>9,} {r['min_runner_events']:>10,} "
-              f"{r['conflated_or_dropped']:>9,} {r['p50_ms']:>7} {r['p90_ms']:>7} {r['p99_ms']:>7} {r['max_ms']:>8} "
+        print(f"{r['lane']:>6} {r['target_rate']:>9,.0f} {r['publish_rate']:>8,} {r['received']:>9,} "
+              f"{r['min_runner_events']:>10,} {r['conflated_or_dropped']:>9,} {r['p50_ms']:>7} {r['p90_ms']:>7} "
+              f"{r['p99_ms']:>7} {r['max_ms']:>8} "
               f"{r['arrival_p50_ms']:>10} {r['events_per_batch']:>8} {r['host_cpu_us_per_tick']:>7} "
               f"{r['runner_cpu_us_per_tick']:>9} {'yes' if r['sustained'] else 'no'}")  # fmt: skip
-    best = max((r["publish_rate"] for r in rows if r["sustained"]), default=0)
-    print(f"\nhighest sustained rate: {best:,} ticks/s into {RUNNERS} runners")
+    best = {lane: max((r["publish_rate"] for r in rows if r["sustained"] and r["lane"] == lane), default=0)
+            for lane in args.lanes}  # fmt: skip
+    for lane, rate in best.items():
+        print(f"highest sustained rate, {lane}: {rate:,} ticks/s into {RUNNERS} runners")
+    ratios = _ratios(rows)
+    for name, value in ratios.items():
+        print(f"socket / grpc, {name}: {value}")
     meta = {
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
@@ -211,7 +238,7 @@ def main() -> None:
         "sample_every": SAMPLE_EVERY,
     }
     RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps({"meta": meta, "rows": rows, "highest_sustained": best}, indent=2))
+    RESULTS.write_text(json.dumps({"meta": meta, "rows": rows, "highest_sustained": best, "ratios": ratios}, indent=2))
 
 
 if __name__ == "__main__":

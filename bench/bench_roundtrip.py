@@ -1,9 +1,11 @@
 """Round trip of one event batch through a real runner process over the RunnerLink Unix socket.
 
-    python -m bench.bench_roundtrip [--batches 2000] [--sizes 1 16 256 1024] [--fanout 1 3]
+    python -m bench.bench_roundtrip [--batches 2000] [--sizes 1 16 256 1024] [--fanout 1 3] [--lanes socket grpc]
 
-For each batch size: the host encodes N ticks once, sends them as one batch and waits for the
-result; a runner of the built-in-style `scripted` strategy (no signals) answers. Reported per
+Every engine row is measured on both paths for batches, side by side: the data lane (``socket``,
+a socket pair per runner, ``engine.dataLane: socket``) and the gRPC stream (``grpc``), with the
+ratios socket / grpc. For each batch size: the host encodes N ticks once, sends them as one batch
+and waits for the result; a runner of the built-in-style `scripted` strategy (no signals) answers. Reported per
 size: p50/p90/p99/max of the round trip and the implied ticks/s of one runner. Also run with a
 strategy that emits a signal for every 2nd tick, to show the cost of signals. Then the fan-out
 round: a one-tick batch to 1 and 3 runners at once, with the host's and a runner's CPU per round
@@ -39,15 +41,18 @@ from tests.helpers import RUNNERS, payload, tick_events
 RESULTS = Path(__file__).resolve().parent / "results" / "roundtrip.json"
 
 
-async def _measure(size: int, batches: int, every: int) -> dict[str, Any]:
+async def _measure(size: int, batches: int, every: int, lane: str) -> dict[str, Any]:
     link = LinkServer()
     await link.start()
     inbox: asyncio.Queue[Inbound] = asyncio.Queue()
-    launch = RunnerLaunch("bench", RUNNERS / "scripted", [{"id": "s1", "name": "scripted", "params": {"every": every}}])
+    spec = [{"id": "s1", "name": "scripted", "params": {"every": every}}]
+    launch = RunnerLaunch("bench", RUNNERS / "scripted", spec, data_lane=lane == "socket")
     process, registration = await spawn_runner(launch, link, inbox)
     try:
-        session = RunnerSession("bench", inbox, await asyncio.wait_for(registration.connected, 10))
+        connection = await asyncio.wait_for(registration.connected, 10)
+        session = RunnerSession("bench", inbox, connection, lane=process.lane)
         await session.handshake({}, 10)
+        assert session.on_lane == (lane == "socket")
         data = payload(tick_events(size))
         for _ in range(50):  # warm up
             await session.call(data, size, 5.0)
@@ -67,14 +72,14 @@ async def _measure(size: int, batches: int, every: int) -> dict[str, Any]:
 
     p50 = pct(0.50)
     return {
-        "batch": size, "signals_every": every, "batches": batches, "p50_us": round(p50, 1),
+        "lane": lane, "batch": size, "signals_every": every, "batches": batches, "p50_us": round(p50, 1),
         "p90_us": round(pct(0.9), 1), "p99_us": round(pct(0.99), 1), "max_us": round(samples[-1] / 1000, 1),
         "mean_us": round(statistics.fmean(samples) / 1000, 1), "ticks_per_s_at_p50": round(size / (p50 / 1e6)),
     }  # fmt: skip
 
 
 async def _rounds(
-    label: str | int, sends: list[Callable[[], Awaitable[None]]], pids: list[int], rounds: int
+    label: str | int, sends: list[Callable[[], Awaitable[None]]], pids: list[int], rounds: int, lane: str = "-"
 ) -> dict[str, Any]:
     """Time ``rounds`` fan-out rounds (every send at once, a round ends when all are answered): one table row."""
 
@@ -94,13 +99,13 @@ async def _rounds(
         return percentile(samples, q) / 1000
 
     return {
-        "runners": len(sends), "batch": label, "rounds": rounds, "p50_us": round(pct(0.5), 1),
+        "lane": lane, "runners": len(sends), "batch": label, "rounds": rounds, "p50_us": round(pct(0.5), 1),
         "p90_us": round(pct(0.9), 1), "p99_us": round(pct(0.99), 1), "host_cpu_us_per_round": round(host_cpu_us, 1),
         "runner_cpu_us_per_round": round(sum(peer_cpu_s) / len(peer_cpu_s) / rounds * 1e6, 1),
     }  # fmt: skip
 
 
-async def _measure_fanout(runners: int, size: int, rounds: int) -> dict[str, Any]:
+async def _measure_fanout(runners: int, size: int, rounds: int, lane: str) -> dict[str, Any]:
     """The same batch to ``runners`` runners at once, as the host fans out one tick; a round ends when all answered.
 
     This is the floor under tick -> signal latency with that many runners (no Redis, no queueing):
@@ -114,12 +119,13 @@ async def _measure_fanout(runners: int, size: int, rounds: int) -> dict[str, Any
         for i in range(runners):
             inbox: asyncio.Queue[Inbound] = asyncio.Queue()
             spec = [{"id": f"s{i}", "name": "scripted", "params": {"every": 1_000_000_000}}]
-            process, registration = await spawn_runner(
-                RunnerLaunch(f"bench{i}", RUNNERS / "scripted", spec), link, inbox
-            )
+            launch = RunnerLaunch(f"bench{i}", RUNNERS / "scripted", spec, data_lane=lane == "socket")
+            process, registration = await spawn_runner(launch, link, inbox)
             spawned.append(process)
-            session = RunnerSession(f"bench{i}", inbox, await asyncio.wait_for(registration.connected, 10))
+            connection = await asyncio.wait_for(registration.connected, 10)
+            session = RunnerSession(f"bench{i}", inbox, connection, lane=process.lane)
             await session.handshake({}, 10)
+            assert session.on_lane == (lane == "socket")
             sessions.append(session)
         data = payload(tick_events(size))
 
@@ -129,7 +135,8 @@ async def _measure_fanout(runners: int, size: int, rounds: int) -> dict[str, Any
 
             return send
 
-        return await _rounds(size, [sender(session) for session in sessions], [p.pid for p in spawned], rounds)
+        sends = [sender(session) for session in sessions]
+        return await _rounds(size, sends, [p.pid for p in spawned], rounds, lane)
     finally:
         for process in spawned:
             await end_runner(process, None, 2.0)
@@ -205,8 +212,8 @@ asyncio.run(main())
 async def _measure_unix_socket(clients: int, rounds: int) -> dict[str, Any]:
     """The fan-out round over plain asyncio Unix sockets with length-prefixed frames, for comparison.
 
-    Not what the engine uses (runners speak gRPC, as the architecture says); it shows what the
-    round would cost the host on a bare stream, the floor of any other transport in Python.
+    No engine code on either end: the floor under the engine's data lane, which frames its batches
+    the same way.
     """
     connected: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
 
@@ -240,38 +247,68 @@ async def _measure_unix_socket(clients: int, rounds: int) -> dict[str, Any]:
             server.close()
 
 
+def _ratios(rows: list[dict[str, Any]], fanout: list[dict[str, Any]]) -> dict[str, float]:
+    """socket / grpc for each figure measured on both lanes (below 1: the data lane is cheaper)."""
+    out: dict[str, float] = {}
+    for r in rows:
+        other = [
+            g
+            for g in rows
+            if g["lane"] == "grpc" and (g["batch"], g["signals_every"]) == (r["batch"], r["signals_every"])
+        ]
+        if r["lane"] == "socket" and other:
+            signals = "none" if r["signals_every"] > 1_000_000 else f"1/{r['signals_every']}"
+            out[f"batch {r['batch']} signals {signals} p50"] = round(r["p50_us"] / other[0]["p50_us"], 2)
+    for r in fanout:
+        other = [g for g in fanout if g["lane"] == "grpc" and g["runners"] == r["runners"]]
+        if r["lane"] == "socket" and other:
+            out[f"{r['runners']}-runner round p50"] = round(r["p50_us"] / other[0]["p50_us"], 2)
+            key = f"{r['runners']}-runner round host CPU"
+            out[key] = round(r["host_cpu_us_per_round"] / other[0]["host_cpu_us_per_round"], 2)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=2000)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 16, 256, 1024])
     parser.add_argument("--fanout", type=int, nargs="*", default=[1, 3], help="runners per round (one-tick batches)")
+    parser.add_argument("--lanes", nargs="+", default=["socket", "grpc"], choices=["socket", "grpc"])
     args = parser.parse_args()
     rows = []
     for every in (1_000_000_000, 2):
         for size in args.sizes:
-            rows.append(asyncio.run(_measure(size, args.batches if size < 1024 else args.batches // 4, every)))
-    print(f"{'batch':>6} {'signals':>8} {'p50 us':>9} {'p90 us':>9} {'p99 us':>9} {'max us':>9} {'ticks/s':>10}")
+            for lane in args.lanes:
+                batches = args.batches if size < 1024 else args.batches // 4
+                rows.append(asyncio.run(_measure(size, batches, every, lane)))
+    print(
+        f"{'lane':>6} {'batch':>6} {'signals':>8} {'p50 us':>9} {'p90 us':>9} {'p99 us':>9} {'max us':>9} "
+        f"{'ticks/s':>10}"
+    )
     for r in rows:
         signals = "none" if r["signals_every"] > 1_000_000 else f"1/{r['signals_every']}"
         print(
-            f"{r['batch']:>6} {signals:>8} {r['p50_us']:>9} {r['p90_us']:>9} {r['p99_us']:>9} {r['max_us']:>9} "
-            f"{r['ticks_per_s_at_p50']:>10,}"
+            f"{r['lane']:>6} {r['batch']:>6} {signals:>8} {r['p50_us']:>9} {r['p90_us']:>9} {r['p99_us']:>9} "
+            f"{r['max_us']:>9} {r['ticks_per_s_at_p50']:>10,}"
         )
-    fanout = [asyncio.run(_measure_fanout(n, 1, args.batches)) for n in args.fanout]
+    fanout = [asyncio.run(_measure_fanout(n, 1, args.batches, lane)) for n in args.fanout for lane in args.lanes]
     fanout += [asyncio.run(_measure_transport(n, args.batches)) for n in args.fanout]
     fanout += [asyncio.run(_measure_unix_socket(n, args.batches)) for n in args.fanout]
     print(
-        f"\n{'runners':>7} {'batch':>6} {'p50 us':>9} {'p90 us':>9} {'p99 us':>9} {'host CPU us/round':>18} "
-        f"{'runner CPU us/round':>20}"
+        f"\n{'lane':>6} {'runners':>7} {'batch':>6} {'p50 us':>9} {'p90 us':>9} {'p99 us':>9} "
+        f"{'host CPU us/round':>18} {'runner CPU us/round':>20}"
     )
     for r in fanout:
         print(
-            f"{r['runners']:>7} {r['batch']:>6} {r['p50_us']:>9} {r['p90_us']:>9} {r['p99_us']:>9} "
+            f"{r['lane']:>6} {r['runners']:>7} {r['batch']:>6} {r['p50_us']:>9} {r['p90_us']:>9} {r['p99_us']:>9} "
             f"{r['host_cpu_us_per_round']:>18} {r['runner_cpu_us_per_round']:>20}"
         )
+    ratios = _ratios(rows, fanout)
+    for name, value in ratios.items():
+        print(f"socket / grpc, {name}: {value}")
     RESULTS.parent.mkdir(exist_ok=True)
     meta = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()}
-    RESULTS.write_text(json.dumps({"meta": meta, "rows": rows, "fanout": fanout}, indent=2))
+    RESULTS.write_text(json.dumps({"meta": meta, "rows": rows, "fanout": fanout, "ratios": ratios}, indent=2))
     print(f"written to {RESULTS}")
 
 

@@ -92,7 +92,7 @@ class HostMessage(_message.Message):
     def __init__(self, batch: _Optional[_Union[EventBatch, _Mapping]] = ..., start: _Optional[_Union[Start, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., snapshot_request: _Optional[_Union[SnapshotRequest, _Mapping]] = ..., stop: _Optional[_Union[Stop, _Mapping]] = ...) -> None: ...
 
 class Start(_message.Message):
-    __slots__ = ("restore",)
+    __slots__ = ("restore", "data_lane")
     class RestoreEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -101,8 +101,10 @@ class Start(_message.Message):
         value: bytes
         def __init__(self, key: _Optional[str] = ..., value: _Optional[bytes] = ...) -> None: ...
     RESTORE_FIELD_NUMBER: _ClassVar[int]
+    DATA_LANE_FIELD_NUMBER: _ClassVar[int]
     restore: _containers.ScalarMap[str, bytes]
-    def __init__(self, restore: _Optional[_Mapping[str, bytes]] = ...) -> None: ...
+    data_lane: bool
+    def __init__(self, restore: _Optional[_Mapping[str, bytes]] = ..., data_lane: _Optional[bool] = ...) -> None: ...
 
 class EventBatch(_message.Message):
     __slots__ = ("seq", "events")
@@ -265,20 +267,24 @@ class StrategyInfo(_message.Message):
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., plugin: _Optional[str] = ..., symbols: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("pid", "plugin", "strategies", "sandbox")
+    __slots__ = ("pid", "plugin", "strategies", "sandbox", "data_lane")
     PID_FIELD_NUMBER: _ClassVar[int]
     PLUGIN_FIELD_NUMBER: _ClassVar[int]
     STRATEGIES_FIELD_NUMBER: _ClassVar[int]
     SANDBOX_FIELD_NUMBER: _ClassVar[int]
+    DATA_LANE_FIELD_NUMBER: _ClassVar[int]
     pid: int
     plugin: str
     strategies: _containers.RepeatedCompositeFieldContainer[StrategyInfo]
     sandbox: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, pid: _Optional[int] = ..., plugin: _Optional[str] = ..., strategies: _Optional[_Iterable[_Union[StrategyInfo, _Mapping]]] = ..., sandbox: _Optional[_Iterable[str]] = ...) -> None: ...
+    data_lane: bool
+    def __init__(self, pid: _Optional[int] = ..., plugin: _Optional[str] = ..., strategies: _Optional[_Iterable[_Union[StrategyInfo, _Mapping]]] = ..., sandbox: _Optional[_Iterable[str]] = ..., data_lane: _Optional[bool] = ...) -> None: ...
 
 class Ready(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("data_lane",)
+    DATA_LANE_FIELD_NUMBER: _ClassVar[int]
+    data_lane: bool
+    def __init__(self, data_lane: _Optional[bool] = ...) -> None: ...
 
 class BootFailure(_message.Message):
     __slots__ = ("kind", "plugin", "hook", "strategy", "reason", "traceback")

@@ -93,7 +93,7 @@ def settings(config: Config, *, root: Path | None = None) -> tuple[SupervisionSe
         limits=RunnerLimits(e.runner_memory_mb, e.runner_cpu_seconds, e.runner_open_files, e.runner_file_size_mb),
         cpu_share=e.runner_cpu_share, cpu_window_s=e.runner_cpu_window, flood_strikes=e.order_flood_rejections,
         flood_window_s=e.order_flood_window,
-        runner_user=_runner_user(e.runner_user),
+        runner_user=_runner_user(e.runner_user), data_lane=e.data_lane,
     )  # fmt: skip
     return supervision, e.breaker_policy()
 

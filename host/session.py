@@ -8,6 +8,10 @@ matched to a newer batch), a heartbeat is noted, a closed stream or an exited pr
 ``RunnerLost`` — the one way "runner gone" reaches the supervisor, which charges the in-flight
 batch to the strategy. Deadlines use the loop's monotonic clock through ``asyncio.timeout``.
 
+With a data lane (``host.lane``) the handshake asks the runner to use it (``Start.data_lane``);
+once its ``Ready`` confirms, batches are written to the lane, whose reader puts results and its
+EOF on the same inbox, so everything above holds unchanged for either path.
+
 Everything the runner sends unasked (late or forged results, unexpected kinds, heartbeat echoes)
 goes through the runner's ``StrayBudget`` (``host.strays``): its log lines are bounded to one per
 window with a count of those suppressed, and past the budget the session raises
@@ -24,6 +28,7 @@ import structlog
 
 from engine_proto import strategy_pb2 as pb
 from host.clock import SystemClock
+from host.lane import DataLane
 from host.link import Inbound, ProcessExited, Received, RunnerConnection, StreamClosed, Wakeup
 from host.strays import StrayBudget, StrayPolicy
 from protocol import wire
@@ -107,6 +112,7 @@ class RunnerSession:
         connection: RunnerConnection,
         logs: Callable[[Sequence[pb.StrategyLogs]], None] | None = None,
         strays: StrayBudget | None = None,
+        lane: DataLane | None = None,
     ) -> None:
         self.runner_id = runner_id
         self.strays = strays or StrayBudget(StrayPolicy(), SystemClock())
@@ -116,6 +122,8 @@ class RunnerSession:
         self.seq = 0
         self.stats = SessionStats()
         self.hello: pb.Hello | None = None
+        self.lane = lane  # offered in Start when the runner's Hello says it holds it
+        self._batches: RunnerConnection | DataLane = connection  # where batches go: the lane once confirmed
 
     # ---------------------------------------------------------------- inbox
 
@@ -197,10 +205,19 @@ class RunnerSession:
         return self.hello
 
     async def start(self, restore: Mapping[str, bytes], timeout_s: float) -> None:
-        """Start(restore) -> Ready: state restored, on_start run, ready for traffic."""
-        self.connection.send(pb.HostMessage(start=pb.Start(restore=dict(restore))))
+        """Start(restore) -> Ready: state restored, on_start run, ready for traffic (on the lane if agreed)."""
+        offer = self.lane is not None and self.hello is not None and self.hello.data_lane
+        self.connection.send(pb.HostMessage(start=pb.Start(restore=dict(restore), data_lane=offer)))
         async with asyncio.timeout(timeout_s):
-            await self._expect("ready")
+            ready = (await self._expect("ready")).ready
+        if offer and ready.data_lane and self.lane is not None:
+            await self.lane.start(self.inbox)
+            self._batches = self.lane
+
+    @property
+    def on_lane(self) -> bool:
+        """Batches travel on the data lane."""
+        return self._batches is not self.connection
 
     async def call(self, events_payload: bytes, count: int, deadline_s: float) -> pb.BatchResult:
         """Send one batch (events serialized once by the caller); its result within ``deadline_s``."""
@@ -210,7 +227,7 @@ class RunnerSession:
         started = loop.time()
         try:
             async with asyncio.timeout(deadline_s):  # the write too: the deadline bounds the whole exchange
-                await self.connection.write(wire.encode_batch(seq, events_payload))
+                await self._batches.write(wire.encode_batch(seq, events_payload))
                 while True:
                     message = await self._next()
                     if message.WhichOneof("kind") == "result" and message.result.seq == seq:

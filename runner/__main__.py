@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -41,6 +42,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--user", default="", help="UID:GID to switch to when started as root")
     parser.add_argument("--cgroup", default="", help="the cgroup folder the host put this runner in")
     parser.add_argument("--cgroup-skipped", default="not configured", help="why there is no --cgroup")
+    parser.add_argument("--lane-fd", type=int, default=None, help="inherited data-lane socket for batches")
     return parser.parse_args(argv)
 
 
@@ -84,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         specs = _specs(args.strategies)
         _user(args.user)
+        lane = None if args.lane_fd is None else socket.socket(fileno=args.lane_fd)
     except (ValueError, OSError) as err:
         log.error("runner_bad_arguments", reason=str(err))
         return ExitCode.BOOT_ERROR
@@ -106,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("runner_sandbox_partial", applied=report.applied, skipped=report.skipped)
     options = RunnerOptions(
         socket=args.socket, plugin=args.plugin, strategies=specs, token=token,
-        sandbox=report, handshake_timeout_s=args.handshake_timeout,
+        sandbox=report, handshake_timeout_s=args.handshake_timeout, lane=lane,
     )  # fmt: skip
     return int(asyncio.run(serve(options)))
 

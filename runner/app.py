@@ -14,6 +14,11 @@ so is ``SystemExit`` or ``KeyboardInterrupt`` raised by plugin code in ``on_load
 (the loader reports those raised while loading): a strategy that will not start is a boot error.
 SIGTERM and the host's Stop both end it cleanly (``on_stop`` for every strategy, then exit 0);
 the stream closing under it (host gone) ends it with ``HOST_GONE``.
+
+Data lane: started with an inherited socket (``--lane-fd``), the runner says so in ``Hello``; when
+``Start`` asks for it, a second reader task moves the lane's frames (length-prefixed
+``HostMessage``s) onto the same queue as the stream's, and results go back as frames on the lane
+(``Ready.data_lane`` confirms). The lane's EOF is the host gone, like the stream's.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
+import struct
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,6 +51,9 @@ from sdk.dispatch import HandlerError, StrategySlot
 __all__ = ["RunnerOptions", "serve"]
 
 TOKEN_METADATA = "x-runner-token"
+_FRAME_HEADER = struct.Struct(">I")  # data-lane frames: 4-byte big-endian length, then the message
+_MAX_FRAME = 256 * 1024 * 1024
+_Socket = socket.socket  # RunnerOptions.socket (the link's path) hides the module inside the class
 _served = asyncio.Event()  # set once this process sent Ready (a process serves one stream)
 log = structlog.get_logger("runner")
 
@@ -56,6 +66,7 @@ class RunnerOptions:
     token: str
     sandbox: SandboxReport | None = None  # sealed once the link is up; sent in Hello
     handshake_timeout_s: float = 30.0
+    lane: _Socket | None = None  # the inherited data lane, when the host gave one
 
 
 class _Stream:
@@ -72,6 +83,8 @@ class _Stream:
         self.logs = logs
         self.queue: asyncio.Queue[Any] = asyncio.Queue()
         self._reader = asyncio.ensure_future(self._read())
+        self._lane: asyncio.StreamWriter | None = None
+        self._lane_reader: asyncio.Task[None] | None = None
 
     async def _read(self) -> None:
         try:
@@ -81,6 +94,36 @@ class _Stream:
             self.queue.put_nowait(err)
         finally:
             self.queue.put_nowait(None)
+
+    async def open_lane(self, sock: socket.socket) -> None:
+        """Read batches from the data lane too (same queue); results go back there from now on."""
+        reader, self._lane = await asyncio.open_unix_connection(sock=sock, limit=1024 * 1024)
+        self._lane_reader = asyncio.ensure_future(self._read_lane(reader))
+
+    async def _read_lane(self, reader: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                (size,) = _FRAME_HEADER.unpack(await reader.readexactly(_FRAME_HEADER.size))
+                if size > _MAX_FRAME:
+                    log.error("runner_lane_frame_too_large", size=size)
+                    break
+                self.queue.put_nowait(pb.HostMessage.FromString(await reader.readexactly(size)))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        except Exception as exc:  # a frame that is not a HostMessage: the lane cannot be trusted
+            log.error("runner_lane_broken", reason=f"{type(exc).__name__}: {exc}")
+        self.queue.put_nowait(None)
+
+    async def send_result(self, message: pb.RunnerMessage) -> None:
+        """A batch's result: on the data lane when the batches come from there, else on the stream."""
+        lane = self._lane
+        if lane is None:
+            await self.send(message)
+            return
+        message.logs.extend(self.logs.take())
+        payload = message.SerializeToString()
+        lane.write(_FRAME_HEADER.pack(len(payload)) + payload)
+        await lane.drain()
 
     async def send(self, message: pb.RunnerMessage) -> None:
         """Write ``message`` with the strategy log records written since the last one."""
@@ -100,6 +143,10 @@ class _Stream:
 
     def close(self) -> None:
         self._reader.cancel()
+        if self._lane_reader is not None:
+            self._lane_reader.cancel()
+        if self._lane is not None:
+            self._lane.close()
 
 
 def _boot_failure(err: RunnerError) -> pb.RunnerMessage:
@@ -150,7 +197,10 @@ def _hello(options: RunnerOptions, slots: Sequence[StrategySlot]) -> pb.RunnerMe
         for slot in slots
     ]
     layers = options.sandbox.wire() if options.sandbox else []
-    hello = pb.Hello(pid=os.getpid(), plugin=options.plugin.name, strategies=infos, sandbox=layers)
+    hello = pb.Hello(
+        pid=os.getpid(), plugin=options.plugin.name, strategies=infos, sandbox=layers,
+        data_lane=options.lane is not None,
+    )  # fmt: skip
     return pb.RunnerMessage(hello=hello)
 
 
@@ -181,7 +231,12 @@ async def _handshake(stream: _Stream, options: RunnerOptions) -> Dispatcher | Ex
         if error is not None:
             await _report_failure(stream, _start_failure(error, options.plugin))
             return ExitCode.START_ERROR
-    await stream.send(pb.RunnerMessage(ready=pb.Ready()))
+    on_lane = message.start.data_lane and options.lane is not None
+    if on_lane and options.lane is not None:
+        await stream.open_lane(options.lane)
+    elif options.lane is not None:
+        options.lane.close()  # the host did not ask for it: batches come on the stream
+    await stream.send(pb.RunnerMessage(ready=pb.Ready(data_lane=on_lane)))
     _served.set()
     return dispatcher
 
@@ -225,7 +280,7 @@ async def _serve_batches(stream: _Stream, dispatcher: Dispatcher) -> ExitCode:
             return ExitCode.OK
         match message.WhichOneof("kind"):
             case "batch":
-                await stream.send(pb.RunnerMessage(result=dispatcher.handle_batch(message.batch)))
+                await stream.send_result(pb.RunnerMessage(result=dispatcher.handle_batch(message.batch)))
             case "heartbeat":
                 await stream.send(pb.RunnerMessage(heartbeat=message.heartbeat))
             case "snapshot_request":

@@ -157,6 +157,11 @@ class EngineConfig(_Section):
     max_batch_events: int = _opt(4096, _above(0))  # most events sent to a runner in one batch
     max_signals_per_batch: int = _opt(1000, _above(0))  # a batch returning more is cut and counted
     heartbeat_interval: float = _opt(5.0, _above(0), duration=True)  # transport liveness ping per runner
+    # Where event batches and their results travel: "socket", a Unix socket pair per runner made before
+    # its spawn (length-prefixed protobuf frames beside the gRPC stream, which keeps the handshake,
+    # heartbeats, snapshots and stop), or "grpc", the stream itself. Socket is the default because it
+    # measured faster and cheaper for the host (bench/bench_roundtrip.py, bench/bench_feed.py).
+    data_lane: str = _opt("socket", choices=("socket", "grpc"))
     # SQLite ledger file, relative to the config file's folder; "" = var/ledger.sqlite for a live run and a
     # temporary file for a replay (so a backtest starts from an empty book unless a ledger is named).
     ledger_path: str = _opt("")

@@ -295,7 +295,10 @@ class ManagedStrategy:
         self.listener.strategy_up(self.id)
         self._requeue_unacked()
         self._deliver_positions()
-        log.info("strategy_ready", strategy=self.id, pid=runner.process.pid, sandbox=list(runner.hello.sandbox))
+        log.info(
+            "strategy_ready", strategy=self.id, pid=runner.process.pid, sandbox=list(runner.hello.sandbox),
+            data_lane=runner.session.on_lane,
+        )  # fmt: skip
         return runner
 
     async def _boot_failed(self, err: BaseException, runner: Runner | None) -> None:

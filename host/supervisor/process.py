@@ -4,7 +4,9 @@ A runner starts as ``python -B -s -m runner ...`` in a new session (its own proc
 a scrubbed environment (no host secrets: only PATH, locale, PYTHONPATH to the folders holding
 ``runner``, ``protocol``, ``sdk`` and ``engine_proto``, ``PYTHONDONTWRITEBYTECODE=1`` so loading
 a plugin never rewrites ``plugins/`` and ``MALLOC_ARENA_MAX=2`` so gRPC's threads fit under the
-address-space limit), no inherited descriptors beyond its pipes, and its token on stdin (never in
+address-space limit), no inherited descriptors beyond its pipes and its own end of its data lane
+(``host.lane``: made here before the spawn, passed by number in ``--lane-fd``, the host's copy
+closed right after, so no runner holds another's), and its token on stdin (never in
 argv or the environment, where other processes of this user could read it). Its stdout and stderr
 are kept as a short tail for the operator. When the process is reaped, ``ProcessExited`` goes on
 its session's inbox.
@@ -46,6 +48,7 @@ from typing import Any
 
 import structlog
 
+from host.lane import DataLane, lane_pair
 from host.link import Inbound, LinkServer, ProcessExited, Registration
 from host.session import RunnerSession
 from host.supervisor import cgroup as cgroups
@@ -161,6 +164,7 @@ class RunnerLaunch:
     limits: RunnerLimits = field(default_factory=RunnerLimits)
     handshake_timeout_s: float = 30.0
     user: tuple[int, int] | None = None  # uid, gid the runner switches to when started as root
+    data_lane: bool = False  # give it a data lane for batches (host.lane); else batches ride the stream
 
 
 def runner_identity(user: str) -> tuple[int, int] | None:
@@ -207,8 +211,10 @@ class RunnerProcess:
     def __init__(
         self, launch: RunnerLaunch, proc: asyncio.subprocess.Process, inbox: asyncio.Queue[Inbound],
         cgroup: cgroups.RunnerCgroup | None = None, on_truncated: Callable[[int], None] = lambda count: None,
+        lane: DataLane | None = None,
     ) -> None:  # fmt: skip
         self.launch = launch
+        self.lane = lane
         self.cgroup = cgroup
         self._on_truncated = on_truncated
         self.proc = proc
@@ -285,10 +291,15 @@ class RunnerProcess:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
         for task in self._tasks:
             task.cancel()
+        if self.lane is not None:
+            self.lane.close()
 
 
-def _argv(launch: RunnerLaunch, socket_path: Path, cgroup: cgroups.RunnerCgroup | str) -> list[str]:
+def _argv(
+    launch: RunnerLaunch, socket_path: Path, cgroup: cgroups.RunnerCgroup | str, lane_fd: int | None = None
+) -> list[str]:
     limits = launch.limits
+    lane = [] if lane_fd is None else ["--lane-fd", str(lane_fd)]
     user = f"{launch.user[0]}:{launch.user[1]}" if launch.user else ""
     where = ["--cgroup", str(cgroup.path)] if isinstance(cgroup, cgroups.RunnerCgroup) else ["--cgroup-skipped", cgroup]
     return [
@@ -302,7 +313,7 @@ def _argv(launch: RunnerLaunch, socket_path: Path, cgroup: cgroups.RunnerCgroup 
         "--open-files", str(limits.open_files),
         "--file-size-mb", str(limits.file_size_mb),
         "--handshake-timeout", str(launch.handshake_timeout_s),
-        "--user", user, *where,
+        "--user", user, *where, *lane,
     ]  # fmt: skip
 
 
@@ -325,9 +336,11 @@ async def spawn_runner(
     if launch.user is not None and os.geteuid() == 0:
         link.admit(launch.user[0])
     cgroup = await _cgroup(launch)
+    host_end, runner_end = lane_pair() if launch.data_lane else (None, None)
+    passed = () if runner_end is None else (runner_end.fileno(),)
     try:
         proc = await asyncio.create_subprocess_exec(
-            *_argv(launch, link.socket_path, cgroup),
+            *_argv(launch, link.socket_path, cgroup, passed[0] if passed else None),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
@@ -335,20 +348,27 @@ async def spawn_runner(
             cwd=str(launch.plugin.resolve().parent),
             start_new_session=True,
             close_fds=True,
+            pass_fds=passed,
         )
     except OSError:
+        if host_end is not None:
+            host_end.close()
         link.unregister(registration)
         if isinstance(cgroup, cgroups.RunnerCgroup):
             await cgroup.kill()
         raise
+    finally:
+        if runner_end is not None:
+            runner_end.close()  # the runner's own copy is the only one left
     placed = _place(proc.pid, cgroup)
+    lane = None if host_end is None else DataLane(launch.runner_id, host_end)
     assert proc.stdin is not None
     proc.stdin.write(registration.token.encode() + b"\n")
     with contextlib.suppress(ConnectionError):
         await proc.stdin.drain()
     proc.stdin.close()
     log.info("runner_spawned", runner=launch.runner_id, pid=proc.pid, plugin=launch.plugin.name)
-    return RunnerProcess(launch, proc, inbox, placed, on_truncated), registration
+    return RunnerProcess(launch, proc, inbox, placed, on_truncated, lane), registration
 
 
 def _place(pid: int, cgroup: cgroups.RunnerCgroup | str) -> cgroups.RunnerCgroup | None:

@@ -94,7 +94,7 @@ class StrategyRunners:
                 connection = await _connected(registration.connected, registration.inbox)
             relay = None if self.logs is None else functools.partial(self.logs.relay, runner_pid=process.pid)
             strays = StrayBudget(self.settings.strays, self.clock)
-            session = RunnerSession(registration.runner_id, registration.inbox, connection, relay, strays)
+            session = RunnerSession(registration.runner_id, registration.inbox, connection, relay, strays, process.lane)
             hello = await session.loaded(timeout)
         except BaseException as err:
             self.link.unregister(registration)
@@ -147,6 +147,7 @@ class StrategyRunners:
             limits=self.settings.limits,
             handshake_timeout_s=self.settings.handshake_timeout_s,
             user=self.settings.runner_user,
+            data_lane=self.settings.data_lane == "socket",
         )
         try:
             return await spawn_runner(launch, self.link, asyncio.Queue(), self.metrics.output_truncated)

@@ -157,6 +157,7 @@ class SupervisionSettings:
     flood_strikes: int = 20  # order-rate quota rejections within flood_window_s that charge ORDER_FLOOD
     flood_window_s: float = 60.0
     strays: StrayPolicy = field(default_factory=StrayPolicy)  # unasked-for runner messages before a charge
+    data_lane: str = "socket"  # batches on a socket pair per runner ("socket") or on the gRPC stream ("grpc")
 
     def deadline(self, events: int) -> float:
         """A batch of ``events`` must be answered within the allowance plus the per-event budget."""

@@ -26,10 +26,14 @@ class LiveRunner:
 
 
 class RunnerHarness:
-    """Spawns real runners against one LinkServer and makes sure none outlives the test."""
+    """Spawns real runners against one LinkServer and makes sure none outlives the test.
 
-    def __init__(self, link: LinkServer) -> None:
+    ``data_lane``: each runner gets a data lane for its batches (``host.lane``), or batches ride the stream.
+    """
+
+    def __init__(self, link: LinkServer, data_lane: bool = True) -> None:
         self.link = link
+        self.data_lane = data_lane
         self.live: list[LiveRunner] = []
 
     async def spawn(
@@ -45,6 +49,7 @@ class RunnerHarness:
         launch = RunnerLaunch(
             runner_id=f"r{len(self.live) + 1}", plugin=path,
             strategies=[dict(s) for s in strategies], limits=limits or RunnerLimits(), user=user,
+            data_lane=self.data_lane,
         )  # fmt: skip
         process, registration = await spawn_runner(launch, self.link, inbox)
         live = LiveRunner(process, registration, inbox)
@@ -53,7 +58,7 @@ class RunnerHarness:
 
     async def connect(self, live: LiveRunner, timeout: float = 10.0) -> RunnerSession:
         connection = await asyncio.wait_for(asyncio.shield(live.registration.connected), timeout)
-        live.session = RunnerSession(live.registration.runner_id, live.inbox, connection)
+        live.session = RunnerSession(live.registration.runner_id, live.inbox, connection, lane=live.process.lane)
         return live.session
 
     async def ready(
@@ -84,8 +89,14 @@ async def link(tmp_path: Path) -> AsyncIterator[LinkServer]:
 
 
 @pytest.fixture
-async def runners(link: LinkServer) -> AsyncIterator[RunnerHarness]:
-    harness = RunnerHarness(link)
+def data_lane() -> str:
+    """Where batches travel: "socket" (the default) or "grpc"; a module overrides it to run both."""
+    return "socket"
+
+
+@pytest.fixture
+async def runners(link: LinkServer, data_lane: str) -> AsyncIterator[RunnerHarness]:
+    harness = RunnerHarness(link, data_lane == "socket")
     yield harness
     await harness.close()
 

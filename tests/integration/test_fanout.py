@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import orjson
+import pytest
 import redis.asyncio as aioredis
 
 from host.config import parse
@@ -24,15 +25,16 @@ TICKS = 400
 
 
 class TestSlowRunner:
+    @pytest.mark.parametrize("lane", ["socket", "grpc"])
     async def test_lagging_runner_is_conflated_while_healthy_sees_every_tick(
-        self, redis_server: RedisServer, tmp_path: Path
+        self, redis_server: RedisServer, tmp_path: Path, lane: str
     ) -> None:
         """Two symbols in bursts of 20: the healthy runner answers all 400 ticks; the slow one (50 ms a tick)
         falls past its outbox capacity and gets the latest per symbol (conflated, counted), never delays the
         healthy one, and keeps answering to the end."""
         settings = SupervisionSettings(
             plugins_dir=RUNNERS, outbox_capacity=128, transport_allowance_s=10.0, processing_timeout_s=0.5,
-            limits=RunnerLimits(memory_mb=768),
+            limits=RunnerLimits(memory_mb=768), data_lane=lane,
         )  # fmt: skip
         definitions = [
             StrategyDefinition("healthy", "scripted", "scripted", {"every": 1}),

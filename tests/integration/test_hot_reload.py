@@ -101,7 +101,7 @@ class Listener:
 class Engine:
     """A supervisor, a watcher and a reloader over ``root/plugins``, and a feed of numbered ticks."""
 
-    def __init__(self, root: Path, definitions: list[dict[str, Any]]) -> None:
+    def __init__(self, root: Path, definitions: list[dict[str, Any]], data_lane: str = "socket") -> None:
         self.root = root
         self.plugins = root / "plugins"
         self.plugins.mkdir()
@@ -111,7 +111,7 @@ class Engine:
         settings = SupervisionSettings(
             plugins_dir=self.plugins, transport_allowance_s=0.3, processing_timeout_s=0.005,
             handshake_timeout_s=5.0, stop_grace_s=1.0, heartbeat_interval_s=1.0, outbox_capacity=100_000,
-            limits=RunnerLimits(memory_mb=768),
+            limits=RunnerLimits(memory_mb=768), data_lane=data_lane,
         )  # fmt: skip
         self.settings = settings
         self.supervisor = Supervisor(settings, self.load(), self.listener, metrics=EngineMetrics())
@@ -220,15 +220,21 @@ def timings() -> Iterator[Timings]:
         print(f"  median {median * 1000:.0f} ms over {len(found.cases)} reloads{swap}")
 
 
+@pytest.fixture(params=["socket", "grpc"])
+def data_lane(request: pytest.FixtureRequest) -> str:
+    """Every reload on both paths for batches: the data lane and the gRPC stream."""
+    return str(request.param)
+
+
 @pytest.fixture
-async def engine(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Engine]:
+async def engine(tmp_path: Path, request: pytest.FixtureRequest, data_lane: str) -> AsyncIterator[Engine]:
     """By default ``edited`` (package ``counter``) and ``steady`` (package ``steady``); ticks flowing.
 
     Parametrize indirectly with a list of definitions to run others; strategies whose package
     is missing are not waited for.
     """
     definitions = getattr(request, "param", [definition("edited", "counter"), definition("steady", "steady")])
-    engine = Engine(tmp_path, definitions)
+    engine = Engine(tmp_path, definitions, data_lane)
     write_counter(engine.plugins, "counter", "v1")
     write_counter(engine.plugins, "steady", "s1")
     present = tuple(d["id"] for d in definitions if (engine.plugins / d["plugin"]).exists())

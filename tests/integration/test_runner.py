@@ -22,6 +22,12 @@ from tests.helpers import ROOT, RUNNERS, payload, pid_alive, tick_events, wait_u
 from tests.integration.conftest import RunnerHarness
 
 
+@pytest.fixture(params=["socket", "grpc"])
+def data_lane(request: pytest.FixtureRequest) -> str:
+    """Every runner test on both paths for batches: the data lane and the gRPC stream."""
+    return str(request.param)
+
+
 def _signals(result: pb.BatchResult) -> list[pb.Signal]:
     return [signal for output in result.outputs for signal in output.signals]
 

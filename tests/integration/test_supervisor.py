@@ -160,18 +160,20 @@ CASES = [
 
 
 class TestMisbehaviour:
+    @pytest.mark.parametrize("lane", ["socket", "grpc"])
     @pytest.mark.parametrize("case", CASES, ids=[c.mode for c in CASES])
     async def test_bad_strategy_is_contained(
-        self, case: Case, tmp_path: Path, loopback_listener: tuple[int, list[bytes]], monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        """The misbehaving strategy ends as expected; the healthy ones keep answering within a deadline."""
+        self, case: Case, lane: str, tmp_path: Path, loopback_listener: tuple[int, list[bytes]],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:  # fmt: skip
+        """The misbehaving strategy ends as expected; the healthy ones answer within a deadline (either lane)."""
         port, received = loopback_listener
         monkeypatch.setenv(SECRET, "hunter2")
         params = {"mode": case.mode, "port": port, "host_pid": os.getpid(), "secret_name": SECRET}
         definitions = [StrategyDefinition(sid, "scripted", "scripted", {}) for sid in HEALTHY]
         definitions.append(StrategyDefinition("bad", "scripted", "scripted", params))
         listener = RecordingListener()
-        settings = _settings(tmp_path, handshake_timeout_s=1.0 if case.mode == "never_ready" else 3.0)
+        settings = _settings(tmp_path, handshake_timeout_s=1.0 if case.mode == "never_ready" else 3.0, data_lane=lane)
         supervisor = Supervisor(settings, definitions, listener, metrics=EngineMetrics(), breaker_policy=POLICY)
         rss_before = _rss_mb()
         task = asyncio.create_task(supervisor.run())

@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -233,7 +234,21 @@ def _probe() -> dict[str, str]:
         "fds": json.dumps(fds),
         "environ": json.dumps(sorted(os.environ)),
         "status": json.dumps({key: value.strip() for key, value in status.items()}),
+        "host_sockets": json.dumps(_host_sockets(fds)),
     }
+
+
+def _host_sockets(fds: dict[str, str]) -> list[str]:
+    """The descriptors of sockets whose peer is the host (its parent): the link, and the data lane if any."""
+    found = []
+    for fd, target in fds.items():
+        if not target.startswith("socket:"):
+            continue
+        with contextlib.suppress(OSError), socket.fromfd(int(fd), socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            pid, _, _ = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+            if pid == os.getppid():
+                found.append(fd)
+    return sorted(found, key=int)
 
 
 def _flood_results(size: int) -> None:
