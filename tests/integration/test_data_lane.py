@@ -23,14 +23,16 @@ class TestDataLane:
         assert result.seq == 1 and result.outputs[0].events == 3
 
     async def test_without_a_lane_batches_ride_the_stream(self, link: LinkServer) -> None:
-        """``dataLane: grpc``: no lane is made, Hello says so, and batches go on the gRPC stream."""
+        """``dataLane: grpc``: no lane is made (the runner holds only its link), and batches go on the stream."""
         harness = RunnerHarness(link, data_lane=False)
         try:
-            live, session = await harness.ready()
+            live, session = await harness.ready(params={"mode": "report"})
             assert live.process.lane is None
             assert session.hello is not None and not session.hello.data_lane
             assert not session.on_lane
-            assert (await session.call(payload(tick_events(1)), 1, deadline_s=5)).seq == 1
+            result = await session.call(payload(tick_events(1)), 1, deadline_s=5)
+            assert result.seq == 1
+            assert len(json.loads(result.outputs[0].signals[0].metadata["host_sockets"])) == 1  # the link alone
         finally:
             await harness.close()
 
