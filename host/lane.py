@@ -54,10 +54,6 @@ class DataLane:
         self._reader: asyncio.Task[None] | None = None
         self.closed = False
 
-    @property
-    def open(self) -> bool:
-        return self._writer is not None and not self.closed
-
     async def start(self, inbox: asyncio.Queue[Inbound]) -> None:
         """Start moving the runner's frames onto ``inbox``; batches may be written from now on."""
         reader, self._writer = await asyncio.open_unix_connection(sock=self._sock, limit=_READ_LIMIT)
