@@ -29,7 +29,7 @@ from host.link import Inbound, Received, StreamClosed
 __all__ = ["FRAME_HEADER", "MAX_FRAME", "DataLane", "frame", "lane_pair"]
 
 FRAME_HEADER = struct.Struct(">I")
-MAX_FRAME = 64 * 1024 * 1024  # a result larger than this is a broken runner, not a big answer
+MAX_FRAME = 4 * 1024 * 1024  # what the stream takes from a runner too (gRPC's default receive limit)
 _READ_LIMIT = 1024 * 1024
 log = structlog.get_logger("host.lane")
 

@@ -181,6 +181,14 @@ class TestDefaults:
         for spec in Config().enabled_strategies():
             build_strategy_config(spec)
 
+    def test_data_lane_default_is_socket_and_reaches_supervision(self) -> None:
+        """engine.dataLane defaults to the socket lane; grpc keeps batches on the stream; both reach the settings."""
+        from host.app import settings
+
+        assert parse({}, environ={}).engine.data_lane == "socket"
+        assert settings(parse({}, environ={}))[0].data_lane == "socket"
+        assert settings(parse({"engine": {"dataLane": "grpc"}}, environ={}))[0].data_lane == "grpc"
+
     def test_processing_timeout_default_is_5ms(self) -> None:
         """The per-event budget suits an out-of-process runner (the seed's 500us does not)."""
         assert Config().engine.processing_timeout == pytest.approx(0.005)
@@ -376,6 +384,7 @@ BAD_VALUES = [
     ({"engine": {"mode": "paper"}}, "engine.mode", "must be one of simulation, live, observation, got 'paper'"),
     ({"engine": {"mode": "Live"}}, "engine.mode", "got 'Live'; did you mean 'live'?"),
     ({"engine": {"aggregationMode": "avg"}}, "engine.aggregationMode", "must be one of priority, majority, weighted"),
+    ({"engine": {"dataLane": "shm"}}, "engine.dataLane", "must be one of socket, grpc, got 'shm'"),
     ({"engine": {"hotReload": 1}}, "engine.hotReload", "expected true or false, got 1"),
     ({"engine": {"outboxCapacity": 0}}, "engine.outboxCapacity", "must be > 0, got 0"),
     ({"engine": {"runnerMemoryMb": -1}}, "engine.runnerMemoryMb", "must be >= 0, got -1"),
