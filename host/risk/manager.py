@@ -382,16 +382,15 @@ class RiskManager:
             if window.limit >= total.limit:
                 continue
             count = window.count(now)
-            if count < window.limit or (not configured and self._spare(strategy, which, total, now)):
+            if count < window.limit or (not configured and self._spare(strategy, which, window.limit, total, now)):
                 continue
             return _quota(rule, count, window.limit, "second" if which == 0 else "minute", strategy)
         return None
 
-    def _spare(self, strategy: str, which: int, total: _state.RateWindow, now: float) -> bool:
+    def _spare(self, strategy: str, which: int, share: int, total: _state.RateWindow, now: float) -> bool:
         """Whether ``strategy``, over its fair share, may borrow: the global window has room for this
         order, for the unused share of every other strategy active in the last minute, and for the
         whole share of each configured strategy not heard from yet."""
-        share = self.quotas()[which]
         reserved = sum(
             max(0, share - windows[which].count(now))
             for sid, windows in self._quotas.items()
