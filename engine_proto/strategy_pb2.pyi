@@ -167,7 +167,7 @@ class MarketData(_message.Message):
     def __init__(self, type: _Optional[_Union[MarketDataType, str]] = ..., symbol: _Optional[str] = ..., timestamp_ns: _Optional[int] = ..., sequence: _Optional[int] = ..., last_price: _Optional[float] = ..., bid_price: _Optional[float] = ..., ask_price: _Optional[float] = ..., bid_size: _Optional[float] = ..., ask_size: _Optional[float] = ..., volume: _Optional[float] = ..., volume_quote: _Optional[float] = ..., bids: _Optional[_Iterable[float]] = ..., asks: _Optional[_Iterable[float]] = ..., open: _Optional[float] = ..., high: _Optional[float] = ..., low: _Optional[float] = ..., close: _Optional[float] = ...) -> None: ...
 
 class Fill(_message.Message):
-    __slots__ = ("fill_id", "order_id", "symbol", "side", "price", "quantity", "fee", "timestamp_ns", "strategy", "fee_currency")
+    __slots__ = ("fill_id", "order_id", "symbol", "side", "price", "quantity", "fee", "timestamp_ns", "strategy", "fee_currency", "reconciled")
     FILL_ID_FIELD_NUMBER: _ClassVar[int]
     ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
@@ -178,6 +178,7 @@ class Fill(_message.Message):
     TIMESTAMP_NS_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_FIELD_NUMBER: _ClassVar[int]
     FEE_CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    RECONCILED_FIELD_NUMBER: _ClassVar[int]
     fill_id: str
     order_id: str
     symbol: str
@@ -188,7 +189,8 @@ class Fill(_message.Message):
     timestamp_ns: int
     strategy: str
     fee_currency: str
-    def __init__(self, fill_id: _Optional[str] = ..., order_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[_Union[Side, str]] = ..., price: _Optional[float] = ..., quantity: _Optional[float] = ..., fee: _Optional[float] = ..., timestamp_ns: _Optional[int] = ..., strategy: _Optional[str] = ..., fee_currency: _Optional[str] = ...) -> None: ...
+    reconciled: bool
+    def __init__(self, fill_id: _Optional[str] = ..., order_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[_Union[Side, str]] = ..., price: _Optional[float] = ..., quantity: _Optional[float] = ..., fee: _Optional[float] = ..., timestamp_ns: _Optional[int] = ..., strategy: _Optional[str] = ..., fee_currency: _Optional[str] = ..., reconciled: _Optional[bool] = ...) -> None: ...
 
 class Position(_message.Message):
     __slots__ = ("symbol", "quantity", "avg_entry_price", "current_price", "unrealized_pnl", "realized_pnl", "timestamp_ns", "strategy")

@@ -82,6 +82,9 @@ class ExecutionMetrics:
     signals_dropped: Counter  # {strategy, symbol, reason}
     queue_size: Gauge
     labels: LabelGuard  # what strategy and symbol labels may say (see host.labels)
+    reconciliations: Counter  # {trigger}
+    fills_reconciled: Counter  # {strategy}
+    orders_lost: Counter  # {strategy}: working orders the venue no longer knew, closed
 
 
 class EngineMetrics:
@@ -141,6 +144,12 @@ class EngineMetrics:
             signals_dropped=self.signals_dropped,
             queue_size=Gauge("signal_queue_size", "Signals waiting for aggregation", namespace=ns, registry=r),
             labels=self.labels,
+            reconciliations=Counter("reconciliations_total", "Working orders checked against the venue, by trigger",
+                                    ["trigger"], namespace=ns, registry=r),
+            fills_reconciled=Counter("fills_reconciled_total", "Fills recovered from the venue's order state "
+                                     "(their reports were lost)", ["strategy"], namespace=ns, registry=r),
+            orders_lost=Counter("orders_lost_total", "Working orders the venue no longer knew (closed, not re-sent)",
+                                ["strategy"], namespace=ns, registry=r),
         )  # fmt: skip
 
     def for_strategy(self, strategy: str) -> StrategyMetrics:

@@ -100,7 +100,7 @@ def event_to_pb(event: Event, target: str = "") -> pb.Event:
                 fill=pb.Fill(
                     fill_id=event.fill_id, order_id=event.order_id, symbol=event.symbol, side=_SIDE_TO_PB[event.side],
                     price=event.price, quantity=event.quantity, fee=event.fee, timestamp_ns=event.timestamp_ns,
-                    strategy=event.strategy, fee_currency=event.fee_currency,
+                    strategy=event.strategy, fee_currency=event.fee_currency, reconciled=event.reconciled,
                 ),
                 target=target,
             )  # fmt: skip
@@ -156,7 +156,7 @@ def event_from_pb(event: pb.Event) -> Event:
             raise ValueError(f"fill {f.fill_id!r} has no side")
         return Fill(
             f.fill_id, f.order_id, f.symbol, side, f.price, f.quantity, f.timestamp_ns, f.fee, f.strategy,
-            f.fee_currency,
+            f.fee_currency, f.reconciled,
         )  # fmt: skip
     if kind == "position":
         p = event.position

@@ -283,6 +283,9 @@ class Fill:
     ``order_id`` is "" when the peer that reported the fill did not say which order it was (the
     account monitor's fills); such a fill is this strategy's by its ``strategy`` alone.
     ``fee_currency`` is the asset the fee was charged in ("USDT"), "" when not reported.
+    ``reconciled`` marks a fill the host recovered from the venue's order state rather than
+    received (its report was lost while the host was down): the quantity the venue says filled
+    beyond the fills the host holds, at the price that makes the order's average the venue's, fee 0.
     """
 
     fill_id: str
@@ -295,6 +298,7 @@ class Fill:
     fee: float = 0.0
     strategy: str = ""
     fee_currency: str = ""
+    reconciled: bool = False
     kind: ClassVar[str] = "fill"
 
     def __post_init__(self) -> None:
@@ -307,6 +311,8 @@ class Fill:
         check.number("Fill", "fee", self.fee)
         check.string("Fill", "strategy", self.strategy)
         check.string("Fill", "fee_currency", self.fee_currency)
+        if not isinstance(self.reconciled, bool):
+            raise ValidationError("Fill", "reconciled", f"must be a bool, got {self.reconciled!r}")
 
     @property
     def time(self) -> datetime:

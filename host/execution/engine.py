@@ -7,9 +7,14 @@ id), cancel the strategy's working order in the same slot first, ``RiskManager.c
 in the ledger (a ledger failure rejects it: fail closed), mark it ``SENT``, ``Venue.submit``. The
 reply moves it on. ``VenueUnavailable`` (nothing reached the venue) rejects it; ``VenueTimeout``
 (ambiguous) leaves it ``SENT`` and a resolver asks ``Venue.status`` until the venue answers:
-unknown means it never arrived and it is submitted again *under the same id* (unless it was
-cancelled meanwhile: then it is CANCELLED, never sent); known means the reply is applied. It is
-never resent under a new id. A cancel the venue did not answer is sent again until it is.
+known means the reply is applied; unknown is trusted only as far as the ledger backs it
+(``_settle``): an order never acknowledged and never filled did not arrive and is submitted again
+*under the same id* (unless it was cancelled meanwhile: then it is CANCELLED, never sent); one
+the venue acknowledged or filled was lost by it (a restart) and is closed, never revived, so the
+quantity sent under one id never exceeds its quantity. It is never resent under a new id. A cancel
+the venue did not answer is sent again until it is. Retries back off (up to 10 s), go at once when
+the venue's connection comes back, and log their first failure and their outcome, not each try.
+An order counts as sent (``risk.sent``, ``orders_submitted_total``) once the venue took it.
 
 Fills (from the paper venue's sink, or NATS in live mode) go to ``record_fill``: stored once in the
 ledger (a duplicate is ignored), applied to the books, then delivered to the strategy's runner as
@@ -18,8 +23,14 @@ the fill and its new position (a fill that beats its submit's reply is tied to i
 paused) cancels the strategy's working orders before anything else. An order refused by its
 strategy's own order-rate quota is also reported to ``over_quota`` (the supervisor's, which
 charges a strategy that keeps doing it): the way back from a risk rule to a strategy's breaker.
-``reconcile`` runs at start: every order the ledger holds as working is checked with the venue,
-and orders journaled but never sent are sent (same id), so a host killed at any point loses and duplicates nothing.
+``reconcile`` runs at start, and again whenever the venue's connection comes back (``venue_back``,
+from ``GrpcVenue.watch``): every order the ledger holds as working is checked with the venue
+(``last_reconcile`` says what the last pass found), and at start orders journaled but never sent
+are sent (same id), so a host killed at any point loses and duplicates nothing. Fills lost while
+the host was down (core NATS delivers at most once) are recovered: when the venue reports more
+filled than the ledger's fills hold, and still does after ``fill_grace_s`` (fills may be on their
+way), the difference is stored as one fill marked ``reconciled`` and delivered like any fill; a
+venue fill arriving later for that quantity is stored as covered and not counted again.
 
 Waiting. ``run`` sleeps on an event that ``signals`` sets (and at most a second, to flush the
 persister); ``drain`` (before a stop) sleeps on an event set where the queue empties and where a
@@ -35,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -51,7 +63,7 @@ from host.orders import TERMINAL, OrderIntent, OrderState, OrderStatus
 from host.risk import QUOTA_RULES, Aggregator, Rejected, RiskManager, SignalQueue
 from sdk.events import Cancel, Fill, MarketEvent, Position, Signal
 
-__all__ = ["ExecutionEngine", "ExecutionStats"]
+__all__ = ["ExecutionEngine", "ExecutionStats", "ReconcileReport"]
 
 log = structlog.get_logger("host.execution")
 
@@ -59,10 +71,25 @@ Deliver = Callable[[str, Fill | Position], None]
 OverQuota = Callable[[str, str], None]  # (strategy, the rejection's message)
 _BATCH = 256
 _IN_FLIGHT = (OrderStatus.SENT, OrderStatus.CANCEL_PENDING)  # sent; the venue may not have answered yet
+_MAX_RETRY_S = 10.0  # the longest pause between two asks about one order while the venue does not answer
+_QUANTITY_EPSILON = 1e-9
 
 
 def utc_day(timestamp_ns: int) -> date:
     return datetime.fromtimestamp(timestamp_ns // 1_000_000_000, tz=UTC).date()
+
+
+@dataclass(slots=True)
+class ReconcileReport:
+    """One reconciliation of the working orders with the venue (``ExecutionEngine.last_reconcile``)."""
+
+    at_ns: int
+    trigger: str  # "start", "venue_reconnected"
+    checked: int = 0  # working orders asked about
+    closed: int = 0  # the venue no longer knew them: closed, not re-sent
+    resent: int = 0  # never reached the venue: sent again under the same id
+    reconciled_fills: int = 0  # fills recovered from the venue's filled quantity
+    unavailable: int = 0  # no answer: asked again with backoff
 
 
 @dataclass
@@ -102,6 +129,7 @@ class ExecutionEngine:
         disconnect_action: str = "cancel",
         max_unsent_age_s: float = 60.0,
         over_quota: OverQuota | None = None,
+        fill_grace_s: float = 2.0,
     ) -> None:
         if mode != "observation" and venue is None:
             raise ValueError(f"execution mode {mode!r} needs a venue")
@@ -130,6 +158,11 @@ class ExecutionEngine:
         self._settled = asyncio.Event()  # the queue emptied or a background task ended: drain looks again
         self._tasks: set[asyncio.Task[None]] = set()
         self._venue_ids: dict[str, str] = {}  # venue order id -> client order id
+        self.fill_grace_s = fill_grace_s  # how long fills may lag the venue's word before they are recovered
+        self.last_reconcile: ReconcileReport | None = None
+        self._calling: dict[str, int] = {}  # client order id -> venue calls about it on their way
+        self._venue_up = asyncio.Event()  # set (and replaced) when the venue's connection comes back
+        self._reconciling = False
 
     # ---------------------------------------------------------------- the supervisor's listener
 
@@ -187,24 +220,38 @@ class ExecutionEngine:
         """Store a fill once, update the books, hand fill and position to the strategy; False if seen."""
         now = self.clock.now_ns()
         client_id = self._client_id(fill)
-        order = self.book.order(client_id)
+        order = self.book.order(client_id) or (self.ledger.order(client_id) if client_id else None)
         strategy = order.intent.strategy if order is not None else fill.strategy
         position = self.ledger.record_fill(fill, now)  # LedgerError propagates: the fill is not acked
         if position is None:
             self.stats.duplicate_fills += 1
             return False
+        self._deliver_fill(strategy, fill, position, client_id)
+        return True
+
+    def _deliver_fill(self, strategy: str, fill: Fill, position: Position, client_id: str) -> None:
+        """Books updated, then the fill and the ledger's position after it to the strategy.
+
+        A venue fill a reconciled fill already counted reaches the strategy only for the quantity
+        the reconciled one did not (the strategy was told of that one): wholly covered, only the
+        position goes."""
         self.stats.fills += 1
         self.stats.fills_by_strategy[strategy] = self.stats.fills_by_strategy.get(strategy, 0) + 1
         self.book.position_changed(position, utc_day(fill.timestamp_ns))
-        if order is not None:
-            refreshed = self.ledger.order(client_id)
-            if refreshed is not None:
-                self.book.order_changed(refreshed)
-        if strategy:
-            self.deliver(strategy, fill if fill.strategy == strategy else replace(fill, strategy=strategy))
-            if self.deliver_positions:
-                self.deliver(strategy, position)
-        return True
+        refreshed = self.ledger.order(client_id) if client_id else None
+        if refreshed is not None:
+            self.book.order_changed(refreshed)
+        if not strategy:
+            return
+        told: Fill | None = fill if fill.strategy == strategy else replace(fill, strategy=strategy)
+        covered = self.ledger.covered(fill.fill_id) if refreshed is not None and not fill.reconciled else 0.0
+        if covered:
+            uncovered = fill.quantity - covered
+            told = replace(fill, strategy=strategy, quantity=uncovered) if uncovered > fill.quantity * 1e-9 else None
+        if told is not None:
+            self.deliver(strategy, told)
+        if self.deliver_positions or told is None:
+            self.deliver(strategy, position)
 
     def _client_id(self, fill: Fill) -> str:
         """The client order id of the order ``fill`` belongs to, as far as the engine can tell.
@@ -258,21 +305,51 @@ class ExecutionEngine:
 
     # ---------------------------------------------------------------- lifecycle
 
-    async def reconcile(self) -> int:
-        """Before trading: settle every order the ledger holds as working; return how many."""
+    async def reconcile(self, trigger: str = "start") -> int:
+        """Settle every order the ledger holds as working with the venue; return how many were checked.
+
+        At start (``trigger="start"``) the books are loaded from the ledger first and orders
+        journaled but never sent are sent (same id) or expired. Later (the venue reconnected) the
+        orders this process is sending or cancelling right now are left to that call. What each
+        answer does is ``_settle``'s; an order the venue did not answer about is asked again, paced.
+        """
         orders = self.ledger.working_orders()
+        report = ReconcileReport(at_ns=self.clock.now_ns(), trigger=trigger)
         for order in orders:
-            self.book.order_changed(order)
+            cid = order.intent.client_order_id
+            if trigger == "start":
+                self.book.order_changed(order)
+            elif cid in self._calling or order.status is OrderStatus.PENDING_NEW:
+                continue  # a call of its own is on its way: its answer settles it
             if self.venue is None:
                 continue
+            report.checked += 1
             if order.status is OrderStatus.PENDING_NEW:
                 await self._send_late(order)
-            elif not await self._resolve(order.intent.client_order_id):
-                # The venue did not answer: keep asking, as for an order that timed out.
-                self._spawn(self._resolve_loop(order.intent.client_order_id))
-        if orders:
-            log.info("orders_reconciled", count=len(orders))
+            elif not await self._resolve(cid, report):
+                report.unavailable += 1
+                self._spawn(self._resolve_loop(cid))
+        self.metrics.reconciliations.labels(trigger=trigger).inc()
+        self.last_reconcile = report
+        if report.checked or trigger != "start":
+            log.info("orders_reconciled", **dataclasses.asdict(report))
         return len(orders)
+
+    def venue_back(self) -> None:
+        """The venue's connection is up again after it was lost (it may have restarted and forgotten
+        orders): reconcile while running, and let paced retries go at once."""
+        log.warning("venue_reconnected", working=len(self.book.strategy_orders(None)))
+        self._venue_up.set()
+        self._venue_up = asyncio.Event()
+        if not self._reconciling:
+            self._reconciling = True
+            self._spawn(self._reconcile_again())
+
+    async def _reconcile_again(self) -> None:
+        try:
+            await self.reconcile("venue_reconnected")
+        finally:
+            self._reconciling = False
 
     async def _send_late(self, order: OrderState) -> None:
         """An order journaled but never sent before the host stopped: send it (same id) only if it is
@@ -287,7 +364,10 @@ class ExecutionEngine:
         await self._send(order)
 
     async def run(self) -> None:
-        """Place aggregated orders until cancelled (flushing counters and the equity peak each second)."""
+        """Place aggregated orders until cancelled (flushing counters and the equity peak each second);
+        beside it, the venue's connection is watched (``venue_back`` when it returns)."""
+        watch = getattr(self.venue, "watch", None)
+        watcher = asyncio.ensure_future(watch(self.venue_back)) if watch is not None else None
         try:
             while True:
                 with contextlib.suppress(TimeoutError):
@@ -308,6 +388,10 @@ class ExecutionEngine:
                 self.persister.flush(self.clock.now_ns())
             for task in list(self._tasks):
                 task.cancel()
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
 
     async def drain(self, timeout_s: float = 10.0) -> None:
         """Until the queue is empty and no cancel or resolution is in flight (bounded)."""
@@ -376,10 +460,9 @@ class ExecutionEngine:
             self._rejected(intent.strategy, "ledger_unavailable", str(err), risk=False)
             return
         self.book.order_changed(sent)
-        self.risk.record_sent(intent)
         started = self.clock.monotonic()
         try:
-            reply = await self.venue.submit(intent)
+            reply = await self._calling_venue(cid, self.venue.submit(intent))
         except VenueUnavailable as err:
             self._venue_refused(sent, f"venue unavailable: {err}")
             return
@@ -389,9 +472,8 @@ class ExecutionEngine:
             self._spawn(self._resolve_loop(cid))
             return
         self.metrics.order_latency_us.observe((self.clock.monotonic() - started) * 1e6)
-        self.stats.submitted += 1
-        self.stats.orders_by_strategy[intent.strategy] = self.stats.orders_by_strategy.get(intent.strategy, 0) + 1
-        self.metrics.orders_submitted.labels(strategy=self.metrics.labels.strategy(intent.strategy)).inc()
+        if reply.known and reply.status is not OrderStatus.REJECTED:
+            self._took(intent)
         self._apply(reply)
         self._cancel_if_requested(cid, reply)
 
@@ -450,38 +532,151 @@ class ExecutionEngine:
             return
         self.book.order_changed(state)
 
-    async def _resolve(self, cid: str) -> bool:
+    async def _resolve(self, cid: str, report: ReconcileReport | None = None) -> bool:
         """Ask the venue about an order of unknown outcome; True once it is settled."""
         assert self.venue is not None
         try:
-            reply = await self.venue.status(cid)
+            reply = await self._calling_venue(cid, self.venue.status(cid))
         except (VenueUnavailable, VenueTimeout) as err:
-            log.warning("order_status_unavailable", client_order_id=cid, reason=str(err))
+            if report is None or report.unavailable == 0:
+                log.warning("order_status_unavailable", client_order_id=cid, reason=str(err))
             return False
+        await self._settle(cid, reply, report)
+        return True
+
+    async def _settle(self, cid: str, reply: VenueReply, report: ReconcileReport | None) -> None:
+        """What the venue's answer about a journaled order proves, and only that.
+
+        Known: its state is applied; a filled quantity beyond the fills the ledger holds is
+        recovered after ``fill_grace_s`` if the fills have not arrived by then (``_recover_fills``).
+        Unknown, and the ledger shows the order never acknowledged and never filled: the request
+        never arrived, so it is sent again under the same id (a cancel asked meanwhile closes it
+        instead). Unknown otherwise: the venue lost it (it restarted): the order is closed as
+        EXPIRED with that reason, never revived, and its strategy is told; the quantity sent for
+        one id never exceeds its quantity.
+        """
         if reply.known:
+            before = self.ledger.order(cid)
             self._apply(reply)
             self._cancel_if_requested(cid, reply)
-            return True
+            if before is not None and before.status is OrderStatus.SENT and reply.status is not OrderStatus.REJECTED:
+                self._took(before.intent)  # a send that timed out: the venue did take it
+            if reply.filled_quantity > self.ledger.counted_fills(cid) + _QUANTITY_EPSILON:
+                self._spawn(self._recover_fills(cid, report))
+            return
         order = self.ledger.order(cid)
-        if order is None or not order.working:
-            return True
-        if order.status is OrderStatus.CANCEL_PENDING:
+        if order is None or not order.working or cid in self._calling:
+            return  # settled already, or a send of it is on its way: that answer settles it
+        never_seen = self._never_acknowledged(order)
+        if order.status is OrderStatus.CANCEL_PENDING and never_seen:
             # Cancelled while its fate was unknown, and it never arrived: sending it now would
             # place an order the host (kill switch, cancel-on-disconnect) already took back.
             self._transition(cid, OrderStatus.CANCELLED, reason="cancelled before it reached the venue")
-            return True
-        log.info("order_resent_same_id", client_order_id=cid, reason="the venue never saw it")
-        await self._send(order)
-        return True
+            return
+        if never_seen:
+            log.info("order_resent_same_id", client_order_id=cid, reason="the venue never saw it")
+            if report is not None:
+                report.resent += 1
+            await self._send(order)
+            return
+        reason = (
+            f"the venue no longer knows the order (restarted?): closed with {order.filled_quantity:g} of "
+            f"{order.intent.quantity:g} filled; the remainder was not sent again"
+        )
+        log.warning(
+            "order_lost_by_venue", client_order_id=cid, strategy=order.intent.strategy, status=order.status.value,
+            filled=order.filled_quantity, quantity=order.intent.quantity,
+        )  # fmt: skip
+        self.metrics.orders_lost.labels(strategy=self.metrics.labels.strategy(order.intent.strategy)).inc()
+        if report is not None:
+            report.closed += 1
+        cancelled = order.status is OrderStatus.CANCEL_PENDING  # what was asked for happened, one way or another
+        self._transition(cid, OrderStatus.CANCELLED if cancelled else OrderStatus.EXPIRED, reason=reason)
+
+    def _never_acknowledged(self, order: OrderState) -> bool:
+        """No venue id, no fill, and no acceptance in its audit trail: the venue may never have seen it."""
+        if order.venue_order_id or order.filled_quantity > 0 or self.ledger.counted_fills(order.intent.client_order_id):
+            return False
+        acknowledged = (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
+        return not any(event.status in acknowledged for event in self.ledger.order_events(order.intent.client_order_id))
+
+    async def _recover_fills(self, cid: str, report: ReconcileReport | None) -> None:
+        """The venue said more filled than the ledger holds. Fills can lag a reply (they travel on
+        NATS, a JetStream consumer may be replaying them): wait ``fill_grace_s``, ask the venue
+        again, and store what is still missing as a fill marked ``reconciled``, delivered like any."""
+        assert self.venue is not None
+        await self._pause(self.fill_grace_s)
+        try:
+            reply = await self.venue.status(cid)
+        except (VenueUnavailable, VenueTimeout):
+            return  # the next reconciliation (the venue coming back) asks again
+        if not reply.known or reply.filled_quantity <= self.ledger.counted_fills(cid) + _QUANTITY_EPSILON:
+            return
+        try:
+            recovered = self.ledger.record_missing_fill(cid, reply.filled_quantity, reply.average_price,
+                                                        self.clock.now_ns())  # fmt: skip
+        except LedgerError as err:
+            log.error("missing_fill_not_recorded", client_order_id=cid, reason=str(err))
+            return
+        if recovered is None:
+            return
+        fill, position = recovered
+        log.warning("fill_reconciled", client_order_id=cid, strategy=fill.strategy, quantity=fill.quantity,
+                    price=fill.price, venue_filled=reply.filled_quantity,
+                    reason="the venue reports fills the ledger never received")  # fmt: skip
+        self.metrics.fills_reconciled.labels(strategy=self.metrics.labels.strategy(fill.strategy)).inc()
+        if report is not None:
+            report.reconciled_fills += 1
+            if self.last_reconcile is report:
+                self.last_reconcile = dataclasses.replace(report)
+        self._deliver_fill(fill.strategy, fill, position, cid)
 
     async def _resolve_loop(self, cid: str) -> None:
-        """Ask again every ``resolve_interval_s`` until the venue settles the order.
+        """Ask again until the venue settles the order: ``resolve_interval_s`` doubling up to
+        ``_MAX_RETRY_S``, at once when the venue comes back; the first failure is logged, the rest
+        are counted and summed up when it settles.
 
         The sleep paces requests to the venue, it does not wait on state here: what the venue
-        knows reaches this process only as the answer to a request, so there is no event to wait on.
+        knows reaches this process only as the answer to a request (or the connection coming back).
         """
-        while not await self._resolve(cid):  # noqa: ASYNC110  (pacing requests: see above)
-            await asyncio.sleep(self.resolve_interval_s)
+        delay, attempts = self.resolve_interval_s, 1
+        quiet = ReconcileReport(at_ns=0, trigger="retry", unavailable=1)  # logs nothing more
+        while True:
+            await self._pause(delay)
+            attempts += 1
+            order = self.ledger.order(cid)
+            if order is None or not order.working or await self._resolve(cid, quiet):
+                if attempts > 2:
+                    log.info("order_status_resolved", client_order_id=cid, attempts=attempts)
+                return
+            delay = min(delay * 2, _MAX_RETRY_S)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less if the venue comes back meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._venue_up.wait()
+
+    async def _calling_venue(self, cid: str, call: Coroutine[object, object, VenueReply]) -> VenueReply:
+        """Await one venue call about ``cid``, marking it in flight (reconciliation leaves it alone)."""
+        self._calling[cid] = self._calling.get(cid, 0) + 1
+        try:
+            return await call
+        finally:
+            left = self._calling[cid] - 1
+            if left:
+                self._calling[cid] = left
+            else:
+                del self._calling[cid]
+
+    def _took(self, intent: OrderIntent) -> None:
+        """The venue has the order: it counts as sent (called once per order: after the reply to its
+        send, or when a send that timed out is found at the venue)."""
+        self.risk.record_sent(intent)
+        self.stats.submitted += 1
+        strategy = intent.strategy
+        self.stats.orders_by_strategy[strategy] = self.stats.orders_by_strategy.get(strategy, 0) + 1
+        self.metrics.orders_submitted.labels(strategy=self.metrics.labels.strategy(strategy)).inc()
 
     # ---------------------------------------------------------------- cancels
 
@@ -503,24 +698,38 @@ class ExecutionEngine:
         if not await self._cancel_at_venue(cid):
             self._spawn(self._cancel_loop(cid))
 
-    async def _cancel_at_venue(self, cid: str) -> bool:
+    async def _cancel_at_venue(self, cid: str, *, quiet: bool = False) -> bool:
         """One cancel request; True once the venue answered it (the reply is applied)."""
         assert self.venue is not None
         try:
-            reply = await self.venue.cancel(cid)
+            reply = await self._calling_venue(cid, self.venue.cancel(cid))
         except (VenueUnavailable, VenueTimeout) as err:
-            log.warning("cancel_failed", client_order_id=cid, reason=str(err))
+            if not quiet:
+                log.warning("cancel_failed", client_order_id=cid, reason=str(err), retry="with backoff")
             return False
         self.stats.cancels += 1
-        self._apply(reply)
+        if reply.known:
+            self._apply(reply)
+        else:
+            await self._settle(cid, reply, None)
         return True
 
     async def _cancel_loop(self, cid: str) -> None:
         """Ask again until the venue answers (a cancel is idempotent); the order stays CANCEL_PENDING.
+        Paced like ``_resolve_loop`` (backoff, at once when the venue comes back, one log line for
+        the first failure and one when it went through); it stops when the order is settled otherwise
+        (a reconciliation closed it).
 
         Asking for its status instead would only learn that it still works, and drop the cancel.
         """
+        delay, attempts = self.resolve_interval_s, 1
         while True:
-            await asyncio.sleep(self.resolve_interval_s)
-            if await self._cancel_at_venue(cid):
+            await self._pause(delay)
+            order = self.ledger.order(cid)
+            if order is None or not order.working:
                 return
+            attempts += 1
+            if await self._cancel_at_venue(cid, quiet=True):
+                log.info("cancel_sent", client_order_id=cid, attempts=attempts)
+                return
+            delay = min(delay * 2, _MAX_RETRY_S)

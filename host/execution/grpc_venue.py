@@ -24,6 +24,13 @@ restart policy with budgets and backoff steps; this is the plain connection brea
 The channel's reconnect backoff is capped near the retry schedule, so once the service is back a
 retry or the half-open trial finds the channel reconnected instead of failing fast.
 
+Coming back (``watch``, run beside the execution engine). The channel's connectivity is followed
+for as long as the engine runs: when it is READY again after it was lost (the service restarted, or
+the network came back), or READY while the breaker is open, one probe (``GetOrderStatus`` of an
+empty id: any answer, an error status included, shows the service is up) goes out past the
+breaker; its reply closes the breaker at once instead of after ``breaker_reset``, and ``on_back``
+is called so the engine reconciles its working orders with a venue that may have forgotten them.
+
 Fills: none. In live mode fills reach the host on NATS ``trading.fills`` (the feeds component),
 into the same sink a ``PaperVenue`` is given; this venue only places, cancels and queries orders.
 Replies map status strings leniently (``oms_wire.parse_status``); ``CancelResponse`` carries no
@@ -33,7 +40,7 @@ quantities, so a cancel reply has 0 filled: ask ``status()`` for them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,6 +161,43 @@ class GrpcVenue:
             client_order_id, status, response.order_id, response.filled_quantity, response.average_price,
             response.message, response.timestamp,
         )  # fmt: skip
+
+    async def watch(self, on_back: Callable[[], None]) -> None:
+        """Until cancelled: call ``on_back`` each time the venue is reachable again (see the module doc)."""
+        self._stubs()
+        channel = self._channel
+        ready = grpc.ChannelConnectivity.READY
+        seen_ready = lost = False
+        while True:
+            state = channel.get_state(try_to_connect=True)
+            if state is ready:
+                if lost or self.breaker.state is not BreakerState.CLOSED:
+                    if not await self._probe():
+                        await asyncio.sleep(self.config.retry_backoff)  # a READY that does not answer yet
+                        continue
+                    log.info("venue_reachable", venue=self.name, reconnected=lost)
+                    lost = False
+                    on_back()
+                seen_ready = True
+            elif seen_ready and not lost and state is not grpc.ChannelConnectivity.CONNECTING:
+                lost = True
+                log.warning("venue_connection_lost", venue=self.name, state=state.name)
+            await channel.wait_for_state_change(state)
+
+    async def _probe(self) -> bool:
+        """One status call past the breaker; its reply closes the breaker (any reply: the service is up)."""
+        self.stats.attempts += 1
+        try:
+            await self._stubs().GetOrderStatus(pb.OrderStatusRequest(signal_id=""), timeout=self.config.timeout)
+        except grpc.aio.AioRpcError as error:
+            if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                log.info("venue_probe_failed", venue=self.name, code=error.code().name)
+                return False
+            # Refusing an empty id is an answer too: the service is up.
+        if self.breaker.state is not BreakerState.CLOSED:
+            log.warning("venue_breaker_closed", venue=self.name, after="successful probe")
+        self.breaker.success()
+        return True
 
     async def close(self) -> None:
         if self._channel is not None:

@@ -104,7 +104,15 @@ _V1 = (
     "CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+# Fills the host recovered from the venue's order state (``Ledger.record_missing_fill``) are marked
+# ``reconciled``; a venue fill that arrives later for quantity a reconciled fill already counted
+# stores that quantity as ``covered``: kept for the record, not applied twice.
+_V2 = (
+    "ALTER TABLE fills ADD COLUMN reconciled INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE fills ADD COLUMN covered REAL NOT NULL DEFAULT 0",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

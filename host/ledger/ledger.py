@@ -71,7 +71,8 @@ _INSERT_EVENT = (
 )
 _INSERT_FILL = (
     "INSERT INTO fills (fill_id, order_id, client_order_id, strategy, symbol, side, price, quantity, fee, "
-    "timestamp_ns, recorded_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (fill_id) DO NOTHING"
+    "timestamp_ns, recorded_ns, reconciled, covered) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (fill_id) DO NOTHING"
 )
 _UPSERT_POSITION = (
     "INSERT INTO positions (strategy, symbol, quantity, avg_entry_price, realized_pnl, fees, last_price, updated_ns) "
@@ -282,12 +283,70 @@ class Ledger:
         with self._write("record_fill") as tx:
             order = _order_for_fill(tx, fill.order_id)
             strategy = _fill_strategy(fill, order)
-            if not _insert_fill(tx, fill, order, strategy, now_ns):
+            covered = 0.0 if order is None or fill.reconciled else _uncovered_reconciled(tx, order)
+            covered = min(fill.quantity, covered)
+            if not _insert_fill(tx, fill, order, strategy, now_ns, covered):
                 return None
-            state = _apply_to_position(tx, strategy, fill)
+            state = _apply_to_position(tx, strategy, fill, fill.quantity - covered)
             if order is not None:
                 _apply_fill_to_order(tx, order, fill, now_ns)
+        if covered:
+            log.info("fill_covered_by_reconciled", fill_id=fill.fill_id, quantity=fill.quantity, covered=covered)
         return state.snapshot(fill.timestamp_ns, strategy, self._marks.get(fill.symbol))
+
+    def record_missing_fill(
+        self, client_order_id: str, venue_filled: float, venue_average: float, now_ns: int
+    ) -> tuple[Fill, Position] | None:
+        """The venue says ``venue_filled`` of the order filled at ``venue_average``; store what the
+        ledger's fills lack as one fill marked ``reconciled``, applied like any fill. None when
+        nothing is missing (or nothing can price it).
+
+        The quantity is the venue's figure minus the fills held (never past the order's quantity);
+        the price makes the order's average the venue's: ``(venue_average * venue_filled -
+        held notional) / missing``, else the venue's average when that is not a price. Its id,
+        ``reconciled:<client order id>:<n>``, is new for each recovery. A venue fill that arrives
+        afterwards for the same quantity is stored as covered (``record_fill``): counted once.
+        """
+        with self._write("record_missing_fill") as tx:
+            order = _load_order(tx, client_order_id)
+            if order is None:
+                raise UnknownOrder("record_missing_fill", client_order_id)
+            intent = order.intent
+            held, notional = _counted(tx, client_order_id)
+            target = min(venue_filled, intent.quantity)
+            missing = target - held
+            if missing <= intent.quantity * _FILL_TOLERANCE:
+                return None
+            price = (venue_average * target - notional) / missing if venue_average > 0 else 0.0
+            if not (price > 0 and math.isfinite(price)):
+                price = venue_average if venue_average > 0 else (intent.price or 0.0)
+            if not (price > 0 and math.isfinite(price)):
+                log.error("missing_fill_unpriced", client_order_id=client_order_id, missing=missing)
+                return None
+            (count,) = tx.execute(
+                "SELECT count(*) FROM fills WHERE client_order_id = ? AND reconciled = 1", (client_order_id,)
+            ).fetchone()
+            fill = Fill(
+                fill_id=f"reconciled:{client_order_id}:{count + 1}", order_id=order.venue_order_id or client_order_id,
+                symbol=intent.symbol, side=intent.side, price=price, quantity=missing, timestamp_ns=now_ns,
+                strategy=intent.strategy, reconciled=True,
+            )  # fmt: skip
+            _insert_fill(tx, fill, order, intent.strategy, now_ns, 0.0)
+            state = _apply_to_position(tx, intent.strategy, fill, missing)
+            _apply_fill_to_order(tx, order, fill, now_ns)
+        position = state.snapshot(now_ns, intent.strategy, self._marks.get(intent.symbol))
+        return fill, position
+
+    def covered(self, fill_id: str) -> float:
+        """How much of a stored venue fill a reconciled fill had already counted (0 for most)."""
+        with self._read("covered") as db:
+            row = db.execute("SELECT covered FROM fills WHERE fill_id = ?", (fill_id,)).fetchone()
+        return 0.0 if row is None else float(row[0])
+
+    def counted_fills(self, client_order_id: str) -> float:
+        """The quantity the stored fills of an order count for (covered quantity counted once)."""
+        with self._read("counted_fills") as db:
+            return _counted(db, client_order_id)[0]
 
     def fills(self, strategy: str | None = None) -> list[Fill]:
         """Stored fills in the order they were recorded (the order their positions were built in)."""
@@ -409,10 +468,7 @@ def _relink_fills(db: sqlite3.Connection, state: OrderState, venue_order_id: str
     db.execute(
         "UPDATE fills SET client_order_id = ? WHERE order_id = ? AND client_order_id IS NULL", (cid, venue_order_id)
     )
-    quantity, notional = db.execute(
-        "SELECT COALESCE(SUM(quantity), 0), COALESCE(SUM(price * quantity), 0) FROM fills WHERE client_order_id = ?",
-        (cid,),
-    ).fetchone()
+    quantity, notional = _counted(db, cid)
     if quantity <= state.filled_quantity:
         return state
     return state.evolve(filled_quantity=float(quantity), average_price=float(notional) / float(quantity))
@@ -449,10 +505,9 @@ def _apply_fill_to_order(db: sqlite3.Connection, order: OrderState, fill: Fill, 
     the larger of the two cumulative quantities wins. A fill on a terminal order (a fill that
     raced a cancel) updates the quantities and leaves the status alone.
     """
-    sql = "SELECT total(quantity), total(quantity * price) FROM fills WHERE client_order_id = ?"
-    quantity, notional = db.execute(sql, (order.intent.client_order_id,)).fetchone()
+    quantity, notional = _counted(db, order.intent.client_order_id)
     filled, average = order.filled_quantity, order.average_price
-    if quantity >= filled:
+    if quantity >= filled and quantity > 0:
         filled, average = quantity, notional / quantity
     status = order.status
     if status not in TERMINAL:
@@ -475,21 +530,43 @@ def _fill_strategy(fill: Fill, order: OrderState | None) -> str:
     return strategy
 
 
-def _insert_fill(db: sqlite3.Connection, fill: Fill, order: OrderState | None, strategy: str, now_ns: int) -> bool:
+def _counted(db: sqlite3.Connection, client_order_id: str) -> tuple[float, float]:
+    """Quantity and notional of an order's stored fills, covered quantity counted once."""
+    sql = "SELECT total(quantity - covered), total((quantity - covered) * price) FROM fills WHERE client_order_id = ?"
+    quantity, notional = db.execute(sql, (client_order_id,)).fetchone()
+    return float(quantity), float(notional)
+
+
+def _uncovered_reconciled(db: sqlite3.Connection, order: OrderState) -> float:
+    """Reconciled quantity of the order that no venue fill has covered yet."""
+    sql = "SELECT total(CASE reconciled WHEN 1 THEN quantity ELSE -covered END) FROM fills WHERE client_order_id = ?"
+    (outstanding,) = db.execute(sql, (order.intent.client_order_id,)).fetchone()
+    return max(0.0, float(outstanding))
+
+
+def _insert_fill(
+    db: sqlite3.Connection, fill: Fill, order: OrderState | None, strategy: str, now_ns: int, covered: float
+) -> bool:
     """Store the fill; False when its id is already stored (a redelivery: nothing else may change)."""
     client_order_id = None if order is None else order.intent.client_order_id
     row = (
         fill.fill_id, fill.order_id, client_order_id, strategy, fill.symbol, fill.side.value, fill.price,
-        fill.quantity, fill.fee, fill.timestamp_ns, now_ns,
+        fill.quantity, fill.fee, fill.timestamp_ns, now_ns, int(fill.reconciled), covered,
     )  # fmt: skip
     return db.execute(_INSERT_FILL, row).rowcount == 1
 
 
-def _apply_to_position(db: sqlite3.Connection, strategy: str, fill: Fill) -> PositionState:
-    """Apply the fill to its position with the SDK's one rule; add what it realized to the day's P&L."""
+def _apply_to_position(db: sqlite3.Connection, strategy: str, fill: Fill, quantity: float) -> PositionState:
+    """Apply ``quantity`` of the fill (what a reconciled fill did not already count) to its position
+    with the SDK's one rule; add what it realized to the day's P&L. The fee always applies."""
     sql = "SELECT * FROM positions WHERE strategy = ? AND symbol = ?"
     state = rows.state_from_row(db.execute(sql, (strategy, fill.symbol)).fetchone(), fill.symbol)
-    realized = state.apply(fill.side, fill.quantity, fill.price, fill.fee)
+    if quantity > fill.quantity * _FILL_TOLERANCE:
+        realized = state.apply(fill.side, quantity, fill.price, fill.fee)
+    else:  # wholly covered: only its fee is new
+        realized = -fill.fee
+        state.realized_pnl += realized
+        state.fees += fill.fee
     figures = (state.quantity, state.avg_entry_price, state.realized_pnl, state.fees, state.last_price)
     db.execute(_UPSERT_POSITION, (strategy, fill.symbol, *figures, fill.timestamp_ns))
     day = rows.utc_day(fill.timestamp_ns).isoformat()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from host.ledger import DuplicateOrder, IllegalTransition, Ledger, LedgerError, UnknownOrder, utc_day
+from host.ledger._schema import MIGRATIONS, SCHEMA_VERSION
 from host.orders import TERMINAL, OrderIntent, OrderStatus
 from sdk.events import Fill, OrderType, Side, TimeInForce
 
@@ -62,11 +63,11 @@ def ledger(path: Path) -> Iterator[Ledger]:
 
 class TestOpen:
     def test_creates_the_file_in_wal_mode_with_a_schema_version(self, path: Path) -> None:
-        """Opening a new path creates the file (and its folder) in WAL mode at schema version 1."""
+        """Opening a new path creates the file (and its folder) in WAL mode at the current schema version."""
         Ledger.open(path).close()
         raw = sqlite3.connect(path)
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert raw.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert raw.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
         raw.close()
 
     def test_refuses_a_newer_schema(self, path: Path) -> None:
@@ -75,7 +76,8 @@ class TestOpen:
         with sqlite3.connect(path) as raw:
             raw.execute("UPDATE schema_version SET version = 99")
         raw.close()
-        with pytest.raises(LedgerError, match="schema version 99 is newer than this engine's 1") as caught:
+        newer = f"schema version 99 is newer than this engine's {SCHEMA_VERSION}"
+        with pytest.raises(LedgerError, match=newer) as caught:
             Ledger.open(path)
         assert caught.value.operation == "open"
 
@@ -93,6 +95,23 @@ class TestOpen:
         ledger.close()
         with pytest.raises(LedgerError, match="ledger journal"):
             ledger.journal(intent(), T0)
+
+    def test_a_version_1_file_is_migrated_with_its_fills_kept(self, path: Path) -> None:
+        """A ledger written at schema 1 opens at the current version; its fills read back unchanged."""
+        path.parent.mkdir(parents=True)
+        raw = sqlite3.connect(path, isolation_level=None)
+        for statement in MIGRATIONS[0]:
+            raw.execute(statement)
+        raw.execute("UPDATE schema_version SET version = 1")
+        raw.execute(
+            "INSERT INTO fills VALUES ('f1', 'v1', NULL, 'mm', 'BTCUSDT', 'buy', 100.0, 1.0, 0.1, ?, ?)", (NOON, NOON)
+        )
+        raw.close()
+        with Ledger.open(path) as ledger:
+            assert ledger.fills() == [fill("f1", BUY, 1.0, 100.0, 0.1, order_id="v1")]
+        raw = sqlite3.connect(path)
+        assert raw.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+        raw.close()
 
 
 class TestJournal:
@@ -531,3 +550,63 @@ class TestFillBeforeReply:
         assert (state.filled_quantity, state.average_price) == (2.0, 101.0)
         assert ledger.order("c1") == state
         assert [p.quantity for p in ledger.positions("mm")] == [2.0]  # positions were right all along
+
+
+class TestReconciledFills:
+    """What the venue says filled beyond the stored fills becomes one fill marked reconciled."""
+
+    def test_the_missing_quantity_is_stored_at_the_price_that_makes_the_venues_average(self, ledger: Ledger) -> None:
+        """0.2 held at 100, the venue says 0.5 at 102 on average: 0.3 reconciled at 103.33..."""
+        ledger.journal(intent(quantity=0.5), T0)
+        ledger.record_fill(fill("f1", BUY, 0.2, 100.0), T0)
+        recovered = ledger.record_missing_fill("c1", 0.5, 102.0, NOON)
+        assert recovered is not None
+        missing, position = recovered
+        assert missing.reconciled and missing.fill_id == "reconciled:c1:1" and missing.fee == 0.0
+        assert missing.quantity == pytest.approx(0.3) and missing.price == pytest.approx((102.0 * 0.5 - 20.0) / 0.3)
+        assert position.quantity == pytest.approx(0.5) and position.avg_entry_price == pytest.approx(102.0)
+        order = ledger.order("c1")
+        assert order is not None and order.status is S.FILLED and order.filled_quantity == pytest.approx(0.5)
+        assert ledger.counted_fills("c1") == pytest.approx(0.5)
+        assert [f.reconciled for f in ledger.fills()] == [False, True]
+
+    def test_nothing_is_recovered_when_the_fills_are_all_there(self, ledger: Ledger) -> None:
+        ledger.journal(intent(quantity=0.5), T0)
+        ledger.record_fill(fill("f1", BUY, 0.5, 100.0), T0)
+        assert ledger.record_missing_fill("c1", 0.5, 100.0, NOON) is None
+        assert len(ledger.fills()) == 1
+
+    def test_never_past_the_orders_quantity(self, ledger: Ledger) -> None:
+        """A venue figure above the order's quantity is capped at it: nothing is ever filled twice."""
+        ledger.journal(intent(quantity=0.5), T0)
+        recovered = ledger.record_missing_fill("c1", 0.9, 100.0, NOON)
+        assert recovered is not None and recovered[0].quantity == pytest.approx(0.5)
+        assert ledger.record_missing_fill("c1", 0.9, 100.0, NOON) is None
+
+    def test_a_venue_fill_arriving_later_is_covered_not_counted_again(self, ledger: Ledger) -> None:
+        """The lost fill comes after all (a JetStream redelivery): stored, its quantity counted once, its fee kept."""
+        ledger.journal(intent(quantity=0.5), T0)
+        ledger.record_fill(fill("f1", BUY, 0.2, 100.0), T0)
+        ledger.record_missing_fill("c1", 0.5, 102.0, NOON)
+        late = ledger.record_fill(fill("f2", BUY, 0.3, 103.0, fee=0.05), NOON + 1)
+        assert late is not None and late.quantity == pytest.approx(0.5)
+        assert late.realized_pnl == pytest.approx(-0.05)
+        assert ledger.counted_fills("c1") == pytest.approx(0.5)
+        order = ledger.order("c1")
+        assert order is not None and order.filled_quantity == pytest.approx(0.5)
+        # A partly covered one: only the part past the reconciled quantity moves the position.
+        ledger.journal(intent("c2", quantity=1.0), T0)
+        ledger.record_missing_fill("c2", 0.4, 100.0, NOON)
+        more = ledger.record_fill(fill("f3", BUY, 0.6, 100.0, order_id="c2"), NOON + 2)
+        assert more is not None and more.quantity == pytest.approx(0.5 + 0.4 + 0.2)
+        assert ledger.counted_fills("c2") == pytest.approx(0.6)
+
+    def test_an_unknown_order_is_refused(self, ledger: Ledger) -> None:
+        with pytest.raises(UnknownOrder):
+            ledger.record_missing_fill("nope", 1.0, 100.0, NOON)
+
+    def test_an_unpriceable_recovery_stores_nothing(self, ledger: Ledger) -> None:
+        """A market order and a venue that reports no average price: nothing to price it with."""
+        ledger.journal(intent(quantity=0.5, order_type=OrderType.MARKET, price=None), T0)
+        assert ledger.record_missing_fill("c1", 0.5, 0.0, NOON) is None
+        assert ledger.fills() == []

@@ -1,0 +1,273 @@
+"""Orders through venue and engine faults, as an operator meets them: processes killed and restarted.
+
+``FaultStack`` is an ``OperatorStack`` (``strategy-engine run`` and ``strategy-engine paper-venue``
+as subprocesses against a real redis-server and nats-server on free ports) whose market is under the
+test's control, and whose engine and venue can each be SIGKILLed and started again on the same
+address, ledger and config.
+
+The market is one symbol, BTCUSDT, published by ``Quotes`` at 20 ticks a second with the bid, ask
+and displayed sizes the test sets; ``jump(n)`` makes the next tick's sequence ``n``. The test plugin
+``SCRIPTED`` acts on sequences: its ``actions`` parameter is ``seq:what[:side:quantity:price:slot]``
+entries separated by ``;`` (what = limit, market or cancel), each done on the tick with that
+sequence, so a test places an order at a moment of its choosing (a sequence is published once, so
+an action is not repeated by a restarted runner). It logs every fill, position and order update it
+is told about (``told_fill``, ``told_position``, ``told_order``) so what the strategy heard can be
+compared with the ledger.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from tests.integration.operator_stack import OperatorStack, engine_command, environment, poll_until
+from tests.servers import NatsServer, RedisServer
+
+__all__ = ["SCRIPTED", "FaultStack", "Quotes"]
+
+SYMBOL = "BTCUSDT"
+
+SCRIPTED = '''"""Test plugin: orders placed and cancelled on the ticks whose sequence the config names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sdk import Cancel, Fill, Position, Signal, Strategy, StrategyConfig, Tick, hookimpl
+
+
+@dataclass(frozen=True)
+class ScriptedConfig(StrategyConfig):
+    actions: str = ""  # "seq:limit|market:side:quantity:price:slot" or "seq:cancel:slot", ";"-separated
+
+
+class Scripted(Strategy[ScriptedConfig]):
+    name = "scripted"
+    Config = ScriptedConfig
+
+    def on_tick(self, tick: Tick) -> None:
+        for action in filter(None, self.config.actions.split(";")):
+            seq, what, *rest = action.split(":")
+            if int(seq) != tick.sequence:
+                continue
+            if what == "cancel":
+                self.cancel(tick.symbol, rest[0])
+                continue
+            side, quantity, price, slot = rest
+            self.emit(Signal(tick.symbol, side, float(quantity), order_type=what,
+                             price=float(price) if what == "limit" else None, slot=slot,
+                             metadata={"seq": seq}))
+
+    def on_fill(self, fill: Fill) -> None:
+        self.log.info("told_fill", fill_id=fill.fill_id, quantity=fill.quantity, price=fill.price,
+                      reconciled=getattr(fill, "reconciled", False))
+
+    def on_position(self, position: Position) -> None:
+        self.log.info("told_position", symbol=position.symbol, quantity=position.quantity)
+
+    def on_order(self, update: object) -> None:
+        self.log.info("told_order", status=str(getattr(update, "status", "")),
+                      client_order_id=getattr(update, "client_order_id", ""),
+                      filled=getattr(update, "filled_quantity", 0.0), reason=getattr(update, "reason", ""))
+
+
+@hookimpl
+def strategy_engine_strategies() -> list[type[Strategy[ScriptedConfig]]]:
+    return [Scripted]
+'''
+
+
+class Quotes:
+    """A thread publishing BTCUSDT ticks to ``market:btcusdt`` at ``rate`` a second, as the test sets them."""
+
+    def __init__(self, port: int, rate: float = 20.0) -> None:
+        self.port = port
+        self.rate = rate
+        self.bid, self.ask, self.bid_size, self.ask_size = 99.9, 100.0, 5.0, 5.0
+        self.sequence = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._paused = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="quotes", daemon=True)
+
+    def set(self, *, bid: float | None = None, ask: float | None = None, bid_size: float | None = None,
+            ask_size: float | None = None) -> None:  # fmt: skip
+        with self._lock:
+            self.bid = self.bid if bid is None else bid
+            self.ask = self.ask if ask is None else ask
+            self.bid_size = self.bid_size if bid_size is None else bid_size
+            self.ask_size = self.ask_size if ask_size is None else ask_size
+
+    def jump(self, sequence: int) -> None:
+        """The next tick published has this sequence (the ones after it count on from there)."""
+        with self._lock:
+            self.sequence = sequence - 1
+
+    def once(self, sequence: int, **fields: float) -> None:
+        """Publish one tick with this sequence and these prices and sizes (bid, ask, bid_size, ask_size),
+        then pause until ``resume`` (so the venue matches what arrives next against that tick alone)."""
+        with self._lock:
+            self.sequence = sequence
+            body = self._tick() | {
+                {"bid": "bid_price", "ask": "ask_price"}.get(key, key): value for key, value in fields.items()
+            }
+            self._paused.set()
+        client = redis.Redis(port=self.port)
+        try:
+            client.publish(f"market:{SYMBOL.lower()}", json.dumps(body))
+        finally:
+            client.close()
+
+    def pause(self) -> None:
+        self._paused.set()
+
+    def resume(self) -> None:
+        self._paused.clear()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        client = redis.Redis(port=self.port)
+        try:
+            while not self._stop.wait(1.0 / self.rate):
+                with self._lock:
+                    if self._paused.is_set():
+                        continue
+                    self.sequence += 1
+                    body = self._tick()
+                client.publish(f"market:{SYMBOL.lower()}", json.dumps(body))
+        except redis.RedisError:
+            return
+        finally:
+            client.close()
+
+    def _tick(self) -> dict[str, Any]:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{time.time_ns() % 10**9:09d}Z"
+        return {
+            "symbol": SYMBOL, "timestamp": stamp, "sequence": self.sequence, "type": "tick",
+            "bid_price": self.bid, "ask_price": self.ask, "bid_size": self.bid_size, "ask_size": self.ask_size,
+            "last_price": round((self.bid + self.ask) / 2, 4),
+        }  # fmt: skip
+
+
+class FaultStack(OperatorStack):
+    """An OperatorStack of one ``SCRIPTED`` strategy (id ``script``) on a market the test controls."""
+
+    def __init__(self, folder: Path, redis_server: RedisServer, nats_server: NatsServer, *, actions: str,
+                 jetstream: bool = False) -> None:  # fmt: skip
+        super().__init__(folder, redis_server, nats_server)
+        package = self.plugins / "scripted"
+        package.mkdir()
+        (package / "__init__.py").write_text(SCRIPTED)
+        self.quotes = Quotes(redis_server.port)
+        self.publisher = self.quotes  # type: ignore[assignment]  # what OperatorStack.stop stops
+        self.config["redis"]["marketDataChannels"] = [f"market:{SYMBOL.lower()}"]
+        self.config["nats"]["jetstream"] = jetstream
+        self.config["grpc"].update({"timeout": "1s", "maxRetries": 1, "retryBackoff": "100ms", "breakerFailures": 3,
+                                    "breakerReset": "30s"})  # fmt: skip
+        self.config["strategies"] = {
+            "script": {"plugin": "scripted", "strategy": "scripted", "symbols": [SYMBOL],
+                       "parameters": {"actions": actions}},
+        }  # fmt: skip
+        self._venue_logs = 0
+
+    # ------------------------------------------------------------------ processes
+
+    def start(self, *, ready: tuple[str, ...] = ("script",)) -> None:
+        self.write_config()
+        self.start_venue()
+        self.start_engine()
+        self.quotes.start()
+        poll_until(lambda: self._running(ready), 30, f"strategies {ready} running ({self.tail()})")
+
+    def start_venue(self) -> None:
+        self._venue_logs += 1
+        with open(self.folder / f"venue-{self._venue_logs}.log", "wb") as venue_log:
+            self.venue = subprocess.Popen(
+                [*engine_command(), "paper-venue", "--config", str(self.config_path)], cwd=self.folder,
+                env=environment(), stdout=venue_log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+
+    def start_engine(self, *, wait: bool = True) -> None:
+        with open(self.log_path, "ab") as log:
+            self.engine = subprocess.Popen(
+                [*engine_command(), "run", "--config", str(self.config_path)], cwd=self.folder, env=environment(),
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        if wait:
+            poll_until(lambda: self._running(("script",)), 30, f"engine serving again ({self.tail()})")
+
+    def kill_venue(self) -> None:
+        self._kill(self.venue)
+
+    def kill_engine(self) -> None:
+        self._kill(self.engine)
+
+    @staticmethod
+    def _kill(proc: subprocess.Popen[bytes] | None) -> None:
+        assert proc is not None and proc.poll() is None, "not running"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+    def told(self, message: str) -> list[dict[str, Any]]:
+        """The fields of every ``message`` the strategy logged (``told_fill``, ``told_position``, ``told_order``)."""
+        return [r["fields"] for r in self.logs("strategy_log") if r.get("message") == message]
+
+    # ------------------------------------------------------------------ the ledger
+
+    def query(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
+        """Rows of a read-only query on the ledger file."""
+        db = sqlite3.connect(f"file:{self.ledger_path}?mode=ro", uri=True, timeout=5)
+        try:
+            return db.execute(sql, params).fetchall()
+        except sqlite3.OperationalError:
+            return []  # the schema is not there yet
+        finally:
+            db.close()
+
+    def order(self, seq: int) -> dict[str, Any] | None:
+        """The journaled order the strategy placed on tick ``seq`` (by its metadata)."""
+        rows = self.query(
+            "SELECT client_order_id, status, quantity, filled_quantity, average_price, reason FROM orders "
+            "WHERE json_extract(metadata, '$.seq') = ?", str(seq),
+        )  # fmt: skip
+        if not rows:
+            return None
+        cid, status, quantity, filled, average, reason = rows[0]
+        fills = self.query("SELECT quantity - covered, reconciled FROM fills WHERE client_order_id = ?", cid)
+        return {
+            "id": cid, "status": status, "quantity": quantity, "filled": filled, "average": average,
+            "reason": reason, "fills": sum(q for q, _ in fills), "reconciled": sum(1 for _, r in fills if r),
+        }  # fmt: skip
+
+    def position(self) -> float:
+        rows = self.query("SELECT quantity FROM positions WHERE strategy = 'script' AND symbol = ?", SYMBOL)
+        return float(rows[0][0]) if rows else 0.0
+
+    def wait_order(self, seq: int, timeout: float, what: str, **expect: Any) -> dict[str, Any]:
+        def matches() -> dict[str, Any] | None:
+            order = self.order(seq)
+            if order is None:
+                return None
+            for key, value in expect.items():
+                got = order[key]
+                same = abs(got - value) <= 1e-9 if isinstance(value, float) else got == value
+                if not same:
+                    return None
+            return order
+
+        return poll_until(matches, timeout, f"{what} (order {self.order(seq)}; {self.tail()})", interval=0.05)  # type: ignore[no-any-return]
