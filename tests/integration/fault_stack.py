@@ -24,6 +24,7 @@ import sqlite3
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,7 @@ class Quotes:
         self.rate = rate
         self.bid, self.ask, self.bid_size, self.ask_size = 99.9, 100.0, 5.0, 5.0
         self.sequence = 0
+        self.shape: Callable[[int], tuple[float, float]] | None = None  # sequence -> (bid, ask), if set
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._paused = threading.Event()
@@ -156,6 +158,8 @@ class Quotes:
             client.close()
 
     def _tick(self) -> dict[str, Any]:
+        if self.shape is not None:
+            self.bid, self.ask = self.shape(self.sequence)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{time.time_ns() % 10**9:09d}Z"
         return {
             "symbol": SYMBOL, "timestamp": stamp, "sequence": self.sequence, "type": "tick",
