@@ -12,6 +12,8 @@ is paused and, once everything in flight has settled (bounded wait), the invaria
   id was ever sent for more than its quantity and no fill is stored twice;
 - the ledger's positions equal the net of the fills the venue published (the venue's truth: a
   paper venue restarts empty, so its published fills are what it ever did);
+- an order one venue acknowledged is never placed again at another (its audit trail names one venue
+  order id at most): a venue restart does not revive it;
 - every journaled order is accounted for: none left pending, sent or cancel-pending, and every one
   the ledger holds as working is known to the venue now running.
 
@@ -196,6 +198,12 @@ def check(stack: ChaosStack) -> list[str]:
     ledger_net = stack.position()
     if abs(venue_net - ledger_net) > 1e-6:
         problems.append(f"ledger position {ledger_net:g} != the venue's published fills' net {venue_net:g}")
+    placed = stack.query(
+        "SELECT client_order_id, count(DISTINCT venue_order_id) FROM order_events WHERE venue_order_id != '' "
+        "GROUP BY client_order_id HAVING count(DISTINCT venue_order_id) > 1"
+    )
+    if placed:
+        problems.append(f"orders placed at more than one venue (revived after a venue restart): {placed[:5]}")
     working = [cid for (cid,) in stack.query("SELECT client_order_id FROM orders WHERE status IN "
                                              "('accepted', 'partially_filled')")]  # fmt: skip
     if working:
