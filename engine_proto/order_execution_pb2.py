@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"engine_proto/order_execution.proto\x12\x0eorderexecution\"\xcb\x02\n\x0cOrderRequest\x12\x11\n\tsignal_id\x18\x01 \x01(\t\x12\x13\n\x0bstrategy_id\x18\x02 \x01(\t\x12\x0e\n\x06symbol\x18\x03 \x01(\t\x12\x0c\n\x04side\x18\x04 \x01(\t\x12\x12\n\norder_type\x18\x05 \x01(\t\x12\x10\n\x08quantity\x18\x06 \x01(\x01\x12\r\n\x05price\x18\x07 \x01(\x01\x12\x12\n\nstop_price\x18\x08 \x01(\x01\x12\x15\n\rtime_in_force\x18\t \x01(\t\x12\x14\n\x0cmax_slippage\x18\n \x01(\x01\x12\x10\n\x08priority\x18\x0b \x01(\x05\x12<\n\x08metadata\x18\x0c \x03(\x0b\x32*.orderexecution.OrderRequest.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x98\x01\n\rOrderResponse\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x11\n\tsignal_id\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x17\n\x0f\x66illed_quantity\x18\x05 \x01(\x01\x12\x15\n\raverage_price\x18\x06 \x01(\x01\x12\x11\n\ttimestamp\x18\x07 \x01(\x03\"A\n\x11\x42\x61tchOrderRequest\x12,\n\x06orders\x18\x01 \x03(\x0b\x32\x1c.orderexecution.OrderRequest\"F\n\x12\x42\x61tchOrderResponse\x12\x30\n\tresponses\x18\x01 \x03(\x0b\x32\x1d.orderexecution.OrderResponse\"I\n\rCancelRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x11\n\tsignal_id\x18\x02 \x01(\t\x12\x13\n\x0bstrategy_id\x18\x03 \x01(\t\"T\n\x0e\x43\x61ncelResponse\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07success\x18\x02 \x01(\x08\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\"9\n\x12OrderStatusRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x11\n\tsignal_id\x18\x02 \x01(\t\"\xba\x01\n\x13OrderStatusResponse\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x11\n\tsignal_id\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x17\n\x0f\x66illed_quantity\x18\x04 \x01(\x01\x12\x1a\n\x12remaining_quantity\x18\x05 \x01(\x01\x12\x15\n\raverage_price\x18\x06 \x01(\x01\x12\x0f\n\x07message\x18\x07 \x01(\t\x12\x11\n\ttimestamp\x18\x08 \x01(\x03\x32\xe1\x02\n\x0eOrderExecution\x12J\n\x0bSubmitOrder\x12\x1c.orderexecution.OrderRequest\x1a\x1d.orderexecution.OrderResponse\x12Z\n\x11SubmitBatchOrders\x12!.orderexecution.BatchOrderRequest\x1a\".orderexecution.BatchOrderResponse\x12L\n\x0b\x43\x61ncelOrder\x12\x1d.orderexecution.CancelRequest\x1a\x1e.orderexecution.CancelResponse\x12Y\n\x0eGetOrderStatus\x12\".orderexecution.OrderStatusRequest\x1a#.orderexecution.OrderStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"engine_proto/order_execution.proto\x12\x0eorderexecution\"\xcb\x02\n\x0cOrderRequest\x12\x11\n\tsignal_id\x18\x01 \x01(\t\x12\x13\n\x0bstrategy_id\x18\x02 \x01(\t\x12\x0e\n\x06symbol\x18\x03 \x01(\t\x12\x0c\n\x04side\x18\x04 \x01(\t\x12\x12\n\norder_type\x18\x05 \x01(\t\x12\x10\n\x08quantity\x18\x06 \x01(\x01\x12\r\n\x05price\x18\x07 \x01(\x01\x12\x12\n\nstop_price\x18\x08 \x01(\x01\x12\x15\n\rtime_in_force\x18\t \x01(\t\x12\x14\n\x0cmax_slippage\x18\n \x01(\x01\x12\x10\n\x08priority\x18\x0b \x01(\x05\x12<\n\x08metadata\x18\x0c \x03(\x0b\x32*.orderexecution.OrderRequest.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9b\x01\n\rOrderResponse\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x11\n\tsignal_id\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x11\n\ttimestamp\x18\x05 \x01(\x03\x12\x16\n\x0e\x65xecuted_price\x18\x06 \x01(\x01\x12\x19\n\x11\x65xecuted_quantity\x18\x07 \x01(\x01\"A\n\x11\x42\x61tchOrderRequest\x12,\n\x06orders\x18\x01 \x03(\x0b\x32\x1c.orderexecution.OrderRequest\"v\n\x12\x42\x61tchOrderResponse\x12\x30\n\tresponses\x18\x01 \x03(\x0b\x32\x1d.orderexecution.OrderResponse\x12\x16\n\x0e\x61\x63\x63\x65pted_count\x18\x02 \x01(\x05\x12\x16\n\x0erejected_count\x18\x03 \x01(\x05\"^\n\x12\x43\x61ncelOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x13\n\x0bstrategy_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x11\n\tsignal_id\x18\x04 \x01(\t\"n\n\x13\x43\x61ncelOrderResponse\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x11\n\ttimestamp\x18\x04 \x01(\x03\x12\x11\n\tsignal_id\x18\x05 \x01(\t\"9\n\x12OrderStatusRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x11\n\tsignal_id\x18\x02 \x01(\t\"\xba\x01\n\x13OrderStatusResponse\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x17\n\x0f\x66illed_quantity\x18\x03 \x01(\x01\x12\x1a\n\x12remaining_quantity\x18\x04 \x01(\x01\x12\x15\n\raverage_price\x18\x05 \x01(\x01\x12\x11\n\ttimestamp\x18\x06 \x01(\x03\x12\x0f\n\x07message\x18\x07 \x01(\t\x12\x11\n\tsignal_id\x18\x08 \x01(\t2\xeb\x02\n\x0eOrderExecution\x12J\n\x0bSubmitOrder\x12\x1c.orderexecution.OrderRequest\x1a\x1d.orderexecution.OrderResponse\x12Z\n\x11SubmitBatchOrders\x12!.orderexecution.BatchOrderRequest\x1a\".orderexecution.BatchOrderResponse\x12V\n\x0b\x43\x61ncelOrder\x12\".orderexecution.CancelOrderRequest\x1a#.orderexecution.CancelOrderResponse\x12Y\n\x0eGetOrderStatus\x12\".orderexecution.OrderStatusRequest\x1a#.orderexecution.OrderStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,19 +38,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ORDERREQUEST_METADATAENTRY']._serialized_start=339
   _globals['_ORDERREQUEST_METADATAENTRY']._serialized_end=386
   _globals['_ORDERRESPONSE']._serialized_start=389
-  _globals['_ORDERRESPONSE']._serialized_end=541
-  _globals['_BATCHORDERREQUEST']._serialized_start=543
-  _globals['_BATCHORDERREQUEST']._serialized_end=608
-  _globals['_BATCHORDERRESPONSE']._serialized_start=610
-  _globals['_BATCHORDERRESPONSE']._serialized_end=680
-  _globals['_CANCELREQUEST']._serialized_start=682
-  _globals['_CANCELREQUEST']._serialized_end=755
-  _globals['_CANCELRESPONSE']._serialized_start=757
-  _globals['_CANCELRESPONSE']._serialized_end=841
-  _globals['_ORDERSTATUSREQUEST']._serialized_start=843
-  _globals['_ORDERSTATUSREQUEST']._serialized_end=900
-  _globals['_ORDERSTATUSRESPONSE']._serialized_start=903
-  _globals['_ORDERSTATUSRESPONSE']._serialized_end=1089
-  _globals['_ORDEREXECUTION']._serialized_start=1092
-  _globals['_ORDEREXECUTION']._serialized_end=1445
+  _globals['_ORDERRESPONSE']._serialized_end=544
+  _globals['_BATCHORDERREQUEST']._serialized_start=546
+  _globals['_BATCHORDERREQUEST']._serialized_end=611
+  _globals['_BATCHORDERRESPONSE']._serialized_start=613
+  _globals['_BATCHORDERRESPONSE']._serialized_end=731
+  _globals['_CANCELORDERREQUEST']._serialized_start=733
+  _globals['_CANCELORDERREQUEST']._serialized_end=827
+  _globals['_CANCELORDERRESPONSE']._serialized_start=829
+  _globals['_CANCELORDERRESPONSE']._serialized_end=939
+  _globals['_ORDERSTATUSREQUEST']._serialized_start=941
+  _globals['_ORDERSTATUSREQUEST']._serialized_end=998
+  _globals['_ORDERSTATUSRESPONSE']._serialized_start=1001
+  _globals['_ORDERSTATUSRESPONSE']._serialized_end=1187
+  _globals['_ORDEREXECUTION']._serialized_start=1190
+  _globals['_ORDEREXECUTION']._serialized_end=1553
 # @@protoc_insertion_point(module_scope)

@@ -42,22 +42,22 @@ class OrderRequest(_message.Message):
     def __init__(self, signal_id: _Optional[str] = ..., strategy_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[str] = ..., order_type: _Optional[str] = ..., quantity: _Optional[float] = ..., price: _Optional[float] = ..., stop_price: _Optional[float] = ..., time_in_force: _Optional[str] = ..., max_slippage: _Optional[float] = ..., priority: _Optional[int] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class OrderResponse(_message.Message):
-    __slots__ = ("order_id", "signal_id", "status", "message", "filled_quantity", "average_price", "timestamp")
+    __slots__ = ("order_id", "signal_id", "status", "message", "timestamp", "executed_price", "executed_quantity")
     ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     SIGNAL_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
-    FILLED_QUANTITY_FIELD_NUMBER: _ClassVar[int]
-    AVERAGE_PRICE_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    EXECUTED_PRICE_FIELD_NUMBER: _ClassVar[int]
+    EXECUTED_QUANTITY_FIELD_NUMBER: _ClassVar[int]
     order_id: str
     signal_id: str
     status: str
     message: str
-    filled_quantity: float
-    average_price: float
     timestamp: int
-    def __init__(self, order_id: _Optional[str] = ..., signal_id: _Optional[str] = ..., status: _Optional[str] = ..., message: _Optional[str] = ..., filled_quantity: _Optional[float] = ..., average_price: _Optional[float] = ..., timestamp: _Optional[int] = ...) -> None: ...
+    executed_price: float
+    executed_quantity: float
+    def __init__(self, order_id: _Optional[str] = ..., signal_id: _Optional[str] = ..., status: _Optional[str] = ..., message: _Optional[str] = ..., timestamp: _Optional[int] = ..., executed_price: _Optional[float] = ..., executed_quantity: _Optional[float] = ...) -> None: ...
 
 class BatchOrderRequest(_message.Message):
     __slots__ = ("orders",)
@@ -66,32 +66,40 @@ class BatchOrderRequest(_message.Message):
     def __init__(self, orders: _Optional[_Iterable[_Union[OrderRequest, _Mapping]]] = ...) -> None: ...
 
 class BatchOrderResponse(_message.Message):
-    __slots__ = ("responses",)
+    __slots__ = ("responses", "accepted_count", "rejected_count")
     RESPONSES_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_COUNT_FIELD_NUMBER: _ClassVar[int]
     responses: _containers.RepeatedCompositeFieldContainer[OrderResponse]
-    def __init__(self, responses: _Optional[_Iterable[_Union[OrderResponse, _Mapping]]] = ...) -> None: ...
+    accepted_count: int
+    rejected_count: int
+    def __init__(self, responses: _Optional[_Iterable[_Union[OrderResponse, _Mapping]]] = ..., accepted_count: _Optional[int] = ..., rejected_count: _Optional[int] = ...) -> None: ...
 
-class CancelRequest(_message.Message):
-    __slots__ = ("order_id", "signal_id", "strategy_id")
+class CancelOrderRequest(_message.Message):
+    __slots__ = ("order_id", "strategy_id", "reason", "signal_id")
     ORDER_ID_FIELD_NUMBER: _ClassVar[int]
-    SIGNAL_ID_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_ID_FIELD_NUMBER: _ClassVar[int]
     order_id: str
-    signal_id: str
     strategy_id: str
-    def __init__(self, order_id: _Optional[str] = ..., signal_id: _Optional[str] = ..., strategy_id: _Optional[str] = ...) -> None: ...
+    reason: str
+    signal_id: str
+    def __init__(self, order_id: _Optional[str] = ..., strategy_id: _Optional[str] = ..., reason: _Optional[str] = ..., signal_id: _Optional[str] = ...) -> None: ...
 
-class CancelResponse(_message.Message):
-    __slots__ = ("order_id", "success", "message", "status")
+class CancelOrderResponse(_message.Message):
+    __slots__ = ("order_id", "status", "message", "timestamp", "signal_id")
     ORDER_ID_FIELD_NUMBER: _ClassVar[int]
-    SUCCESS_FIELD_NUMBER: _ClassVar[int]
-    MESSAGE_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_ID_FIELD_NUMBER: _ClassVar[int]
     order_id: str
-    success: bool
-    message: str
     status: str
-    def __init__(self, order_id: _Optional[str] = ..., success: _Optional[bool] = ..., message: _Optional[str] = ..., status: _Optional[str] = ...) -> None: ...
+    message: str
+    timestamp: int
+    signal_id: str
+    def __init__(self, order_id: _Optional[str] = ..., status: _Optional[str] = ..., message: _Optional[str] = ..., timestamp: _Optional[int] = ..., signal_id: _Optional[str] = ...) -> None: ...
 
 class OrderStatusRequest(_message.Message):
     __slots__ = ("order_id", "signal_id")
@@ -102,21 +110,21 @@ class OrderStatusRequest(_message.Message):
     def __init__(self, order_id: _Optional[str] = ..., signal_id: _Optional[str] = ...) -> None: ...
 
 class OrderStatusResponse(_message.Message):
-    __slots__ = ("order_id", "signal_id", "status", "filled_quantity", "remaining_quantity", "average_price", "message", "timestamp")
+    __slots__ = ("order_id", "status", "filled_quantity", "remaining_quantity", "average_price", "timestamp", "message", "signal_id")
     ORDER_ID_FIELD_NUMBER: _ClassVar[int]
-    SIGNAL_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     FILLED_QUANTITY_FIELD_NUMBER: _ClassVar[int]
     REMAINING_QUANTITY_FIELD_NUMBER: _ClassVar[int]
     AVERAGE_PRICE_FIELD_NUMBER: _ClassVar[int]
-    MESSAGE_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_ID_FIELD_NUMBER: _ClassVar[int]
     order_id: str
-    signal_id: str
     status: str
     filled_quantity: float
     remaining_quantity: float
     average_price: float
-    message: str
     timestamp: int
-    def __init__(self, order_id: _Optional[str] = ..., signal_id: _Optional[str] = ..., status: _Optional[str] = ..., filled_quantity: _Optional[float] = ..., remaining_quantity: _Optional[float] = ..., average_price: _Optional[float] = ..., message: _Optional[str] = ..., timestamp: _Optional[int] = ...) -> None: ...
+    message: str
+    signal_id: str
+    def __init__(self, order_id: _Optional[str] = ..., status: _Optional[str] = ..., filled_quantity: _Optional[float] = ..., remaining_quantity: _Optional[float] = ..., average_price: _Optional[float] = ..., timestamp: _Optional[int] = ..., message: _Optional[str] = ..., signal_id: _Optional[str] = ...) -> None: ...

@@ -46,8 +46,8 @@ class OrderExecutionStub:
                 _registered_method=True)
         self.CancelOrder = channel.unary_unary(
                 '/orderexecution.OrderExecution/CancelOrder',
-                request_serializer=engine__proto_dot_order__execution__pb2.CancelRequest.SerializeToString,
-                response_deserializer=engine__proto_dot_order__execution__pb2.CancelResponse.FromString,
+                request_serializer=engine__proto_dot_order__execution__pb2.CancelOrderRequest.SerializeToString,
+                response_deserializer=engine__proto_dot_order__execution__pb2.CancelOrderResponse.FromString,
                 _registered_method=True)
         self.GetOrderStatus = channel.unary_unary(
                 '/orderexecution.OrderExecution/GetOrderStatus',
@@ -98,8 +98,8 @@ def add_OrderExecutionServicer_to_server(servicer, server):
             ),
             'CancelOrder': grpc.unary_unary_rpc_method_handler(
                     servicer.CancelOrder,
-                    request_deserializer=engine__proto_dot_order__execution__pb2.CancelRequest.FromString,
-                    response_serializer=engine__proto_dot_order__execution__pb2.CancelResponse.SerializeToString,
+                    request_deserializer=engine__proto_dot_order__execution__pb2.CancelOrderRequest.FromString,
+                    response_serializer=engine__proto_dot_order__execution__pb2.CancelOrderResponse.SerializeToString,
             ),
             'GetOrderStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.GetOrderStatus,
@@ -186,8 +186,8 @@ class OrderExecution:
             request,
             target,
             '/orderexecution.OrderExecution/CancelOrder',
-            engine__proto_dot_order__execution__pb2.CancelRequest.SerializeToString,
-            engine__proto_dot_order__execution__pb2.CancelResponse.FromString,
+            engine__proto_dot_order__execution__pb2.CancelOrderRequest.SerializeToString,
+            engine__proto_dot_order__execution__pb2.CancelOrderResponse.FromString,
             options,
             channel_credentials,
             insecure,

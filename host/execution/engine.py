@@ -536,7 +536,7 @@ class ExecutionEngine:
         """Ask the venue about an order of unknown outcome; True once it is settled."""
         assert self.venue is not None
         try:
-            reply = await self._calling_venue(cid, self.venue.status(cid))
+            reply = await self._calling_venue(cid, self.venue.status(cid, self._venue_id(cid)))
         except (VenueUnavailable, VenueTimeout) as err:
             if report is None or report.unavailable == 0:
                 log.warning("order_status_unavailable", client_order_id=cid, reason=str(err))
@@ -607,7 +607,7 @@ class ExecutionEngine:
         assert self.venue is not None
         await self._pause(self.fill_grace_s)
         try:
-            reply = await self.venue.status(cid)
+            reply = await self.venue.status(cid, self._venue_id(cid))
         except (VenueUnavailable, VenueTimeout):
             return  # the next reconciliation (the venue coming back) asks again
         if not reply.known or reply.filled_quantity <= self.ledger.counted_fills(cid) + _QUANTITY_EPSILON:
@@ -650,6 +650,10 @@ class ExecutionEngine:
                     log.info("order_status_resolved", client_order_id=cid, attempts=attempts)
                 return
             delay = min(delay * 2, _MAX_RETRY_S)
+
+    def _venue_id(self, cid: str) -> str:
+        order = self.book.order(cid) or self.ledger.order(cid)
+        return "" if order is None else order.venue_order_id
 
     async def _pause(self, seconds: float) -> None:
         """Sleep ``seconds``, or less if the venue comes back meanwhile."""
@@ -702,7 +706,7 @@ class ExecutionEngine:
         """One cancel request; True once the venue answered it (the reply is applied)."""
         assert self.venue is not None
         try:
-            reply = await self._calling_venue(cid, self.venue.cancel(cid))
+            reply = await self._calling_venue(cid, self.venue.cancel(cid, self._venue_id(cid)))
         except (VenueUnavailable, VenueTimeout) as err:
             if not quiet:
                 log.warning("cancel_failed", client_order_id=cid, reason=str(err), retry="with backoff")

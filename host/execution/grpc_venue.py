@@ -33,8 +33,11 @@ is called so the engine reconciles its working orders with a venue that may have
 
 Fills: none. In live mode fills reach the host on NATS ``trading.fills`` (the feeds component),
 into the same sink a ``PaperVenue`` is given; this venue only places, cancels and queries orders.
-Replies map status strings leniently (``oms_wire.parse_status``); ``CancelResponse`` carries no
-quantities, so a cancel reply has 0 filled: ask ``status()`` for them.
+Replies map status strings leniently (``oms_wire.parse_status``); ``CancelOrderResponse`` carries
+no quantities, so a cancel reply has 0 filled: ask ``status()`` for them. Cancels and status
+queries name the order by both ids: ``order_id`` (the venue's, when known: what the b25 definition
+has) and ``signal_id`` (an extension field after the definition's: the client order id, which
+works before the venue's id is known). Timestamps on the wire are microseconds.
 """
 
 from __future__ import annotations
@@ -142,24 +145,25 @@ class GrpcVenue:
             raise self._ambiguous("submit_batch", label, f"no response for signal ids {missing}")
         return [self._order_reply("submit_batch", cid, by_id[cid]) for cid in ids]
 
-    async def cancel(self, client_order_id: str) -> VenueReply:
-        request = pb.CancelRequest(signal_id=client_order_id)
+    async def cancel(self, client_order_id: str, venue_order_id: str = "") -> VenueReply:
+        """``cancelled`` is the reply; ``not_found`` means unknown; ``failed`` (the order was not working)
+        is followed by ``status()``, which says what it is."""
+        request = pb.CancelOrderRequest(order_id=venue_order_id, signal_id=client_order_id)
         response = await self._call("cancel", client_order_id, "CancelOrder", request)
-        if not response.status:
-            if not response.success:
-                return await self.status(client_order_id)
-            status: OrderStatus | None = OrderStatus.CANCELLED
-        else:
-            status = self._parse("cancel", client_order_id, response.status, "CancelResponse")
-        return VenueReply(client_order_id, status, response.order_id, message=response.message)
+        if response.status.strip().lower() == "failed":
+            return await self.status(client_order_id, venue_order_id or response.order_id)
+        status = self._parse("cancel", client_order_id, response.status, "CancelOrderResponse")
+        return VenueReply(
+            client_order_id, status, response.order_id, message=response.message, timestamp_ns=response.timestamp * 1000
+        )
 
-    async def status(self, client_order_id: str) -> VenueReply:
-        request = pb.OrderStatusRequest(signal_id=client_order_id)
+    async def status(self, client_order_id: str, venue_order_id: str = "") -> VenueReply:
+        request = pb.OrderStatusRequest(order_id=venue_order_id, signal_id=client_order_id)
         response = await self._call("status", client_order_id, "GetOrderStatus", request)
         status = self._parse("status", client_order_id, response.status, "OrderStatusResponse")
         return VenueReply(
             client_order_id, status, response.order_id, response.filled_quantity, response.average_price,
-            response.message, response.timestamp,
+            response.message, response.timestamp * 1000,
         )  # fmt: skip
 
     async def watch(self, on_back: Callable[[], None]) -> None:
@@ -285,6 +289,6 @@ class GrpcVenue:
     def _order_reply(self, operation: str, cid: str, response: pb.OrderResponse) -> VenueReply:
         status = self._parse(operation, cid, response.status, "OrderResponse")
         return VenueReply(
-            cid, status, response.order_id, response.filled_quantity, response.average_price,
-            response.message, response.timestamp,
+            cid, status, response.order_id, response.executed_quantity, response.executed_price,
+            response.message, response.timestamp * 1000,
         )  # fmt: skip

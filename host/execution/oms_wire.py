@@ -3,8 +3,8 @@
 Written to what the seed system sends: enumerations travel as strings and are read in any letter
 case; ``time_in_force`` is sent upper case (``"GTC"``), side and order type lower case. A price,
 stop price or max slippage of 0 on the wire means "not set". ``signal_id`` is the client order id.
-Statuses are read leniently (``"canceled"``, ``"new"``, ``"partial"`` ...); ``"unknown"`` reads as
-None (the venue never saw the order) and anything unrecognized raises ``WireError`` rather than
+Statuses are read leniently (``"canceled"``, ``"new"``, ``"partial"`` ...); ``"unknown"`` and
+``"not_found"`` read as None (the venue never saw the order) and anything unrecognized raises ``WireError`` rather than
 being guessed, because a wrong guess about an order's state is worse than an error.
 """
 
@@ -44,7 +44,7 @@ _STATUS = {
 def parse_status(text: str, message: str = "OrderResponse") -> OrderStatus | None:
     """A wire status as an ``OrderStatus``; ``"unknown"`` is None (never seen); others raise ``WireError``."""
     key = text.strip().lower()
-    if key == "unknown":
+    if key in ("unknown", "not_found"):
         return None
     status = _STATUS.get(key)
     if status is None:
@@ -92,8 +92,10 @@ def request_to_intent(request: pb.OrderRequest, created_ns: int) -> OrderIntent:
 
 
 def state_to_response(state: OrderState, timestamp_ns: int, message: str = "") -> pb.OrderResponse:
+    """The order as a reply: ``executed_quantity``/``executed_price`` are its cumulative filled quantity
+    and average price; ``timestamp`` is in microseconds, as the b25 definition has it."""
     return pb.OrderResponse(
         order_id=state.venue_order_id, signal_id=state.intent.client_order_id, status=state.status.value,
-        message=message or state.reason, filled_quantity=state.filled_quantity,
-        average_price=state.average_price, timestamp=timestamp_ns,
+        message=message or state.reason, executed_quantity=state.filled_quantity,
+        executed_price=state.average_price, timestamp=timestamp_ns // 1000,
     )  # fmt: skip

@@ -80,10 +80,10 @@ class PaperVenue:
     async def submit_batch(self, intents: Sequence[OrderIntent]) -> list[VenueReply]:
         return [self._submit(intent) for intent in intents]
 
-    async def cancel(self, client_order_id: str) -> VenueReply:
+    async def cancel(self, client_order_id: str, venue_order_id: str = "") -> VenueReply:
         return self._reply(client_order_id, self.engine.cancel(client_order_id))
 
-    async def status(self, client_order_id: str) -> VenueReply:
+    async def status(self, client_order_id: str, venue_order_id: str = "") -> VenueReply:
         return self._reply(client_order_id, self.engine.status(client_order_id))
 
     def on_market(self, event: MarketEvent) -> None:
@@ -197,31 +197,39 @@ class PaperVenueServer:
         return response
 
     async def SubmitBatchOrders(self, request: pb.BatchOrderRequest, context: Any) -> pb.BatchOrderResponse:
-        return pb.BatchOrderResponse(responses=[self._submit(order) for order in request.orders])
+        responses = [self._submit(order) for order in request.orders]
+        rejected = sum(1 for response in responses if response.status == "rejected")
+        return pb.BatchOrderResponse(
+            responses=responses, accepted_count=len(responses) - rejected, rejected_count=rejected
+        )
 
-    async def CancelOrder(self, request: pb.CancelRequest, context: Any) -> pb.CancelResponse:
+    async def CancelOrder(self, request: pb.CancelOrderRequest, context: Any) -> pb.CancelOrderResponse:
+        """``cancelled`` (now or before), ``not_found``, or ``failed`` naming the order's terminal status."""
+        now_us = self.engine.clock.time_ns() // 1000
         client_id = self._client_id(request.signal_id, request.order_id)
         before = None if client_id is None else self.engine.status(client_id)
         if client_id is None or before is None:
-            return pb.CancelResponse(order_id=request.order_id, success=False, status="unknown",
-                                     message="order not known to the venue")  # fmt: skip
+            return pb.CancelOrderResponse(order_id=request.order_id, signal_id=request.signal_id, status="not_found",
+                                          message="order not known to the venue", timestamp=now_us)  # fmt: skip
         after = self.engine.cancel(client_id) or before
-        success = before.working and after.status is OrderStatus.CANCELLED
-        message = "" if success else f"order is {after.status.value}: nothing to cancel"
-        return pb.CancelResponse(order_id=after.venue_order_id, success=success, status=after.status.value,
-                                 message=message)  # fmt: skip
+        cancelled = after.status is OrderStatus.CANCELLED
+        return pb.CancelOrderResponse(
+            order_id=after.venue_order_id, signal_id=client_id, status="cancelled" if cancelled else "failed",
+            message="" if cancelled and before.working else f"order is {after.status.value}: nothing to cancel",
+            timestamp=now_us,
+        )  # fmt: skip
 
     async def GetOrderStatus(self, request: pb.OrderStatusRequest, context: Any) -> pb.OrderStatusResponse:
-        now = self.engine.clock.time_ns()
+        now_us = self.engine.clock.time_ns() // 1000
         client_id = self._client_id(request.signal_id, request.order_id)
         state = None if client_id is None else self.engine.status(client_id)
         if state is None:
             return pb.OrderStatusResponse(order_id=request.order_id, signal_id=request.signal_id, status="unknown",
-                                          message="order not known to the venue", timestamp=now)  # fmt: skip
+                                          message="order not known to the venue", timestamp=now_us)  # fmt: skip
         return pb.OrderStatusResponse(
             order_id=state.venue_order_id, signal_id=state.intent.client_order_id, status=state.status.value,
             filled_quantity=state.filled_quantity, remaining_quantity=state.remaining if state.working else 0.0,
-            average_price=state.average_price, message=state.reason, timestamp=now,
+            average_price=state.average_price, message=state.reason, timestamp=now_us,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ internals
@@ -234,7 +242,8 @@ class PaperVenueServer:
             self.stats.unreadable += 1
             log.warning("paper_venue_request_rejected", signal_id=request.signal_id, field=error.field,
                         reason=error.reason)  # fmt: skip
-            return pb.OrderResponse(signal_id=request.signal_id, status="rejected", message=str(error), timestamp=now)
+            return pb.OrderResponse(signal_id=request.signal_id, status="rejected", message=str(error),
+                                    timestamp=now // 1000)  # fmt: skip
         result = self.engine.submit(intent)
         if result.duplicate:
             self.stats.duplicates += 1

@@ -116,11 +116,12 @@ class Venue(Protocol):
         """Place the order, or return the existing one if its client order id is already known."""
         ...
 
-    async def cancel(self, client_order_id: str) -> VenueReply:
-        """Cancel a working order; a terminal or unknown order comes back unchanged (status says which)."""
+    async def cancel(self, client_order_id: str, venue_order_id: str = "") -> VenueReply:
+        """Cancel a working order; a terminal or unknown order comes back unchanged (status says which).
+        ``venue_order_id`` is the venue's id when the caller knows it (a venue may need it)."""
         ...
 
-    async def status(self, client_order_id: str) -> VenueReply:
+    async def status(self, client_order_id: str, venue_order_id: str = "") -> VenueReply:
         """The order as the venue knows it; ``status is None`` when it never saw the id."""
         ...
 

@@ -161,7 +161,8 @@ def _venue_knows(address: str, client_order_ids: list[str]) -> dict[str, str]:
     with grpc.insecure_channel(address) as channel:
         stub = OrderExecutionStub(channel)  # type: ignore[no-untyped-call]
         return {
-            cid: stub.GetOrderStatus(pb.OrderStatusRequest(signal_id=cid), timeout=5).status for cid in client_order_ids
+            cid: stub.GetOrderStatus(pb.OrderStatusRequest(signal_id=cid), timeout=10, wait_for_ready=True).status
+            for cid in client_order_ids
         }
 
 

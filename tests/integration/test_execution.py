@@ -11,7 +11,10 @@ on the system clocks. Metrics are read from the exposition text of the engine's 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +27,10 @@ from host.execution.engine import utc_day
 from host.execution.grpc_venue import GrpcVenue
 from host.execution.matching import MatchingEngine
 from host.execution.paper import PaperVenueServer, paper_id_prefix
+from host.execution.venue import VenueTimeout, VenueUnavailable
 from host.ledger import Ledger, LedgerError
 from host.orders import OrderIntent, OrderState, OrderStatus
+from host.supervisor.policy import BreakerState
 from sdk.events import Cancel, Fill, OrderType, Position, Side, Signal
 from tests.execution_harness import (
     SYM,
@@ -561,7 +566,7 @@ class TestCancelsOverGrpc:
     async def test_a_cancel_reply_without_quantities_keeps_the_fills_the_ledger_holds(
         self, live: Host, served: tuple[PaperVenueServer, FillFeed]
     ) -> None:
-        """A partly filled order cancelled over gRPC (CancelResponse carries no quantities) stays
+        """A partly filled order cancelled over gRPC (CancelOrderResponse carries no quantities) stays
         CANCELLED with the filled quantity and price its fills gave it."""
         server, _ = served
         live.signal("alpha", limit(BUY, 3.0, 100.0, slot="bid"))
@@ -599,6 +604,75 @@ class TestCancelsOverGrpc:
             await again.stop()
 
 
+async def answers(venue: Any) -> bool:
+    """True once the venue answers a status query (its channel reconnected, its breaker closed)."""
+    try:
+        await venue.status("anyone-there")
+    except (VenueUnavailable, VenueTimeout):
+        return False
+    return True
+
+
+class TestVenueComesBack:
+    async def test_an_order_counts_as_sent_only_once_the_venue_took_it(
+        self, live: Host, served: tuple[PaperVenueServer, FillFeed]
+    ) -> None:
+        """Refused as unreachable: rejected, not in risk's ``sent`` nor ``orders_submitted``; taken: counted once."""
+        server, feed = served
+        await server.stop()
+        live.signal("alpha", limit(BUY, 1.0, 97.0))
+        await wait_until(lambda: live.engine.stats.rejected_by_venue == 1, timeout=5)
+        assert (live.risk.status().sent, live.engine.stats.submitted) == (0, 0)
+        again = PaperVenueServer(server.engine, address=server.address, fill_sink=feed)
+        await again.start()
+        try:
+            await wait_until(lambda: answers(live.engine.venue), timeout=5)
+            live.signal("alpha", limit(BUY, 1.0, 97.0))
+            await wait_until(lambda: live.engine.stats.submitted == 1, timeout=5)
+            assert live.risk.status().sent == 1
+        finally:
+            await again.stop()
+
+    async def test_a_venue_back_with_its_breaker_open_is_probed_closed_and_reconciled(
+        self, tmp_path: Path, served: tuple[PaperVenueServer, FillFeed]
+    ) -> None:
+        """Breaker reset 30 s: the venue restarts empty after the breaker opened; the first probe on the
+        reconnected channel closes it (well before 30 s), and the engine reconciles while running: the
+        accepted order the new venue never saw is closed as EXPIRED, not revived."""
+        server, feed = served
+        clock = SystemClock()
+        venue = GrpcVenue(replace(grpc_config(server.address), breaker_reset=30.0, breaker_failures=2), clock)
+        built = assemble(Ledger.open(tmp_path / "ledger.sqlite"), venue, clock=clock, mode="live")
+        feed.target = built.engine.record_fill
+        server.on_market(built.tick(99.0, 101.0))
+        built.start()
+        try:
+            built.signal("alpha", limit(BUY, 1.0, 97.0))
+            [order] = await settled(built, 1)
+            await server.stop()
+            for _ in range(2):
+                with contextlib.suppress(VenueUnavailable, VenueTimeout):
+                    await venue.status("probe-me")
+            assert venue.breaker.state is BreakerState.OPEN
+            fresh = PaperVenueServer(
+                MatchingEngine(clock=SystemClock(), id_prefix=paper_id_prefix()), address=server.address, fill_sink=feed
+            )
+            started = time.monotonic()
+            await fresh.start()
+            try:
+                await wait_until(lambda: status(built, order) is OrderStatus.EXPIRED, timeout=10)
+                assert time.monotonic() - started < 10 and venue.breaker.state is BreakerState.CLOSED
+                report = built.engine.last_reconcile
+                assert report is not None and (report.trigger, report.closed) == ("venue_reconnected", 1)
+                assert fresh.engine.status(order.intent.client_order_id) is None
+            finally:
+                await fresh.stop()
+        finally:
+            await built.stop()
+            await venue.close()
+            built.ledger.close()
+
+
 class _HeldSubmit:
     """A venue in front of the paper venue whose submits wait for ``release`` before they reach it:
     what a slow network does to an order while its cancel overtakes it."""
@@ -611,11 +685,11 @@ class _HeldSubmit:
         await self.release.wait()
         return await self.inner.submit(intent)
 
-    async def cancel(self, client_order_id: str) -> Any:
-        return await self.inner.cancel(client_order_id)
+    async def cancel(self, client_order_id: str, venue_order_id: str = "") -> Any:
+        return await self.inner.cancel(client_order_id, venue_order_id)
 
-    async def status(self, client_order_id: str) -> Any:
-        return await self.inner.status(client_order_id)
+    async def status(self, client_order_id: str, venue_order_id: str = "") -> Any:
+        return await self.inner.status(client_order_id, venue_order_id)
 
     async def close(self) -> None:
         await self.inner.close()
@@ -669,10 +743,10 @@ class _HeldCancel(_HeldSubmit):
     async def submit(self, intent: Any) -> Any:
         return await self.inner.submit(intent)
 
-    async def cancel(self, client_order_id: str) -> Any:
+    async def cancel(self, client_order_id: str, venue_order_id: str = "") -> Any:
         self.reached.set()
         await self.release.wait()
-        return await self.inner.cancel(client_order_id)
+        return await self.inner.cancel(client_order_id, venue_order_id)
 
 
 class TestDrain:

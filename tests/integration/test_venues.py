@@ -169,7 +169,7 @@ class TestSubmitFillStatusCancel:
             bad = await stub.SubmitOrder(
                 pb.OrderRequest(signal_id="u2", symbol=SYM, side="hold", order_type="market", quantity=1.0), timeout=2
             )
-        assert (ok.status, ok.filled_quantity) == ("filled", 2.0)
+        assert (ok.status, ok.executed_quantity) == ("filled", 2.0)
         assert bad.status == "rejected" and "OrderRequest.side" in bad.message
         assert server.stats.unreadable == 1 and server.engine.status("u2") is None
 
