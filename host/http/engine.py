@@ -9,8 +9,10 @@ execution stats, the book and the risk manager; ``readiness`` lists why the engi
 Connections. /status also says what the run is connected to, as it is at that moment: each broker
 connection the run's source holds (``brokers``, the same callable /ready reads) and the venue
 orders go to: the gRPC order-execution service with its connection breaker and failure counts,
-the in-process paper venue, or none (observation). ``controls.token_required`` tells the status
-page whether to offer the controls, and whether to ask for the token.
+the in-process paper venue, or none (observation). With it, how the venue's position messages
+compare with the ledger (``venue_positions``: counts, and the latest disagreement per strategy and
+symbol). ``controls.token_required`` tells the status page whether to offer the controls, and
+whether to ask for the token.
 
 Readiness. Ready means: every broker connection named in ``brokers`` is up, the supervisor has
 started its strategies, and every strategy that is meant to run has a Ready runner (the rule of
@@ -32,6 +34,7 @@ from typing import Any
 
 from host.assembly import Engine
 from host.execution.grpc_venue import GrpcVenue
+from host.execution.position_check import PositionCheck
 from host.execution.venue import Venue
 from host.http.controls import ControlRefused, KillSwitchAction
 from host.http.server import HttpServer
@@ -65,6 +68,7 @@ def build_status(
         "uptime_s": round(uptime_s, 3),
         "brokers": [{"name": name, "up": bool(up)} for name, up in (brokers or {}).items()],
         "venue": venue_status(engine.venue),
+        "venue_positions": _venue_positions(engine.positions.check),
         "controls": {"token_required": bool(engine.config.server.auth_token)},
         "risk": engine.execution.risk.status().as_dict(),
         "reloads": _reloads(reloader),
@@ -87,6 +91,22 @@ def venue_status(venue: Venue | None) -> dict[str, Any]:
             "opens_after": breaker.failures, "reset_s": breaker.reset_s,
         },
         "stats": dataclasses.asdict(venue.stats),
+    }  # fmt: skip
+
+
+def _venue_positions(check: PositionCheck) -> dict[str, Any]:
+    """The venue's position messages against the ledger: counts, and each pair's latest disagreement."""
+    return {
+        "settle_s": check.settle_s, "checked": check.checked, "agreed": check.agreed, "disagreed": check.disagreed,
+        "pending": check.pending, "mismatched_now": check.current,
+        "disagreements": [
+            {
+                "strategy": p.strategy, "symbol": p.symbol, "ledger": quantity(p.latest.ledger),
+                "venue": quantity(p.latest.venue), "at": _iso(p.latest.at_ns / 1e9), "current": p.current,
+                "count": p.disagreements,
+            }
+            for p in check.pairs()
+        ],
     }  # fmt: skip
 
 

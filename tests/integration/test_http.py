@@ -120,10 +120,14 @@ class TestStatus:
         assert reply.status == 200
         status = reply.data
         assert set(status) == {
-            "mode", "active_strategies", "signal_queue_size", "uptime_s", "brokers", "venue", "controls", "risk",
-            "reloads", "strategies",
+            "mode", "active_strategies", "signal_queue_size", "uptime_s", "brokers", "venue", "venue_positions",
+            "controls", "risk", "reloads", "strategies",
         }  # fmt: skip
         assert (status["brokers"], status["venue"]) == ([], {"kind": "paper"})  # hand-fed: no broker connection
+        assert status["venue_positions"] == {
+            "settle_s": 1.0, "checked": 0, "agreed": 0, "disagreed": 0, "pending": 0, "mismatched_now": 0,
+            "disagreements": [],
+        }  # fmt: skip
         assert status["controls"] == {"token_required": False}
         assert status["reloads"] == {"watching": False, "packages": {}, "config": None}
         assert (status["mode"], status["active_strategies"], status["signal_queue_size"]) == ("simulation", 2, 0)
