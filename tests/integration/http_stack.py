@@ -187,7 +187,7 @@ async def running_stack(
     else:
         started = time.monotonic()
         server = HttpServer(
-            config.server, config.metrics.path, ready=lambda: readiness(engine.supervisor, brokers()),
+            config.server, config.metrics.path, ready=lambda: readiness(engine.supervisor, brokers(), engine.venue),
             status=lambda: status_filter(build_status(engine, uptime_s=time.monotonic() - started,
                                                        brokers=brokers())),
             controls=EngineControls(engine), registry=engine.metrics.registry,
