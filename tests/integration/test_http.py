@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import shutil
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -34,7 +33,7 @@ from host.supervisor.managed import StrategyState
 from host.supervisor.policy import BreakerState
 from sdk.events import Position
 from tests.helpers import NOON, RUNNERS, pid_alive, wait_until
-from tests.integration.http_stack import MAX_POSITION, Stack, engine_config, running_stack
+from tests.integration.http_stack import MAX_POSITION, Reconciled, Stack, engine_config, running_stack
 from tests.servers import NatsServer, RedisServer, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
@@ -46,19 +45,6 @@ STRATEGY_KEYS = {
     "reload_failures", "last_reload", "pid", "rejections", "cpu_share",
 }  # fmt: skip
 BREAKER_KEYS = {"state", "restarts_in_budget", "failures_by_kind", "last_reason", "paused_by_operator"}
-
-
-@dataclass(frozen=True)
-class Reconciled:
-    """What ``ExecutionEngine.last_reconcile`` holds after a reconciliation (its fields, as the engine names them)."""
-
-    at_ns: int
-    trigger: str
-    checked: int
-    closed: int
-    resent: int
-    reconciled_fills: int
-    unavailable: int
 
 
 @pytest.fixture
