@@ -160,7 +160,7 @@ class TestStatus:
         }  # fmt: skip
         assert (status["brokers"], status["venue"]) == ([], {"kind": "paper"})  # hand-fed: no broker connection
         assert status["venue_positions"] == {
-            "settle_s": 1.0, "checked": 0, "agreed": 0, "disagreed": 0, "pending": 0, "mismatched_now": 0,
+            "settle_s": 0.25, "checked": 0, "agreed": 0, "disagreed": 0, "pending": 0, "mismatched_now": 0,
             "disagreements": [],
         }  # fmt: skip
         assert status["controls"] == {"token_required": False}
