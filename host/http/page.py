@@ -52,6 +52,7 @@ td.error { min-width: 10em; }
 .engaged, .down, #answer.error { color: #b00; font-weight: bold; }
 .up { color: #1a6b2a; }
 #connections span { margin-right: 1.5em; }
+#connections span[data-part] { display: block; margin-top: .2em; }
 #answer { margin-left: 1em; }
 td.actions button { font-size: .85em; padding: 0 .4em; margin: 0 .2em .2em 0; }
 button { font: inherit; padding: .1em .6em; cursor: pointer; }
