@@ -137,8 +137,8 @@ class App:
 
     @property
     def ready(self) -> bool:
-        """Brokers connected and every strategy that should run has a Ready runner (what /ready says)."""
-        return not readiness(self.engine.supervisor, self.source.brokers())
+        """Brokers connected, the venue reachable, every strategy that should run Ready (what /ready says)."""
+        return not readiness(self.engine.supervisor, self.source.brokers(), self.engine.venue)
 
     async def run(self, shutdown: Awaitable[object]) -> None:
         """Serve until the source ends or ``shutdown`` resolves, then stop everything in order.

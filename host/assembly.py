@@ -6,6 +6,12 @@ reference prices are fresh, UTC days and rate windows follow the recording) and 
 matching against the same events; a live run uses the system clocks and, in live mode, the gRPC
 order-execution service. ``observation`` runs everything up to risk and sends nothing.
 
+Positions. In every mode a strategy is told the ledger's position after each of its fills (the
+execution engine delivers it with the fill), and only that: a position the venue publishes (live,
+on NATS) goes to ``Engine.venue_position``, which compares it with the ledger's
+(``host.execution.position_check``) and reports a disagreement, but never hands it on. The
+ledger's position after each fill is also what that check compares against.
+
 Wiring order matters only at one point: the supervisor reports to the execution engine (it is the
 supervisor's listener) and the execution engine delivers fills and positions back through the
 supervisor, so the engine gets a ``deliver`` that looks the supervisor up once it exists (and so
@@ -29,7 +35,9 @@ from host.execution.grpc_venue import GrpcVenue
 from host.execution.matching import MatchingEngine
 from host.execution.paper import PaperVenue, paper_id_prefix
 from host.execution.persist import DurableCounters, Persister
+from host.execution.position_check import PositionCheck
 from host.execution.venue import Venue
+from host.execution.venue_positions import VenuePositions
 from host.ledger import Ledger, LedgerError
 from host.metrics import EngineMetrics
 from host.risk import Aggregator, RiskManager, SignalQueue
@@ -54,6 +62,7 @@ class Engine:
     venue: Venue | None
     paper: PaperVenue | None
     metrics: EngineMetrics
+    positions: VenuePositions
 
     def on_market(self, event: MarketEvent) -> None:
         """One market event: books and paper matching first, then the strategies."""
@@ -61,6 +70,13 @@ class Engine:
         if self.paper is not None:
             self.paper.on_market(event)
         self.supervisor.publish(event)
+
+    def venue_position(self, strategy: str, position: Position) -> None:
+        """A position the venue published: checked against the ledger's, never handed to the strategy."""
+        if not self.supervisor.knows(strategy):
+            log.warning("position_for_unknown_strategy", strategy=strategy, symbol=position.symbol)
+            return
+        self.positions.venue(strategy, position, self.book.positions(strategy).get(position.symbol, 0.0))
 
     def set_risk(self, risk: RiskConfig) -> None:
         """New risk limits from a changed config file; its allowedSymbols are metric label values too."""
@@ -101,8 +117,10 @@ def _strategy_count(holder: list[Supervisor]) -> Callable[[], int]:
     return lambda: len(holder[0].definitions())
 
 
-def _deliverer(holder: list[Supervisor]) -> Callable[[str, Fill | Position], None]:
+def _deliverer(holder: list[Supervisor], positions: VenuePositions) -> Callable[[str, Fill | Position], None]:
     def deliver(strategy: str, event: Fill | Position) -> None:
+        if isinstance(event, Position):
+            positions.ledger(event)  # the ledger's position after a fill: what venue positions are checked against
         try:
             holder[0].deliver(strategy, event)
         except UnknownStrategy:
@@ -168,8 +186,8 @@ def order_path(
         aggregator=Aggregator(config.engine.aggregation_mode, weights),
         queue=SignalQueue(config.engine.signal_buffer_size), venue=venue, deliver=deliver, clock=clock,
         metrics=metrics.execution, resolve_interval_s=resolve_interval_s,
-        # Live, the OMS publishes positions on NATS and those reach the strategies instead.
-        deliver_positions=not isinstance(venue, GrpcVenue), persister=Persister(ledger, counters, book),
+        # Every mode: the ledger's position after each fill (the venue's are only checked against it).
+        deliver_positions=True, persister=Persister(ledger, counters, book),
         disconnect_action=config.engine.disconnect_action, over_quota=over_quota,
     )  # fmt: skip
     engines.append(execution)
@@ -191,8 +209,10 @@ def build(
     """An Engine ready to run: ``venue_kind`` is "paper", "grpc" or None (observation)."""
     metrics = EngineMetrics(config.metrics.namespace)
     metrics.labels.allow_symbols(config.risk.allowed_symbols)
+    positions = VenuePositions(PositionCheck(clock), mismatches=metrics.position_mismatches,
+                               mismatched=metrics.positions_mismatched, labels=metrics.labels)  # fmt: skip
     holder: list[Supervisor] = []
-    path = order_path(config, Ledger.open(ledger_path), venue_kind, clock=clock, deliver=_deliverer(holder),
+    path = order_path(config, Ledger.open(ledger_path), venue_kind, clock=clock, deliver=_deliverer(holder, positions),
                       metrics=metrics, feed=feed, strategy_count=_strategy_count(holder),
                       over_quota=_over_quota(holder))  # fmt: skip
     supervisor = Supervisor(
@@ -200,4 +220,6 @@ def build(
         state_store=LedgerStateStore(path.ledger, clock),
     )  # fmt: skip
     holder.append(supervisor)
-    return Engine(config, supervisor, path.execution, path.ledger, path.book, path.venue, path.paper, metrics)
+    return Engine(
+        config, supervisor, path.execution, path.ledger, path.book, path.venue, path.paper, metrics, positions
+    )

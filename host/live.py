@@ -3,9 +3,12 @@
 Model. ``LiveSource`` is the live ``host.app.Source``: ``MarketDataFeed`` hands each tick to
 ``Engine.on_market`` (books, paper matching in simulation mode, then the strategies); ``FillFeed``
 hands each fill to the execution engine, which stores it once in the ledger before the feed acks
-it, and each position to its strategy. Its ``FeedHealth`` is given to risk when the engine is built,
-so a symbol the feed has gone silent on stops new orders (arrival time on the host's clock). The
-source runs until it is closed (SIGINT/SIGTERM).
+it and tells the strategy the fill and the ledger's position after it. Each position the venue
+publishes goes to ``Engine.venue_position``: compared with the ledger's, reported when it
+disagrees, never handed to the strategy; the source also runs that check's periodic judging
+(``VenuePositions.run``), since only a live source receives venue positions. Its ``FeedHealth`` is
+given to risk when the engine is built, so a symbol the feed has gone silent on stops new orders
+(arrival time on the host's clock). The source runs until it is closed (SIGINT/SIGTERM).
 
 ``live_app`` composes a live engine (``host.app.compose``, the same root as a replay) with the
 system clocks and the venue ``engine.mode`` names: the gRPC order-execution service in ``live``,
@@ -21,8 +24,6 @@ from collections.abc import Awaitable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
-import structlog
-
 from host.app import App, compose, default_shutdown, resolve
 from host.assembly import Engine
 from host.clock import SystemClock
@@ -31,12 +32,9 @@ from host.feeds.fills import FillFeed
 from host.feeds.health import FeedHealth
 from host.feeds.market import MarketDataFeed
 from host.risk.seams import FeedView
-from host.supervisor.supervisor import UnknownStrategy
 from sdk.events import Fill, Position
 
 __all__ = ["VENUES", "LiveSource", "live_app", "run_live"]
-
-log = structlog.get_logger("host.live")
 
 # What each engine.mode sends orders to in a live run.
 VENUES: Mapping[str, str | None] = {"live": "grpc", "simulation": "paper", "observation": None}
@@ -51,6 +49,7 @@ class LiveSource:
         self.market: MarketDataFeed | None = None
         self.fills: FillFeed | None = None
         self._engine: Engine | None = None
+        self._closed = asyncio.Event()
 
     @property
     def feed(self) -> FeedView | None:
@@ -77,8 +76,10 @@ class LiveSource:
         async with asyncio.TaskGroup() as group:
             group.create_task(self.market.run())
             group.create_task(self.fills.run())
+            group.create_task(engine.positions.run(self._closed))
 
     async def close(self) -> None:
+        self._closed.set()
         if self.market is not None:
             self.market.close()
         if self.fills is not None:
@@ -90,10 +91,7 @@ class LiveSource:
 
     def _on_position(self, strategy: str, position: Position) -> None:
         assert self._engine is not None
-        try:
-            self._engine.supervisor.deliver(strategy, position)
-        except UnknownStrategy:
-            log.warning("position_for_unknown_strategy", strategy=strategy, symbol=position.symbol)
+        self._engine.venue_position(strategy, position)
 
 
 def live_app(config: Config, *, root: Path, config_path: Path | None = None, ledger_path: Path | None = None) -> App:

@@ -4,7 +4,8 @@ One ``EngineMetrics`` owns one ``CollectorRegistry`` (not the process-global one
 second engine in one process gets its own). Two kinds of metric:
 
 - pushed where the thing happens: signals, strategy errors by kind, batch round trips and
-  strategy compute time, dropped signals, runner stops by rung, restarts, reloads;
+  strategy compute time, dropped signals, runner stops by rung, restarts, reloads, venue positions
+  that disagree with the ledger;
 - pulled at scrape time from the supervisor's status (``SupervisorCollector``): strategy and
   breaker state, events sent, outbox depth, conflated and dropped market data, late replies,
   impersonation attempts. Reading counts
@@ -130,6 +131,14 @@ class EngineMetrics:
         )  # fmt: skip
         self.config_reloads = Counter("config_reloads_total", "Config file changes applied, by result", ["result"],
                                       namespace=ns, registry=r)  # fmt: skip
+        self.position_mismatches = Counter(
+            "venue_position_mismatches_total", "Venue position messages that disagreed with the ledger (not forwarded)",
+            ["strategy", "symbol"], namespace=ns, registry=r,
+        )  # fmt: skip
+        self.positions_mismatched = Gauge(
+            "venue_positions_mismatched", "Strategy/symbol pairs whose latest venue position disagrees with the ledger",
+            namespace=ns, registry=r,
+        )  # fmt: skip
 
         self.execution = ExecutionMetrics(
             orders_submitted=Counter("orders_submitted_total", "Orders sent to the venue", ["strategy"],

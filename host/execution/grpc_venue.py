@@ -123,6 +123,9 @@ class GrpcVenue:
         self.config = config
         self.breaker = ConnectionBreaker(config.breaker_failures, config.breaker_reset, clock)
         self.stats = GrpcVenueStats()
+        self.last_error = ""  # the last failed attempt: "<operation>: <gRPC code>: <details>"
+        self.last_success_at: float | None = None  # the last answered call, on ``clock``'s monotonic scale
+        self._clock = clock
         self._channel: Any = None
         self._stub: Any = None
 
@@ -230,6 +233,7 @@ class GrpcVenue:
             try:
                 response = await getattr(self._stubs(), method)(request, timeout=self.config.timeout)
             except grpc.aio.AioRpcError as error:
+                self.last_error = f"{operation}: {error.code().name}: {error.details()}"
                 opened = self._failed(operation, cid)
                 if error.code() != grpc.StatusCode.UNAVAILABLE:
                     raise self._rpc_ambiguous(operation, cid, error) from error
@@ -246,6 +250,7 @@ class GrpcVenue:
                 delay *= 2
                 continue
             self.breaker.success()
+            self.last_success_at = self._clock.monotonic()
             return response
         raise AssertionError("unreachable: the last attempt returns or raises")
 

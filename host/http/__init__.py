@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from host.http.controls import BadRequest, ControlRefused, Controls, KillSwitchAction, KillSwitchRequest
-from host.http.engine import EngineControls, build_status, engine_server, readiness, venue_status
+from host.http.engine import (
+    EngineControls,
+    build_status,
+    engine_server,
+    readiness,
+    reconcile_status,
+    venue_problem,
+    venue_status,
+)
 from host.http.server import HttpServer, HttpServerError
 
 __all__ = [
@@ -18,5 +26,7 @@ __all__ = [
     "build_status",
     "engine_server",
     "readiness",
+    "reconcile_status",
+    "venue_problem",
     "venue_status",
 ]

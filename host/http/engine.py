@@ -8,18 +8,26 @@ execution stats, the book and the risk manager; ``readiness`` lists why the engi
 
 Connections. /status also says what the run is connected to, as it is at that moment: each broker
 connection the run's source holds (``brokers``, the same callable /ready reads) and the venue
-orders go to: the gRPC order-execution service with its connection breaker and failure counts,
-the in-process paper venue, or none (observation). ``controls.token_required`` tells the status
-page whether to offer the controls, and whether to ask for the token.
+orders go to: the gRPC order-execution service with its connection breaker, failure counts, last
+error and last answered call, the in-process paper venue, or none (observation). With it, the
+execution engine's last reconciliation with the venue (``last_reconcile``; null until one ran) and
+how the venue's position messages compare with the ledger (``venue_positions``: counts, and the
+latest disagreement per strategy and symbol). ``controls.token_required`` tells the status page
+whether to offer the controls, and whether to ask for the token.
 
-Readiness. Ready means: every broker connection named in ``brokers`` is up, the supervisor has
-started its strategies, and every strategy that is meant to run has a Ready runner (the rule of
-``Supervisor.ready``). A strategy an operator paused, or whose breaker is held open (boot error,
-restart budget spent), is *not* a reason: it is not meant to run until someone resumes it, and a
-readiness probe that failed for it would take the whole engine, with its healthy strategies, out
-of service for a per-strategy problem a restart cannot fix. Those show in /status (state and
-breaker) and in the ``breaker_state`` / ``strategy_state`` metrics, where alerts belong. A strategy
-starting, waiting out a restart backoff, or stopped (shutdown) is a reason.
+Readiness. Ready means: every broker connection named in ``brokers`` is up, the gRPC venue's
+connection breaker is closed (open or half-open means its calls fail or are refused without being
+sent: no order can go out), the supervisor has started its strategies, and every strategy that
+is meant to run has a Ready runner (the rule of ``Supervisor.ready``). The venue's breaker moves
+only on calls, so an unreachable venue is noticed through the orders, cancels and status queries
+sent to it, and reachable again once a trial call after ``grpc.breakerReset`` is answered.
+
+A strategy an operator paused, or whose breaker is held open (boot error, restart budget spent),
+is *not* a reason: it is not meant to run until someone resumes it, and a readiness probe that
+failed for it would take the whole engine, with its healthy strategies, out of service for a
+per-strategy problem a restart cannot fix. Those show in /status (state and breaker) and in the
+``breaker_state`` / ``strategy_state`` metrics, where alerts belong. A strategy starting, waiting
+out a restart backoff, or stopped (shutdown) is a reason.
 """
 
 from __future__ import annotations
@@ -31,22 +39,46 @@ from datetime import UTC, datetime
 from typing import Any
 
 from host.assembly import Engine
+from host.clock import Clocks
 from host.execution.grpc_venue import GrpcVenue
+from host.execution.position_check import PositionCheck
 from host.execution.venue import Venue
 from host.http.controls import ControlRefused, KillSwitchAction
 from host.http.server import HttpServer
 from host.supervisor.managed import StrategyState, StrategyStatus
+from host.supervisor.policy import BreakerState
 from host.supervisor.reload import HotReloader
 from host.supervisor.sandbox import SandboxLayers
 from host.supervisor.status import ReloadRecord
 from host.supervisor.supervisor import Supervisor, UnknownStrategy
 
-__all__ = ["EngineControls", "build_status", "engine_server", "quantity", "readiness", "venue_status"]
+__all__ = [
+    "EngineControls", "build_status", "engine_server", "quantity", "readiness", "reconcile_status", "venue_problem",
+    "venue_status",
+]  # fmt: skip
+
+# What ExecutionEngine.last_reconcile records about the last reconciliation with the venue.
+RECONCILE_FIELDS = ("at_ns", "trigger", "checked", "closed", "resent", "reconciled_fills", "unavailable")
 
 
-def readiness(supervisor: Supervisor, brokers: Mapping[str, bool]) -> list[str]:
+def readiness(supervisor: Supervisor, brokers: Mapping[str, bool], venue: Venue | None = None) -> list[str]:
     """Why the engine is not ready, one short sentence each; empty when it is ready."""
-    return [f"{name} disconnected" for name, up in brokers.items() if not up] + supervisor.not_ready()
+    reasons = [f"{name} disconnected" for name, up in brokers.items() if not up]
+    problem = venue_problem(venue)
+    if problem is not None:
+        reasons.append(problem)
+    return reasons + supervisor.not_ready()
+
+
+def venue_problem(venue: Venue | None) -> str | None:
+    """Why orders cannot go out now (the gRPC venue's connection breaker is not closed), else None."""
+    if not isinstance(venue, GrpcVenue) or venue.breaker.state is BreakerState.CLOSED:
+        return None
+    breaker = venue.breaker
+    return (
+        f"venue: circuit breaker {breaker.state.value} after {breaker.consecutive} consecutive failures "
+        f"({venue.config.order_execution_address})"
+    )
 
 
 def build_status(
@@ -64,7 +96,9 @@ def build_status(
         "signal_queue_size": len(engine.execution.queue),
         "uptime_s": round(uptime_s, 3),
         "brokers": [{"name": name, "up": bool(up)} for name, up in (brokers or {}).items()],
-        "venue": venue_status(engine.venue),
+        "venue": venue_status(engine.venue, engine.execution.clock),
+        "last_reconcile": reconcile_status(getattr(engine.execution, "last_reconcile", None)),
+        "venue_positions": _venue_positions(engine.positions.check),
         "controls": {"token_required": bool(engine.config.server.auth_token)},
         "risk": engine.execution.risk.status().as_dict(),
         "reloads": _reloads(reloader),
@@ -72,8 +106,12 @@ def build_status(
     }
 
 
-def venue_status(venue: Venue | None) -> dict[str, Any]:
-    """Where orders go: ``{"kind": "none"}`` (observation), the venue's name, and for gRPC its connection."""
+def venue_status(venue: Venue | None, clock: Clocks | None = None) -> dict[str, Any]:
+    """Where orders go: ``{"kind": "none"}`` (observation), the venue's name, and for gRPC its connection.
+
+    ``last_success`` is when the gRPC venue last answered a call (None: never), dated with ``clock``
+    (the engine's, on whose monotonic scale the venue records it), and how long ago that was.
+    """
     if venue is None:
         return {"kind": "none"}
     if not isinstance(venue, GrpcVenue):
@@ -82,11 +120,53 @@ def venue_status(venue: Venue | None) -> dict[str, Any]:
     return {
         "kind": "grpc",
         "address": venue.config.order_execution_address,
+        "up": breaker.state is BreakerState.CLOSED,
         "breaker": {
             "state": breaker.state.value, "consecutive_failures": breaker.consecutive,
             "opens_after": breaker.failures, "reset_s": breaker.reset_s,
         },
+        "last_error": venue.last_error[:300],
+        **_last_success(venue.last_success_at, clock),
         "stats": dataclasses.asdict(venue.stats),
+    }  # fmt: skip
+
+
+def _last_success(at: float | None, clock: Clocks | None) -> dict[str, Any]:
+    if at is None or clock is None:
+        return {"last_success": None, "last_success_age_s": None}
+    age_s = max(0.0, clock.monotonic() - at)
+    return {"last_success": _iso((clock.now_ns() - age_s * 1e9) / 1e9), "last_success_age_s": round(age_s, 3)}
+
+
+def reconcile_status(last: object) -> dict[str, Any] | None:
+    """The last reconciliation with the venue (``ExecutionEngine.last_reconcile``), None before the first.
+
+    Its fields as they are, and ``at`` (ISO 8601, UTC) from ``at_ns``.
+    """
+    if last is None:
+        return None
+    if dataclasses.is_dataclass(last) and not isinstance(last, type):
+        fields = dataclasses.asdict(last)
+    else:
+        fields = {name: getattr(last, name, None) for name in RECONCILE_FIELDS}
+    at_ns = fields.get("at_ns")
+    fields["at"] = _iso(at_ns / 1e9) if isinstance(at_ns, int) else None
+    return fields
+
+
+def _venue_positions(check: PositionCheck) -> dict[str, Any]:
+    """The venue's position messages against the ledger: counts, and each pair's latest disagreement."""
+    return {
+        "settle_s": check.settle_s, "checked": check.checked, "agreed": check.agreed, "disagreed": check.disagreed,
+        "pending": check.pending, "mismatched_now": check.current,
+        "disagreements": [
+            {
+                "strategy": p.strategy, "symbol": p.symbol, "ledger": quantity(p.latest.ledger),
+                "venue": quantity(p.latest.venue), "at": _iso(p.latest.at_ns / 1e9), "current": p.current,
+                "count": p.disagreements,
+            }
+            for p in check.pairs()
+        ],
     }  # fmt: skip
 
 
@@ -216,6 +296,6 @@ def engine_server(
     return HttpServer(
         config.server, config.metrics.path if config.metrics.enabled else None,
         status=lambda: build_status(engine, uptime_s=clock() - started, reloader=reloader, brokers=brokers()),
-        ready=lambda: readiness(engine.supervisor, brokers()),
+        ready=lambda: readiness(engine.supervisor, brokers(), engine.venue),
         controls=EngineControls(engine), registry=engine.metrics.registry, namespace=config.metrics.namespace,
     )  # fmt: skip

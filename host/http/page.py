@@ -9,7 +9,10 @@ script are inline and the ``Content-Security-Policy`` sent with the page allows 
 (by hash) plus requests to this origin, and nothing else.
 
 Connections. Above the table, a line per broker connection (up or DOWN) and the venue orders go to
-(for gRPC: its address, its connection breaker and its failure counts), as /status has them.
+(for gRPC: its address, its connection breaker, its failure counts, when it last answered and its
+last error), the last reconciliation with the venue ("none yet" before one), and whether the
+venue's position messages agree with the ledger (the pairs that disagree now, with both
+quantities), as /status has them.
 
 Controls. Only when ``/status`` says a token is required (``server.authToken`` set) the page shows
 pause / resume / restart buttons per strategy and a kill-switch engage / release button; with no
@@ -49,6 +52,7 @@ td.error { min-width: 10em; }
 .engaged, .down, #answer.error { color: #b00; font-weight: bold; }
 .up { color: #1a6b2a; }
 #connections span { margin-right: 1.5em; }
+#connections span[data-part] { display: block; margin-top: .2em; }
 #answer { margin-left: 1em; }
 td.actions button { font-size: .85em; padding: 0 .4em; margin: 0 .2em .2em 0; }
 button { font: inherit; padding: .1em .6em; cursor: pointer; }
@@ -112,15 +116,42 @@ function button(action, label, strategy) {
   return node;
 }
 
-function venue(v) {
-  if (v.kind === "none") return cell("span", "venue: none (observation, no orders sent)");
-  if (v.kind !== "grpc") return cell("span", "venue: " + v.kind);
-  const b = v.breaker, st = v.stats;
-  const node = cell("span", "venue: grpc " + v.address + ", breaker " + b.state +
-    (b.consecutive_failures ? " (" + b.consecutive_failures + " consecutive failures)" : "") +
-    ", " + st.unavailable + " unavailable, " + st.timeouts + " timeouts");
-  node.className = b.state === "closed" ? "up" : "down";
+function part(name, text, className) {
+  const node = cell("span", text, className);
+  node.dataset.part = name;
   return node;
+}
+
+function venue(v) {
+  if (v.kind === "none") return part("venue", "venue: none (observation, no orders sent)");
+  if (v.kind !== "grpc") return part("venue", "venue: " + v.kind);
+  const b = v.breaker, st = v.stats;
+  const answered = v.last_success === null ? "never answered" :
+    "last answer " + v.last_success + " (" + v.last_success_age_s + " s ago)";
+  return part("venue", "venue: grpc " + v.address + ", breaker " + b.state +
+    (b.consecutive_failures ? " (" + b.consecutive_failures + " consecutive failures)" : "") +
+    ", " + st.unavailable + " unavailable, " + st.timeouts + " timeouts, " + answered +
+    (v.last_error ? ", last error: " + v.last_error : ""), b.state === "closed" ? "up" : "down");
+}
+
+function reconciliation(r) {
+  if (!r) return part("reconcile", "last reconciliation: none yet");
+  return part("reconcile", "last reconciliation: " + r.at + " (" + r.trigger + "): " + r.checked + " checked, " +
+    r.closed + " closed, " + r.resent + " resent, " + r.reconciled_fills + " reconciled fills, " +
+    r.unavailable + " unavailable", r.unavailable ? "down" : "");
+}
+
+function venuePositions(p) {
+  const pair = (d) => d.strategy + " " + d.symbol + " venue " + d.venue + " ≠ ledger " + d.ledger;
+  const now = p.disagreements.filter((d) => d.current);
+  if (now.length) {
+    return part("venue-positions", "venue positions: " + now.length + " disagree with the ledger now: " +
+      now.map(pair).join("; "), "down");
+  }
+  if (!p.checked) return part("venue-positions", "venue positions: none received");
+  const text = "venue positions: agree with the ledger (" + p.checked + " checked" +
+    (p.disagreed ? ", " + p.disagreed + " disagreed before" : "") + ")";
+  return part("venue-positions", text, "up");
 }
 
 function connections(status) {
@@ -131,7 +162,8 @@ function connections(status) {
     return node;
   });
   if (!brokers.length) brokers.push(cell("span", "brokers: none"));
-  document.getElementById("connections").replaceChildren(...brokers, venue(status.venue));
+  document.getElementById("connections").replaceChildren(...brokers, venue(status.venue),
+    reconciliation(status.last_reconcile), venuePositions(status.venue_positions));
 }
 
 function actions(s) {

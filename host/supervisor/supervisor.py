@@ -248,6 +248,10 @@ class Supervisor:
         """Every running strategy has answered everything queued for it."""
         return all(m.quiescent for m in self._managed.values())
 
+    def knows(self, strategy_id: str) -> bool:
+        """Whether ``strategy_id`` is a strategy this supervisor runs (configured now)."""
+        return strategy_id in self._managed
+
     def definitions(self) -> list[StrategyDefinition]:
         return list(self._definitions.values())
 

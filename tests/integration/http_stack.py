@@ -14,6 +14,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from host.supervisor.managed import StrategyState
 from sdk.events import Tick
 from tests.helpers import RUNNERS, wait_until
 
-__all__ = ["DEFAULT_STRATEGIES", "MAX_POSITION", "Reply", "Stack", "engine_config", "running_stack"]
+__all__ = ["DEFAULT_STRATEGIES", "MAX_POSITION", "Reconciled", "Reply", "Stack", "engine_config", "running_stack"]
 
 DEFAULT_STRATEGIES: Mapping[str, Mapping[str, Any]] = {
     "alpha": {"plugin": "scripted", "strategy": "scripted", "symbols": ["BTCUSDT"], "parameters": {"every": 2}},
@@ -39,6 +40,22 @@ DEFAULT_STRATEGIES: Mapping[str, Mapping[str, Any]] = {
 # without a cap it would trade on its own; at the cap every further buy is rejected by risk.
 MAX_POSITION = 3
 SETTLED = {"alpha": StrategyState.RUNNING, "beta": StrategyState.RUNNING, "broken": StrategyState.OPEN}
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """What ``ExecutionEngine.last_reconcile`` holds after a reconciliation (its fields, as the engine names them).
+
+    A test sets one on the engine's execution to see /status and the page show it.
+    """
+
+    at_ns: int
+    trigger: str
+    checked: int
+    closed: int
+    resent: int
+    reconciled_fills: int
+    unavailable: int
 
 
 def engine_config(
@@ -187,7 +204,7 @@ async def running_stack(
     else:
         started = time.monotonic()
         server = HttpServer(
-            config.server, config.metrics.path, ready=lambda: readiness(engine.supervisor, brokers()),
+            config.server, config.metrics.path, ready=lambda: readiness(engine.supervisor, brokers(), engine.venue),
             status=lambda: status_filter(build_status(engine, uptime_s=time.monotonic() - started,
                                                        brokers=brokers())),
             controls=EngineControls(engine), registry=engine.metrics.registry,

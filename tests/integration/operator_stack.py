@@ -15,7 +15,11 @@ journal therefore shows, order by order, which code and which parameters served.
 it also logs ``counter_started`` (warning) in ``on_start`` and ``counted`` (info) then
 ``counted_detail`` (debug) every so many ticks. ``spin_threads`` makes it a CPU hog (threads that
 hash without the GIL from ``on_start``), ``hog`` an order hog (that many more orders, at priority 10,
-on every tick).
+on every tick). With ``log_positions`` it logs ``position`` (info, symbol and quantity) on every
+position event it is given: the positions a strategy was told, in the engine's log.
+
+``kill_venue`` SIGKILLs the paper venue (its in-memory orders and positions are gone, as in a crash)
+and ``start_venue`` starts a new one on the same address.
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from sdk import Signal, Strategy, StrategyConfig, Tick, hookimpl
+from sdk import Position, Signal, Strategy, StrategyConfig, Tick, hookimpl
 
 VERSION = "@VERSION@"
 
@@ -74,6 +78,7 @@ class CounterConfig(StrategyConfig):
     # "counter_started" (warning) at start
     spin_threads: int = 0  # background threads started in on_start that hash without the GIL forever (CPU hog)
     hog: int = 0  # this many more orders on every tick, at priority 10 (order hog)
+    log_positions: bool = False  # log "position" (info) with symbol and quantity on every position event
 
 
 class Counter(Strategy[CounterConfig]):
@@ -109,6 +114,10 @@ class Counter(Strategy[CounterConfig]):
         side = "buy" if self.config.side == "buy" or (self.seen // self.config.every) % 2 else "sell"
         metadata = {"version": VERSION, "label": self.config.label, "seen": str(self.seen), "seq": str(tick.sequence)}
         self.emit(Signal(tick.symbol, side, self.config.size, metadata=metadata))
+
+    def on_position(self, position: Position) -> None:
+        if self.config.log_positions:
+            self.log.info("position", symbol=position.symbol, quantity=position.quantity)
 
     def on_save(self) -> bytes:
         return json.dumps({"seen": self.seen}).encode()
@@ -277,19 +286,28 @@ class OperatorStack:
 
     def start(self, *, ready: tuple[str, ...] = ("edited", "steady")) -> None:
         self.write_config()
-        base = engine_command()
-        with open(self.folder / "venue.log", "wb") as venue_log:
-            self.venue = subprocess.Popen(
-                [*base, "paper-venue", "--config", str(self.config_path)], cwd=self.folder, env=environment(),
-                stdout=venue_log, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+        self.start_venue()
         with open(self.log_path, "wb") as log:
             self.engine = subprocess.Popen(
-                [*base, "run", "--config", str(self.config_path)], cwd=self.folder, env=environment(),
+                [*engine_command(), "run", "--config", str(self.config_path)], cwd=self.folder, env=environment(),
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         self.publisher.start()
         poll_until(lambda: self._running(ready), 30, f"strategies {ready} running ({self.tail()})")
+
+    def start_venue(self) -> None:
+        """``strategy-engine paper-venue`` on ``grpc.orderExecutionAddress`` (its output appended to venue.log)."""
+        with open(self.folder / "venue.log", "ab") as venue_log:
+            self.venue = subprocess.Popen(
+                [*engine_command(), "paper-venue", "--config", str(self.config_path)], cwd=self.folder,
+                env=environment(), stdout=venue_log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+
+    def kill_venue(self) -> None:
+        """SIGKILL the paper venue's process group, as a crash would, and reap it."""
+        assert self.venue is not None and self.venue.poll() is None, "the venue is not running"
+        os.killpg(self.venue.pid, signal.SIGKILL)
+        self.venue.wait(10)
 
     def _running(self, ids: tuple[str, ...]) -> bool:
         self._check_alive()
@@ -396,6 +414,21 @@ class OperatorStack:
             orders.append(Order(sid, symbol, created_ns, meta.get("version", ""), meta.get("label", ""),
                                 int(meta.get("seen", 0)), status))  # fmt: skip
         return [o for o in orders if strategy is None or o.strategy == strategy]
+
+    def fills(self, strategy: str) -> list[tuple[str, float, int]]:
+        """The ledger's fills of ``strategy`` in recorded order: (symbol, signed quantity, recorded_ns)."""
+        if not self.ledger_path.exists():
+            return []
+        db = sqlite3.connect(f"file:{self.ledger_path}?mode=ro", uri=True, timeout=5)
+        try:
+            rows = db.execute(
+                "SELECT symbol, side, quantity, recorded_ns FROM fills WHERE strategy = ? ORDER BY rowid", (strategy,)
+            ).fetchall()
+        except sqlite3.OperationalError:
+            return []  # the schema is not there yet
+        finally:
+            db.close()
+        return [(symbol, quantity if side.lower() == "buy" else -quantity, at) for symbol, side, quantity, at in rows]
 
     def first_order_after(self, strategy: str, since: float, **match: str) -> Order | None:
         """The first order of ``strategy`` created after wall time ``since`` with these metadata values."""

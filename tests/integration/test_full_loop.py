@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -31,7 +32,10 @@ from tests.helpers import RUNNERS, wait_until
 from tests.servers import NatsServer, RedisServer, free_port
 
 
-def _config(redis_server: RedisServer, nats_server: NatsServer, tmp_path: Path, stale_after: str = "5s") -> Config:
+def _config(
+    redis_server: RedisServer, nats_server: NatsServer, tmp_path: Path, stale_after: str = "5s",
+    parameters: Mapping[str, Any] | None = None, max_position: float = 10,
+) -> Config:  # fmt: skip
     return parse(
         {
             "redis": {"port": redis_server.port, "marketDataChannels": ["market:btcusdt"], "staleAfter": stale_after},
@@ -42,8 +46,10 @@ def _config(redis_server: RedisServer, nats_server: NatsServer, tmp_path: Path, 
                 "mode": "live", "pluginsDir": str(RUNNERS), "ledgerPath": str(tmp_path / "ledger.sqlite"),
                 "hotReload": False,
             },
-            "risk": {"maxOrdersPerSecond": 100, "maxPositionSize": 10, "maxOrderValue": 1_000_000},
-            "strategies": {"loop": {"plugin": "scripted", "strategy": "scripted", "parameters": {"every": 5}}},
+            "risk": {"maxOrdersPerSecond": 100, "maxPositionSize": max_position, "maxOrderValue": 1e9,
+                     "maxPortfolioNotional": 1e12},
+            "strategies": {"loop": {"plugin": "scripted", "strategy": "scripted",
+                                    "parameters": dict(parameters or {"every": 5})}},
         },
         environ={},
     )  # fmt: skip
@@ -109,15 +115,59 @@ class TestFullLoop:
         assert position.quantity == pytest.approx(sum(f.quantity for f in engine.ledger.fills("loop")))
         assert venue.server.stats.submitted >= 2
 
-    async def test_positions_from_nats_reach_the_strategy(
+    async def test_positions_from_nats_are_checked_against_the_ledger(
         self, stack: tuple[App, PaperVenueService], redis_server: RedisServer
     ) -> None:
-        """The venue's position updates on trading.positions are handed to the strategy's runner."""
+        """The venue's position updates on trading.positions are compared with the ledger's, and agree."""
         live, _ = stack
         await wait_until(lambda: live.ready, 20)
         await _publish_ticks(redis_server.port, 10)
         received = feeds(live).fills.metrics.positions.labels(strategy="loop")
         await wait_until(lambda: received._value.get() >= 1, 10)
+        check = live.engine.positions.check
+        await wait_until(lambda: check.checked >= 1 and check.pending == 0, 10)
+        assert (check.agreed, check.disagreed) == (check.checked, 0)
+
+
+class TestVenuePositionsAgree:
+    @pytest.mark.parametrize(
+        "parameters",
+        [
+            pytest.param({"every": 1, "echo_fills": True}, id="buys-on-every-tick-and-fill"),
+            pytest.param({"mode": "flood:4", "every": 100_000, "echo_fills": False}, id="sells-in-bursts-of-4"),
+        ],
+    )
+    async def test_a_normal_live_run_reports_no_mismatch(
+        self, redis_server: RedisServer, nats_server: NatsServer, tmp_path: Path, parameters: dict[str, Any]
+    ) -> None:
+        """Fills and positions race on two core NATS subjects, in bursts: not one position counts as a mismatch.
+
+        One strategy buying on every tick and again on every fill (its position only grows), or
+        selling 4 times a tick (fills of one pair a moment apart): every venue position is
+        judged, none disagrees, and the mismatch metrics stay at 0.
+        """
+        config = _config(redis_server, nats_server, tmp_path, parameters=parameters, max_position=1e6)
+        venue = PaperVenueService(config)
+        live = live_app(config, root=tmp_path)
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(venue.run(stop.wait())), asyncio.create_task(live.run(stop.wait()))]
+        try:
+            await wait_until(lambda: live.ready, 20)
+            await _publish_ticks(redis_server.port, 150)
+            check = live.engine.positions.check
+            await wait_until(lambda: check.checked >= 100, 20)
+            stop.set()
+            await asyncio.wait_for(asyncio.gather(*tasks), 30)
+        finally:
+            stop.set()
+        check.expire()  # whatever still waited has had its fills: judge it now
+        await asyncio.sleep(check.settle_s)
+        check.expire()
+        metrics = live.engine.metrics
+        assert (check.disagreed, check.current, check.pending) == (0, 0, 0), check.pairs()
+        assert check.agreed == check.checked >= 100
+        assert metrics.positions_mismatched._value.get() == 0
+        assert metrics.position_mismatches.labels(strategy="loop", symbol="BTCUSDT")._value.get() == 0
 
 
 class TestSilentFeed:

@@ -9,9 +9,10 @@ breaker is held open), and talks to the server with aiohttp's client.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -23,13 +24,16 @@ from host.clock import SystemClock
 from host.config import parse
 from host.errors import ListenError
 from host.execution.grpc_venue import GrpcVenue
+from host.execution.matching import MatchingEngine
+from host.execution.paper import PaperVenueServer
 from host.execution.venue import VenueUnavailable
-from host.http import HttpServer, readiness, venue_status
+from host.http import HttpServer, readiness, venue_problem, venue_status
 from host.live import live_app
 from host.supervisor.managed import StrategyState
+from host.supervisor.policy import BreakerState
 from sdk.events import Position
-from tests.helpers import RUNNERS, pid_alive, wait_until
-from tests.integration.http_stack import MAX_POSITION, Stack, engine_config, running_stack
+from tests.helpers import NOON, RUNNERS, pid_alive, wait_until
+from tests.integration.http_stack import MAX_POSITION, Reconciled, Stack, engine_config, running_stack
 from tests.servers import NatsServer, RedisServer, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
@@ -105,6 +109,37 @@ class TestReady:
             brokers["redis"] = True
             assert (await stack.get("/ready")).status == 200
 
+    async def test_an_unreachable_venue_is_named_until_a_call_is_answered(self, stack: Stack) -> None:
+        """The gRPC venue's breaker open (or half-open) is a reason naming it; closed again by an answer, ready."""
+        supervisor = stack.engine.supervisor
+        server = PaperVenueServer(MatchingEngine(clock=SystemClock(), id_prefix="p-"), address="127.0.0.1:0")
+        address = await server.start()
+        settings = {"orderExecutionAddress": address, "timeout": "1s", "maxRetries": 0, "breakerFailures": 2,
+                    "breakerReset": "0.2s", "retryBackoff": "0.05s"}  # fmt: skip
+        venue = GrpcVenue(parse({"grpc": settings}, environ={}).grpc, SystemClock())
+        try:
+            assert not (await venue.status("x")).known
+            assert readiness(supervisor, {}, venue) == [] and venue_problem(venue) is None
+            await server.stop(0)
+            for _ in range(2):
+                with pytest.raises(VenueUnavailable):
+                    await venue.status("x")
+            reason = f"venue: circuit breaker open after 2 consecutive failures ({address})"
+            assert readiness(supervisor, {"redis": False}, venue) == ["redis disconnected", reason]
+            server = PaperVenueServer(MatchingEngine(clock=SystemClock(), id_prefix="p-"), address=address)
+            await server.start()
+
+            async def answered() -> bool:
+                with contextlib.suppress(VenueUnavailable):
+                    await venue.status("x")
+                return venue.breaker.state is BreakerState.CLOSED
+
+            await wait_until(answered, 15, interval=0.1)
+            assert readiness(supervisor, {}, venue) == []
+        finally:
+            await venue.close()
+            await server.stop(0)
+
     async def test_shutdown_is_not_ready(self, stack: Stack) -> None:
         """Once the supervisor has stopped the strategies, /ready names each stopped one."""
         await stack.stop()
@@ -120,10 +155,14 @@ class TestStatus:
         assert reply.status == 200
         status = reply.data
         assert set(status) == {
-            "mode", "active_strategies", "signal_queue_size", "uptime_s", "brokers", "venue", "controls", "risk",
-            "reloads", "strategies",
+            "mode", "active_strategies", "signal_queue_size", "uptime_s", "brokers", "venue", "last_reconcile",
+            "venue_positions", "controls", "risk", "reloads", "strategies",
         }  # fmt: skip
         assert (status["brokers"], status["venue"]) == ([], {"kind": "paper"})  # hand-fed: no broker connection
+        assert status["venue_positions"] == {
+            "settle_s": 0.25, "checked": 0, "agreed": 0, "disagreed": 0, "pending": 0, "mismatched_now": 0,
+            "disagreements": [],
+        }  # fmt: skip
         assert status["controls"] == {"token_required": False}
         assert status["reloads"] == {"watching": False, "packages": {}, "config": None}
         assert (status["mode"], status["active_strategies"], status["signal_queue_size"]) == ("simulation", 2, 0)
@@ -151,7 +190,8 @@ class TestStatus:
         assert TOKEN not in reply.text
 
     async def test_grpc_venue_shows_its_address_breaker_and_failures(self) -> None:
-        """The gRPC venue's entry: its address, its connection breaker (open after failures) and its counts."""
+        """The gRPC venue's entry: its address, its connection breaker (open after failures), the last error
+        and its counts; never answered, so no last success."""
         address = f"127.0.0.1:{free_port()}"
         settings = {"orderExecutionAddress": address, "timeout": "1s", "maxRetries": 0, "breakerFailures": 1}
         venue = GrpcVenue(parse({"grpc": settings}, environ={}).grpc, SystemClock())
@@ -159,13 +199,44 @@ class TestStatus:
             assert venue_status(venue)["breaker"]["state"] == "closed"
             with pytest.raises(VenueUnavailable):
                 await venue.status("x")
-            shown = venue_status(venue)
+            shown = venue_status(venue, SystemClock())
         finally:
             await venue.close()
-        assert (shown["kind"], shown["address"]) == ("grpc", address)
+        assert (shown["kind"], shown["address"], shown["up"]) == ("grpc", address, False)
         assert shown["breaker"] == {"state": "open", "consecutive_failures": 1, "opens_after": 1, "reset_s": 30.0}
+        assert shown["last_error"].startswith("status: UNAVAILABLE: "), shown["last_error"]
+        assert (shown["last_success"], shown["last_success_age_s"]) == (None, None)
         assert (shown["stats"]["unavailable"], shown["stats"]["timeouts"]) == (1, 0)
         assert venue_status(None) == {"kind": "none"}
+
+    async def test_grpc_venue_shows_when_it_last_answered(self) -> None:
+        """After an answered call: up, breaker closed, and the time of that answer (UTC) and its age."""
+        server = PaperVenueServer(MatchingEngine(clock=SystemClock(), id_prefix="p-"), address="127.0.0.1:0")
+        venue = GrpcVenue(parse({"grpc": {"orderExecutionAddress": await server.start()}}, environ={}).grpc,
+                          SystemClock())  # fmt: skip
+        try:
+            before = datetime.now(UTC)
+            await venue.status("x")
+            shown = venue_status(venue, SystemClock())
+        finally:
+            await venue.close()
+            await server.stop(0)
+        assert (shown["up"], shown["breaker"]["state"], shown["last_error"]) == (True, "closed", "")
+        answered = datetime.fromisoformat(shown["last_success"])
+        assert before - timedelta(seconds=1) <= answered <= datetime.now(UTC) + timedelta(seconds=1)
+        assert 0 <= shown["last_success_age_s"] < 5
+
+    async def test_last_reconcile_is_null_until_one_ran_then_its_fields(self, stack: Stack) -> None:
+        """/status ``last_reconcile``: null while the execution engine has none, else its fields and ``at``."""
+        execution = stack.engine.execution
+        execution.last_reconcile = None  # type: ignore[attr-defined]  # what ExecutionEngine says before any
+        assert (await stack.get("/status")).data["last_reconcile"] is None
+        execution.last_reconcile = Reconciled(NOON, "venue_reconnected", 4, 1, 2, 3, 0)  # type: ignore[attr-defined]
+        shown = (await stack.get("/status")).data["last_reconcile"]
+        assert shown == {
+            "at_ns": NOON, "trigger": "venue_reconnected", "checked": 4, "closed": 1, "resent": 2,
+            "reconciled_fills": 3, "unavailable": 0, "at": "2024-03-01T12:00:00.000Z",
+        }  # fmt: skip
 
     async def test_running_strategy_reports_its_runner(self, stack: Stack) -> None:
         """A Ready strategy: running, breaker closed, the sandbox layers its runner reported."""

@@ -20,6 +20,7 @@ import contextlib
 import json
 import shutil
 import struct
+import time
 from collections.abc import AsyncIterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -29,9 +30,10 @@ import pytest
 
 from host.config import parse
 from host.supervisor.managed import StrategyState
-from tests.helpers import wait_until
+from sdk.events import Position
+from tests.helpers import NOON, wait_until
 from tests.integration.devtools import DevTools, devtools_page
-from tests.integration.http_stack import MAX_POSITION, Stack, engine_config, running_stack
+from tests.integration.http_stack import MAX_POSITION, Reconciled, Stack, engine_config, running_stack
 from tests.integration.operator_stack import write_counter
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
@@ -39,13 +41,19 @@ HOSTILE = "<img src=x onerror=\"document.title='owned'\"><b>bold</b>"
 TOKEN = "opérateur-token"  # not ASCII on purpose: the page must send its UTF-8 bytes
 BROKERS = {"redis": True, "nats": False}
 GRPC_VENUE = {
-    "kind": "grpc", "address": "oms.internal:50051",
+    "kind": "grpc", "address": "oms.internal:50051", "up": False,
     "breaker": {"state": "open", "consecutive_failures": 5, "opens_after": 5, "reset_s": 30.0},
+    "last_error": "submit: UNAVAILABLE: failed to connect to all addresses",
+    "last_success": "2026-12-05T12:00:01.250Z", "last_success_age_s": 42.5,
     "stats": {"attempts": 9, "retries": 4, "unavailable": 2, "timeouts": 1, "breaker_rejections": 3,
               "breaker_opened": 1},
 }  # fmt: skip
 ANSWER = "document.getElementById('answer').textContent"
+
+
 RENDERED = "Number(document.body.dataset.refreshes || 0) >= 1"
+PARTS = "#connections span[data-part]"  # the venue, the last reconciliation, the venue's positions
+SHOWN = "[...document.querySelectorAll('SELECTOR')].map((s) => [s.textContent, s.className])"
 
 pytestmark = [
     pytest.mark.integration,
@@ -229,13 +237,39 @@ class TestStatusPage:
             running_stack(config, tmp_path, brokers=lambda: BROKERS, status_filter=_grpc_venue) as stack,
             _page(stack, tmp_path) as page,
         ):
-            shown = await page.evaluate(
-                "[...document.querySelectorAll('#connections span')].map((s) => [s.textContent, s.className])"
-            )
+            shown = await page.evaluate(SHOWN.replace("SELECTOR", "#connections span"))
         assert shown == [
             ["redis: up", "up"], ["nats: DOWN", "down"],
-            ["venue: grpc oms.internal:50051, breaker open (5 consecutive failures), 2 unavailable, 1 timeouts",
-             "down"],
+            ["venue: grpc oms.internal:50051, breaker open (5 consecutive failures), 2 unavailable, 1 timeouts, "
+             "last answer 2026-12-05T12:00:01.250Z (42.5 s ago), last error: submit: UNAVAILABLE: failed to connect "
+             "to all addresses", "down"],
+            ["last reconciliation: none yet", ""],
+            ["venue positions: none received", ""],
+        ]  # fmt: skip
+
+    async def test_last_reconciliation_and_venue_position_disagreements_are_shown(self, stack: Stack,
+                                                                                 tmp_path: Path) -> None:  # fmt: skip
+        """The last reconciliation's figures, and a venue position that disagrees with the ledger, with both figures."""
+        engine = stack.engine
+        engine.execution.last_reconcile = Reconciled(  # type: ignore[attr-defined]
+            NOON, "venue_reconnected", checked=4, closed=1, resent=2, reconciled_fills=3, unavailable=0
+        )
+        engine.venue_position("beta", Position("ETHUSDT", 0.5, 2600.0, time.time_ns(), strategy="beta"))
+
+        def judged() -> bool:
+            engine.positions.expire()  # what the live source does every 0.25 s
+            return engine.positions.check.current == 1
+
+        await wait_until(judged, 10)
+        async with _page(stack, tmp_path) as page:
+            shown = await page.evaluate(
+                f"[...document.querySelectorAll('{PARTS}')].map((s) => [s.textContent, s.className])"
+            )
+        assert shown == [
+            ["venue: paper", ""],
+            ["last reconciliation: 2024-03-01T12:00:00.000Z (venue_reconnected): 4 checked, 1 closed, 2 resent, "
+             "3 reconciled fills, 0 unavailable", ""],
+            ["venue positions: 1 disagree with the ledger now: beta ETHUSDT venue 0.5 ≠ ledger 0", "down"],
         ]  # fmt: skip
 
     async def test_screenshot_with_controls(self, tmp_path: Path) -> None:
