@@ -123,6 +123,7 @@ class GrpcVenue:
         self.config = config
         self.breaker = ConnectionBreaker(config.breaker_failures, config.breaker_reset, clock)
         self.stats = GrpcVenueStats()
+        self.connected: bool | None = None  # the channel's state as ``watch`` last saw it (None: not watched)
         self.last_error = ""  # the last failed attempt: "<operation>: <gRPC code>: <details>"
         self.last_success_at: float | None = None  # the last answered call, on ``clock``'s monotonic scale
         self._clock = clock
@@ -178,6 +179,7 @@ class GrpcVenue:
         while True:
             state = channel.get_state(try_to_connect=True)
             if state is ready:
+                self.connected = True
                 if lost or self.breaker.state is not BreakerState.CLOSED:
                     if not await self._probe():
                         await asyncio.sleep(self.config.retry_backoff)  # a READY that does not answer yet
@@ -187,7 +189,7 @@ class GrpcVenue:
                     on_back()
                 seen_ready = True
             elif seen_ready and not lost and state is not grpc.ChannelConnectivity.CONNECTING:
-                lost = True
+                lost, self.connected = True, False
                 log.warning("venue_connection_lost", venue=self.name, state=state.name)
             await channel.wait_for_state_change(state)
 
@@ -220,6 +222,8 @@ class GrpcVenue:
             options = [
                 ("grpc.initial_reconnect_backoff_ms", _ms(cfg.retry_backoff)),
                 ("grpc.max_reconnect_backoff_ms", _ms(max_backoff)),
+                # An idle channel would go IDLE after 30 min, which ``watch`` cannot tell from a lost one.
+                ("grpc.client_idle_timeout_ms", 2**31 - 1),
             ]
             self._channel = grpc.aio.insecure_channel(cfg.order_execution_address, options=options)
             self._stub = OrderExecutionStub(self._channel)  # type: ignore[no-untyped-call]  # generated, untyped

@@ -16,11 +16,12 @@ latest disagreement per strategy and symbol). ``controls.token_required`` tells 
 whether to offer the controls, and whether to ask for the token.
 
 Readiness. Ready means: every broker connection named in ``brokers`` is up, the gRPC venue's
-connection breaker is closed (open or half-open means its calls fail or are refused without being
-sent: no order can go out), the supervisor has started its strategies, and every strategy that
-is meant to run has a Ready runner (the rule of ``Supervisor.ready``). The venue's breaker moves
-only on calls, so an unreachable venue is noticed through the orders, cancels and status queries
-sent to it, and reachable again once a trial call after ``grpc.breakerReset`` is answered.
+connection is up and its breaker closed (open or half-open means its calls fail or are refused
+without being sent: no order can go out), the supervisor has started its strategies, and every
+strategy that is meant to run has a Ready runner (the rule of ``Supervisor.ready``). The venue's
+connection is watched (``GrpcVenue.watch``: lost when its channel leaves READY, back once a probe
+is answered, which also closes the breaker), so a venue that dies is noticed with no orders going
+out; its breaker also opens on failed calls.
 
 A strategy an operator paused, or whose breaker is held open (boot error, restart budget spent),
 is *not* a reason: it is not meant to run until someone resumes it, and a readiness probe that
@@ -71,8 +72,13 @@ def readiness(supervisor: Supervisor, brokers: Mapping[str, bool], venue: Venue 
 
 
 def venue_problem(venue: Venue | None) -> str | None:
-    """Why orders cannot go out now (the gRPC venue's connection breaker is not closed), else None."""
-    if not isinstance(venue, GrpcVenue) or venue.breaker.state is BreakerState.CLOSED:
+    """Why orders cannot go out now (the gRPC venue's connection was lost, or its breaker is not
+    closed), else None."""
+    if not isinstance(venue, GrpcVenue):
+        return None
+    if venue.connected is False:
+        return f"venue: connection lost ({venue.config.order_execution_address})"
+    if venue.breaker.state is BreakerState.CLOSED:
         return None
     breaker = venue.breaker
     return (
@@ -120,7 +126,8 @@ def venue_status(venue: Venue | None, clock: Clocks | None = None) -> dict[str, 
     return {
         "kind": "grpc",
         "address": venue.config.order_execution_address,
-        "up": breaker.state is BreakerState.CLOSED,
+        "up": breaker.state is BreakerState.CLOSED and venue.connected is not False,
+        "connected": venue.connected,
         "breaker": {
             "state": breaker.state.value, "consecutive_failures": breaker.consecutive,
             "opens_after": breaker.failures, "reset_s": breaker.reset_s,

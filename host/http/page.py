@@ -128,10 +128,11 @@ function venue(v) {
   const b = v.breaker, st = v.stats;
   const answered = v.last_success === null ? "never answered" :
     "last answer " + v.last_success + " (" + v.last_success_age_s + " s ago)";
-  return part("venue", "venue: grpc " + v.address + ", breaker " + b.state +
+  return part("venue", "venue: grpc " + v.address + (v.connected === false ? ", connection lost" : "") +
+    ", breaker " + b.state +
     (b.consecutive_failures ? " (" + b.consecutive_failures + " consecutive failures)" : "") +
     ", " + st.unavailable + " unavailable, " + st.timeouts + " timeouts, " + answered +
-    (v.last_error ? ", last error: " + v.last_error : ""), b.state === "closed" ? "up" : "down");
+    (v.last_error ? ", last error: " + v.last_error : ""), v.up ? "up" : "down");
 }
 
 function reconciliation(r) {

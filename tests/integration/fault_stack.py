@@ -18,10 +18,7 @@ compared with the ledger.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sqlite3
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -30,7 +27,7 @@ from typing import Any
 
 import redis
 
-from tests.integration.operator_stack import OperatorStack, engine_command, environment, poll_until
+from tests.integration.operator_stack import OperatorStack, poll_until
 from tests.servers import NatsServer, RedisServer
 
 __all__ = ["SCRIPTED", "FaultStack", "Quotes"]
@@ -187,45 +184,14 @@ class FaultStack(OperatorStack):
             "script": {"plugin": "scripted", "strategy": "scripted", "symbols": [SYMBOL],
                        "parameters": {"actions": actions}},
         }  # fmt: skip
-        self._venue_logs = 0
 
     # ------------------------------------------------------------------ processes
 
     def start(self, *, ready: tuple[str, ...] = ("script",)) -> None:
-        self.write_config()
-        self.start_venue()
-        self.start_engine()
-        self.quotes.start()
-        poll_until(lambda: self._running(ready), 30, f"strategies {ready} running ({self.tail()})")
+        super().start(ready=ready)
 
-    def start_venue(self) -> None:
-        self._venue_logs += 1
-        with open(self.folder / f"venue-{self._venue_logs}.log", "wb") as venue_log:
-            self.venue = subprocess.Popen(
-                [*engine_command(), "paper-venue", "--config", str(self.config_path)], cwd=self.folder,
-                env=environment(), stdout=venue_log, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-
-    def start_engine(self, *, wait: bool = True) -> None:
-        with open(self.log_path, "ab") as log:
-            self.engine = subprocess.Popen(
-                [*engine_command(), "run", "--config", str(self.config_path)], cwd=self.folder, env=environment(),
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-        if wait:
-            poll_until(lambda: self._running(("script",)), 30, f"engine serving again ({self.tail()})")
-
-    def kill_venue(self) -> None:
-        self._kill(self.venue)
-
-    def kill_engine(self) -> None:
-        self._kill(self.engine)
-
-    @staticmethod
-    def _kill(proc: subprocess.Popen[bytes] | None) -> None:
-        assert proc is not None and proc.poll() is None, "not running"
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
+    def start_engine(self, *, ready: tuple[str, ...] = ("script",)) -> None:
+        super().start_engine(ready=ready)
 
     def told(self, message: str) -> list[dict[str, Any]]:
         """The fields of every ``message`` the strategy logged (``told_fill``, ``told_position``, ``told_order``)."""

@@ -287,13 +287,26 @@ class OperatorStack:
     def start(self, *, ready: tuple[str, ...] = ("edited", "steady")) -> None:
         self.write_config()
         self.start_venue()
-        with open(self.log_path, "wb") as log:
+        self.start_engine()
+        self.publisher.start()
+        poll_until(lambda: self._running(ready), 30, f"strategies {ready} running ({self.tail()})")
+
+    def start_engine(self, *, ready: tuple[str, ...] = ()) -> None:
+        """``strategy-engine run --config config.yaml`` (its output appended to the engine's log); with
+        ``ready``, wait until those strategies run."""
+        with open(self.log_path, "ab") as log:
             self.engine = subprocess.Popen(
                 [*engine_command(), "run", "--config", str(self.config_path)], cwd=self.folder, env=environment(),
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
-        self.publisher.start()
-        poll_until(lambda: self._running(ready), 30, f"strategies {ready} running ({self.tail()})")
+        if ready:
+            poll_until(lambda: self._running(ready), 30, f"strategies {ready} running ({self.tail()})")
+
+    def kill_engine(self) -> None:
+        """SIGKILL the engine's process group (its runners die with it), as a crash would, and reap it."""
+        assert self.engine is not None and self.engine.poll() is None, "the engine is not running"
+        os.killpg(self.engine.pid, signal.SIGKILL)
+        self.engine.wait(10)
 
     def start_venue(self) -> None:
         """``strategy-engine paper-venue`` on ``grpc.orderExecutionAddress`` (its output appended to venue.log)."""

@@ -41,7 +41,7 @@ HOSTILE = "<img src=x onerror=\"document.title='owned'\"><b>bold</b>"
 TOKEN = "opérateur-token"  # not ASCII on purpose: the page must send its UTF-8 bytes
 BROKERS = {"redis": True, "nats": False}
 GRPC_VENUE = {
-    "kind": "grpc", "address": "oms.internal:50051", "up": False,
+    "kind": "grpc", "address": "oms.internal:50051", "up": False, "connected": False,
     "breaker": {"state": "open", "consecutive_failures": 5, "opens_after": 5, "reset_s": 30.0},
     "last_error": "submit: UNAVAILABLE: failed to connect to all addresses",
     "last_success": "2026-12-05T12:00:01.250Z", "last_success_age_s": 42.5,
@@ -129,7 +129,8 @@ def _hostile_error(status: dict[str, Any]) -> dict[str, Any]:
 
 
 def _grpc_venue(status: dict[str, Any]) -> dict[str, Any]:
-    return {**status, "venue": GRPC_VENUE}
+    """A gRPC venue in trouble, and no reconciliation yet (the engine reconciles at start: shown as none)."""
+    return {**status, "venue": GRPC_VENUE, "last_reconcile": None}
 
 
 def _prompt_answers(token: str) -> str:
@@ -240,7 +241,7 @@ class TestStatusPage:
             shown = await page.evaluate(SHOWN.replace("SELECTOR", "#connections span"))
         assert shown == [
             ["redis: up", "up"], ["nats: DOWN", "down"],
-            ["venue: grpc oms.internal:50051, breaker open (5 consecutive failures), 2 unavailable, 1 timeouts, "
+            ["venue: grpc oms.internal:50051, connection lost, breaker open (5 consecutive failures), 2 unavailable, 1 timeouts, "
              "last answer 2026-12-05T12:00:01.250Z (42.5 s ago), last error: submit: UNAVAILABLE: failed to connect "
              "to all addresses", "down"],
             ["last reconciliation: none yet", ""],
