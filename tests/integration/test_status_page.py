@@ -241,9 +241,9 @@ class TestStatusPage:
             shown = await page.evaluate(SHOWN.replace("SELECTOR", "#connections span"))
         assert shown == [
             ["redis: up", "up"], ["nats: DOWN", "down"],
-            ["venue: grpc oms.internal:50051, connection lost, breaker open (5 consecutive failures), 2 unavailable, 1 timeouts, "
-             "last answer 2026-12-05T12:00:01.250Z (42.5 s ago), last error: submit: UNAVAILABLE: failed to connect "
-             "to all addresses", "down"],
+            ["venue: grpc oms.internal:50051, connection lost, breaker open (5 consecutive failures), "
+             "2 unavailable, 1 timeouts, last answer 2026-12-05T12:00:01.250Z (42.5 s ago), "
+             "last error: submit: UNAVAILABLE: failed to connect to all addresses", "down"],
             ["last reconciliation: none yet", ""],
             ["venue positions: none received", ""],
         ]  # fmt: skip
