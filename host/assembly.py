@@ -186,8 +186,7 @@ def order_path(
         aggregator=Aggregator(config.engine.aggregation_mode, weights),
         queue=SignalQueue(config.engine.signal_buffer_size), venue=venue, deliver=deliver, clock=clock,
         metrics=metrics.execution, resolve_interval_s=resolve_interval_s,
-        # Every mode: the ledger's position after each fill (the venue's are only checked against it).
-        deliver_positions=True, persister=Persister(ledger, counters, book),
+        persister=Persister(ledger, counters, book),
         disconnect_action=config.engine.disconnect_action, over_quota=over_quota,
     )  # fmt: skip
     engines.append(execution)

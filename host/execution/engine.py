@@ -124,7 +124,6 @@ class ExecutionEngine:
         clock: Clocks,
         metrics: ExecutionMetrics,
         resolve_interval_s: float = 0.5,
-        deliver_positions: bool = True,
         persister: Persister | None = None,
         disconnect_action: str = "cancel",
         max_unsent_age_s: float = 60.0,
@@ -144,9 +143,6 @@ class ExecutionEngine:
         self.clock = clock
         self.metrics = metrics
         self.resolve_interval_s = resolve_interval_s
-        # Live: the OMS publishes positions on NATS and those reach the strategies; the ledger's
-        # own position after a fill is then not sent as well.
-        self.deliver_positions = deliver_positions
         self.persister = persister
         self.disconnect_action = disconnect_action
         self.max_unsent_age_s = max_unsent_age_s  # a journaled order older than this is not sent after a restart
@@ -250,8 +246,7 @@ class ExecutionEngine:
             told = replace(fill, strategy=strategy, quantity=uncovered) if uncovered > fill.quantity * 1e-9 else None
         if told is not None:
             self.deliver(strategy, told)
-        if self.deliver_positions or told is None:
-            self.deliver(strategy, position)
+        self.deliver(strategy, position)  # the ledger's: the strategy's truth in every mode
 
     def _client_id(self, fill: Fill) -> str:
         """The client order id of the order ``fill`` belongs to, as far as the engine can tell.
