@@ -35,6 +35,7 @@ AGGREGATION_MODES = ("priority", "majority", "weighted", "unanimous")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "json", "console")
 LOG_OUTPUTS = ("auto", "stdout", "stderr", "file")
+VENUE_PROTOCOLS = ("orderexecution", "order-service")
 
 
 # --- sections -------------------------------------------------------------------------------------
@@ -105,9 +106,13 @@ class NatsConfig(_Section):
 
 @dataclass(frozen=True)
 class GrpcConfig(_Section):
-    """The order-execution service (orderexecution.OrderExecution), used in live mode."""
+    """The order-execution service, used in live mode, in one of two protocols."""
 
     order_execution_address: str = _opt("127.0.0.1:50051", _not_empty)  # gRPC target, host:port
+    # "orderexecution": orderexecution.OrderExecution (the Go engine's client definition);
+    # "order-service": order.OrderService, what b25 actually runs at :50051 (fills from its order updates)
+    protocol: str = _opt("orderexecution", choices=VENUE_PROTOCOLS)
+    user_id: str = _opt("")  # order-service: the user_id orders are created under and updates streamed for
     timeout: float = _opt(5.0, _above(0), duration=True)  # deadline of one call
     max_retries: int = _opt(3, _at_least(0))  # retries of a failed idempotent call; 0 = none
     retry_backoff: float = _opt(0.2, _above(0), duration=True)  # first wait between retries, doubling
