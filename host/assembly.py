@@ -33,6 +33,7 @@ from host.execution.book import Book
 from host.execution.engine import ExecutionEngine
 from host.execution.grpc_venue import GrpcVenue
 from host.execution.matching import MatchingEngine
+from host.execution.order_service import OrderServiceVenue
 from host.execution.paper import PaperVenue, paper_id_prefix
 from host.execution.persist import DurableCounters, Persister
 from host.execution.position_check import PositionCheck
@@ -177,6 +178,8 @@ def order_path(
             config.engine.paper_fee_rate, config.engine.paper_slippage_bps, clock=clock, id_prefix=paper_id_prefix()
         )
         venue = paper = PaperVenue(matching, lambda fill: engines[0].on_fill(fill))
+    elif venue == "grpc" and config.grpc.protocol == "order-service":
+        venue = OrderServiceVenue(config.grpc, clock, lambda update: engines[0].on_order_update(update))
     elif venue == "grpc":
         venue = GrpcVenue(config.grpc, clock)
     elif isinstance(venue, str):

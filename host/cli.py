@@ -195,7 +195,8 @@ def _live_banner(config: Config, path: Path) -> str:
     """What a live run does, in words an operator checks before walking away."""
     mode = config.engine.mode
     orders = {
-        "grpc": f"orders to the order-execution service at {config.grpc.order_execution_address}",
+        "grpc": f"orders to the order-execution service at {config.grpc.order_execution_address} "
+        f"({config.grpc.protocol})",
         "paper": "orders filled by the in-process paper venue, no real orders",
         None: "orders recorded by risk, never sent",
     }[VENUES[mode]]

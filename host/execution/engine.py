@@ -100,6 +100,8 @@ class ExecutionStats:
     observed: int = 0
     fills: int = 0
     duplicate_fills: int = 0
+    foreign_updates: int = 0  # venue order updates about orders this engine did not journal
+    superseded_fills: int = 0  # fill reports of orders whose fills come from the venue's order updates
     ambiguous: int = 0
     cancels: int = 0
     rejections: dict[str, dict[str, int]] = field(default_factory=dict)  # strategy -> reason -> count
@@ -217,6 +219,11 @@ class ExecutionEngine:
         now = self.clock.now_ns()
         client_id = self._client_id(fill)
         order = self.book.order(client_id) or (self.ledger.order(client_id) if client_id else None)
+        if order is not None and getattr(self.venue, "fills_from_updates", False):
+            # This venue's order updates are where its fills come from (on_order_update): a fill
+            # report of the same execution on NATS would count it twice.
+            self.stats.superseded_fills += 1
+            return False
         strategy = order.intent.strategy if order is not None else fill.strategy
         position = self.ledger.record_fill(fill, now)  # LedgerError propagates: the fill is not acked
         if position is None:
@@ -531,7 +538,7 @@ class ExecutionEngine:
         """Ask the venue about an order of unknown outcome; True once it is settled."""
         assert self.venue is not None
         try:
-            reply = await self._calling_venue(cid, self.venue.status(cid, self._venue_id(cid)))
+            reply = await self._calling_venue(cid, self.venue.status(cid, *self._venue_ref(cid)))
         except (VenueUnavailable, VenueTimeout) as err:
             if report is None or report.unavailable == 0:
                 log.warning("order_status_unavailable", client_order_id=cid, reason=str(err))
@@ -602,17 +609,12 @@ class ExecutionEngine:
         assert self.venue is not None
         await self._pause(self.fill_grace_s)
         try:
-            reply = await self.venue.status(cid, self._venue_id(cid))
+            reply = await self.venue.status(cid, *self._venue_ref(cid))
         except (VenueUnavailable, VenueTimeout):
             return  # the next reconciliation (the venue coming back) asks again
         if not reply.known or reply.filled_quantity <= self.ledger.counted_fills(cid) + _QUANTITY_EPSILON:
             return
-        try:
-            recovered = self.ledger.record_missing_fill(cid, reply.filled_quantity, reply.average_price,
-                                                        self.clock.now_ns())  # fmt: skip
-        except LedgerError as err:
-            log.error("missing_fill_not_recorded", client_order_id=cid, reason=str(err))
-            return
+        recovered = self._fill_from(reply, reconciled=True)
         if recovered is None:
             return
         fill, position = recovered
@@ -625,6 +627,35 @@ class ExecutionEngine:
             if self.last_reconcile is report:
                 self.last_reconcile = dataclasses.replace(report)
         self._deliver_fill(fill.strategy, fill, position, cid)
+
+    def _fill_from(self, reply: VenueReply, *, reconciled: bool) -> tuple[Fill, Position] | None:
+        """Store what the venue's cumulative filled quantity has beyond the ledger's fills (see
+        ``Ledger.record_missing_fill``); None when nothing was missing."""
+        try:
+            return self.ledger.record_missing_fill(
+                reply.client_order_id, reply.filled_quantity, reply.average_price, self.clock.now_ns(),
+                venue_fee=reply.fee, reconciled=reconciled,
+            )  # fmt: skip
+        except LedgerError as err:
+            log.error("missing_fill_not_recorded", client_order_id=reply.client_order_id, reason=str(err))
+            return None
+
+    def on_order_update(self, reply: VenueReply) -> None:
+        """An order update the venue pushed (order.OrderService's stream): the fill its cumulative
+        quantity implies is stored once and delivered, then its state applied. An update for an
+        order this engine never journaled (another client's) is counted and ignored."""
+        cid = reply.client_order_id
+        if self.ledger.order(cid) is None:
+            self.stats.foreign_updates += 1
+            return
+        if reply.venue_order_id:
+            self._venue_ids[reply.venue_order_id] = cid
+        if reply.filled_quantity > self.ledger.counted_fills(cid) + _QUANTITY_EPSILON:
+            recovered = self._fill_from(reply, reconciled=False)
+            if recovered is not None:
+                fill, position = recovered
+                self._deliver_fill(fill.strategy, fill, position, cid)
+        self._apply(reply)
 
     async def _resolve_loop(self, cid: str) -> None:
         """Ask again until the venue settles the order: ``resolve_interval_s`` doubling up to
@@ -646,9 +677,10 @@ class ExecutionEngine:
                 return
             delay = min(delay * 2, _MAX_RETRY_S)
 
-    def _venue_id(self, cid: str) -> str:
+    def _venue_ref(self, cid: str) -> tuple[str, str]:
+        """The venue's order id (if known) and the symbol: what a venue may need besides the client id."""
         order = self.book.order(cid) or self.ledger.order(cid)
-        return "" if order is None else order.venue_order_id
+        return ("", "") if order is None else (order.venue_order_id, order.intent.symbol)
 
     async def _pause(self, seconds: float) -> None:
         """Sleep ``seconds``, or less if the venue comes back meanwhile."""
@@ -701,7 +733,7 @@ class ExecutionEngine:
         """One cancel request; True once the venue answered it (the reply is applied)."""
         assert self.venue is not None
         try:
-            reply = await self._calling_venue(cid, self.venue.cancel(cid, self._venue_id(cid)))
+            reply = await self._calling_venue(cid, self.venue.cancel(cid, *self._venue_ref(cid)))
         except (VenueUnavailable, VenueTimeout) as err:
             if not quiet:
                 log.warning("cancel_failed", client_order_id=cid, reason=str(err), retry="with backoff")

@@ -115,9 +115,14 @@ def _ms(seconds: float) -> int:
 
 
 class GrpcVenue:
-    """A ``Venue`` over gRPC to the order-execution service (live mode)."""
+    """A ``Venue`` over gRPC to the order-execution service (live mode).
+
+    The connection (channel, retries, breaker, ``watch``) is shared with ``OrderServiceVenue``
+    (``host.execution.order_service``), the venue for b25's ``order.OrderService``: a subclass
+    names its stub (``stub_class``) and its probe (``_probe_call``)."""
 
     name = "grpc"
+    stub_class: Any = OrderExecutionStub
 
     def __init__(self, config: GrpcConfig, clock: Clock) -> None:
         self.config = config
@@ -149,7 +154,7 @@ class GrpcVenue:
             raise self._ambiguous("submit_batch", label, f"no response for signal ids {missing}")
         return [self._order_reply("submit_batch", cid, by_id[cid]) for cid in ids]
 
-    async def cancel(self, client_order_id: str, venue_order_id: str = "") -> VenueReply:
+    async def cancel(self, client_order_id: str, venue_order_id: str = "", symbol: str = "") -> VenueReply:
         """``cancelled`` is the reply; ``not_found`` means unknown; ``failed`` (the order was not working)
         is followed by ``status()``, which says what it is."""
         request = pb.CancelOrderRequest(order_id=venue_order_id, signal_id=client_order_id)
@@ -161,7 +166,7 @@ class GrpcVenue:
             client_order_id, status, response.order_id, message=response.message, timestamp_ns=response.timestamp * 1000
         )
 
-    async def status(self, client_order_id: str, venue_order_id: str = "") -> VenueReply:
+    async def status(self, client_order_id: str, venue_order_id: str = "", symbol: str = "") -> VenueReply:
         request = pb.OrderStatusRequest(order_id=venue_order_id, signal_id=client_order_id)
         response = await self._call("status", client_order_id, "GetOrderStatus", request)
         status = self._parse("status", client_order_id, response.status, "OrderStatusResponse")
@@ -197,7 +202,7 @@ class GrpcVenue:
         """One status call past the breaker; its reply closes the breaker (any reply: the service is up)."""
         self.stats.attempts += 1
         try:
-            await self._stubs().GetOrderStatus(pb.OrderStatusRequest(signal_id=""), timeout=self.config.timeout)
+            await self._probe_call(self._stubs())
         except grpc.aio.AioRpcError as error:
             if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 log.info("venue_probe_failed", venue=self.name, code=error.code().name)
@@ -207,6 +212,9 @@ class GrpcVenue:
             log.warning("venue_breaker_closed", venue=self.name, after="successful probe")
         self.breaker.success()
         return True
+
+    async def _probe_call(self, stub: Any) -> None:
+        await stub.GetOrderStatus(pb.OrderStatusRequest(signal_id=""), timeout=self.config.timeout)
 
     async def close(self) -> None:
         if self._channel is not None:
@@ -226,10 +234,11 @@ class GrpcVenue:
                 ("grpc.client_idle_timeout_ms", 2**31 - 1),
             ]
             self._channel = grpc.aio.insecure_channel(cfg.order_execution_address, options=options)
-            self._stub = OrderExecutionStub(self._channel)  # type: ignore[no-untyped-call]  # generated, untyped
+            self._stub = self.stub_class(self._channel)
         return self._stub
 
-    async def _call(self, operation: str, cid: str, method: str, request: Any) -> Any:
+    async def _call(self, operation: str, cid: str, method: str, request: Any, *, missing_ok: bool = False) -> Any:
+        """One call with retries; with ``missing_ok`` a NOT_FOUND answer returns None (the venue answered)."""
         delay = self.config.retry_backoff
         for attempt in range(self.config.max_retries + 1):
             self._admit(operation, cid)
@@ -237,6 +246,10 @@ class GrpcVenue:
             try:
                 response = await getattr(self._stubs(), method)(request, timeout=self.config.timeout)
             except grpc.aio.AioRpcError as error:
+                if missing_ok and error.code() == grpc.StatusCode.NOT_FOUND:
+                    self.breaker.success()
+                    self.last_success_at = self._clock.monotonic()
+                    return None
                 self.last_error = f"{operation}: {error.code().name}: {error.details()}"
                 opened = self._failed(operation, cid)
                 if error.code() != grpc.StatusCode.UNAVAILABLE:

@@ -80,10 +80,10 @@ class PaperVenue:
     async def submit_batch(self, intents: Sequence[OrderIntent]) -> list[VenueReply]:
         return [self._submit(intent) for intent in intents]
 
-    async def cancel(self, client_order_id: str, venue_order_id: str = "") -> VenueReply:
+    async def cancel(self, client_order_id: str, venue_order_id: str = "", symbol: str = "") -> VenueReply:
         return self._reply(client_order_id, self.engine.cancel(client_order_id))
 
-    async def status(self, client_order_id: str, venue_order_id: str = "") -> VenueReply:
+    async def status(self, client_order_id: str, venue_order_id: str = "", symbol: str = "") -> VenueReply:
         return self._reply(client_order_id, self.engine.status(client_order_id))
 
     def on_market(self, event: MarketEvent) -> None:

@@ -66,6 +66,7 @@ class VenueReply:
     average_price: float = 0.0
     message: str = ""
     timestamp_ns: int = 0
+    fee: float | None = None  # cumulative fee, when the venue reports it (order.OrderService does)
 
     @property
     def known(self) -> bool:
@@ -116,12 +117,12 @@ class Venue(Protocol):
         """Place the order, or return the existing one if its client order id is already known."""
         ...
 
-    async def cancel(self, client_order_id: str, venue_order_id: str = "") -> VenueReply:
+    async def cancel(self, client_order_id: str, venue_order_id: str = "", symbol: str = "") -> VenueReply:
         """Cancel a working order; a terminal or unknown order comes back unchanged (status says which).
-        ``venue_order_id`` is the venue's id when the caller knows it (a venue may need it)."""
+        ``venue_order_id`` (when the caller knows it) and ``symbol`` help a venue that needs them."""
         ...
 
-    async def status(self, client_order_id: str, venue_order_id: str = "") -> VenueReply:
+    async def status(self, client_order_id: str, venue_order_id: str = "", symbol: str = "") -> VenueReply:
         """The order as the venue knows it; ``status is None`` when it never saw the id."""
         ...
 

@@ -295,17 +295,24 @@ class Ledger:
         return state.snapshot(fill.timestamp_ns, strategy, self._marks.get(fill.symbol))
 
     def record_missing_fill(
-        self, client_order_id: str, venue_filled: float, venue_average: float, now_ns: int
-    ) -> tuple[Fill, Position] | None:
+        self, client_order_id: str, venue_filled: float, venue_average: float, now_ns: int, *,
+        venue_fee: float | None = None, reconciled: bool = True,
+    ) -> tuple[Fill, Position] | None:  # fmt: skip
         """The venue says ``venue_filled`` of the order filled at ``venue_average``; store what the
-        ledger's fills lack as one fill marked ``reconciled``, applied like any fill. None when
-        nothing is missing (or nothing can price it).
+        ledger's fills lack as one fill, applied like any fill. None when nothing is missing (or
+        nothing can price it).
+
+        Two uses. Recovery (``reconciled``): the fills' reports were lost; the fill is marked
+        ``reconciled``, fee 0 unless ``venue_fee`` says. A venue that reports fills only as
+        cumulative order state (order.OrderService's updates; ``reconciled=False``): each update's
+        new quantity is a fill, its id ``<venue order id>:<cumulative quantity>`` (the same update
+        delivered twice is stored once), its fee the cumulative ``venue_fee`` minus the fees held.
 
         The quantity is the venue's figure minus the fills held (never past the order's quantity);
         the price makes the order's average the venue's: ``(venue_average * venue_filled -
-        held notional) / missing``, else the venue's average when that is not a price. Its id,
-        ``reconciled:<client order id>:<n>``, is new for each recovery. A venue fill that arrives
-        afterwards for the same quantity is stored as covered (``record_fill``): counted once.
+        held notional) / missing``, else the venue's average when that is not a price. A recovered
+        fill's id, ``reconciled:<client order id>:<n>``, is new for each recovery. A venue fill that
+        arrives afterwards for the same quantity is stored as covered (``record_fill``): counted once.
         """
         with self._write("record_missing_fill") as tx:
             order = _load_order(tx, client_order_id)
@@ -323,15 +330,18 @@ class Ledger:
             if not (price > 0 and math.isfinite(price)):
                 log.error("missing_fill_unpriced", client_order_id=client_order_id, missing=missing)
                 return None
-            (count,) = tx.execute(
-                "SELECT count(*) FROM fills WHERE client_order_id = ? AND reconciled = 1", (client_order_id,)
+            count, fees = tx.execute(
+                "SELECT total(reconciled), total(fee) FROM fills WHERE client_order_id = ?", (client_order_id,)
             ).fetchone()
+            venue_id = order.venue_order_id or client_order_id
+            fill_id = f"reconciled:{client_order_id}:{int(count) + 1}" if reconciled else f"{venue_id}:{target:.12g}"
             fill = Fill(
-                fill_id=f"reconciled:{client_order_id}:{count + 1}", order_id=order.venue_order_id or client_order_id,
-                symbol=intent.symbol, side=intent.side, price=price, quantity=missing, timestamp_ns=now_ns,
-                strategy=intent.strategy, reconciled=True,
+                fill_id=fill_id, order_id=venue_id, symbol=intent.symbol, side=intent.side, price=price,
+                quantity=missing, timestamp_ns=now_ns, fee=0.0 if venue_fee is None else venue_fee - fees,
+                strategy=intent.strategy, reconciled=reconciled,
             )  # fmt: skip
-            _insert_fill(tx, fill, order, intent.strategy, now_ns, 0.0)
+            if not _insert_fill(tx, fill, order, intent.strategy, now_ns, 0.0):
+                return None
             state = _apply_to_position(tx, intent.strategy, fill, missing)
             _apply_fill_to_order(tx, order, fill, now_ns)
         position = state.snapshot(now_ns, intent.strategy, self._marks.get(intent.symbol))

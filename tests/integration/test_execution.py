@@ -685,11 +685,11 @@ class _HeldSubmit:
         await self.release.wait()
         return await self.inner.submit(intent)
 
-    async def cancel(self, client_order_id: str, venue_order_id: str = "") -> Any:
-        return await self.inner.cancel(client_order_id, venue_order_id)
+    async def cancel(self, client_order_id: str, venue_order_id: str = "", symbol: str = "") -> Any:
+        return await self.inner.cancel(client_order_id, venue_order_id, symbol)
 
-    async def status(self, client_order_id: str, venue_order_id: str = "") -> Any:
-        return await self.inner.status(client_order_id, venue_order_id)
+    async def status(self, client_order_id: str, venue_order_id: str = "", symbol: str = "") -> Any:
+        return await self.inner.status(client_order_id, venue_order_id, symbol)
 
     async def close(self) -> None:
         await self.inner.close()
@@ -743,10 +743,10 @@ class _HeldCancel(_HeldSubmit):
     async def submit(self, intent: Any) -> Any:
         return await self.inner.submit(intent)
 
-    async def cancel(self, client_order_id: str, venue_order_id: str = "") -> Any:
+    async def cancel(self, client_order_id: str, venue_order_id: str = "", symbol: str = "") -> Any:
         self.reached.set()
         await self.release.wait()
-        return await self.inner.cancel(client_order_id, venue_order_id)
+        return await self.inner.cancel(client_order_id, venue_order_id, symbol)
 
 
 class TestDrain:
