@@ -44,14 +44,14 @@ Order updates. ``_order_update`` is the one place a strategy is told of its orde
 ``rejected`` update whose ``rule`` says why: an aggregation outcome (``netted``, ``merged``,
 ``outvoted``, ``no_consensus``, ``superseded``), ``queue_full``, a risk rule, ``observation``,
 ``duplicate_client_order_id`` or ``ledger_unavailable``. ``_transition`` tells of a move into
-``accepted``, ``cancelled``, ``expired`` or ``rejected`` (rule ``venue`` or ``venue_unavailable``),
-once per move; ``_deliver_fill`` tells of fill progress: each fill the strategy is handed (stored by
-``record_fill``, or recovered by reconciliation) is followed, after the fill and its position, by
-exactly one update of its order as the ledger then holds it (``partially_filled``, ``filled``, or
-its terminal status when the fill raced a cancel). A venue reply that reports fills before they
-arrive tells nothing itself: the fills, or the fill reconciliation recovers, do. A reduced (netted)
-or weighted order is its lead signal's: its id, slot and metadata, and the quantity actually sent,
-which the update carries.
+``accepted`` (once), ``cancelled``, ``expired`` or ``rejected`` (rule ``venue`` or
+``venue_unavailable``); ``_deliver_fill`` tells of fill progress: each fill the strategy is handed
+(stored by ``record_fill``, or recovered by reconciliation) is followed, after the fill and its
+position, by exactly one update of its order as the ledger then holds it (``partially_filled``,
+``filled``, or its terminal status when the fill raced a cancel). A venue reply that reports fills
+before they arrive tells nothing itself: the fills, or the fill reconciliation recovers, do. A
+reduced (netted) or weighted order is its lead signal's: its id, slot and metadata, and the
+quantity actually sent, which the update carries.
 
 Modes: ``live`` and ``simulation`` differ only in the venue given; ``observation`` runs the same
 path up to risk and records what would have been sent, sending nothing (each approved order is
@@ -76,7 +76,7 @@ from host.execution.persist import Persister
 from host.execution.venue import Venue, VenueReply, VenueTimeout, VenueUnavailable
 from host.ledger import DuplicateOrder, Ledger, LedgerError
 from host.metrics import ExecutionMetrics
-from host.orders import TERMINAL, TOLD_ON_TRANSITION, OrderIntent, OrderState, OrderStatus, order_update
+from host.orders import TERMINAL, OrderIntent, OrderState, OrderStatus, order_update, told_on_transition
 from host.risk import QUOTA_RULES, AggregationResult, Aggregator, OutcomeKind, Rejected, RiskManager, SignalQueue
 from sdk.events import Cancel, Fill, MarketEvent, OrderUpdate, Position, Signal
 
@@ -574,7 +574,7 @@ class ExecutionEngine:
             log.error("order_transition_failed", client_order_id=cid, status=status.value, reason=str(err))
             return
         self.book.order_changed(state)
-        if state.status is not current.status and state.status in TOLD_ON_TRANSITION:
+        if told_on_transition(current.status, state.status):
             # A cancel the host asked for is told with its cause (a slot replacement, a kill switch...),
             # which the venue's confirmation would otherwise replace.
             cause = current.reason if current.status is OrderStatus.CANCEL_PENDING else ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from host.orders import OrderIntent, OrderState, OrderStatus, order_update
+from host.orders import OrderIntent, OrderState, OrderStatus, order_update, told_on_transition
 from sdk.events import OrderUpdateStatus, Side, Signal
 
 NOW = 1_700_000_000_000_000_000
@@ -66,3 +66,25 @@ class TestOrderUpdate:
         """A state built for a refused signal without a time takes the caller's now."""
         update = order_update(state(OrderStatus.REJECTED, updated_ns=0), NOW)
         assert update is not None and update.timestamp_ns == NOW
+
+    @pytest.mark.parametrize(
+        ("before", "after", "told"),
+        [
+            (OrderStatus.SENT, OrderStatus.ACCEPTED, True),
+            (OrderStatus.PENDING_NEW, OrderStatus.ACCEPTED, True),
+            (OrderStatus.PARTIALLY_FILLED, OrderStatus.ACCEPTED, False),
+            (OrderStatus.CANCEL_PENDING, OrderStatus.ACCEPTED, False),
+            (OrderStatus.ACCEPTED, OrderStatus.ACCEPTED, False),
+            (OrderStatus.CANCEL_PENDING, OrderStatus.CANCELLED, True),
+            (OrderStatus.SENT, OrderStatus.REJECTED, True),
+            (OrderStatus.PENDING_NEW, OrderStatus.EXPIRED, True),
+            (OrderStatus.CANCELLED, OrderStatus.CANCELLED, False),
+            (OrderStatus.SENT, OrderStatus.FILLED, False),
+            (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, False),
+            (OrderStatus.ACCEPTED, OrderStatus.CANCEL_PENDING, False),
+            (OrderStatus.PENDING_NEW, OrderStatus.SENT, False),
+        ],
+    )
+    def test_which_moves_are_news(self, before: OrderStatus, after: OrderStatus, told: bool) -> None:
+        """Accepted once, every ending once; fill progress is the fills' to tell, the host's steps nobody's."""
+        assert told_on_transition(before, after) is told
