@@ -551,12 +551,18 @@ class ExecutionEngine:
         self._transition(
             reply.client_order_id, reply.status, venue_order_id=reply.venue_order_id or None,
             filled_quantity=reply.filled_quantity, average_price=reply.average_price, reason=reply.message,
+            from_venue=True,
         )  # fmt: skip
 
-    def _transition(self, cid: str, status: OrderStatus, *, rule: str = "venue", **fields: object) -> None:
+    def _transition(
+        self, cid: str, status: OrderStatus, *, rule: str = "venue", from_venue: bool = False, **fields: object
+    ) -> None:
         """Move an order in the ledger and the book; tell its strategy when the move is one it hears of.
 
         ``rule`` is what a move to REJECTED reports: a venue's refusal unless the caller says otherwise.
+        A venue's reply (``from_venue``) confirming a cancel the host asked for is told with the
+        cancel's cause (a slot replacement, a kill switch, ...), not the venue's "cancelled"; a move
+        the host decides is told with its own reason.
         """
         current = self.ledger.order(cid)
         if current is None:
@@ -575,9 +581,7 @@ class ExecutionEngine:
             return
         self.book.order_changed(state)
         if told_on_transition(current.status, state.status):
-            # A cancel the host asked for is told with its cause (a slot replacement, a kill switch...),
-            # which the venue's confirmation would otherwise replace.
-            cause = current.reason if current.status is OrderStatus.CANCEL_PENDING else ""
+            cause = current.reason if from_venue and current.status is OrderStatus.CANCEL_PENDING else ""
             self._order_update(state, rule=rule, reason=cause)
 
     def _order_update(self, state: OrderState, *, rule: str = "", reason: str = "") -> None:

@@ -1,8 +1,9 @@
 """Order updates: what the execution engine tells a strategy about every signal it sent, and when.
 
 Real parts, as in test_execution: the app's order path (``tests.execution_harness``) over a real
-SQLite ledger and an in-process ``PaperVenue`` whose fills come back through ``record_fill``; for
-the venue being down, a real ``GrpcVenue`` pointed at a loopback port nobody listens on. What the
+SQLite ledger and an in-process ``PaperVenue`` whose fills come back through ``record_fill`` (a
+restarted venue is a fresh matching engine in its place; lost fill reports go to a list instead);
+for the venue being down, a real ``GrpcVenue`` pointed at a loopback port nobody listens on. What the
 engine hands each strategy is recorded in order (``Delivered``), so the tests read the exact
 sequence a runner would get: which updates, with what, and where they fall among fills and
 positions.
@@ -18,6 +19,8 @@ import pytest
 
 from host.clock import SystemClock
 from host.execution.grpc_venue import GrpcVenue
+from host.execution.matching import MatchingEngine
+from host.execution.paper import paper_id_prefix
 from host.ledger import Ledger
 from host.orders import OrderIntent, OrderStatus
 from sdk.events import (
@@ -292,3 +295,43 @@ class TestAggregation:
         for strategy, updates in expected.items():
             got = [(u.client_order_id, u.status, u.quantity, u.rule) for u in host.delivered.updates(strategy)]
             assert got == updates
+
+
+class TestReconciliation:
+    async def test_an_order_the_venue_forgot_is_told_expired_with_why(self, host: Host, clock: ManualClocks) -> None:
+        """A venue that restarted forgot a resting order: reconciliation closes it, never revived, and
+        its strategy hears it expired, with the reason, nothing left working."""
+        host.signal("alpha", limit(BUY, 1.0, 97.0, "forgotten"))
+        await hears(host, 1)
+        assert host.paper is not None
+        host.paper.engine = MatchingEngine(clock=clock, id_prefix=paper_id_prefix())  # a restarted venue
+        await host.engine.reconcile("venue_reconnected")
+        updates = await hears(host, 2)
+        assert told(host) == [("forgotten", ACCEPTED, 0.0, 1.0, ""), ("forgotten", EXPIRED, 0.0, 0.0, "")]
+        assert "no longer knows the order" in updates[1].reason
+
+    async def test_a_fill_recovered_by_reconciliation_is_told_after_it_and_the_late_report_adds_nothing(
+        self, host: Host, clock: ManualClocks
+    ) -> None:
+        """1 of 3 fills, the report of the other 2 is lost: reconciliation recovers them as a reconciled
+        fill, followed by the order's update (filled); the lost report arriving later is covered: the
+        strategy gets the position again and no second update."""
+        host.tick(99.0, 100.0, ask_size=1.0)
+        host.signal("alpha", limit(BUY, 3.0, 100.0, "lossy"))
+        await hears(host, 1)
+        assert host.paper is not None
+        lost: list[Fill] = []
+        host.paper._sink = lost.append  # the fill reports go nowhere, as over core NATS to a dead engine
+        clock.advance(1.0)
+        host.tick(98.5, 99.5, ask_size=5.0)
+        assert [f.quantity for f in lost] == [2.0]
+        host.engine.fill_grace_s = 0.05
+        await host.engine.reconcile("venue_reconnected")
+        await hears(host, 2)
+        events = host.delivered.of("alpha")
+        assert [type(e) for e in events[-3:]] == [Fill, Position, OrderUpdate]
+        recovered = events[-3]
+        assert isinstance(recovered, Fill) and (recovered.reconciled, recovered.quantity) == (True, 2.0)
+        assert told(host)[-1] == ("lossy", FILLED, 3.0, 0.0, "")
+        host.engine.record_fill(lost[0])
+        assert [type(e) for e in host.delivered.of("alpha")[len(events) :]] == [Position]
