@@ -15,6 +15,16 @@ class MarketDataType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     BOOK: _ClassVar[MarketDataType]
     CANDLE: _ClassVar[MarketDataType]
 
+class OrderUpdateStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ORDER_UPDATE_STATUS_UNSPECIFIED: _ClassVar[OrderUpdateStatus]
+    ORDER_ACCEPTED: _ClassVar[OrderUpdateStatus]
+    ORDER_PARTIALLY_FILLED: _ClassVar[OrderUpdateStatus]
+    ORDER_FILLED: _ClassVar[OrderUpdateStatus]
+    ORDER_CANCELLED: _ClassVar[OrderUpdateStatus]
+    ORDER_EXPIRED: _ClassVar[OrderUpdateStatus]
+    ORDER_REJECTED: _ClassVar[OrderUpdateStatus]
+
 class BootFailureKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     BOOT_FAILURE_KIND_UNSPECIFIED: _ClassVar[BootFailureKind]
@@ -55,6 +65,13 @@ TICK: MarketDataType
 TRADE: MarketDataType
 BOOK: MarketDataType
 CANDLE: MarketDataType
+ORDER_UPDATE_STATUS_UNSPECIFIED: OrderUpdateStatus
+ORDER_ACCEPTED: OrderUpdateStatus
+ORDER_PARTIALLY_FILLED: OrderUpdateStatus
+ORDER_FILLED: OrderUpdateStatus
+ORDER_CANCELLED: OrderUpdateStatus
+ORDER_EXPIRED: OrderUpdateStatus
+ORDER_REJECTED: OrderUpdateStatus
 BOOT_FAILURE_KIND_UNSPECIFIED: BootFailureKind
 PLUGIN_LOAD: BootFailureKind
 CONFIG: BootFailureKind
@@ -115,18 +132,20 @@ class EventBatch(_message.Message):
     def __init__(self, seq: _Optional[int] = ..., events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ...) -> None: ...
 
 class Event(_message.Message):
-    __slots__ = ("market", "fill", "position", "timer", "target")
+    __slots__ = ("market", "fill", "position", "timer", "order", "target")
     MARKET_FIELD_NUMBER: _ClassVar[int]
     FILL_FIELD_NUMBER: _ClassVar[int]
     POSITION_FIELD_NUMBER: _ClassVar[int]
     TIMER_FIELD_NUMBER: _ClassVar[int]
+    ORDER_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
     market: MarketData
     fill: Fill
     position: Position
     timer: Timer
+    order: OrderUpdate
     target: str
-    def __init__(self, market: _Optional[_Union[MarketData, _Mapping]] = ..., fill: _Optional[_Union[Fill, _Mapping]] = ..., position: _Optional[_Union[Position, _Mapping]] = ..., timer: _Optional[_Union[Timer, _Mapping]] = ..., target: _Optional[str] = ...) -> None: ...
+    def __init__(self, market: _Optional[_Union[MarketData, _Mapping]] = ..., fill: _Optional[_Union[Fill, _Mapping]] = ..., position: _Optional[_Union[Position, _Mapping]] = ..., timer: _Optional[_Union[Timer, _Mapping]] = ..., order: _Optional[_Union[OrderUpdate, _Mapping]] = ..., target: _Optional[str] = ...) -> None: ...
 
 class MarketData(_message.Message):
     __slots__ = ("type", "symbol", "timestamp_ns", "sequence", "last_price", "bid_price", "ask_price", "bid_size", "ask_size", "volume", "volume_quote", "bids", "asks", "open", "high", "low", "close")
@@ -219,6 +238,36 @@ class Timer(_message.Message):
     name: str
     timestamp_ns: int
     def __init__(self, name: _Optional[str] = ..., timestamp_ns: _Optional[int] = ...) -> None: ...
+
+class OrderUpdate(_message.Message):
+    __slots__ = ("client_order_id", "strategy", "symbol", "side", "slot", "status", "quantity", "filled_quantity", "remaining_quantity", "average_price", "reason", "rule", "timestamp_ns")
+    CLIENT_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    SIDE_FIELD_NUMBER: _ClassVar[int]
+    SLOT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    FILLED_QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    AVERAGE_PRICE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_NS_FIELD_NUMBER: _ClassVar[int]
+    client_order_id: str
+    strategy: str
+    symbol: str
+    side: Side
+    slot: str
+    status: OrderUpdateStatus
+    quantity: float
+    filled_quantity: float
+    remaining_quantity: float
+    average_price: float
+    reason: str
+    rule: str
+    timestamp_ns: int
+    def __init__(self, client_order_id: _Optional[str] = ..., strategy: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[_Union[Side, str]] = ..., slot: _Optional[str] = ..., status: _Optional[_Union[OrderUpdateStatus, str]] = ..., quantity: _Optional[float] = ..., filled_quantity: _Optional[float] = ..., remaining_quantity: _Optional[float] = ..., average_price: _Optional[float] = ..., reason: _Optional[str] = ..., rule: _Optional[str] = ..., timestamp_ns: _Optional[int] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ("sent_ns",)
@@ -331,7 +380,7 @@ class StrategyOutput(_message.Message):
     def __init__(self, strategy: _Optional[str] = ..., signals: _Optional[_Iterable[_Union[Signal, _Mapping]]] = ..., cancels: _Optional[_Iterable[_Union[Cancel, _Mapping]]] = ..., errors: _Optional[_Iterable[_Union[Error, _Mapping]]] = ..., compute_ns: _Optional[int] = ..., events: _Optional[int] = ...) -> None: ...
 
 class Signal(_message.Message):
-    __slots__ = ("symbol", "side", "order_type", "quantity", "price", "stop_price", "time_in_force", "priority", "max_slippage", "confidence", "metadata", "slot", "timestamp_ns")
+    __slots__ = ("symbol", "side", "order_type", "quantity", "price", "stop_price", "time_in_force", "priority", "max_slippage", "confidence", "metadata", "slot", "timestamp_ns", "client_order_id")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -352,6 +401,7 @@ class Signal(_message.Message):
     METADATA_FIELD_NUMBER: _ClassVar[int]
     SLOT_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_NS_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     symbol: str
     side: Side
     order_type: OrderType
@@ -365,7 +415,8 @@ class Signal(_message.Message):
     metadata: _containers.ScalarMap[str, str]
     slot: str
     timestamp_ns: int
-    def __init__(self, symbol: _Optional[str] = ..., side: _Optional[_Union[Side, str]] = ..., order_type: _Optional[_Union[OrderType, str]] = ..., quantity: _Optional[float] = ..., price: _Optional[float] = ..., stop_price: _Optional[float] = ..., time_in_force: _Optional[_Union[TimeInForce, str]] = ..., priority: _Optional[int] = ..., max_slippage: _Optional[float] = ..., confidence: _Optional[float] = ..., metadata: _Optional[_Mapping[str, str]] = ..., slot: _Optional[str] = ..., timestamp_ns: _Optional[int] = ...) -> None: ...
+    client_order_id: str
+    def __init__(self, symbol: _Optional[str] = ..., side: _Optional[_Union[Side, str]] = ..., order_type: _Optional[_Union[OrderType, str]] = ..., quantity: _Optional[float] = ..., price: _Optional[float] = ..., stop_price: _Optional[float] = ..., time_in_force: _Optional[_Union[TimeInForce, str]] = ..., priority: _Optional[int] = ..., max_slippage: _Optional[float] = ..., confidence: _Optional[float] = ..., metadata: _Optional[_Mapping[str, str]] = ..., slot: _Optional[str] = ..., timestamp_ns: _Optional[int] = ..., client_order_id: _Optional[str] = ...) -> None: ...
 
 class Cancel(_message.Message):
     __slots__ = ("slot", "symbol")

@@ -4,8 +4,8 @@ Model. ``ReplaySource`` is the replay's ``host.app.Source``: it waits until ever
 settled (Ready, or held open by a boot error), then hands each event to the engine in file order,
 advancing the ``ReplayClock`` to the event's time first, so reference prices, UTC days and rate
 windows follow the recording. Market data goes through ``Engine.on_market`` (books and the paper
-venue's matching, then the strategies); recorded fills, positions and timers go to the strategy
-they name. The replay is paced by backpressure, never by a clock and never by conflation: every
+venue's matching, then the strategies); recorded fills, positions, order updates and timers go to
+the strategy they name. The replay is paced by backpressure, never by a clock and never by conflation: every
 32 events it waits while a running strategy has more than ``max_lag_events`` queued, so every
 strategy sees every event it subscribed to. At the end it waits until every strategy has answered
 everything queued for it and the order path is drained, then takes the ``RunReport``.
@@ -39,7 +39,7 @@ from host.config import Config
 from host.risk.seams import FeedView
 from host.supervisor.managed import StrategyState, StrategyStatus
 from host.supervisor.supervisor import Supervisor
-from sdk.events import Event, Fill, Position, Timer
+from sdk.events import Event, Fill, OrderUpdate, Position, Timer
 
 __all__ = ["ReplaySource", "RunReport", "StrategyReport", "run_replay", "summary"]
 
@@ -133,7 +133,7 @@ class ReplaySource:
             if self._closed:
                 break
             clock.advance(event.timestamp_ns)
-            if isinstance(event, (Fill, Position, Timer)):
+            if isinstance(event, (Fill, Position, Timer, OrderUpdate)):
                 for strategy_id in _owners(supervisor, event):
                     supervisor.deliver(strategy_id, event)
             else:
@@ -162,7 +162,7 @@ class ReplaySource:
         )
 
 
-def _owners(supervisor: Supervisor, event: Fill | Position | Timer) -> list[str]:
+def _owners(supervisor: Supervisor, event: Fill | Position | Timer | OrderUpdate) -> list[str]:
     ids = [d.id for d in supervisor.definitions()]
     strategy = getattr(event, "strategy", "")
     return [strategy] if strategy in ids else ids if isinstance(event, Timer) else []

@@ -16,7 +16,7 @@ waiting item per key; from then on a newer item for a waiting key replaces the o
 moves to the newer position (the runner sees the latest state, in the order it became latest),
 and a new key arriving while ``capacity`` market items wait drops the oldest market item.
 Conflating mode lasts until a ``take`` empties the outbox, that is until the runner has caught up.
-Reliable items (fills, positions, timers) are never conflated or dropped and do not count against
+Reliable items (fills, positions, timers, order updates) are never conflated or dropped and do not count against
 ``capacity``; they keep their place among the market items, through compaction too. Every
 replacement and drop is counted. Each put is O(1) except the compaction, which is O(``capacity``)
 once per lag episode and is paid for by the ``capacity`` appends that preceded it.
@@ -138,7 +138,7 @@ class Outbox:
         self.conflated += len(stale)
 
     def put_reliable(self, item: bytes) -> None:
-        """Queue a fill, position or timer: never conflated, never dropped, not bounded by capacity."""
+        """Queue a fill, position, timer or order update: never conflated, never dropped, not bounded by capacity."""
         self.enqueued += 1
         self.reliable += 1
         items = self._items

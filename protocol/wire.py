@@ -1,6 +1,6 @@
 """Conversions between SDK types and the protocol's messages, for both ends of the stream.
 
-The host turns decoded market data, fills and positions into protocol ``Event``s and reads
+The host turns decoded market data, fills, positions and order updates into protocol ``Event``s and reads
 signals out of results; the runner does the reverse. Keeping both directions here means the
 mapping exists once. ``encode_batch`` builds a ``HostMessage`` around events serialized once
 (protobuf fields concatenate), so a batch fanned out to several runners is encoded one time.
@@ -18,6 +18,8 @@ from sdk.events import (
     Event,
     Fill,
     OrderType,
+    OrderUpdate,
+    OrderUpdateStatus,
     Position,
     Side,
     Signal,
@@ -50,6 +52,15 @@ _TYPE_TO_PB = {
 _TYPE_FROM_PB = {v: k for k, v in _TYPE_TO_PB.items()}
 _TIF_TO_PB = {TimeInForce.GTC: pb.GTC, TimeInForce.IOC: pb.IOC, TimeInForce.FOK: pb.FOK}
 _TIF_FROM_PB = {v: k for k, v in _TIF_TO_PB.items()}
+_STATUS_TO_PB = {
+    OrderUpdateStatus.ACCEPTED: pb.ORDER_ACCEPTED,
+    OrderUpdateStatus.PARTIALLY_FILLED: pb.ORDER_PARTIALLY_FILLED,
+    OrderUpdateStatus.FILLED: pb.ORDER_FILLED,
+    OrderUpdateStatus.CANCELLED: pb.ORDER_CANCELLED,
+    OrderUpdateStatus.EXPIRED: pb.ORDER_EXPIRED,
+    OrderUpdateStatus.REJECTED: pb.ORDER_REJECTED,
+}
+_STATUS_FROM_PB = {v: k for k, v in _STATUS_TO_PB.items()}
 
 
 # ---------------------------------------------------------------- events: host -> runner
@@ -115,8 +126,32 @@ def event_to_pb(event: Event, target: str = "") -> pb.Event:
             )  # fmt: skip
         case Timer():
             return pb.Event(timer=pb.Timer(name=event.name, timestamp_ns=event.timestamp_ns), target=target)
+        case OrderUpdate():
+            return pb.Event(order=_order_to_pb(event), target=target)
         case _:
             return pb.Event(market=_market_to_pb(event), target=target)
+
+
+def _order_to_pb(update: OrderUpdate) -> pb.OrderUpdate:
+    return pb.OrderUpdate(
+        client_order_id=update.client_order_id, strategy=update.strategy, symbol=update.symbol,
+        side=_SIDE_TO_PB[update.side], slot=update.slot, status=_STATUS_TO_PB[update.status], quantity=update.quantity,
+        filled_quantity=update.filled_quantity, remaining_quantity=update.remaining_quantity,
+        average_price=update.average_price, reason=update.reason, rule=update.rule, timestamp_ns=update.timestamp_ns,
+    )  # fmt: skip
+
+
+def _order_from_pb(o: pb.OrderUpdate) -> OrderUpdate:
+    status = _STATUS_FROM_PB.get(o.status)
+    if status is None:
+        raise ValueError(f"order update {o.client_order_id!r} has no status")
+    return OrderUpdate(
+        client_order_id=o.client_order_id, strategy=o.strategy, symbol=o.symbol,
+        side=_SIDE_FROM_PB.get(o.side, "unspecified"),  # type: ignore[arg-type]  # validated by OrderUpdate
+        slot=o.slot, status=status, quantity=o.quantity, filled_quantity=o.filled_quantity,
+        remaining_quantity=o.remaining_quantity, average_price=o.average_price, reason=o.reason, rule=o.rule,
+        timestamp_ns=o.timestamp_ns,
+    )  # fmt: skip
 
 
 def _opt(message: Any, name: str) -> float | None:
@@ -166,6 +201,8 @@ def event_from_pb(event: pb.Event) -> Event:
         )  # fmt: skip
     if kind == "timer":
         return Timer(event.timer.name, event.timer.timestamp_ns)
+    if kind == "order":
+        return _order_from_pb(event.order)
     raise ValueError(f"event kind {kind!r} is unknown")
 
 
@@ -175,7 +212,7 @@ def encode_event_item(event: Event, target: str = "") -> bytes:
     A batch's payload is the plain concatenation of such items, so each event is serialized
     once on arrival and the same bytes go into the batch of every runner that takes it.
     """
-    if target or isinstance(event, Fill | Position | Timer):
+    if target or isinstance(event, Fill | Position | Timer | OrderUpdate):
         body = event_to_pb(event, target).SerializeToString()
     else:  # market data, the per-tick path: Event{market = 1} framed here, without building an Event
         market = _market_to_pb(event).SerializeToString()
@@ -221,7 +258,7 @@ def signal_to_pb(signal: Signal, timestamp_ns: int = 0) -> pb.Signal:
         quantity=signal.quantity, price=signal.price, stop_price=signal.stop_price,
         time_in_force=_TIF_TO_PB[signal.time_in_force], priority=signal.priority,
         max_slippage=signal.max_slippage, confidence=signal.confidence, metadata=dict(signal.metadata),
-        slot=signal.slot, timestamp_ns=timestamp_ns,
+        slot=signal.slot, timestamp_ns=timestamp_ns, client_order_id=signal.client_order_id,
     )  # fmt: skip
 
 
@@ -244,6 +281,7 @@ def signal_from_pb(message: pb.Signal) -> Signal:
         confidence=message.confidence,
         metadata=dict(message.metadata),
         slot=message.slot,
+        client_order_id=message.client_order_id,
     )
 
 

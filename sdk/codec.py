@@ -24,12 +24,13 @@ from typing import Any, Callable, Iterator, Mapping
 
 from sdk import _check as check
 from sdk.errors import ValidationError
-from sdk.events import Book, Candle, Event, Fill, Position, Side, Tick, Timer, Trade
+from sdk.events import Book, Candle, Event, Fill, OrderUpdate, OrderUpdateStatus, Position, Side, Tick, Timer, Trade
 
 __all__ = [
     "decode_event",
     "decode_fill",
     "decode_market",
+    "decode_order_update",
     "decode_position",
     "encode_fill",
     "encode_market",
@@ -70,6 +71,12 @@ POSITION_FIELDS = frozenset(
     }
 )  # fmt: skip
 TIMER_FIELDS = frozenset({"name", "timestamp"})
+ORDER_UPDATE_FIELDS = frozenset(
+    {
+        "client_order_id", "strategy", "symbol", "side", "slot", "status", "quantity", "filled_quantity",
+        "remaining_quantity", "average_price", "reason", "rule", "timestamp",
+    }
+)  # fmt: skip
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _INF = math.inf
 # The seconds' fraction; read here because datetime keeps microseconds only and Go sends nanoseconds.
@@ -335,8 +342,29 @@ def decode_position(data: Mapping[str, Any]) -> Position:
     )
 
 
+def decode_order_update(data: Mapping[str, Any]) -> OrderUpdate:
+    """One order update (what ``on_order`` receives), its fields by their names, ``timestamp`` as for a fill."""
+    owner = "order"
+    _reject_unknown(owner, data, ORDER_UPDATE_FIELDS)
+    return OrderUpdate(
+        client_order_id=_text_field(owner, data, "client_order_id"),
+        strategy=str(data.get("strategy") or ""),
+        symbol=_symbol(owner, data),
+        side=check.member(owner, "side", Side, data.get("side")),
+        slot=str(data.get("slot") or ""),
+        status=check.member(owner, "status", OrderUpdateStatus, data.get("status")),
+        quantity=_req(owner, data, "quantity"),
+        filled_quantity=_num(owner, data, "filled_quantity", required=False) or 0.0,
+        remaining_quantity=_num(owner, data, "remaining_quantity", required=False) or 0.0,
+        average_price=_num(owner, data, "average_price", required=False) or 0.0,
+        reason=str(data.get("reason") or ""),
+        rule=str(data.get("rule") or ""),
+        timestamp_ns=_timestamp(owner, data),
+    )
+
+
 def decode_event(data: Mapping[str, Any]) -> Event:
-    """Any event in a JSON-lines file: market data by ``type``, or ``type`` fill, position or timer."""
+    """Any event in a JSON-lines file: market data by ``type``, or ``type`` fill, position, timer or order."""
     if not isinstance(data, Mapping):
         raise ValidationError("event", "type", f"expected a JSON object, got {type(data).__name__}")
     kind = str(data.get("type") or "tick").lower()
@@ -348,6 +376,8 @@ def decode_event(data: Mapping[str, Any]) -> Event:
     if kind == "timer":
         _reject_unknown("timer", rest, TIMER_FIELDS)
         return Timer(name=str(rest.get("name") or "timer"), timestamp_ns=_timestamp("timer", rest))
+    if kind == "order":
+        return decode_order_update(rest)
     return decode_market(data)
 
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import time
 import traceback
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+import uuid
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Mapping
 
 from sdk.errors import ValidationError
-from sdk.events import Cancel, Event, Fill, Position, Signal, Timer
+from sdk.events import Cancel, Event, Fill, OrderUpdate, Position, Signal, Timer
 from sdk.strategy import HANDLERS, Strategy, StrategyLogger
 
 __all__ = ["HandlerError", "RecordingLogger", "SlotContext", "StrategySlot"]
@@ -57,12 +58,21 @@ class RecordingLogger:
         self._record("error", event, data)
 
 
-class SlotContext:
-    """The Context a StrategySlot binds: event-time clock, positions, buffered outputs."""
+def _random_id() -> str:
+    return uuid.uuid4().hex
 
-    def __init__(self, strategy_id: str, log: StrategyLogger) -> None:
+
+class SlotContext:
+    """The Context a StrategySlot binds: event-time clock, positions, buffered outputs.
+
+    ``emit`` gives a signal without a client order id a fresh one from ``new_id`` (random by
+    default, so no two runners of a strategy ever make the same) and returns the signal's id.
+    """
+
+    def __init__(self, strategy_id: str, log: StrategyLogger, new_id: Callable[[], str] = _random_id) -> None:
         self._strategy_id = strategy_id
         self._log = log
+        self._new_id = new_id
         self._now_ns = 0
         self._positions: dict[str, Position] = {}
         self.signals: list[Signal] = []
@@ -83,10 +93,13 @@ class SlotContext:
         if timestamp_ns > self._now_ns:
             self._now_ns = timestamp_ns
 
-    def emit(self, signal: Signal) -> None:
+    def emit(self, signal: Signal) -> str:
         if not isinstance(signal, Signal):
             raise ValidationError("emit", "signal", f"expected a Signal, got {type(signal).__name__}")
+        if not signal.client_order_id:
+            signal = replace(signal, client_order_id=self._new_id())
         self.signals.append(signal)
+        return signal.client_order_id
 
     def cancel(self, cancel: Cancel) -> None:
         if not isinstance(cancel, Cancel):
@@ -106,10 +119,16 @@ class SlotContext:
 class StrategySlot:
     """Delivers events to one strategy and collects what it asked for."""
 
-    def __init__(self, strategy_id: str, strategy: Strategy[Any], log: StrategyLogger | None = None) -> None:
+    def __init__(
+        self,
+        strategy_id: str,
+        strategy: Strategy[Any],
+        log: StrategyLogger | None = None,
+        new_id: Callable[[], str] = _random_id,
+    ) -> None:
         self.strategy_id = strategy_id
         self.strategy = strategy
-        self.context = SlotContext(strategy_id, log if log is not None else RecordingLogger())
+        self.context = SlotContext(strategy_id, log if log is not None else RecordingLogger(), new_id)
         self.compute_ns = 0
         self.events = 0
         strategy.bind(self.context)
@@ -139,7 +158,7 @@ class StrategySlot:
 
     def wants(self, event: Event) -> bool:
         """Whether this event is for this strategy (market data filtered by the config's symbols)."""
-        if isinstance(event, (Fill, Position)):
+        if isinstance(event, (Fill, Position, OrderUpdate)):
             return not event.strategy or event.strategy == self.strategy_id
         if isinstance(event, Timer):
             return True

@@ -9,9 +9,10 @@ Enumerations accept their values in any letter case, as peers send ``"BUY"`` or 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from enum import Enum
+from enum import Enum, StrEnum
 from types import MappingProxyType
 from typing import Any, Callable, ClassVar, Mapping, TypeVar
 
@@ -26,6 +27,8 @@ __all__ = [
     "Fill",
     "MarketEvent",
     "OrderType",
+    "OrderUpdate",
+    "OrderUpdateStatus",
     "Position",
     "Side",
     "Signal",
@@ -375,10 +378,78 @@ class Timer:
         return _time(self.timestamp_ns)
 
 
+class OrderUpdateStatus(StrEnum):
+    """Where one of the strategy's orders stands. ``done``: nothing of it works any more."""
+
+    ACCEPTED = "accepted"  # working at the venue
+    PARTIALLY_FILLED = "partially_filled"  # part filled, the rest still working
+    FILLED = "filled"
+    CANCELLED = "cancelled"  # by the strategy, a slot replacement, a kill switch or the strategy going down
+    EXPIRED = "expired"  # its time in force ran out, or it was too old to send after a restart
+    REJECTED = "rejected"  # no order came of the signal, or the venue refused it: ``rule`` says which
+
+    @property
+    def done(self) -> bool:
+        return self is not OrderUpdateStatus.ACCEPTED and self is not OrderUpdateStatus.PARTIALLY_FILLED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderUpdate:
+    """What became of an order this strategy asked for, matched to its signal by ``client_order_id``.
+
+    ``client_order_id`` is the one ``Strategy.emit`` returned (the ``Signal``'s own when it set
+    one). ``quantity`` is the order's, which aggregation may have made smaller than the signal's;
+    ``remaining_quantity`` is what still works at the venue (0 once ``status.done``). ``rule``
+    names why a rejected signal became no order: a risk rule (``max_position_size``), an
+    aggregation outcome (``netted``, ``merged``, ``outvoted``, ``no_consensus``, ``superseded``),
+    ``queue_full``, ``observation``, ``ledger_unavailable``, ``venue_unavailable``, or ``venue``
+    when the venue refused it; it is "" for every other status. ``reason`` is the rule's or the
+    venue's message. A fill reaches ``on_fill`` (and its position ``on_position``) before the
+    update it causes.
+    """
+
+    client_order_id: str
+    strategy: str = ""
+    symbol: str
+    side: Side
+    slot: str = ""
+    status: OrderUpdateStatus
+    quantity: float
+    filled_quantity: float = 0.0
+    remaining_quantity: float = 0.0
+    average_price: float = 0.0
+    reason: str = ""
+    rule: str = ""
+    timestamp_ns: int
+    kind: ClassVar[str] = "order"
+
+    def __post_init__(self) -> None:
+        owner = "OrderUpdate"
+        check.text(owner, "client_order_id", self.client_order_id)
+        _check_head(owner, self.symbol, self.timestamp_ns)
+        object.__setattr__(self, "side", check.member(owner, "side", Side, self.side))
+        object.__setattr__(self, "status", check.member(owner, "status", OrderUpdateStatus, self.status))
+        check.positive(owner, "quantity", self.quantity)
+        for name in ("filled_quantity", "remaining_quantity", "average_price"):
+            check.non_negative(owner, name, getattr(self, name))
+        for name in ("strategy", "slot", "reason", "rule"):
+            check.string(owner, name, getattr(self, name))
+
+    @property
+    def done(self) -> bool:
+        """Nothing of the order works any more (filled, cancelled, expired or rejected)."""
+        return self.status.done
+
+    @property
+    def time(self) -> datetime:
+        return _time(self.timestamp_ns)
+
+
 MarketEvent = Tick | Trade | Book | Candle
-Event = Tick | Trade | Book | Candle | Fill | Position | Timer
+Event = Tick | Trade | Book | Candle | Fill | Position | Timer | OrderUpdate
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
+_CLIENT_ORDER_ID = re.compile(r"[A-Za-z0-9._:/-]{1,36}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,6 +460,11 @@ class Signal:
     replaces the strategy's working order in that slot for that symbol (the host cancels the
     old one first), so a quoting strategy
     keeps one order per side instead of piling them up.
+
+    ``client_order_id`` names the order the signal becomes: every ``OrderUpdate`` about it carries
+    it. Left "" (the usual), ``Strategy.emit`` gives the signal a fresh one and returns it. Set,
+    it must be new (an id the engine has seen is rejected, rule ``duplicate_client_order_id``)
+    and at most 36 of ``A-Z a-z 0-9 . _ : / -``, what exchanges take as a client order id.
     """
 
     symbol: str
@@ -403,6 +479,7 @@ class Signal:
     confidence: float = 1.0
     metadata: Mapping[str, str] = field(default_factory=lambda: _EMPTY, hash=False)
     slot: str = ""
+    client_order_id: str = ""
 
     def __post_init__(self) -> None:
         check.text("Signal", "symbol", self.symbol)
@@ -421,6 +498,10 @@ class Signal:
         check.optional_non_negative("Signal", "max_slippage", self.max_slippage)
         set_(self, "metadata", _metadata(self.metadata))
         check.string("Signal", "slot", self.slot)
+        client_order_id = check.string("Signal", "client_order_id", self.client_order_id)
+        if client_order_id and not _CLIENT_ORDER_ID.fullmatch(client_order_id):
+            reason = f"expected at most 36 of A-Z a-z 0-9 . _ : / -, got {client_order_id!r}"
+            raise ValidationError("Signal", "client_order_id", reason)
 
     def _check_prices(self) -> None:
         kind = self.order_type

@@ -3,9 +3,11 @@
 An author subclasses ``Strategy``, names it (``name = "momentum"``), declares its parameters as a
 ``StrategyConfig`` subclass (``Config = MomentumConfig``) and overrides the handlers it needs.
 Handlers run one at a time, never concurrently. They ask for orders with ``self.emit(Signal(...))``
-and ``self.cancel(symbol, slot)``; they read the time with ``self.now_ns`` (the time of the event
-being handled, so a backtest is deterministic) and their positions with ``self.position(symbol)``,
-as the host's books hold them. Strategy code never reads the wall clock or opens sockets itself.
+(which returns the order's client order id) and ``self.cancel(symbol, slot)``, and hear what became
+of each order in ``on_order``, by that id. They read the time with ``self.now_ns`` (the time of the
+event being handled, so a backtest is deterministic) and their positions with
+``self.position(symbol)``, as the host's books hold them. Strategy code never reads the wall clock
+or opens sockets itself.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any, ClassVar, Generic, Mapping, Protocol, TypeVar
 
 from sdk.config import StrategyConfig
 from sdk.errors import SdkError
-from sdk.events import Book, Cancel, Candle, Event, Fill, Position, Signal, Tick, Timer, Trade
+from sdk.events import Book, Cancel, Candle, Event, Fill, OrderUpdate, Position, Signal, Tick, Timer, Trade
 
 __all__ = ["Context", "Strategy", "StrategyLogger"]
 
@@ -38,7 +40,7 @@ class Context(Protocol):
     @property
     def log(self) -> StrategyLogger: ...
     def now_ns(self) -> int: ...
-    def emit(self, signal: Signal) -> None: ...
+    def emit(self, signal: Signal) -> str: ...
     def cancel(self, cancel: Cancel) -> None: ...
     def position(self, symbol: str) -> Position | None: ...
     def positions(self) -> Mapping[str, Position]: ...
@@ -81,8 +83,9 @@ class Strategy(Generic[C]):
     def log(self) -> StrategyLogger:
         return self.context.log
 
-    def emit(self, signal: Signal) -> None:
-        self.context.emit(signal)
+    def emit(self, signal: Signal) -> str:
+        """Ask for an order; the client order id its ``OrderUpdate``s will carry (the signal's own, if set)."""
+        return self.context.emit(signal)
 
     def cancel(self, symbol: str, slot: str) -> None:
         self.context.cancel(Cancel(symbol=symbol, slot=slot))
@@ -109,6 +112,7 @@ class Strategy(Generic[C]):
     def on_candle(self, candle: Candle) -> None: ...
     def on_fill(self, fill: Fill) -> None: ...
     def on_position(self, position: Position) -> None: ...
+    def on_order(self, update: OrderUpdate) -> None: ...
     def on_timer(self, timer: Timer) -> None: ...
 
     def on_save(self) -> bytes:
@@ -129,5 +133,6 @@ HANDLERS: Mapping[type[Event], str] = {
     Candle: "on_candle",
     Fill: "on_fill",
     Position: "on_position",
+    OrderUpdate: "on_order",
     Timer: "on_timer",
 }

@@ -8,10 +8,18 @@ Events go through the same ``StrategySlot`` the runner uses. Fill events for the
 followed by the position they produce (computed by ``sdk.positions``), as the host does, so a
 strategy's ``self.position(symbol)`` reflects its fills. A handler that raises fails the test
 (``raise_errors=True``) or is collected in ``result.errors``.
+
+What the engine would answer about the strategy's orders is the test's to say: ``OrderUpdate``
+events in the list reach ``on_order`` like any other event. So that they can name the order, a
+signal emitted without a client order id gets ``order-1``, ``order-2``, ... in emission order
+(the runner gives random ones), e.g. ``OrderUpdate(client_order_id="order-1", symbol="BTCUSDT",
+side=Side.BUY, status=OrderUpdateStatus.REJECTED, quantity=0.01, rule="max_position_size",
+timestamp_ns=...)``.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -50,7 +58,8 @@ def run_strategy(
     """Start the strategy, deliver every event it wants, stop it and return what it did."""
     source = load_events(events) if isinstance(events, (str, Path)) else events
     logger = RecordingLogger()
-    slot = StrategySlot(strategy_id, strategy, logger)
+    numbers = itertools.count(1)
+    slot = StrategySlot(strategy_id, strategy, logger, new_id=lambda: f"order-{next(numbers)}")
     book = PositionBook(strategy_id)
     result = RunResult(logs=logger.records)
     _settle(result, slot, slot.start(restore), -1, raise_errors)

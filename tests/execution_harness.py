@@ -40,7 +40,7 @@ from host.ledger import _rows as rows
 from host.metrics import EngineMetrics
 from host.orders import OrderIntent, OrderState
 from host.risk import RiskManager
-from sdk.events import Fill, Position, Side, Signal, Tick
+from sdk.events import Fill, OrderUpdate, Position, Side, Signal, Tick
 from tests.helpers import ManualClocks, wait_until
 
 SYM = "BTCUSDT"
@@ -69,16 +69,19 @@ class Delivered:
     """The engine's ``deliver``: records what each strategy was handed, in order."""
 
     def __init__(self) -> None:
-        self.events: list[tuple[str, Fill | Position]] = []
+        self.events: list[tuple[str, Fill | Position | OrderUpdate]] = []
 
-    def __call__(self, strategy: str, event: Fill | Position) -> None:
+    def __call__(self, strategy: str, event: Fill | Position | OrderUpdate) -> None:
         self.events.append((strategy, event))
 
-    def of(self, strategy: str) -> list[Fill | Position]:
+    def of(self, strategy: str) -> list[Fill | Position | OrderUpdate]:
         return [event for sid, event in self.events if sid == strategy]
 
     def fills(self, strategy: str) -> list[Fill]:
         return [event for event in self.of(strategy) if isinstance(event, Fill)]
+
+    def updates(self, strategy: str) -> list[OrderUpdate]:
+        return [event for event in self.of(strategy) if isinstance(event, OrderUpdate)]
 
 
 class FillFeed:

@@ -38,8 +38,24 @@ background task (a cancel, a resolution) ends, and looks again each time. The on
 are the resolver's and the cancel retry's, which pace requests to the venue: its state reaches
 the host only as answers.
 
+Order updates. ``_order_update`` is the one place a strategy is told of its orders
+(``host.orders.order_update`` builds the update), under the client order id of the signal (its
+``client_order_id``, which the runner's ``emit`` fills in). A signal that becomes no order gets one
+``rejected`` update whose ``rule`` says why: an aggregation outcome (``netted``, ``merged``,
+``outvoted``, ``no_consensus``, ``superseded``), ``queue_full``, a risk rule, ``observation``,
+``duplicate_client_order_id`` or ``ledger_unavailable``. ``_transition`` tells of a move into
+``accepted`` (once), ``cancelled``, ``expired`` or ``rejected`` (rule ``venue`` or
+``venue_unavailable``); ``_deliver_fill`` tells of fill progress: each fill the strategy is handed
+(stored by ``record_fill``, or recovered by reconciliation) is followed, after the fill and its
+position, by exactly one update of its order as the ledger then holds it (``partially_filled``,
+``filled``, or its terminal status when the fill raced a cancel). A venue reply that reports fills
+before they arrive tells nothing itself: the fills, or the fill reconciliation recovers, do. A
+reduced (netted) or weighted order is its lead signal's: its id, slot and metadata, and the
+quantity actually sent, which the update carries.
+
 Modes: ``live`` and ``simulation`` differ only in the venue given; ``observation`` runs the same
-path up to risk and records what would have been sent, sending nothing.
+path up to risk and records what would have been sent, sending nothing (each approved order is
+answered ``rejected``, rule ``observation``).
 """
 
 from __future__ import annotations
@@ -50,6 +66,7 @@ import dataclasses
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from typing import cast
 
 import structlog
 
@@ -57,22 +74,23 @@ from host.clock import Clocks
 from host.execution.book import Book
 from host.execution.persist import Persister
 from host.execution.venue import Venue, VenueReply, VenueTimeout, VenueUnavailable
-from host.ledger import Ledger, LedgerError
+from host.ledger import DuplicateOrder, Ledger, LedgerError
 from host.metrics import ExecutionMetrics
-from host.orders import TERMINAL, OrderIntent, OrderState, OrderStatus
-from host.risk import QUOTA_RULES, Aggregator, Rejected, RiskManager, SignalQueue
-from sdk.events import Cancel, Fill, MarketEvent, Position, Signal
+from host.orders import TERMINAL, OrderIntent, OrderState, OrderStatus, order_update, told_on_transition
+from host.risk import QUOTA_RULES, AggregationResult, Aggregator, OutcomeKind, Rejected, RiskManager, SignalQueue
+from sdk.events import Cancel, Fill, MarketEvent, OrderUpdate, Position, Signal
 
 __all__ = ["ExecutionEngine", "ExecutionStats", "ReconcileReport"]
 
 log = structlog.get_logger("host.execution")
 
-Deliver = Callable[[str, Fill | Position], None]
+Deliver = Callable[[str, Fill | Position | OrderUpdate], None]
 OverQuota = Callable[[str, str], None]  # (strategy, the rejection's message)
 _BATCH = 256
 _IN_FLIGHT = (OrderStatus.SENT, OrderStatus.CANCEL_PENDING)  # sent; the venue may not have answered yet
 _MAX_RETRY_S = 10.0  # the longest pause between two asks about one order while the venue does not answer
 _QUANTITY_EPSILON = 1e-9
+_SENT_ALONE = frozenset({OutcomeKind.EXECUTED, OutcomeKind.REDUCED})  # aggregation kept the signal as its own order
 
 
 def utc_day(timestamp_ns: int) -> date:
@@ -122,7 +140,7 @@ class ExecutionEngine:
         aggregator: Aggregator,
         queue: SignalQueue,
         venue: Venue | None,
-        deliver: Deliver,
+        deliver: Deliver | Callable[[str, Fill | Position], None],
         clock: Clocks,
         metrics: ExecutionMetrics,
         resolve_interval_s: float = 0.5,
@@ -141,7 +159,9 @@ class ExecutionEngine:
         self.aggregator = aggregator
         self.queue = queue
         self.venue = venue
-        self.deliver = deliver
+        # Every deliver the engine is built with hands any event on to Supervisor.deliver, which takes
+        # order updates; host/assembly.py still annotates its own as fills and positions only.
+        self.deliver = cast(Deliver, deliver)
         self.clock = clock
         self.metrics = metrics
         self.resolve_interval_s = resolve_interval_s
@@ -171,6 +191,7 @@ class ExecutionEngine:
                 self.metrics.signals_dropped.labels(
                     strategy=labels.strategy(strategy), symbol=labels.symbol(signal.symbol), reason="queue_full"
                 ).inc()
+                self._refused(self._intent(strategy, signal), "queue_full", "the engine's signal queue is full")
         for cancel in cancels:
             self._spawn(self._cancel_slot(strategy, cancel))
         self.metrics.queue_size.set(len(self.queue))
@@ -233,7 +254,8 @@ class ExecutionEngine:
         return True
 
     def _deliver_fill(self, strategy: str, fill: Fill, position: Position, client_id: str) -> None:
-        """Books updated, then the fill and the ledger's position after it to the strategy.
+        """Books updated, then the fill, the ledger's position after it and its order's update (the
+        one this fill makes) to the strategy.
 
         A venue fill a reconciled fill already counted reaches the strategy only for the quantity
         the reconciled one did not (the strategy was told of that one): wholly covered, only the
@@ -241,7 +263,7 @@ class ExecutionEngine:
         self.stats.fills += 1
         self.stats.fills_by_strategy[strategy] = self.stats.fills_by_strategy.get(strategy, 0) + 1
         self.book.position_changed(position, utc_day(fill.timestamp_ns))
-        refreshed = self.ledger.order(client_id) if client_id else None
+        refreshed = self.ledger.order(client_id) if client_id else None  # the order as this fill left it
         if refreshed is not None:
             self.book.order_changed(refreshed)
         if not strategy:
@@ -254,6 +276,8 @@ class ExecutionEngine:
         if told is not None:
             self.deliver(strategy, told)
         self.deliver(strategy, position)  # the ledger's: the strategy's truth in every mode
+        if told is not None and refreshed is not None:
+            self._order_update(refreshed)
 
     def _client_id(self, fill: Fill) -> str:
         """The client order id of the order ``fill`` belongs to, as far as the engine can tell.
@@ -383,6 +407,7 @@ class ExecutionEngine:
                     self.metrics.queue_size.set(len(self.queue))
                     self._note_settled()
                     result = self.aggregator.aggregate(batch)
+                    self._absorbed(batch, result)
                     for strategy, signal in result.orders:
                         await self._place(strategy, signal)
         finally:
@@ -424,6 +449,16 @@ class ExecutionEngine:
 
     # ---------------------------------------------------------------- placing
 
+    def _intent(self, strategy: str, signal: Signal) -> OrderIntent:
+        return OrderIntent.from_signal(strategy, signal, self.clock.now_ns())
+
+    def _absorbed(self, batch: list[tuple[str, Signal]], result: AggregationResult) -> None:
+        """Signals aggregation sent no order of their own for: each strategy hears it, and why."""
+        for outcome in result.outcomes:
+            if outcome.kind not in _SENT_ALONE:
+                strategy, signal = batch[outcome.index]
+                self._refused(self._intent(strategy, signal), outcome.kind.value, outcome.detail)
+
     async def _place(self, strategy: str, signal: Signal) -> None:
         now = self.clock.now_ns()
         intent = OrderIntent.from_signal(strategy, signal, now)
@@ -435,6 +470,7 @@ class ExecutionEngine:
         decision = self.risk.check(intent)
         if isinstance(decision, Rejected):
             self._rejected(strategy, decision.rule.value, decision.message, risk=True)
+            self._refused(intent, decision.rule.value, decision.message)
             if decision.rule in QUOTA_RULES and self.over_quota is not None:
                 self.over_quota(strategy, decision.message)
             return
@@ -442,11 +478,18 @@ class ExecutionEngine:
             self.stats.observed += 1
             log.info("order_observed", strategy=strategy, symbol=intent.symbol, side=intent.side.value,
                      quantity=intent.quantity, client_order_id=intent.client_order_id)  # fmt: skip
+            self._refused(intent, "observation", "observation mode: approved by risk and recorded, never sent")
             return
         try:
             state = self.ledger.journal(intent, now)
+        except DuplicateOrder as err:
+            # Risk remembers only so many ids; the journal is the durable guard (a strategy chose the id).
+            self._rejected(strategy, "duplicate_client_order_id", str(err), risk=False)
+            self._refused(intent, "duplicate_client_order_id", str(err))
+            return
         except LedgerError as err:
             self._rejected(strategy, "ledger_unavailable", str(err), risk=False)
+            self._refused(intent, "ledger_unavailable", str(err))
             return
         self.book.order_changed(state)
         await self._send(state)
@@ -460,6 +503,7 @@ class ExecutionEngine:
             sent = self.ledger.transition(cid, OrderStatus.SENT, now)
         except LedgerError as err:
             self._rejected(intent.strategy, "ledger_unavailable", str(err), risk=False)
+            self._refused(intent, "ledger_unavailable", str(err))
             return
         self.book.order_changed(sent)
         started = self.clock.monotonic()
@@ -481,7 +525,7 @@ class ExecutionEngine:
 
     def _venue_refused(self, state: OrderState, reason: str) -> None:
         self.stats.rejected_by_venue += 1
-        self._transition(state.intent.client_order_id, OrderStatus.REJECTED, reason=reason)
+        self._transition(state.intent.client_order_id, OrderStatus.REJECTED, rule="venue_unavailable", reason=reason)
         self._rejected(state.intent.strategy, "venue_unavailable", reason, risk=False)
 
     def _rejected(self, strategy: str, reason: str, message: str, *, risk: bool) -> None:
@@ -514,9 +558,19 @@ class ExecutionEngine:
         self._transition(
             reply.client_order_id, reply.status, venue_order_id=reply.venue_order_id or None,
             filled_quantity=reply.filled_quantity, average_price=reply.average_price, reason=reply.message,
+            from_venue=True,
         )  # fmt: skip
 
-    def _transition(self, cid: str, status: OrderStatus, **fields: object) -> None:
+    def _transition(
+        self, cid: str, status: OrderStatus, *, rule: str = "venue", from_venue: bool = False, **fields: object
+    ) -> None:
+        """Move an order in the ledger and the book; tell its strategy when the move is one it hears of.
+
+        ``rule`` is what a move to REJECTED reports: a venue's refusal unless the caller says otherwise.
+        A venue's reply (``from_venue``) confirming a cancel the host asked for is told with the
+        cancel's cause (a slot replacement, a kill switch, ...), not the venue's "cancelled"; a move
+        the host decides is told with its own reason.
+        """
         current = self.ledger.order(cid)
         if current is None:
             return
@@ -533,6 +587,21 @@ class ExecutionEngine:
             log.error("order_transition_failed", client_order_id=cid, status=status.value, reason=str(err))
             return
         self.book.order_changed(state)
+        if told_on_transition(current.status, state.status):
+            cause = current.reason if from_venue and current.status is OrderStatus.CANCEL_PENDING else ""
+            self._order_update(state, rule=rule, reason=cause)
+
+    def _order_update(self, state: OrderState, *, rule: str = "", reason: str = "") -> None:
+        """Tell the order's strategy where its order stands (the module docstring says when)."""
+        update = order_update(state, self.clock.now_ns(), rule=rule, reason=reason)
+        if update is not None:
+            self.deliver(state.intent.strategy, update)
+
+    def _refused(self, intent: OrderIntent, rule: str, reason: str) -> None:
+        """A signal or order that never reached the venue, with no REJECTED state in the ledger: tell its strategy."""
+        self._order_update(
+            OrderState(intent, OrderStatus.REJECTED, updated_ns=self.clock.now_ns()), rule=rule, reason=reason
+        )
 
     async def _resolve(self, cid: str, report: ReconcileReport | None = None) -> bool:
         """Ask the venue about an order of unknown outcome; True once it is settled."""

@@ -10,11 +10,14 @@ without importing either.
 - ``WorkingOrders``, ``Exposure``, ``exposure_of``, ``scan``: the orders that may still fill and
   their remaining quantity summed by symbol and side, which the execution engine's book keeps and
   risk reads (``_working``).
+- ``order_update``, ``told_on_transition``: an order's state as its strategy is told of it, the
+  SDK's ``OrderUpdate``, and which moves are told (``_updates``).
 """
 
 from __future__ import annotations
 
 from host.orders._model import TERMINAL, WORKING, OrderIntent, OrderState, OrderStatus, new_client_order_id
+from host.orders._updates import order_update, told_on_transition
 from host.orders._working import Exposure, WorkingOrders, exposure_of, scan
 
 __all__ = [
@@ -28,4 +31,6 @@ __all__ = [
     "Exposure",
     "exposure_of",
     "scan",
+    "order_update",
+    "told_on_transition",
 ]

@@ -1,8 +1,10 @@
 """The order model shared by risk, execution, venues and the ledger.
 
 An ``OrderIntent`` is what the host decided to send after aggregation and before risk: it carries
-the client order id (the signal id: a retry or a reconciliation always reuses it, so a venue never
-sees one decision twice under two ids). ``OrderState`` is its lifecycle as the host knows it:
+the client order id (the signal's ``client_order_id``, which the strategy's ``emit`` set, else a
+fresh one): a retry or a reconciliation always reuses it, so a venue never sees one decision twice
+under two ids, and the strategy's ``OrderUpdate``s carry it. ``OrderState`` is its lifecycle as
+the host knows it:
 
     PENDING_NEW --send--> SENT --ack--> ACCEPTED --fill--> PARTIALLY_FILLED --fill--> FILLED
          |                  |              |                      |
@@ -80,7 +82,8 @@ class OrderIntent:
         cls, strategy: str, signal: Signal, created_ns: int, client_order_id: str | None = None
     ) -> OrderIntent:
         return cls(
-            client_order_id=client_order_id or new_client_order_id(), strategy=strategy, symbol=signal.symbol,
+            client_order_id=client_order_id or signal.client_order_id or new_client_order_id(),
+            strategy=strategy, symbol=signal.symbol,
             side=signal.side, order_type=signal.order_type, quantity=signal.quantity, price=signal.price,
             stop_price=signal.stop_price, time_in_force=signal.time_in_force, max_slippage=signal.max_slippage,
             priority=signal.priority, metadata=signal.metadata, slot=signal.slot, created_ns=created_ns,

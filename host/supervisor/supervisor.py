@@ -4,8 +4,8 @@ Model. ``run`` starts the RunnerLink server and one ``ManagedStrategy`` task per
 TaskGroup; it returns once ``close`` has stopped them all (each runner ends through the stop
 ladder). The feeds call ``publish`` for market data on the event loop: the event is encoded
 once and the same bytes are offered to the outbox of every strategy whose symbols want it,
-through the router's cached lookup. ``deliver`` hands a fill, position or timer to one
-strategy, never dropped. Operators pause, resume and restart through the typed methods here;
+through the router's cached lookup. ``deliver`` hands a fill, position, timer or order update to
+one strategy, never dropped. Operators pause, resume and restart through the typed methods here;
 ``status`` is what the HTTP surface shows. Metrics are handed in by the composition root
 (``metrics=``, an ``EngineMetrics`` seen through the ``Metering`` protocol): the supervisor binds
 each strategy's children and registers ``status`` for scraping, and never imports ``host.metrics``.
@@ -46,7 +46,7 @@ from host.supervisor.managed import (
 from host.supervisor.policy import BreakerPolicy, CircuitBreaker
 from host.supervisor.status import Metering
 from protocol import wire
-from sdk.events import Fill, MarketEvent, Position, Timer
+from sdk.events import Fill, MarketEvent, OrderUpdate, Position, Timer
 
 __all__ = ["ReloadOutcome", "Supervisor", "UnknownStrategy"]
 
@@ -202,8 +202,12 @@ class Supervisor:
             managed[strategy_id].offer_market(key, item)
         return len(targets)
 
-    def deliver(self, strategy_id: str, event: Fill | Position | Timer) -> None:
-        """A fill, position or timer for one strategy: queued until its runner has answered it."""
+    def deliver(self, strategy_id: str, event: Fill | Position | Timer | OrderUpdate) -> None:
+        """A fill, position, timer or order update for one strategy: queued until its runner has answered it.
+
+        Reliable, in the order given: never conflated or dropped, and carried over to the
+        strategy's next runner if this one goes before answering it.
+        """
         managed = self._managed.get(strategy_id)
         if managed is None:
             raise UnknownStrategy(strategy_id)

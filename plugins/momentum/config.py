@@ -26,7 +26,9 @@ class MomentumConfig(StrategyConfig):
     price_source: str = "candle"
     """Which prices form the lookback: "candle" (closes), "trade" (trade prices) or "tick" (bid/ask mids)."""
     pending_timeout_seconds: float = 120.0
-    """Event-time seconds after which an order without fills is taken as dead (rejected, cancelled)."""
+    """Safety net for orders restored from saved state only: one that hears nothing (no fill, no
+    order update) this many event-time seconds after it was sent is taken as gone. Orders this
+    instance sends are tracked by their order updates and never time out."""
 
     def __post_init__(self) -> None:
         # Validate on direct construction too, not only through from_mapping.

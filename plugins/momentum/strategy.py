@@ -10,9 +10,14 @@ down, one market sell. Each order is cut down so that position + orders in fligh
 regime lasts, however many prices arrive; the next order needs a new crossing.
 
 Positions are the host's (``self.position_quantity``, built from fills). An order sent but not
-yet filled counts as *pending* exposure: fills in its direction clear it, and after
-``pending_timeout_seconds`` of event time without them it is dropped as dead (rejected by risk,
-say), with a warning in the log.
+yet filled counts as *pending* exposure, kept per order under the client order id ``emit``
+returned: fills in its direction take it down as they come, and its ``OrderUpdate``s say the rest
+(``on_order``): what remains of a partly filled order, and that an order is done. One that ends
+unfilled (rejected by risk, cancelled, expired) stops counting at once, logged as
+``order_not_filled`` with the rule and reason. ``pending_timeout_seconds`` is only a safety net for
+orders restored from saved state: one that hears nothing that long after it was sent is dropped with
+a warning, because its updates may have gone to the runner that saved it (an order that settled
+while the engine was stopping; the position the new runner gets already holds its fills).
 
 Fixed from the seed service: it sent the same order again on every price while momentum stayed
 past the threshold, and took no account of orders in flight, so its position could run far past
@@ -26,26 +31,39 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from sdk import Candle, Fill, Side, Signal, Strategy, Tick, Trade
+from sdk import Candle, Fill, OrderUpdate, OrderUpdateStatus, Side, Signal, Strategy, Tick, Trade
 
 from .config import MomentumConfig
 
 __all__ = ["Momentum"]
 
-_STATE_VERSION = 1
+_STATE_VERSION = 2
 _EPSILON = 1e-12
 _NS_PER_SECOND = 1_000_000_000
+
+
+@dataclass(slots=True)
+class _Order:
+    """An order sent and not yet done."""
+
+    quantity: float  # signed, not filled yet
+    sent_ns: int
+    restored: bool = False  # from saved state, and not heard of since
 
 
 @dataclass(slots=True)
 class _SymbolState:
     prices: deque[float]
     regime: int = 0  # +1 up, -1 down, 0 neutral or not enough prices yet
-    pending: float = 0.0  # signed quantity sent and not yet filled
-    pending_since_ns: int = 0
+    orders: dict[str, _Order] = field(default_factory=dict)  # by client order id, oldest first
+
+    @property
+    def pending(self) -> float:
+        """Signed quantity sent and not yet filled."""
+        return sum(order.quantity for order in self.orders.values())
 
 
 def regime_of(lookback_return: float, threshold: float) -> int:
@@ -84,20 +102,44 @@ class Momentum(Strategy[MomentumConfig]):
     # ---------------------------------------------------------------- own orders
 
     def on_fill(self, fill: Fill) -> None:
-        """A fill in the pending direction covers that much of the pending quantity."""
+        """A fill covers that much of the oldest orders in its direction (its update follows)."""
         state = self._symbols.get(fill.symbol)
-        if state is None or state.pending * fill.side.sign <= 0:
+        if state is None:
             return
-        covered = min(fill.quantity, abs(state.pending))
-        state.pending -= covered * fill.side.sign
-        if abs(state.pending) < _EPSILON:
-            state.pending = 0.0
+        left = fill.quantity
+        for client_order_id, order in list(state.orders.items()):
+            if order.quantity * fill.side.sign <= 0:
+                continue
+            covered = min(left, abs(order.quantity))
+            order.quantity -= covered * fill.side.sign
+            order.restored = False
+            left -= covered
+            if abs(order.quantity) < _EPSILON:
+                del state.orders[client_order_id]
+            if left < _EPSILON:
+                return
+
+    def on_order(self, update: OrderUpdate) -> None:
+        """An order of ours: what remains of it, or that it is done (unfilled: no longer pending)."""
+        state = self._symbols.get(update.symbol)
+        order = None if state is None else state.orders.get(update.client_order_id)
+        if state is None or order is None:
+            return
+        if not update.done:
+            order.quantity, order.restored = update.remaining_quantity * update.side.sign, False
+            return
+        del state.orders[update.client_order_id]
+        if update.status is not OrderUpdateStatus.FILLED:
+            self.log.info(
+                "order_not_filled", symbol=update.symbol, status=update.status.value, rule=update.rule,
+                reason=update.reason, unfilled=update.quantity - update.filled_quantity,
+            )  # fmt: skip
 
     # ---------------------------------------------------------------- decisions
 
     def _observe(self, symbol: str, price: float) -> None:
         state = self._state(symbol)
-        self._expire_pending(symbol, state)
+        self._expire_restored(symbol, state)
         state.prices.append(price)
         if len(state.prices) <= self.config.lookback_period:
             return
@@ -117,15 +159,18 @@ class Momentum(Strategy[MomentumConfig]):
             return
         side = Side.BUY if regime > 0 else Side.SELL
         metadata = {"reason": "momentum_up" if regime > 0 else "momentum_down", "return": f"{lookback_return:.6f}"}
-        self.emit(Signal(symbol=symbol, side=side, quantity=quantity, metadata=metadata))
-        state.pending += quantity * regime
-        state.pending_since_ns = self.now_ns
+        client_order_id = self.emit(Signal(symbol=symbol, side=side, quantity=quantity, metadata=metadata))
+        state.orders[client_order_id] = _Order(quantity * regime, self.now_ns)
 
-    def _expire_pending(self, symbol: str, state: _SymbolState) -> None:
+    def _expire_restored(self, symbol: str, state: _SymbolState) -> None:
+        """The safety net for restored orders (see the module docstring); orders sent here never expire."""
         timeout_ns = self.config.pending_timeout_seconds * _NS_PER_SECOND
-        if state.pending and self.now_ns - state.pending_since_ns > timeout_ns:
-            self.log.warning("pending_order_expired", symbol=symbol, quantity=state.pending)
-            state.pending = 0.0
+        for client_order_id, order in list(state.orders.items()):
+            if order.restored and self.now_ns - order.sent_ns > timeout_ns:
+                self.log.warning(
+                    "pending_order_expired", symbol=symbol, client_order_id=client_order_id, quantity=order.quantity
+                )
+                del state.orders[client_order_id]
 
     def _state(self, symbol: str) -> _SymbolState:
         state = self._symbols.get(symbol)
@@ -140,8 +185,7 @@ class Momentum(Strategy[MomentumConfig]):
             symbol: {
                 "prices": list(state.prices),
                 "regime": state.regime,
-                "pending": state.pending,
-                "pending_since_ns": state.pending_since_ns,
+                "orders": {cid: [order.quantity, order.sent_ns] for cid, order in state.orders.items()},
             }
             for symbol, state in self._symbols.items()
         }
@@ -163,8 +207,10 @@ class Momentum(Strategy[MomentumConfig]):
             str(symbol): _SymbolState(
                 prices=deque((float(p) for p in item["prices"]), maxlen=window),
                 regime=int(item["regime"]),
-                pending=float(item["pending"]),
-                pending_since_ns=int(item["pending_since_ns"]),
+                orders={
+                    str(cid): _Order(float(quantity), int(sent_ns), restored=True)
+                    for cid, (quantity, sent_ns) in item["orders"].items()
+                },
             )
             for symbol, item in data["symbols"].items()
         }

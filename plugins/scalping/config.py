@@ -34,8 +34,12 @@ class ScalpingConfig(StrategyConfig):
     """Enter long when book imbalance >= this, short when <= -this (imbalance is in [-1, 1])."""
     depth: int = 5
     """Book levels per side counted in the imbalance."""
+    retry_after_seconds: float = 10.0
+    """After an order is rejected, event-time seconds before the next one for that symbol."""
     pending_timeout_seconds: float = 10.0
-    """Event-time seconds after which an order without fills is taken as dead (rejected, cancelled)."""
+    """Safety net for an order restored from saved state only: one that hears nothing (no fill, no
+    order update) this many event-time seconds after it was sent no longer blocks the symbol.
+    Orders this instance sends are tracked by their order updates and never time out."""
 
     def __post_init__(self) -> None:
         # Validate on direct construction too, not only through from_mapping.
@@ -58,5 +62,7 @@ class ScalpingConfig(StrategyConfig):
             self.fail("imbalance_threshold", f"must be in (0, 1], got {self.imbalance_threshold}")
         if self.depth < 1:
             self.fail("depth", f"must be >= 1, got {self.depth}")
+        if self.retry_after_seconds < 0:
+            self.fail("retry_after_seconds", f"must be >= 0, got {self.retry_after_seconds}")
         if self.pending_timeout_seconds <= 0:
             self.fail("pending_timeout_seconds", f"must be > 0, got {self.pending_timeout_seconds}")

@@ -15,8 +15,14 @@ Model, per symbol, one scalp at a time:
   clock), so a backtest exits at the same moments as live trading. A position this strategy
   did not see open (say, after a restart without state) is timed from when it is first seen.
 - An order in flight blocks further orders for that symbol until fills cover it, the position
-  goes flat (for an exit), or ``pending_timeout_seconds`` of event time pass; an exit that timed
-  out is sent again if its reason still holds.
+  goes flat (for an exit), or its ``OrderUpdate`` (``on_order``, matched by the client order id
+  ``emit`` returned) says it ended unfilled: cancelled or expired frees the symbol at once, rejected
+  after ``retry_after_seconds``, so a rule that keeps refusing (a rate limit, a stale price) is not
+  asked again on every book. An exit whose reason still holds is then sent again.
+- ``pending_timeout_seconds`` is only a safety net for an order restored from saved state: one
+  that hears nothing that long after it was sent no longer blocks, with a warning, because its
+  updates may have gone to the runner that saved it (an order that settled while the engine was
+  stopping). Orders this instance sends never time out.
 
 Positions are the host's (``self.position``, built from fills). Handlers run one at a time.
 """
@@ -27,7 +33,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from sdk import Book, Fill, Position, Side, Signal, Strategy, Tick, Timer
+from sdk import Book, Fill, OrderUpdate, OrderUpdateStatus, Position, Side, Signal, Strategy, Tick, Timer
 
 from .config import ScalpingConfig
 
@@ -36,23 +42,26 @@ __all__ = ["Scalping"]
 BPS = 10_000.0
 _NS_PER_SECOND = 1_000_000_000
 _EPSILON = 1e-12
-_STATE_VERSION = 1
+_STATE_VERSION = 2
 
 
 @dataclass(slots=True)
 class _Order:
     """An order sent and not yet filled."""
 
+    client_order_id: str
     side: Side
     quantity: float
     since_ns: int
     entry: bool  # True: opens a scalp; False: closes one
+    restored: bool = False  # from saved state, and not heard of since
 
 
 @dataclass(slots=True)
 class _SymbolState:
     pending: _Order | None = None
     entry_ns: int | None = None  # event time of the open position's first entry fill
+    retry_at_ns: int = 0  # after a rejection: no new order before this event time
 
 
 class Scalping(Strategy[ScalpingConfig]):
@@ -92,8 +101,28 @@ class Scalping(Strategy[ScalpingConfig]):
             state.entry_ns = fill.timestamp_ns
         if pending is not None and pending.side is fill.side:
             pending.quantity -= fill.quantity
+            pending.restored = False
             if pending.quantity <= _EPSILON:
                 state.pending = None
+
+    def on_order(self, update: OrderUpdate) -> None:
+        """The order in flight: what remains of it, or that it ended (see the module docstring)."""
+        state = self._symbols.get(update.symbol)
+        pending = None if state is None else state.pending
+        if state is None or pending is None or pending.client_order_id != update.client_order_id:
+            return
+        if not update.done:
+            pending.quantity, pending.restored = update.remaining_quantity, False
+            return
+        state.pending = None
+        if update.status is OrderUpdateStatus.FILLED:
+            return
+        if update.status is OrderUpdateStatus.REJECTED:
+            state.retry_at_ns = self.now_ns + round(self.config.retry_after_seconds * _NS_PER_SECOND)
+        self.log.info(
+            "order_not_filled", symbol=update.symbol, entry=pending.entry, status=update.status.value,
+            rule=update.rule, reason=update.reason,
+        )  # fmt: skip
 
     def on_position(self, position: Position) -> None:
         if abs(position.quantity) > _EPSILON:
@@ -150,20 +179,29 @@ class Scalping(Strategy[ScalpingConfig]):
         self._send(symbol, side, abs(quantity), entry=False, reason=reason)
 
     def _send(self, symbol: str, side: Side, quantity: float, *, entry: bool, reason: str) -> None:
-        self.emit(Signal(symbol=symbol, side=side, quantity=quantity, metadata={"reason": reason}))
-        self._state(symbol).pending = _Order(side, quantity, self.now_ns, entry)
+        client_order_id = self.emit(Signal(symbol=symbol, side=side, quantity=quantity, metadata={"reason": reason}))
+        self._state(symbol).pending = _Order(client_order_id, side, quantity, self.now_ns, entry)
 
     # ---------------------------------------------------------------- helpers
 
     def _ready(self, symbol: str) -> bool:
-        """No order in flight for ``symbol`` (an expired one is dropped with a warning first)."""
+        """No order in flight for ``symbol`` and no rejection to sit out (a restored order that heard
+        nothing for ``pending_timeout_seconds`` is dropped with a warning first)."""
         state = self._state(symbol)
         pending = state.pending
+        if self.now_ns < state.retry_at_ns:
+            return False
         if pending is None:
             return True
-        if self.now_ns - pending.since_ns <= self.config.pending_timeout_seconds * _NS_PER_SECOND:
+        if (
+            not pending.restored
+            or self.now_ns - pending.since_ns <= self.config.pending_timeout_seconds * _NS_PER_SECOND
+        ):
             return False
-        self.log.warning("pending_order_expired", symbol=symbol, side=pending.side.value, quantity=pending.quantity)
+        self.log.warning(
+            "pending_order_expired", symbol=symbol, client_order_id=pending.client_order_id, side=pending.side.value,
+            quantity=pending.quantity,
+        )  # fmt: skip
         state.pending = None
         return True
 
@@ -195,8 +233,8 @@ class Scalping(Strategy[ScalpingConfig]):
 
 
 def _dump_state(state: _SymbolState) -> dict[str, Any]:
-    pending = state.pending
-    order = None if pending is None else [pending.side.value, pending.quantity, pending.since_ns, pending.entry]
+    p = state.pending
+    order = None if p is None else [p.client_order_id, p.side.value, p.quantity, p.since_ns, p.entry]
     return {"entry_ns": state.entry_ns, "pending": order}
 
 
@@ -204,5 +242,6 @@ def _load_state(item: Any) -> _SymbolState:
     entry_ns = None if item["entry_ns"] is None else int(item["entry_ns"])
     if item["pending"] is None:
         return _SymbolState(None, entry_ns)
-    side, quantity, since_ns, entry = item["pending"]
-    return _SymbolState(_Order(Side(side), float(quantity), int(since_ns), bool(entry)), entry_ns)
+    client_order_id, side, quantity, since_ns, entry = item["pending"]
+    order = _Order(str(client_order_id), Side(side), float(quantity), int(since_ns), bool(entry), restored=True)
+    return _SymbolState(order, entry_ns)

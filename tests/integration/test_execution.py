@@ -31,7 +31,7 @@ from host.execution.venue import VenueTimeout, VenueUnavailable
 from host.ledger import Ledger, LedgerError
 from host.orders import OrderIntent, OrderState, OrderStatus
 from host.supervisor.policy import BreakerState
-from sdk.events import Cancel, Fill, OrderType, Position, Side, Signal
+from sdk.events import Cancel, Fill, OrderType, OrderUpdate, OrderUpdateStatus, Position, Side, Signal
 from tests.execution_harness import (
     SYM,
     FillFeed,
@@ -115,7 +115,8 @@ class TestOrderPath:
 
     async def test_fill_is_recorded_once_tied_to_its_order_and_delivered_fill_then_position(self, host: Host) -> None:
         """The fill (which reaches the engine before the submit's reply) is stored once, tied to its
-        order in the audit trail, and the strategy gets the fill and then its new position."""
+        order in the audit trail, and the strategy gets the fill, then its new position, then the
+        order's one update (filled; the reply that follows tells nothing more)."""
         host.signal("alpha", market(BUY, 1.0))
         [order] = await settled(host, 1)
         [fill] = host.ledger.fills()
@@ -123,10 +124,13 @@ class TestOrderPath:
         fill_ids = [e.fill_id for e in host.ledger.order_events(order.intent.client_order_id) if e.fill_id]
         assert fill_ids == [fill.fill_id]
         delivered = host.delivered.of("alpha")
-        assert [type(event) for event in delivered] == [Fill, Position]
-        position = delivered[1]
+        assert [type(event) for event in delivered] == [Fill, Position, OrderUpdate]
+        position, update = delivered[1:]
         assert isinstance(position, Position)
         assert (position.quantity, position.avg_entry_price, position.strategy) == (1.0, 101.0, "alpha")
+        assert isinstance(update, OrderUpdate)
+        assert (update.client_order_id, update.status) == (order.intent.client_order_id, OrderUpdateStatus.FILLED)
+        assert (update.filled_quantity, update.remaining_quantity, update.average_price) == (1.0, 0.0, 101.0)
 
     async def test_duplicate_fill_is_applied_once_and_delivered_once(self, host: Host) -> None:
         """The same fill_id through record_fill again changes nothing and reaches the strategy once."""
@@ -196,7 +200,7 @@ class TestProfitAndLoss:
         assert host.book.realized() == pytest.approx(12.974)
         assert host.book.unrealized("alpha") == pytest.approx(7.0)
         assert host.book.equity() == pytest.approx(100_000 + 12.974 + 7.0)
-        last = host.delivered.of("alpha")[-1]
+        last = [event for event in host.delivered.of("alpha") if isinstance(event, Position)][-1]
         assert isinstance(last, Position) and (last.quantity, last.avg_entry_price) == (-2.0, 104.0)
         assert last.realized_pnl == pytest.approx(12.974)
         host.ledger.close()

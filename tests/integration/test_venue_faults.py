@@ -60,7 +60,8 @@ def partly_filled(stack: FaultStack) -> dict[str, object]:
 def test_a_partly_filled_order_is_not_sent_again_to_a_restarted_venue(core: FaultStack) -> None:
     """Case 1: 0.2 of 0.5 filled, then the venue and the engine are killed and started again. The new
     venue never saw the order; the ledger shows a fill and an acceptance, so it is closed (EXPIRED,
-    saying why), not re-sent: a market that would fill it whole leaves it at 0.2, position 0.2."""
+    saying why, and its strategy is told so), not re-sent: a market that would fill it whole leaves it
+    at 0.2, position 0.2."""
     order = partly_filled(core)
     core.kill_engine()
     core.kill_venue()
@@ -68,6 +69,9 @@ def test_a_partly_filled_order_is_not_sent_again_to_a_restarted_venue(core: Faul
     core.start_engine()
     closed = core.wait_order(1000, 15, "entry closed after the restart", status="expired")
     assert "no longer knows the order" in closed["reason"] and "0.2 of 0.5" in closed["reason"]
+    [told] = poll_until(lambda: [r for r in core.told("told_order") if r["status"] == "expired"], 10, "told")
+    assert (told["client_order_id"], told["reason"]) == (closed["id"], closed["reason"])
+    assert told["filled"] == pytest.approx(0.2)
     core.quotes.set(bid=98.9, ask=99.0)  # would fill a revived order at once
     time.sleep(1.5)
     after = core.order(1000)

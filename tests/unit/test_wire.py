@@ -11,7 +11,22 @@ import pytest
 
 from engine_proto import strategy_pb2 as pb
 from protocol import wire
-from sdk.events import Book, Candle, Event, Fill, Position, Side, Tick, Timer, Trade
+from sdk.errors import ValidationError
+from sdk.events import (
+    Book,
+    Candle,
+    Event,
+    Fill,
+    OrderType,
+    OrderUpdate,
+    OrderUpdateStatus,
+    Position,
+    Side,
+    Signal,
+    Tick,
+    Timer,
+    Trade,
+)
 
 T0 = 1_723_161_254_087_891_000
 
@@ -27,7 +42,17 @@ EVENTS: list[Event] = [
     Fill("fill-test-001", "", "BTCUSDT", Side.BUY, 50000.0, 0.001, T0, 0.05, "momentum", "USDT"),
     Position("BTCUSDT", 0.003, 61800.0, T0, 61837.64, 0.11, 0.0, "momentum"),
     Timer("rebalance", T0),
-]
+    OrderUpdate(
+        client_order_id="order-1", strategy="momentum", symbol="BTCUSDT", side=Side.SELL,
+        status=OrderUpdateStatus.REJECTED, quantity=0.5, reason="max_position_size: 1.5 > limit 1.0",
+        rule="max_position_size", timestamp_ns=T0,
+    ),
+    OrderUpdate(
+        client_order_id="4f1c0b7e9a2d4c1e8b3a5d6f7e8c9b0a", strategy="mm", symbol="ETHUSDT", side=Side.BUY,
+        slot="bid", status=OrderUpdateStatus.PARTIALLY_FILLED, quantity=2.0, filled_quantity=0.75,
+        remaining_quantity=1.25, average_price=2657.1, timestamp_ns=T0,
+    ),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("event", EVENTS, ids=lambda e: type(e).__name__)
@@ -55,3 +80,41 @@ def test_a_batch_is_what_protobuf_writes_at_every_varint_length(seq: int) -> Non
 
 def test_an_empty_batch_still_carries_its_seq() -> None:
     assert pb.HostMessage.FromString(wire.encode_batch(5, b"")).batch.seq == 5
+
+
+class TestOrderUpdates:
+    @pytest.mark.parametrize("status", list(OrderUpdateStatus))
+    def test_every_status_travels(self, status: OrderUpdateStatus) -> None:
+        """Each status an update can have reads back as itself."""
+        update = OrderUpdate(
+            client_order_id="c", symbol="BTCUSDT", side=Side.BUY, status=status, quantity=1.0, timestamp_ns=T0
+        )
+        assert wire.event_from_pb(wire.event_to_pb(update, "mm")) == update
+
+    def test_an_update_without_status_is_refused(self) -> None:
+        """An update whose status the runner cannot read is an error naming the order, not a guess."""
+        message = wire.event_to_pb(EVENTS[-1])
+        message.order.status = pb.ORDER_UPDATE_STATUS_UNSPECIFIED
+        with pytest.raises(ValueError, match="'4f1c0b7e9a2d4c1e8b3a5d6f7e8c9b0a' has no status"):
+            wire.event_from_pb(message)
+
+    def test_an_update_without_side_is_refused(self) -> None:
+        """The side is validated like a signal's: an unspecified one names the field."""
+        message = wire.event_to_pb(EVENTS[-1])
+        message.order.side = pb.SIDE_UNSPECIFIED
+        with pytest.raises(ValidationError, match=r"OrderUpdate\.side"):
+            wire.event_from_pb(message)
+
+
+class TestSignals:
+    def test_a_signal_keeps_its_client_order_id(self) -> None:
+        """The id a strategy's emit gave its signal reaches the host unchanged."""
+        signal = Signal("BTCUSDT", Side.BUY, 0.1, OrderType.LIMIT, price=61000.0, slot="bid", client_order_id="q-9")
+        assert wire.signal_from_pb(wire.signal_to_pb(signal, T0)) == signal
+
+    def test_a_bad_client_order_id_is_refused_by_the_host(self) -> None:
+        """The host validates the id a runner sends, as every other field of an untrusted signal."""
+        message = wire.signal_to_pb(Signal("BTCUSDT", Side.BUY, 0.1))
+        message.client_order_id = "has spaces and is far longer than any exchange would take"
+        with pytest.raises(ValidationError, match=r"Signal\.client_order_id"):
+            wire.signal_from_pb(message)

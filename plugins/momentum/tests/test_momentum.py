@@ -11,7 +11,7 @@ import pytest
 
 import momentum
 from momentum import Momentum, MomentumConfig
-from sdk import Candle, ConfigError, Fill, OrderType, Side, Tick, Trade
+from sdk import Candle, ConfigError, Fill, OrderType, OrderUpdate, OrderUpdateStatus, Side, Tick, Trade
 from sdk.events import Event
 from sdk.hooks import StrategyEngineSpec
 from sdk.testing import run_strategy
@@ -31,6 +31,18 @@ def candles(*closes: float, start: int = 0) -> list[Event]:
 
 def fill(second: float, side: Side, quantity: float, price: float = 100.0) -> Fill:
     return Fill(f"f{second}-{side.value}", "o1", SYMBOL, side, price, quantity, int(second * NS))
+
+
+def update(
+    second: float, status: str, client_order_id: str = "order-1", quantity: float = 1.0, filled: float = 0.0
+) -> OrderUpdate:
+    """What the engine tells of an order of ours (sdk.testing numbers them order-1, order-2, ...)."""
+    done = status not in ("accepted", "partially_filled")
+    return OrderUpdate(
+        client_order_id=client_order_id, symbol=SYMBOL, side=Side.BUY, status=OrderUpdateStatus(status),
+        quantity=quantity, filled_quantity=filled, remaining_quantity=0.0 if done else quantity - filled,
+        rule="max_position_size" if status == "rejected" else "", timestamp_ns=int(second * NS),
+    )  # fmt: skip
 
 
 def strategy(**params: Any) -> Momentum:
@@ -129,15 +141,52 @@ class TestPositionLimit:
     def test_unfilled_order_counts_toward_the_limit(self) -> None:
         """An order sent and not yet filled blocks a second one that would pass max_position."""
         events = candles(100, 100, 100, 103, 103, 103, 103, 106.5)
-        assert len(run_strategy(strategy(pending_timeout_seconds=600.0), events).signals) == 1
+        assert len(run_strategy(strategy(), events).signals) == 1
 
-    def test_unfilled_order_expires_after_timeout(self) -> None:
-        """After pending_timeout_seconds of event time without a fill, the order no longer counts."""
-        result = run_strategy(
-            strategy(pending_timeout_seconds=150.0), candles(100, 100, 100, 103, 103, 103, 103, 106.5)
-        )
-        assert len(result.signals) == 2
-        assert ("warning", "pending_order_expired") in [(level, event) for level, event, _ in result.logs]
+    def test_an_order_never_heard_of_keeps_counting(self) -> None:
+        """An order of this instance is pending until its fills or updates say otherwise, however long
+        that takes (a timeout could double the position of an order the venue is slow to answer)."""
+        events = [*candles(100, 100, 100, 103), *candles(103, 103, 103, 106.5, start=1000)]
+        result = run_strategy(strategy(pending_timeout_seconds=1.0), events)
+        assert len(result.signals) == 1
+
+    @pytest.mark.parametrize("status", ["rejected", "cancelled", "expired"])
+    def test_an_order_that_ends_unfilled_stops_counting_at_once(self, status: str) -> None:
+        """Told that its order ended unfilled, the strategy has the room again at the next crossing."""
+        events = [*candles(100, 100, 100, 103), update(181, status), *candles(103, 103, 103, 106.5, start=4)]
+        result = run_strategy(strategy(), events)
+        assert [(s.side, s.quantity) for s in result.signals] == [(Side.BUY, 1.0), (Side.BUY, 1.0)]
+        [logged] = [data for _, event, data in result.logs if event == "order_not_filled"]
+        assert (logged["status"], logged["unfilled"]) == (status, 1.0)
+        assert logged["rule"] == ("max_position_size" if status == "rejected" else "")
+
+    def test_a_partly_filled_order_that_is_cancelled_keeps_its_fill(self) -> None:
+        """Half filled, then cancelled: the fill is in the position, the rest no longer pending."""
+        events = [
+            *candles(100, 100, 100, 103),
+            fill(181, Side.BUY, 0.5, 103),
+            update(181, "partially_filled", filled=0.5),
+            update(182, "cancelled", filled=0.5),
+            *candles(103, 103, 103, 106.5, start=4),
+        ]
+        result = run_strategy(strategy(), events)
+        assert [s.quantity for s in result.signals] == [1.0, pytest.approx(0.5)]
+
+    def test_an_update_says_what_remains_of_an_order(self) -> None:
+        """A partial fill's update sets the order's pending to what remains at the venue."""
+        events = [*candles(100, 100, 100, 103), update(181, "partially_filled", filled=0.25)]
+        result = run_strategy(strategy(max_position=1.5), [*events, *candles(103, 103, 103, 106.5, start=4)])
+        # No fill event given, so position 0; pending 0.75 (not 1.0) leaves room for 0.75 (not 0.5).
+        assert [s.quantity for s in result.signals] == [1.0, pytest.approx(0.75)]
+
+    def test_another_orders_update_changes_nothing(self) -> None:
+        """An update for an order this instance does not hold (an earlier runner's) is ignored."""
+        events = [
+            *candles(100, 100, 100, 103),
+            update(181, "rejected", "order-9"),
+            *candles(103, 103, 103, 106.5, start=4),
+        ]
+        assert len(run_strategy(strategy(), events).signals) == 1
 
 
 class TestPriceSources:
@@ -221,12 +270,28 @@ class TestConfig:
 
 class TestState:
     def test_save_load_round_trip(self) -> None:
-        """Saved state (lookback prices, regime, pending) carries over to a new instance."""
+        """Saved state (lookback prices, regime, orders in flight) carries over to a new instance."""
         first = run_strategy(strategy(), candles(100, 100, 100))
         restored = run_strategy(strategy(), candles(103, start=3), restore=first.state)
         fresh = run_strategy(strategy(), candles(103, start=3))
         assert ([s.side for s in restored.signals], fresh.signals) == ([Side.BUY], [])
-        assert json.loads(restored.state)["symbols"][SYMBOL]["pending"] == 1.0
+        assert json.loads(restored.state)["symbols"][SYMBOL]["orders"] == {"order-1": [1.0, 180 * NS]}
+
+    def test_a_restored_order_still_hears_its_updates(self) -> None:
+        """An order carried over a hot reload is the new instance's: its update ends it there."""
+        first = run_strategy(strategy(), candles(100, 100, 100, 103))
+        later = [update(200, "rejected"), *candles(103, 103, 103, 106.5, start=4)]
+        assert len(run_strategy(strategy(), later, restore=first.state).signals) == 1
+
+    def test_a_restored_order_that_hears_nothing_is_dropped_after_the_timeout(self) -> None:
+        """The safety net: a restored order with no news pending_timeout_seconds after it was sent
+        (its updates went to the runner that saved it) stops counting, with a warning."""
+        first = run_strategy(strategy(), candles(100, 100, 100, 103))
+        later = candles(103, 103, 103, 106.5, start=4)  # the crossing comes at 420 s, 240 s after the order
+        kept = run_strategy(strategy(pending_timeout_seconds=600.0), later, restore=first.state)
+        dropped = run_strategy(strategy(pending_timeout_seconds=120.0), later, restore=first.state)
+        assert (len(kept.signals), len(dropped.signals)) == (0, 1)
+        assert ("warning", "pending_order_expired") in [(level, event) for level, event, _ in dropped.logs]
 
     def test_unreadable_state_is_discarded(self) -> None:
         """State this version cannot read is dropped with a warning, and the strategy starts fresh."""

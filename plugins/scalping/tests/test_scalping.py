@@ -10,7 +10,7 @@ import pytest
 
 import scalping
 from scalping import Scalping, ScalpingConfig
-from sdk import Book, ConfigError, Fill, OrderType, Position, Side, Tick, Timer
+from sdk import Book, ConfigError, Fill, OrderType, OrderUpdate, OrderUpdateStatus, Position, Side, Tick, Timer
 from sdk.events import Event
 from sdk.hooks import StrategyEngineSpec
 from sdk.testing import RunResult, run_strategy
@@ -39,6 +39,14 @@ def bullish(second: float) -> Book:
 
 def fill(second: float, side: Side, price: float = 100.0, quantity: float = 1.0) -> Fill:
     return Fill(f"f{second}-{side.value}", "o1", SYMBOL, side, price, quantity, int(second * NS))
+
+
+def update(second: float, status: str, side: Side = Side.BUY, client_order_id: str = "order-1") -> OrderUpdate:
+    """The engine's word that an order of ours ended unfilled (sdk.testing numbers them order-1, ...)."""
+    return OrderUpdate(
+        client_order_id=client_order_id, symbol=SYMBOL, side=side, status=OrderUpdateStatus(status), quantity=1.0,
+        rule="strategy_orders_per_second" if status == "rejected" else "", timestamp_ns=int(second * NS),
+    )  # fmt: skip
 
 
 def run(events: Sequence[Event], **params: Any) -> RunResult:
@@ -82,11 +90,29 @@ class TestEntry:
         """Until the entry fills, further imbalanced books send nothing."""
         assert len(run([bullish(i) for i in range(5)]).signals) == 1
 
-    def test_unfilled_entry_expires(self) -> None:
-        """An entry with no fill for pending_timeout_seconds no longer blocks a new one."""
-        result = run([bullish(0), bullish(5), bullish(11)], pending_timeout_seconds=10.0)
-        assert len(result.signals) == 2
-        assert ("warning", "pending_order_expired") in [(level, event) for level, event, _ in result.logs]
+    def test_an_entry_never_heard_of_keeps_blocking(self) -> None:
+        """An entry of this instance blocks until its fills or updates say otherwise, however long."""
+        assert len(run([bullish(0), bullish(5), bullish(600)], pending_timeout_seconds=1.0).signals) == 1
+
+    @pytest.mark.parametrize("status", ["cancelled", "expired"])
+    def test_an_entry_that_ends_unfilled_frees_the_symbol_at_once(self, status: str) -> None:
+        """Cancelled or expired: the next imbalanced book enters again, and the ending is logged."""
+        result = run([bullish(0), update(1, status), bullish(1)])
+        assert result.signal_events == [0, 2]
+        [logged] = [data for _, event, data in result.logs if event == "order_not_filled"]
+        assert (logged["status"], logged["entry"]) == (status, True)
+
+    def test_a_rejected_entry_is_not_tried_again_before_retry_after_seconds(self) -> None:
+        """A rule that refused the entry is not asked again on every book, only once the wait is over."""
+        events: list[Event] = [bullish(0), update(1, "rejected"), bullish(2), bullish(10.5), bullish(11.5)]
+        result = run(events, retry_after_seconds=10.0)
+        assert result.signal_events == [0, 4]
+        [logged] = [data for _, event, data in result.logs if event == "order_not_filled"]
+        assert logged["rule"] == "strategy_orders_per_second"
+
+    def test_an_update_of_another_order_changes_nothing(self) -> None:
+        """Only the order in flight's own updates free the symbol."""
+        assert len(run([bullish(0), update(1, "cancelled", client_order_id="order-9"), bullish(2)]).signals) == 1
 
     def test_no_second_entry_while_in_a_position(self) -> None:
         """One scalp at a time: while the position is open, imbalance adds nothing."""
@@ -168,15 +194,30 @@ class TestExit:
         ]
         assert len(run(events).signals) == 2
 
-    def test_unfilled_exit_is_sent_again(self) -> None:
-        """An exit that timed out is sent again while its reason holds."""
+    def test_a_rejected_exit_is_sent_again_once_the_wait_is_over(self) -> None:
+        """An exit refused by risk is sent again, retry_after_seconds later, while its reason holds."""
         events: list[Event] = [
             bullish(0),
             fill(1, Side.BUY, 100.0),
             book(2, bid=99.9, ask=99.92),
+            update(2, "rejected", Side.SELL, "order-2"),
+            book(5, bid=99.9, ask=99.92),
             book(13, bid=99.9, ask=99.92),
         ]
-        assert reasons(run(events))[1:] == [(Side.SELL, "stop_loss"), (Side.SELL, "stop_loss")]
+        result = run(events, retry_after_seconds=10.0)
+        assert reasons(result)[1:] == [(Side.SELL, "stop_loss"), (Side.SELL, "stop_loss")]
+        assert result.signal_events[1:] == [2, 5]
+
+    def test_a_cancelled_exit_is_sent_again_at_once(self) -> None:
+        """An exit cancelled unfilled (a kill switch, say) is sent again on the next event its reason holds."""
+        events: list[Event] = [
+            bullish(0),
+            fill(1, Side.BUY, 100.0),
+            book(2, bid=99.9, ask=99.92),
+            update(2, "cancelled", Side.SELL, "order-2"),
+            book(3, bid=99.9, ask=99.92),
+        ]
+        assert run(events).signal_events == [0, 2, 4]
 
 
 class TestConfig:
@@ -204,6 +245,7 @@ class TestConfig:
             ("depth", 0),
             ("depth", "5"),
             ("pending_timeout_seconds", -1),
+            ("retry_after_seconds", -1),
         ],
     )
     def test_rejects_bad_value(self, field: str, value: object) -> None:
@@ -222,6 +264,27 @@ class TestState:
         fresh = run_strategy(Scalping(ScalpingConfig.from_mapping(PARAMS)), later)
         assert (reasons(restored), fresh.signals) == ([(Side.SELL, "max_hold_time")], [])
         assert json.loads(first.state)["symbols"][SYMBOL] == {"entry_ns": 1 * NS, "pending": None}
+
+    def test_an_order_in_flight_is_carried_with_its_id(self) -> None:
+        """The order in flight is saved under its client order id; its update ends it in the new instance."""
+        first = run([bullish(0)])
+        assert json.loads(first.state)["symbols"][SYMBOL]["pending"] == ["order-1", "buy", 1.0, 0, True]
+        restored = run_strategy(
+            Scalping(ScalpingConfig.from_mapping(PARAMS)), [update(1, "cancelled"), bullish(2)], restore=first.state
+        )
+        assert len(restored.signals) == 1
+
+    def test_a_restored_order_that_hears_nothing_stops_blocking_after_the_timeout(self) -> None:
+        """The safety net: a restored order with no news pending_timeout_seconds after it was sent (its
+        updates went to the runner that saved it) is dropped with a warning."""
+        first = run([bullish(0)])
+        later = [bullish(5), bullish(11)]
+        result = run_strategy(
+            Scalping(ScalpingConfig.from_mapping(PARAMS | {"pending_timeout_seconds": 10.0})), later,
+            restore=first.state,
+        )  # fmt: skip
+        assert result.signal_events == [1]
+        assert ("warning", "pending_order_expired") in [(level, event) for level, event, _ in result.logs]
 
     def test_unreadable_state_is_discarded(self) -> None:
         """State this version cannot read is dropped with a warning."""

@@ -9,7 +9,19 @@ from typing import Any
 
 import pytest
 
-from sdk import Book, Candle, Fill, Position, Side, Tick, Timer, Trade, ValidationError
+from sdk import (
+    Book,
+    Candle,
+    Fill,
+    OrderUpdate,
+    OrderUpdateStatus,
+    Position,
+    Side,
+    Tick,
+    Timer,
+    Trade,
+    ValidationError,
+)
 from sdk.codec import (
     decode_event,
     decode_fill,
@@ -386,11 +398,74 @@ class TestDecodeEvent:
         """A timer without a name is called "timer"."""
         assert decode_event({"type": "timer", "timestamp": T0}) == Timer("timer", T0_NS)
 
+    def test_order_update(self) -> None:
+        """type order decodes an order update, its fields by their own names, numbers also as strings."""
+        message = {
+            "type": "order", "client_order_id": "order-1", "strategy": "mm", "symbol": "BTCUSDT", "side": "BUY",
+            "slot": "bid", "status": "partially_filled", "quantity": "2", "filled_quantity": 0.5,
+            "remaining_quantity": 1.5, "average_price": 100.0, "timestamp": T0,
+        }  # fmt: skip
+        assert decode_event(message) == OrderUpdate(
+            client_order_id="order-1", strategy="mm", symbol="BTCUSDT", side=Side.BUY, slot="bid",
+            status=OrderUpdateStatus.PARTIALLY_FILLED, quantity=2.0, filled_quantity=0.5, remaining_quantity=1.5,
+            average_price=100.0, timestamp_ns=T0_NS,
+        )  # fmt: skip
+
+    def test_rejected_order_update_with_its_rule(self) -> None:
+        """A rejection carries its rule and reason; the optional numbers default to 0."""
+        update = decode_event({
+            "type": "order", "client_order_id": "order-2", "symbol": "BTCUSDT", "side": "sell",
+            "status": "REJECTED", "quantity": 1, "rule": "max_position_size", "reason": "too big", "timestamp": T0,
+        })  # fmt: skip
+        assert isinstance(update, OrderUpdate)
+        assert (update.status, update.rule, update.reason) == (
+            OrderUpdateStatus.REJECTED,
+            "max_position_size",
+            "too big",
+        )
+        assert (update.filled_quantity, update.remaining_quantity, update.average_price) == (0.0, 0.0, 0.0)
+
     @pytest.mark.parametrize(
         ("data", "message"),
         [
             ({"type": "timer", "name": "m"}, "timer.timestamp: required"),
             ({"type": "timer", "timestamp": T0, "every": 60}, "timer.every: unknown field"),
+            (
+                {
+                    "type": "order",
+                    "symbol": "BTCUSDT",
+                    "side": "buy",
+                    "status": "filled",
+                    "quantity": 1,
+                    "timestamp": T0,
+                },
+                "order.client_order_id: required",
+            ),
+            (
+                {
+                    "type": "order",
+                    "client_order_id": "o",
+                    "symbol": "BTCUSDT",
+                    "side": "buy",
+                    "status": "working",
+                    "quantity": 1,
+                    "timestamp": T0,
+                },
+                "order.status: expected one of accepted",
+            ),
+            (
+                {
+                    "type": "order",
+                    "client_order_id": "o",
+                    "symbol": "BTCUSDT",
+                    "side": "buy",
+                    "status": "filled",
+                    "quantity": 1,
+                    "timestamp": T0,
+                    "order_id": "x",
+                },
+                "order.order_id: unknown field",
+            ),
             ([1, 2], "event.type: expected a JSON object, got list"),
             ("tick", "event.type: expected a JSON object, got str"),
         ],

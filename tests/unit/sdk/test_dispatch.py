@@ -12,6 +12,8 @@ from sdk import (
     Cancel,
     Candle,
     Fill,
+    OrderUpdate,
+    OrderUpdateStatus,
     Position,
     SdkError,
     Side,
@@ -39,6 +41,13 @@ def position(strategy: str = "", quantity: float = 1.0) -> Position:
     return Position("BTCUSDT", quantity, 100.0, TS, strategy=strategy)
 
 
+def order_update(strategy: str = "", status: OrderUpdateStatus = OrderUpdateStatus.REJECTED) -> OrderUpdate:
+    return OrderUpdate(
+        client_order_id="o1", strategy=strategy, symbol="BTCUSDT", side=Side.BUY, status=status, quantity=1.0,
+        rule="max_position_size" if status is OrderUpdateStatus.REJECTED else "", timestamp_ns=TS,
+    )  # fmt: skip
+
+
 EVENTS: list[tuple[Any, str]] = [
     (tick(), "on_tick"),
     (Trade("BTCUSDT", TS, 100.0, 1.0), "on_trade"),
@@ -47,6 +56,7 @@ EVENTS: list[tuple[Any, str]] = [
     (fill(), "on_fill"),
     (position(), "on_position"),
     (Timer("minute", TS), "on_timer"),
+    (order_update(), "on_order"),
 ]
 
 
@@ -95,6 +105,9 @@ class Recorder(Strategy[StrategyConfig]):
 
     def on_timer(self, timer: Timer) -> None:
         self._record("on_timer", timer)
+
+    def on_order(self, update: OrderUpdate) -> None:
+        self._record("on_order", update)
 
     @property
     def handlers(self) -> list[str]:
@@ -194,11 +207,17 @@ class TestWants:
             (position("mm"), True),
             (position("other"), False),
             (position(""), True),
+            (order_update("mm"), True),
+            (order_update("other"), False),
+            (order_update(""), True),
         ],
-        ids=["fill-own", "fill-other", "fill-unowned", "position-own", "position-other", "position-unowned"],
-    )
-    def test_fills_and_positions_only_for_this_strategy(self, event: Any, wanted: bool) -> None:
-        """Fills and positions are wanted only for this strategy id (or when unattributed)."""
+        ids=[
+            "fill-own", "fill-other", "fill-unowned", "position-own", "position-other", "position-unowned",
+            "order-own", "order-other", "order-unowned",
+        ],
+    )  # fmt: skip
+    def test_fills_positions_and_order_updates_only_for_this_strategy(self, event: Any, wanted: bool) -> None:
+        """Fills, positions and order updates are wanted only for this strategy id (or when unattributed)."""
         assert slot_for(Recorder(), "mm").wants(event) is wanted
 
     def test_fills_are_not_filtered_by_symbols(self) -> None:
@@ -264,11 +283,36 @@ class TestOutputs:
         """Signals and cancels are collected and handed out once by drain()."""
         strategy = Recorder()
         slot = slot_for(strategy)
-        signal = Signal("BTCUSDT", Side.BUY, 1.0)
+        signal = Signal("BTCUSDT", Side.BUY, 1.0, client_order_id="entry-1")
         strategy.emit(signal)
         strategy.cancel("BTCUSDT", "bid")
         assert slot.drain() == ([signal], [Cancel("BTCUSDT", "bid")])
         assert slot.drain() == ([], [])
+
+    def test_emit_names_the_order_a_signal_without_id_becomes(self) -> None:
+        """A signal emitted without a client order id leaves with a fresh one, which emit returns."""
+        strategy = Recorder()
+        slot = slot_for(strategy)
+        first = strategy.emit(Signal("BTCUSDT", Side.BUY, 1.0))
+        second = strategy.emit(Signal("BTCUSDT", Side.BUY, 1.0))
+        signals, _ = slot.drain()
+        assert [s.client_order_id for s in signals] == [first, second]
+        assert first != second and len(first) == 32
+
+    def test_emit_keeps_the_id_a_signal_brings(self) -> None:
+        """A strategy that names its order gets that name back, and the signal leaves unchanged."""
+        strategy = Recorder()
+        slot = slot_for(strategy)
+        signal = Signal("BTCUSDT", Side.SELL, 2.0, client_order_id="exit-7")
+        assert strategy.emit(signal) == "exit-7"
+        assert slot.drain()[0] == [signal]
+
+    def test_ids_come_from_the_slots_source(self) -> None:
+        """The id source is the slot's to choose (sdk.testing numbers them)."""
+        strategy = Recorder()
+        names = iter(["a", "b"])
+        StrategySlot("mm", strategy, new_id=lambda: next(names))
+        assert [strategy.emit(Signal("BTCUSDT", Side.BUY, 1.0)) for _ in range(2)] == ["a", "b"]
 
 
 class TestSave:

@@ -16,6 +16,8 @@ from sdk import (
     Candle,
     Fill,
     OrderType,
+    OrderUpdate,
+    OrderUpdateStatus,
     Position,
     Side,
     Signal,
@@ -41,6 +43,8 @@ VALID: dict[type[Any], dict[str, Any]] = {
            "quantity": 1.0, "timestamp_ns": TS},
     Position: {"symbol": "BTCUSDT", "quantity": 1.0, "avg_entry_price": 100.0, "timestamp_ns": TS},
     Timer: {"name": "minute", "timestamp_ns": TS},
+    OrderUpdate: {"client_order_id": "order-1", "symbol": "BTCUSDT", "side": Side.BUY,
+                  "status": OrderUpdateStatus.ACCEPTED, "quantity": 1.0, "timestamp_ns": TS},
     Signal: {"symbol": "BTCUSDT", "side": Side.BUY, "quantity": 1.0},
     Cancel: {"symbol": "BTCUSDT", "slot": "bid"},
 }  # fmt: skip
@@ -57,7 +61,7 @@ def expect_invalid(cls: type[Any], field: str, value: Any) -> ValidationError:
     return caught.value
 
 
-HEADED = [Tick, Trade, Book, Candle, Fill, Position]
+HEADED = [Tick, Trade, Book, Candle, Fill, Position, OrderUpdate]
 MARKET = [Tick, Trade, Book, Candle]
 
 
@@ -161,6 +165,16 @@ NUMBER_FAILURES = [
     (Position, "strategy", None, "expected a string"),
     (Timer, "name", "", "expected a non-empty string"),
     (Timer, "name", 3, "expected a non-empty string"),
+    (OrderUpdate, "client_order_id", "", "expected a non-empty string"),
+    (OrderUpdate, "side", "hold", "expected one of buy, sell"),
+    (OrderUpdate, "status", "new", "expected one of accepted, partially_filled, filled, cancelled, expired, rejected"),
+    (OrderUpdate, "quantity", 0, "must be > 0"),
+    (OrderUpdate, "filled_quantity", -1, "must be >= 0"),
+    (OrderUpdate, "remaining_quantity", NAN, "must be finite"),
+    (OrderUpdate, "average_price", "1", "expected a number"),
+    (OrderUpdate, "rule", None, "expected a string"),
+    (OrderUpdate, "reason", 5, "expected a string"),
+    (OrderUpdate, "slot", None, "expected a string"),
     (Cancel, "symbol", "", "expected a non-empty string"),
     (Cancel, "slot", "", "expected a non-empty string"),
 ]
@@ -408,6 +422,9 @@ SIGNAL_FAILURES = [
     ({"metadata": None}, "metadata", "expected a mapping of str to str"),
     ({"slot": 5}, "slot", "expected a string"),
     ({"slot": None}, "slot", "expected a string"),
+    ({"client_order_id": None}, "client_order_id", "expected a string"),
+    ({"client_order_id": "has space"}, "client_order_id", "expected at most 36 of"),
+    ({"client_order_id": "x" * 37}, "client_order_id", "expected at most 36 of"),
 ]
 
 
@@ -481,6 +498,44 @@ class TestSignal:
     def test_slot_names_a_working_order(self) -> None:
         """A signal keeps the slot it was given."""
         assert make(Signal, slot="bid").slot == "bid"
+
+    @pytest.mark.parametrize("client_order_id", ["", "entry-1", "a1B2.c3_d4:e5/f6-", "x" * 36])
+    def test_client_order_id_is_optional_and_exchange_shaped(self, client_order_id: str) -> None:
+        """No id (the engine names the order) or up to 36 of the characters exchanges take."""
+        assert make(Signal, client_order_id=client_order_id).client_order_id == client_order_id
+
+
+class TestOrderUpdate:
+    def test_constructor_takes_keywords_only(self) -> None:
+        """Fields are named at construction, so an update reads like the JSON it stands for."""
+        with pytest.raises(TypeError):
+            OrderUpdate("order-1", "", "BTCUSDT", Side.BUY)  # type: ignore[call-arg]
+
+    def test_defaults(self) -> None:
+        """Strategy, slot, reason and rule default to "", quantities and price to 0."""
+        update = make(OrderUpdate)
+        assert (update.strategy, update.slot, update.reason, update.rule) == ("", "", "", "")
+        assert (update.filled_quantity, update.remaining_quantity, update.average_price) == (0.0, 0.0, 0.0)
+        assert update.kind == "order"
+
+    def test_status_and_side_in_any_case(self) -> None:
+        """Status and side are read like every SDK enum, from their values in any letter case."""
+        update = make(OrderUpdate, status="REJECTED", side="SELL")
+        assert (update.status, update.side) == (OrderUpdateStatus.REJECTED, Side.SELL)
+
+    @pytest.mark.parametrize(
+        ("status", "done"),
+        [("accepted", False), ("partially_filled", False), ("filled", True), ("cancelled", True),
+         ("expired", True), ("rejected", True)],
+    )  # fmt: skip
+    def test_done_once_nothing_of_the_order_works(self, status: str, done: bool) -> None:
+        """done says the order will not fill any further (filled, cancelled, expired, rejected)."""
+        assert make(OrderUpdate, status=status).done is done
+        assert OrderUpdateStatus(status).done is done
+
+    def test_status_is_its_value_as_text(self) -> None:
+        """The status prints as its JSON value, as a strategy would log it."""
+        assert f"{OrderUpdateStatus.PARTIALLY_FILLED}" == "partially_filled"
 
 
 class TestCancel:

@@ -8,7 +8,19 @@ from typing import Any
 
 import pytest
 
-from sdk import Event, Fill, Position, Side, Signal, Strategy, StrategyConfig, Tick, Timer
+from sdk import (
+    Event,
+    Fill,
+    OrderUpdate,
+    OrderUpdateStatus,
+    Position,
+    Side,
+    Signal,
+    Strategy,
+    StrategyConfig,
+    Tick,
+    Timer,
+)
 from sdk.testing import run_strategy
 
 TS = 1_704_164_645_000_000_000
@@ -61,6 +73,28 @@ class Flaky(BuyEveryTick):
         if tick.bid_price == 13.0:
             raise ZeroDivisionError("unlucky")
         super().on_tick(tick)
+
+
+class Answered(BuyEveryTick):
+    """Remembers the id of each order it asked for and the updates it heard about them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[str] = []
+        self.updates: list[OrderUpdate] = []
+
+    def on_tick(self, tick: Tick) -> None:
+        self.sent.append(self.emit(Signal(tick.symbol, Side.BUY, 1.0)))
+
+    def on_order(self, update: OrderUpdate) -> None:
+        self.updates.append(update)
+
+
+def rejected(client_order_id: str, strategy: str = "") -> OrderUpdate:
+    return OrderUpdate(
+        client_order_id=client_order_id, strategy=strategy, symbol="BTCUSDT", side=Side.BUY,
+        status=OrderUpdateStatus.REJECTED, quantity=1.0, rule="max_position_size", timestamp_ns=TS + 1,
+    )  # fmt: skip
 
 
 class BadState(BuyEveryTick):
@@ -169,6 +203,44 @@ class TestPositions:
         seen = strategy.positions_seen[0]
         assert seen is not None
         assert seen.strategy == "mine"
+
+
+class TestOrderUpdates:
+    def test_orders_are_numbered_in_emission_order(self) -> None:
+        """A signal without an id becomes order-1, order-2, ...: a test can name it before the run."""
+        strategy = Answered()
+        result = run_strategy(strategy, [tick(), tick()])
+        assert strategy.sent == ["order-1", "order-2"]
+        assert [s.client_order_id for s in result.signals] == ["order-1", "order-2"]
+
+    def test_an_update_in_the_list_reaches_on_order(self) -> None:
+        """An OrderUpdate is fed like a tick or a fill, and the strategy matches it to its signal by id."""
+        strategy = Answered()
+        update = rejected("order-1")
+        run_strategy(strategy, [tick(), update, tick()])
+        assert strategy.updates == [update]
+        assert strategy.updates[0].client_order_id == strategy.sent[0]
+
+    def test_another_strategys_update_is_not_delivered(self) -> None:
+        """An update naming another strategy id is not this strategy's; one naming none is."""
+        strategy = Answered()
+        run_strategy(strategy, [tick(), rejected("order-1", "other"), rejected("order-1", "")], strategy_id="mine")
+        assert [u.strategy for u in strategy.updates] == [""]
+
+    def test_updates_from_a_json_lines_file(self, tmp_path: Path) -> None:
+        """A file's "type": "order" lines are order updates."""
+        path = tmp_path / "events.jsonl"
+        lines = [
+            {"symbol": "BTCUSDT", "timestamp": "2024-01-02T03:04:05Z", "bid_price": 100, "ask_price": 101},
+            {"type": "order", "client_order_id": "order-1", "symbol": "BTCUSDT", "side": "buy",
+             "status": "filled", "quantity": 1, "filled_quantity": 1, "average_price": 101,
+             "timestamp": "2024-01-02T03:04:06Z"},
+        ]  # fmt: skip
+        path.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
+        strategy = Answered()
+        run_strategy(strategy, path)
+        [update] = strategy.updates
+        assert (update.client_order_id, update.status, update.done) == ("order-1", OrderUpdateStatus.FILLED, True)
 
 
 class TestStateAndOutputs:
