@@ -30,7 +30,7 @@ import structlog
 from host.clock import Clocks
 from host.config import Config, RiskConfig
 from host.execution.book import Book
-from host.execution.engine import ExecutionEngine
+from host.execution.engine import Deliver, ExecutionEngine
 from host.execution.grpc_venue import GrpcVenue
 from host.execution.matching import MatchingEngine
 from host.execution.order_service import OrderServiceVenue
@@ -46,7 +46,7 @@ from host.risk.seams import FeedView
 from host.supervisor.managed import StrategyDefinition, SupervisionSettings
 from host.supervisor.policy import BreakerPolicy
 from host.supervisor.supervisor import Supervisor, UnknownStrategy
-from sdk.events import Fill, MarketEvent, Position
+from sdk.events import Fill, MarketEvent, OrderUpdate, Position
 
 __all__ = ["Engine", "OrderPath", "build", "order_path"]
 
@@ -118,15 +118,15 @@ def _strategy_count(holder: list[Supervisor]) -> Callable[[], int]:
     return lambda: len(holder[0].definitions())
 
 
-def _deliverer(holder: list[Supervisor], positions: VenuePositions) -> Callable[[str, Fill | Position], None]:
-    def deliver(strategy: str, event: Fill | Position) -> None:
+def _deliverer(holder: list[Supervisor], positions: VenuePositions) -> Deliver:
+    def deliver(strategy: str, event: Fill | Position | OrderUpdate) -> None:
         if isinstance(event, Position):
             positions.ledger(event)  # the ledger's position after a fill: what venue positions are checked against
         try:
             holder[0].deliver(strategy, event)
         except UnknownStrategy:
-            # A fill for a strategy no longer configured: it is on the books, nobody to tell.
-            log.warning("fill_for_unknown_strategy", strategy=strategy, kind=event.kind)
+            # A fill (or its order's update) for a strategy no longer configured: on the books, nobody to tell.
+            log.warning("event_for_unknown_strategy", strategy=strategy, kind=event.kind)
 
     return deliver
 
@@ -149,7 +149,7 @@ def order_path(
     venue: Venue | str | None,
     *,
     clock: Clocks,
-    deliver: Callable[[str, Fill | Position], None],
+    deliver: Deliver,
     metrics: EngineMetrics,
     feed: FeedView | None = None,
     resolve_interval_s: float = 0.5,

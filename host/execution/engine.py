@@ -66,7 +66,6 @@ import dataclasses
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
-from typing import cast
 
 import structlog
 
@@ -80,7 +79,7 @@ from host.orders import TERMINAL, OrderIntent, OrderState, OrderStatus, order_up
 from host.risk import QUOTA_RULES, AggregationResult, Aggregator, OutcomeKind, Rejected, RiskManager, SignalQueue
 from sdk.events import Cancel, Fill, MarketEvent, OrderUpdate, Position, Signal
 
-__all__ = ["ExecutionEngine", "ExecutionStats", "ReconcileReport"]
+__all__ = ["Deliver", "ExecutionEngine", "ExecutionStats", "ReconcileReport"]
 
 log = structlog.get_logger("host.execution")
 
@@ -140,7 +139,7 @@ class ExecutionEngine:
         aggregator: Aggregator,
         queue: SignalQueue,
         venue: Venue | None,
-        deliver: Deliver | Callable[[str, Fill | Position], None],
+        deliver: Deliver,
         clock: Clocks,
         metrics: ExecutionMetrics,
         resolve_interval_s: float = 0.5,
@@ -161,7 +160,7 @@ class ExecutionEngine:
         self.venue = venue
         # Every deliver the engine is built with hands any event on to Supervisor.deliver, which takes
         # order updates; host/assembly.py still annotates its own as fills and positions only.
-        self.deliver = cast(Deliver, deliver)
+        self.deliver = deliver
         self.clock = clock
         self.metrics = metrics
         self.resolve_interval_s = resolve_interval_s
