@@ -105,11 +105,11 @@ class RedisConfig(_Section):
                 choices = ", ".join(MARKET_DATA_FORMATS)
                 yield key, f"must be one of {choices}, got {name!r}{_suggest(name, MARKET_DATA_FORMATS)}"
 
-    def seed_format_b25_channels(self) -> tuple[tuple[str, str], ...]:
-        """(channel, the b25 format it looks like) for each of b25's channel families read as the seed's."""
+    def misread_b25_channels(self) -> tuple[tuple[str, str], ...]:
+        """(channel, the b25 format it looks like) for each channel named like a b25 family read in another format."""
         return tuple(
             (channel, name) for channel in self.market_data_channels for prefix, name in _B25_FAMILIES.items()
-            if channel.startswith(prefix) and self.format_of(channel) == "seed"
+            if channel.startswith(prefix) and self.format_of(channel) != name
         )  # fmt: skip
 
 
@@ -412,10 +412,11 @@ class Config:
                 f"metrics.port ({self.metrics.port}) differs from server.port ({self.server.port}): metrics "
                 f"are served on server.port only (the engine has a single HTTP port)"
             )
-        for channel, name in self.redis.seed_format_b25_channels():
+        for channel, name in self.redis.misread_b25_channels():
             found.append(
-                f"redis.marketDataChannels: {channel!r} looks like a b25 channel ({name}) but is read in the seed's "
-                f"format, which rejects b25's messages; set redis.marketDataFormats: {{{channel!r}: {name}}}"
+                f"redis.marketDataChannels: {channel!r} looks like a b25 channel ({name}) but is read as "
+                f"{self.redis.format_of(channel)}, which rejects b25's {name} messages; set "
+                f"redis.marketDataFormats: {{{channel!r}: {name}}}"
             )
         if not self.enabled_strategies():
             found.append("no strategy is enabled: market data is received but nothing trades")

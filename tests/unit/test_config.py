@@ -229,8 +229,17 @@ class TestDefaults:
         """orderbook:* without a format loads, with a warning saying which format to name."""
         config = parse({"redis": {"marketDataChannels": ["orderbook:*", "market:*"]}}, environ=NO_ENV)
         (warning,) = config.warnings
-        assert warning.startswith("redis.marketDataChannels: 'orderbook:*' looks like a b25 channel (b25-book)")
-        assert "set redis.marketDataFormats: {'orderbook:*': b25-book}" in warning
+        assert warning == (
+            "redis.marketDataChannels: 'orderbook:*' looks like a b25 channel (b25-book) but is read as seed, which "
+            "rejects b25's b25-book messages; set redis.marketDataFormats: {'orderbook:*': b25-book}"
+        )
+
+    def test_a_b25_channel_read_as_another_b25_family_is_a_warning(self) -> None:
+        """trades:* read as b25-book (a copy-paste slip) is flagged the same way."""
+        formats = {"trades:*": "b25-book"}
+        config = parse({"redis": {"marketDataChannels": ["trades:*"], "marketDataFormats": formats}}, environ=NO_ENV)
+        (warning,) = config.warnings
+        assert "'trades:*' looks like a b25 channel (b25-trade) but is read as b25-book" in warning
 
 
 class TestStrategies:
