@@ -135,8 +135,9 @@ def parse_timestamp(owner: str, value: object) -> int:
     Epoch numbers are read by size: s below 1e11, ms below 1e14, us below 1e17, else ns.
     """
     if isinstance(value, str):
-        # Fast path for the seed's own form, "2024-08-08T23:54:14.087891Z" (fraction and Z optional), in
-        # a second seen before: the whole seconds come from a table, only the fraction is read here.
+        # Fast path for the seed's own form, "2024-08-08T23:54:14.087891Z" (fraction and Z optional;
+        # or "+00:00" for Z, as b25's Rust service writes it), in a second seen before: the whole
+        # seconds come from a table, only the fraction is read here.
         # Anything else, or a second not in the table yet, takes the full parse.
         whole_ns = _SECONDS_NS.get(value[:19])
         if whole_ns is not None:
@@ -153,9 +154,12 @@ def parse_timestamp(owner: str, value: object) -> int:
 
 
 def _fraction_ns(rest: str) -> int | None:
-    """What follows the whole seconds in the fast path's form ("", "Z", ".123", ".123Z") in ns; else None."""
+    """What follows the whole seconds in the fast path's form ("", "Z", ".123", ".123Z", ".123+00:00") in ns;
+    else None."""
     if rest[-1:] == "Z":
         rest = rest[:-1]
+    elif rest[-6:] == "+00:00":
+        rest = rest[:-6]
     if not rest:
         return 0
     digits = rest[1:]

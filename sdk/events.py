@@ -135,7 +135,7 @@ class Tick:
 
 @dataclass(frozen=True, slots=True)
 class Trade:
-    """One trade on the venue. The recorded feeds carry no aggressor side, so ``side`` may be None."""
+    """One trade on the venue; ``side`` is the aggressor's (the taker's), None when the feed does not say."""
 
     symbol: str
     timestamp_ns: int
@@ -153,7 +153,7 @@ class Trade:
             and type(self.price) is float and 0.0 < self.price < _INF
             and type(self.quantity) is float and 0.0 <= self.quantity < _INF
             and (quote is None or (type(quote) is float and 0.0 <= quote < _INF))
-            and self.side is None
+            and (self.side is None or type(self.side) is Side)
         ):  # fmt: skip
             return
         _check_head("Trade", self.symbol, self.timestamp_ns, self.sequence)

@@ -25,6 +25,7 @@ from host.config._sections import (
     LOG_FORMATS,
     LOG_LEVELS,
     LOG_OUTPUTS,
+    MARKET_DATA_FORMATS,
     MODES,
     Config,
     EngineConfig,
@@ -61,4 +62,5 @@ __all__ = [
     "LOG_LEVELS",
     "LOG_FORMATS",
     "LOG_OUTPUTS",
+    "MARKET_DATA_FORMATS",
 ]

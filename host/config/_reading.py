@@ -178,6 +178,11 @@ def _typed(hint: Any, raw: object, path: str, *, secret: bool = False) -> Any:
         return tuple(raw)
     if hint == Mapping[str, Any] and isinstance(raw, Mapping | None):
         return _parameters(raw or {}, path)
+    if hint == Mapping[str, str] and isinstance(raw, Mapping | None):
+        for key, item in (raw or {}).items():
+            _typed(str, key, _join(path, str(key)))
+            _typed(str, item, _join(path, key))
+        return MappingProxyType(dict(raw or {}))
     if secret:  # a secret's value stays out of messages and logs
         raise ConfigError(path, f"expected {_EXPECTED[hint]}, got {_kind(raw)} (value hidden; quote it)")
     raise ConfigError(path, f"expected {_EXPECTED[hint]}, got {_show(raw)}{_quote_hint(hint, raw)}")
@@ -190,6 +195,7 @@ _EXPECTED: dict[Any, str] = {
     str: "a string",
     tuple[str, ...]: "a list of strings",
     Mapping[str, Any]: "a mapping",
+    Mapping[str, str]: "a mapping of strings to strings",
 }
 
 

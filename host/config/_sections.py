@@ -26,6 +26,7 @@ from host.config._values import (
     _not_empty,
     _opt,
     _port,
+    _suggest,
     _url_path,
 )
 from host.supervisor.policy import BreakerPolicy
@@ -36,6 +37,11 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "json", "console")
 LOG_OUTPUTS = ("auto", "stdout", "stderr", "file")
 VENUE_PROTOCOLS = ("orderexecution", "order-service")
+# How a market data channel's messages are read (host.feeds.formats): the seed's JSON, or one of
+# the three families b25's market-data service publishes.
+MARKET_DATA_FORMATS = ("seed", "b25-ticker", "b25-book", "b25-trade")
+# b25's channel families by prefix, for the warning when one is left in the seed's format.
+_B25_FAMILIES = {"market_data:": "b25-ticker", "orderbook:": "b25-book", "trades:": "b25-trade"}
 
 
 # --- sections -------------------------------------------------------------------------------------
@@ -67,6 +73,9 @@ class RedisConfig(_Section):
     password: str = _opt("", secret=True)  # AUTH password; "" = none
     db: int = _opt(0, _at_least(0))  # database number selected on connect
     market_data_channels: tuple[str, ...] = _opt(("market:btcusdt", "market:ethusdt"), _names)  # with * ? [ : patterns
+    # The format of each channel or pattern of marketDataChannels that is not the seed's, by that
+    # entry: {"orderbook:*": b25-book}. One of MARKET_DATA_FORMATS; an entry not named here is "seed".
+    market_data_formats: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     reconnect_min_delay: float = _opt(0.5, _above(0), duration=True)  # first wait after a lost connection
     reconnect_max_delay: float = _opt(30.0, _above(0), duration=True)  # the wait doubles up to this
     stale_after: float = _opt(5.0, _above(0), duration=True)  # silent this long: reported stale, orders refused
@@ -81,9 +90,28 @@ class RedisConfig(_Section):
         """Channels to PSUBSCRIBE to (they contain ``*``, ``?`` or ``[``)."""
         return tuple(c for c in self.market_data_channels if _is_pattern(c))
 
+    def format_of(self, channel: str) -> str:
+        """The format of the messages of an entry of ``market_data_channels``."""
+        return self.market_data_formats.get(channel, "seed")
+
     def _problems(self) -> Iterator[tuple[str, str]]:
         if self.reconnect_max_delay < self.reconnect_min_delay:
             yield "reconnectMaxDelay", f"must be >= reconnectMinDelay ({self.reconnect_min_delay:g}s)"
+        for channel, name in self.market_data_formats.items():
+            key = f"marketDataFormats.{channel}"
+            if channel not in self.market_data_channels:
+                yield key, (f"{channel!r} is not in redis.marketDataChannels; a format is named for a channel or "
+                            f"pattern subscribed there{_suggest(channel, self.market_data_channels)}")  # fmt: skip
+            elif name not in MARKET_DATA_FORMATS:
+                choices = ", ".join(MARKET_DATA_FORMATS)
+                yield key, f"must be one of {choices}, got {name!r}{_suggest(name, MARKET_DATA_FORMATS)}"
+
+    def misread_b25_channels(self) -> tuple[tuple[str, str], ...]:
+        """(channel, the b25 format it looks like) for each channel named like a b25 family read in another format."""
+        return tuple(
+            (channel, name) for channel in self.market_data_channels for prefix, name in _B25_FAMILIES.items()
+            if channel.startswith(prefix) and self.format_of(channel) != name
+        )  # fmt: skip
 
 
 def _is_pattern(channel: str) -> bool:
@@ -388,6 +416,12 @@ class Config:
             found.append(
                 f"metrics.port ({self.metrics.port}) differs from server.port ({self.server.port}): metrics "
                 f"are served on server.port only (the engine has a single HTTP port)"
+            )
+        for channel, name in self.redis.misread_b25_channels():
+            found.append(
+                f"redis.marketDataChannels: {channel!r} looks like a b25 channel ({name}) but is read as "
+                f"{self.redis.format_of(channel)}, which rejects b25's {name} messages; set "
+                f"redis.marketDataFormats: {{{channel!r}: {name}}}"
             )
         if not self.enabled_strategies():
             found.append("no strategy is enabled: market data is received but nothing trades")

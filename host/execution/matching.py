@@ -7,13 +7,21 @@ trade with each other, and our fills move no prices: the only market impact mode
 fill uses up displayed size of the current snapshot, so two orders never both take the same size.
 
 Market state, per symbol. A symbol is matched against the finest data it has shown: a **quote**
-(tick or book) once one was seen, else **trades**, else **candles**. Coarser events still update
-the last price and trades still trigger stops (which then fill against the live quote), but they
-fill nothing themselves on a finer symbol.
+with sizes (a book, or a tick with a size) once one was seen, else **prices** (ticks without
+sizes), else **trades**, else **candles**. Coarser events still update the last price and trigger
+stops (which then fill against the live quote), but they fill nothing themselves on a finer symbol.
 
 - tick / book: the *live quote*. A tick is one level a side (``bid_size``/``ask_size``), a book
-  every level it carries, best first. It stays until the next tick/book replaces it; fills take
-  from its displayed sizes.
+  every level it carries, best first. It stays until the next quote of its detail or finer
+  replaces it; fills take from its displayed sizes.
+- a tick's size of 0 is a size not reported, not an empty level: the seed's format reads an absent
+  size (and the Go service's zero value) as 0, and b25's ticker (``market_data:<SYMBOL>``) carries
+  no sizes at all, while a venue's best bid or ask always shows a size. That level is unlimited,
+  like a candle's. A tick with neither size is a *price* only: on a symbol that has shown a quote
+  with sizes (b25's ``orderbook:<SYMBOL>`` beside its ticker) it moves the touch the stops look at
+  and the last price, and stops it triggers fill against the live quote with sizes; on a symbol
+  that shows nothing finer it is the live quote, unlimited on both sides. A book level of size 0
+  is a level with nothing left.
 - trade: the last price. On a trade-level symbol the trade is also the live quote: one level a
   side at the trade price, sized by the trade quantity.
 - candle: never a live quote (its prices are history when it arrives). On a candle-level symbol a
@@ -43,8 +51,9 @@ only, and always against the order: a buy pays ``p * (1 + s)``, a sell gets ``p 
   stop)`` (sell) plus slippage; a stop_limit triggered inside a candle rests from the next event.
 
 Sizes. With ``fill_at_touch_size`` (default) a fill takes at most the displayed size left at its
-level (size 0: nothing there), so an order larger than the touch fills partially and the rest
-waits (GTC) for later snapshots. Candles have no size: unlimited. With ``fill_at_touch_size=False``
+level (size 0 in a book or a trade: nothing there), so an order larger than the touch fills
+partially and the rest waits (GTC) for later snapshots. Candles and a tick's unreported sizes
+(0) have no size: unlimited. With ``fill_at_touch_size=False``
 every level is unlimited and an order fills whole at the first level it may take.
 
 Time in force, applied when an order becomes active (on arrival; for stops when triggered; for a
@@ -98,7 +107,8 @@ class _Detail(IntEnum):
     NONE = 0
     CANDLE = 1
     TRADE = 2
-    QUOTE = 3
+    PRICE = 3  # ticks without sizes
+    QUOTE = 4  # books, and ticks with a size
 
 
 class _Phase(Enum):
@@ -203,6 +213,11 @@ def _take(levels: Levels, want: float, limit: float | None, side: Side, strict: 
         level[1] = size - quantity
         want -= quantity
         yield price, quantity
+
+
+def _refs(touch: float | None, last: float | None) -> tuple[float, ...]:
+    """The prices a stop is checked against: the touch on its side, then the last price."""
+    return tuple(price for price in (touch, last) if price is not None)
 
 
 def _problem(intent: OrderIntent) -> str:
@@ -329,38 +344,49 @@ class MatchingEngine:
     def _update(self, market: _Market, event: MarketEvent) -> _Event | None:
         match event:
             case Tick():
-                bids, asks = [[event.bid_price, event.bid_size]], [[event.ask_price, event.ask_size]]
-                return self._on_quote(market, bids, asks, event.last_price)
+                return self._on_tick(market, event)
             case Book():
-                bids = [[price, size] for price, size in event.bids]
-                asks = [[price, size] for price, size in event.asks]
-                return self._on_quote(market, bids, asks, event.last_price)
+                bids = [[price, self._size(size)] for price, size in event.bids]
+                asks = [[price, self._size(size)] for price, size in event.asks]
+                return self._on_quote(market, _Detail.QUOTE, bids, asks, event.last_price)
             case Trade():
                 return self._on_trade(market, event)
             case Candle():
                 return self._on_candle(market, event)
         raise TypeError(f"on_market: expected a Tick, Trade, Book or Candle, got {type(event).__name__}")
 
-    def _on_quote(self, market: _Market, bids: Levels, asks: Levels, last: float | None) -> _Event:
-        for level in (*bids, *asks):
-            level[1] = self._size(level[1])
+    def _on_tick(self, market: _Market, tick: Tick) -> _Event:
+        bid_size, ask_size = tick.bid_size, tick.ask_size
+        if bid_size or ask_size:
+            bids = [[tick.bid_price, self._size(bid_size or _INF)]]
+            asks = [[tick.ask_price, self._size(ask_size or _INF)]]
+            return self._on_quote(market, _Detail.QUOTE, bids, asks, tick.last_price)
+        if market.detail <= _Detail.PRICE:
+            return self._on_quote(market, _Detail.PRICE, [[tick.bid_price, _INF]], [[tick.ask_price, _INF]],
+                                  tick.last_price)  # fmt: skip
+        # A price on a symbol with sizes: the touch and last price move, the live quote stays.
+        market.touch_bid, market.touch_ask = tick.bid_price, tick.ask_price
+        if tick.last_price is not None:
+            market.last = tick.last_price
+        return _Event(buy_refs=_refs(tick.ask_price, tick.last_price), sell_refs=_refs(tick.bid_price, tick.last_price),
+                      trigger_pool=market.quote)  # fmt: skip
+
+    def _on_quote(self, market: _Market, detail: _Detail, bids: Levels, asks: Levels, last: float | None) -> _Event:
         pool = market.quote = _Pool(bids, asks)
-        market.detail = _Detail.QUOTE
+        market.detail = detail
         market.touch_bid = bids[0][0] if bids else None
         market.touch_ask = asks[0][0] if asks else None
         if last is not None:
             market.last = last
-        extra = () if last is None else (last,)
         return _Event(
-            buy_refs=(*(() if market.touch_ask is None else (market.touch_ask,)), *extra),
-            sell_refs=(*(() if market.touch_bid is None else (market.touch_bid,)), *extra),
+            buy_refs=_refs(market.touch_ask, last), sell_refs=_refs(market.touch_bid, last),
             market_pool=pool, trigger_pool=pool, rest_pool=pool,
         )  # fmt: skip
 
     def _on_trade(self, market: _Market, trade: Trade) -> _Event:
         market.last = trade.price
         refs = (trade.price,)
-        if market.detail is _Detail.QUOTE:
+        if market.detail >= _Detail.PRICE:
             return _Event(refs, refs, trigger_pool=market.quote)
         size = self._size(trade.quantity)
         pool = market.quote = _Pool([[trade.price, size]], [[trade.price, size]])

@@ -7,12 +7,19 @@ the update and returns a ``Gap`` when the symbol's sequence did not follow on; t
 ``Clock`` (monotonic, the host's receive time, never the message's own timestamp, which may be
 recorded data hours old); nothing happens between calls, so there are no timers.
 
-Sequences are per symbol, across message types: the seed numbers one stream per symbol (tick, trade
-and book interleaved) and so do the recorded files. Per symbol:
+Sequences are per symbol and stream. The seed numbers one stream per symbol (tick, trade and book
+interleaved) and so do the recorded files: the default stream ``""``. A publisher that numbers its
+message families apart (b25: order-book update ids, trade ids; ``host.feeds.formats``) names a
+stream per family, so one family's numbers are never compared with another's. Per symbol and
+stream:
 
-- sequence 0 means "not numbered" and is never checked (the Go service's zero value);
+- sequence 0 means "not numbered" and is never checked (the Go service's zero value; b25's ticker);
 - the first numbered update sets the baseline: where a stream starts is not a gap;
-- ``sequence > last + 1`` is a gap: counted once, with ``sequence - last - 1`` updates missing;
+- ``Numbering.CONSECUTIVE`` (the seed, b25 trades): ``sequence > last + 1`` is a gap, counted once,
+  with ``sequence - last - 1`` updates missing;
+- ``Numbering.RISING`` (b25 book update ids, which rise with every depth update the publisher
+  applied but by any step per message it publishes): any step ahead follows on, so no gap is ever
+  counted; only a step back is irregular;
 - ``sequence <= last`` is out of order or a duplicate: counted, and ``last`` stays where it was, so
   the update that does follow on is not counted as a gap as well;
 - ``sequence == 1`` after a higher one is the publisher starting over (a restart, a replay looping):
@@ -26,11 +33,19 @@ no price to trade on, so it is stale too.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 from host.clock import Clock
 from sdk.events import MarketEvent
 
-__all__ = ["FeedHealth", "Gap", "SymbolHealth"]
+__all__ = ["FeedHealth", "Gap", "Numbering", "SymbolHealth"]
+
+
+class Numbering(Enum):
+    """How a stream numbers its updates, so what counts as a gap (see the module docstring)."""
+
+    CONSECUTIVE = "consecutive"  # each update is the last + 1: a jump ahead is updates missing
+    RISING = "rising"  # numbers only rise, by any step: a jump ahead is no gap, a step back is
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +55,7 @@ class Gap:
     symbol: str
     last: int  # the highest sequence seen before
     received: int  # the sequence that arrived
+    stream: str = ""  # which of the symbol's numbered streams ("" the seed's one)
 
     @property
     def missing(self) -> int:
@@ -57,7 +73,7 @@ class SymbolHealth:
     """What ``status()`` reports for one symbol."""
 
     symbol: str
-    last_sequence: int  # highest sequence seen since the last reset; 0 = none numbered yet
+    last_sequence: int  # highest since the last reset, in the stream numbered last; 0 = none numbered yet
     updates: int  # messages observed
     gaps: int  # times the sequence jumped ahead
     missing: int  # updates skipped over all those jumps
@@ -68,11 +84,12 @@ class SymbolHealth:
 
 
 class _Symbol:
-    __slots__ = ("gaps", "last_seen", "last_sequence", "missing", "out_of_order", "resets", "updates")
+    __slots__ = ("gaps", "last_seen", "last_sequence", "missing", "out_of_order", "resets", "sequences", "updates")
 
     def __init__(self, now: float) -> None:
         self.last_seen = now
         self.last_sequence = 0
+        self.sequences: dict[str, int] = {}  # stream -> highest sequence since its last reset
         self.updates = 0
         self.gaps = 0
         self.missing = 0
@@ -90,36 +107,36 @@ class FeedHealth:
         self._clock = clock
         self._symbols: dict[str, _Symbol] = {}
 
-    def observe(self, event: MarketEvent) -> Gap | None:
-        """Record one update; a ``Gap`` when its sequence jumped ahead or went back, else None."""
+    def observe(self, event: MarketEvent, stream: str = "", numbering: Numbering = Numbering.CONSECUTIVE) -> Gap | None:
+        """Record one update of ``stream``; a ``Gap`` when its sequence jumped ahead or went back, else None."""
         now = self._clock.monotonic()
         state = self._symbols.get(event.symbol)
         if state is None:
             state = self._symbols[event.symbol] = _Symbol(now)
         state.last_seen = now
         state.updates += 1
-        sequence, last = event.sequence, state.last_sequence
-        if sequence == last + 1 or sequence == 0:
-            if sequence:
-                state.last_sequence = sequence
+        sequence = event.sequence
+        if sequence == 0:
             return None
-        return self._irregular(event.symbol, state, sequence, last)
+        last = state.sequences.get(stream, 0)
+        if sequence == last + 1 or (sequence > last and numbering is Numbering.RISING):
+            state.sequences[stream] = state.last_sequence = sequence
+            return None
+        return self._irregular(event.symbol, state, stream, sequence, last)
 
-    def _irregular(self, symbol: str, state: _Symbol, sequence: int, last: int) -> Gap | None:
-        if last == 0:
-            state.last_sequence = sequence  # the baseline
+    def _irregular(self, symbol: str, state: _Symbol, stream: str, sequence: int, last: int) -> Gap | None:
+        if last == 0 or (sequence == 1 and last > 1):
+            if last:
+                state.resets += 1
+            state.sequences[stream] = state.last_sequence = sequence  # the baseline
             return None
-        if sequence == 1 and last > 1:
-            state.resets += 1
-            state.last_sequence = sequence
-            return None
-        gap = Gap(symbol, last, sequence)
+        gap = Gap(symbol, last, sequence, stream)
         if gap.out_of_order:
             state.out_of_order += 1
         else:
             state.gaps += 1
             state.missing += gap.missing
-            state.last_sequence = sequence
+            state.sequences[stream] = state.last_sequence = sequence
         return gap
 
     def is_stale(self, symbol: str) -> bool:

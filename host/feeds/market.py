@@ -10,10 +10,15 @@ on 2 cores (bench/bench_redis_subscriber.py, a 200k-tick burst): reading alone ~
 against ~143k for ``PubSub.listen()``; read, decoded and handed to a no-op sink ~156k against ~80k,
 so at 50k ticks/s this feed takes about a third of one core instead of two thirds.
 
+Formats. Each channel and pattern is read in the format ``redis.marketDataFormats`` names for it
+(``host.feeds.formats``): the seed's JSON (``sdk.codec.decode_market``, the one place the seed's
+rules live) unless it names one of b25's. A message is matched to its format by the subscription
+Redis delivered it for: the exact channel, or the pattern of a ``pmessage``.
+
 Ordering and back-pressure. Everything runs on the event loop: each message is decoded (orjson,
-then ``sdk.codec.decode_market``, the one place the seed's JSON rules live), counted, observed by
-``FeedHealth`` and passed to ``sink`` before the next one is looked at, so the sink sees messages in
-the order Redis delivered them. The sink is synchronous and must not block (``Supervisor.publish``
+then its format's decoder), counted, observed by ``FeedHealth`` (in its format's sequence stream)
+and passed to ``sink`` before the next one is looked at, so the sink sees messages in the order
+Redis delivered them. The sink is synchronous and must not block (``Supervisor.publish``
 only queues); while it runs nothing is read, TCP back-pressure reaches Redis, and Redis' pub/sub
 output buffer limit decides what happens next (a disconnect, handled like any other).
 
@@ -56,10 +61,10 @@ from prometheus_client.registry import Collector
 from host.clock import Clock, SystemClock
 from host.config import RedisConfig
 from host.errors import EngineError
+from host.feeds.formats import FORMATS, SEED, WireFormat
 from host.feeds.health import FeedHealth, Gap
 from host.labels import LabelGuard
 from host.supervisor.policy import BreakerPolicy, backoff_delay
-from sdk.codec import decode_market
 from sdk.errors import ValidationError
 from sdk.events import MarketEvent
 
@@ -74,9 +79,6 @@ _MAX_ERROR_LABELS = 256  # distinct (channel, field) labels and log keys kept: s
 _OTHER = "_other"
 _LATENCY_BUCKETS_US = (250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000, 5_000_000)
 _PING = hiredis.pack_command(("PING",))
-# Event fields named in a constructor's ValidationError, as the message calls them.
-_MESSAGE_FIELD = {"timestamp_ns": "timestamp", "price": "last_price", "quantity": "volume",
-                  "quote_quantity": "volume_quote"}  # fmt: skip
 
 
 class RedisCommandError(EngineError):
@@ -155,6 +157,9 @@ class MarketDataFeed:
         self._backoff = BreakerPolicy(backoff_initial_s=config.reconnect_min_delay,
                                       backoff_max_s=config.reconnect_max_delay)  # fmt: skip
         self._hello, self._replies, self._subscriptions = _handshake(config)
+        # Subscription (channel or pattern, as Redis names it in a message) -> its format, when not the seed's.
+        self._formats = {channel.encode(): FORMATS[config.format_of(channel)]
+                         for channel in config.market_data_channels if config.format_of(channel) != "seed"}  # fmt: skip
         self._define_metrics(namespace)
         self._received_children: dict[tuple[str, str], Counter] = {}
         self._error_children: dict[tuple[bytes, str], Counter] = {}
@@ -319,9 +324,9 @@ class MarketDataFeed:
         while reply is not False:
             kind = reply[0] if type(reply) is list else None
             if kind == b"message":
-                message(reply[1], reply[2])
+                message(reply[1], reply[2], reply[1])
             elif kind == b"pmessage":
-                message(reply[2], reply[3])
+                message(reply[2], reply[3], reply[1])
             else:
                 self._control(reply)
             reply = gets()
@@ -335,12 +340,13 @@ class MarketDataFeed:
         if isinstance(reply, hiredis.ReplyError):
             raise RedisCommandError(command, str(reply))
 
-    def _message(self, channel: bytes, payload: bytes) -> None:
+    def _message(self, channel: bytes, payload: bytes, subscription: bytes) -> None:
+        wire = self._formats.get(subscription, SEED)
         try:
             data = orjson.loads(payload)
-            event = decode_market(data) if type(data) is dict else _not_an_object(data)
+            event = wire.decode(data) if type(data) is dict else _not_an_object(wire, data)
         except ValidationError as err:
-            self._reject(channel, _field(err), str(err))
+            self._reject(channel, wire.field_of(err), str(err))
             return
         except orjson.JSONDecodeError as err:
             self._reject(channel, "json", f"not JSON: {err}")
@@ -354,7 +360,7 @@ class MarketDataFeed:
         if counter is None:
             counter = self._received_children[key] = self._m_received.labels(symbol=key[0], type=key[1])
         counter.inc()
-        gap = self.health.observe(event)
+        gap = self.health.observe(event, wire.stream, wire.numbering)
         if gap is not None:
             self._gap(gap)
         age_ns = time.time_ns() - event.timestamp_ns
@@ -398,8 +404,8 @@ class MarketDataFeed:
         what = "market_data_out_of_order" if gap.out_of_order else "market_data_gap"
         suppressed = self._limiter.allow((gap.symbol, what))
         if suppressed is not None:
-            log.warning(what, symbol=gap.symbol, last=gap.last, received=gap.received, missing=gap.missing,
-                        suppressed=suppressed)  # fmt: skip
+            log.warning(what, symbol=gap.symbol, stream=gap.stream or "seed", last=gap.last, received=gap.received,
+                        missing=gap.missing, suppressed=suppressed)  # fmt: skip
 
 
 def _same(value: str) -> str:
@@ -457,14 +463,8 @@ async def _read(reader: asyncio.StreamReader) -> bytes:
     return data
 
 
-def _not_an_object(data: object) -> MarketEvent:
-    raise ValidationError("market_data", "json", f"expected a JSON object, got {type(data).__name__}")
-
-
-def _field(err: ValidationError) -> str:
-    """The message field a ValidationError is about (``bids[3].price`` -> ``bids``, ``price`` -> ``last_price``)."""
-    field = err.field.split("[", 1)[0].split(".", 1)[0]
-    return field if err.owner == "market_data" else _MESSAGE_FIELD.get(field, field)
+def _not_an_object(wire: WireFormat, data: object) -> MarketEvent:
+    raise ValidationError(wire.owner, "json", f"expected a JSON object, got {type(data).__name__}")
 
 
 def _describe(err: BaseException) -> str:

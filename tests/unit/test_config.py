@@ -209,6 +209,38 @@ class TestDefaults:
         assert redis.exact_channels == ("market:btcusdt",)
         assert redis.channel_patterns == ("market:*", "m?", "m[ab]")
 
+    def test_market_data_formats_name_b25_channels_and_the_rest_stay_seed(self) -> None:
+        """marketDataFormats names a format per channel or pattern; one it does not name is the seed's."""
+        formats = {"market_data:*": "b25-ticker", "orderbook:*": "b25-book", "trades:BTCUSDT": "b25-trade"}
+        data = {"redis": {"marketDataChannels": [*formats, "market:btcusdt"], "marketDataFormats": formats}}
+        config = parse(data, environ=NO_ENV)
+        assert {c: config.redis.format_of(c) for c in config.redis.market_data_channels} == {
+            **formats, "market:btcusdt": "seed"
+        }  # fmt: skip
+        assert config.warnings == ()
+
+    def test_market_data_formats_default_to_none_named(self) -> None:
+        """Without the key every channel is read in the seed's format, as before the key existed."""
+        redis = Config().redis
+        assert dict(redis.market_data_formats) == {}
+        assert [redis.format_of(c) for c in redis.market_data_channels] == ["seed", "seed"]
+
+    def test_a_b25_channel_left_in_the_seed_format_is_a_warning(self) -> None:
+        """orderbook:* without a format loads, with a warning saying which format to name."""
+        config = parse({"redis": {"marketDataChannels": ["orderbook:*", "market:*"]}}, environ=NO_ENV)
+        (warning,) = config.warnings
+        assert warning == (
+            "redis.marketDataChannels: 'orderbook:*' looks like a b25 channel (b25-book) but is read as seed, which "
+            "rejects b25's b25-book messages; set redis.marketDataFormats: {'orderbook:*': b25-book}"
+        )
+
+    def test_a_b25_channel_read_as_another_b25_family_is_a_warning(self) -> None:
+        """trades:* read as b25-book (a copy-paste slip) is flagged the same way."""
+        formats = {"trades:*": "b25-book"}
+        config = parse({"redis": {"marketDataChannels": ["trades:*"], "marketDataFormats": formats}}, environ=NO_ENV)
+        (warning,) = config.warnings
+        assert "'trades:*' looks like a b25 channel (b25-trade) but is read as b25-book" in warning
+
 
 class TestStrategies:
     def test_plugin_defaults_to_the_id_and_strategy_to_the_plugin(self) -> None:
@@ -374,6 +406,28 @@ BAD_VALUES = [
     ({"redis": {"marketDataChannels": ["a", 3]}}, "redis.marketDataChannels[1]", "expected a string, got 3"),
     ({"redis": {"marketDataChannels": ["a", "a"]}}, "redis.marketDataChannels", "must be non-empty and distinct"),
     ({"redis": {"reconnectMaxDelay": "100ms"}}, "redis.reconnectMaxDelay", "must be >= reconnectMinDelay (0.5s)"),
+    ({"redis": {"marketDataFormats": ["b25-book"]}}, "redis.marketDataFormats", "expected a mapping of strings to"),
+    (
+        {"redis": {"marketDataFormats": {"market:*": "b25-book"}}},
+        "redis.marketDataFormats.market:*",
+        "'market:*' is not in redis.marketDataChannels; a format is named for a channel or pattern subscribed there",
+    ),
+    (
+        {"redis": {"marketDataFormats": {"market:btcusdt": "b25-books"}}},
+        "redis.marketDataFormats.market:btcusdt",
+        "must be one of seed, b25-ticker, b25-book, b25-trade, got 'b25-books'; did you mean 'b25-book'?",
+    ),
+    (
+        {"redis": {"marketDataFormats": {"market:btcusdt": 1}}},
+        "redis.marketDataFormats.market:btcusdt",
+        "expected a string, got 1",
+    ),
+    (
+        {"redis": {"marketDataFormats": {"market:btcusdt": None}}},
+        "redis.marketDataFormats.market:btcusdt",
+        "expected a string, got null",
+    ),
+    ({"redis": {"marketDataFormats": {5: "seed"}}}, "redis.marketDataFormats.5", "expected a string, got 5"),
     ({"nats": {"url": "localhost:4222"}}, "nats.url", "must be a nats://host:port URL"),
     ({"nats": {"maxReconnects": -2}}, "nats.maxReconnects", "must be >= -1, got -2"),
     ({"nats": {"jetstream": "yes"}}, "nats.jetstream", "expected true or false, got 'yes'"),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from host.feeds.health import FeedHealth, Gap, SymbolHealth
-from sdk.events import Tick, Trade
+from host.feeds.health import FeedHealth, Gap, Numbering, SymbolHealth
+from sdk.events import Book, Tick, Trade
 from tests.helpers import ManualClock
 
 STALE_AFTER = 5.0
@@ -115,6 +115,68 @@ class TestSequences:
         observe_all(health, sequences)
         status = only(health)
         assert (status.gaps, status.missing, status.out_of_order, status.resets) == expected
+
+
+def book(sequence: int, symbol: str = "BTCUSDT") -> Book:
+    return Book(symbol, 1_700_000_000_000_000_000, ((100.0, 1.0),), ((100.5, 1.0),), None, sequence)
+
+
+def trade(sequence: int, symbol: str = "BTCUSDT") -> Trade:
+    return Trade(symbol, 1_700_000_000_000_000_000, 100.0, 1.0, None, None, sequence)
+
+
+class TestStreams:
+    """A publisher numbering its families apart (b25's book update ids, trade ids): one stream each."""
+
+    def test_two_streams_of_one_symbol_are_checked_apart(self, health: FeedHealth) -> None:
+        """Book ids in the millions and trade ids in the billions, interleaved: neither is a gap of the other."""
+        for i in range(3):
+            assert health.observe(book(51_234_567 + i), "book", Numbering.RISING) is None
+            assert health.observe(trade(3_061_234_567 + i), "trade") is None
+        status = only(health)
+        assert (status.gaps, status.out_of_order, status.updates) == (0, 0, 6)
+
+    def test_a_gap_names_its_stream(self, health: FeedHealth) -> None:
+        """Trade ids 10, 11, 14: two trades missing in the trade stream, whatever the book stream did."""
+        observed = [health.observe(trade(10), "trade"), health.observe(book(7), "book", Numbering.RISING),
+                    health.observe(trade(11), "trade"), health.observe(trade(14), "trade")]  # fmt: skip
+        assert observed == [None, None, None, Gap("BTCUSDT", 11, 14, "trade")]
+        assert observed[-1] is not None and observed[-1].missing == 2
+        assert (only(health).gaps, only(health).missing) == (1, 2)
+
+    def test_the_seed_stream_is_untouched_by_another(self, health: FeedHealth) -> None:
+        """A seed tick stream (stream "") goes on at +1 while a b25 stream of the same symbol runs beside it."""
+        assert health.observe(tick(1)) is None
+        assert health.observe(book(900), "book", Numbering.RISING) is None
+        assert health.observe(tick(2)) is None
+        assert health.observe(tick(4)) == Gap("BTCUSDT", 2, 4)
+
+
+class TestRisingNumbering:
+    """Numbers that only rise, by any step per message (b25's last_update_id): only a step back counts."""
+
+    def observe(self, health: FeedHealth, sequences: list[int]) -> list[Gap]:
+        return [g for s in sequences if (g := health.observe(book(s), "book", Numbering.RISING)) is not None]
+
+    def test_jumps_ahead_are_no_gap(self, health: FeedHealth) -> None:
+        """100, 117, 250, 251: every step ahead follows on; nothing counted, the last is 251."""
+        assert self.observe(health, [100, 117, 250, 251]) == []
+        status = only(health)
+        assert (status.gaps, status.missing, status.out_of_order, status.last_sequence) == (0, 0, 0, 251)
+
+    def test_a_step_back_is_out_of_order_and_keeps_the_high_water_mark(self, health: FeedHealth) -> None:
+        """100, 200, 150, 201: 150 is late; 201 after it follows on from 200."""
+        assert self.observe(health, [100, 200, 150, 201]) == [Gap("BTCUSDT", 200, 150, "book")]
+        status = only(health)
+        assert (status.gaps, status.out_of_order, status.last_sequence) == (0, 1, 201)
+
+    def test_a_repeat_is_out_of_order(self, health: FeedHealth) -> None:
+        """The same update id twice: a duplicate."""
+        assert self.observe(health, [100, 100]) == [Gap("BTCUSDT", 100, 100, "book")]
+
+    def test_zero_is_not_numbered(self, health: FeedHealth) -> None:
+        """0 is never checked, as in every stream."""
+        assert self.observe(health, [100, 0, 101]) == []
 
 
 class TestStaleness:

@@ -132,6 +132,75 @@ class TestMarketOrders:
         assert pq(eng.on_market(Trade(SYM, 2, 100.7, 5.0))) == [(100.7, 1.0)]
 
 
+class TestUnreportedSizes:
+    """A tick's size of 0 is a size not reported (b25's ticker has none; the seed reads an absent one as 0)."""
+
+    def test_a_tick_without_sizes_fills_the_whole_order_at_the_touch(self) -> None:
+        """Only ticks without sizes seen: a buy of 1000 fills whole at the ask, a sell at the bid."""
+        eng = engine()
+        eng.on_market(tick(99.0, 101.0, bid_size=0.0, ask_size=0.0))
+        assert pq(eng.submit(order("b", quantity=1000.0)).fills) == [(101.0, 1000.0)]
+        assert pq(eng.submit(order("s", Side.SELL, quantity=1000.0)).fills) == [(99.0, 1000.0)]
+
+    def test_one_unreported_side_is_unlimited_the_other_keeps_its_size(self) -> None:
+        """Bid size 0.5 shown, ask size 0: a sell of 2 fills 0.5, a buy of 2 fills whole."""
+        eng = engine()
+        eng.on_market(tick(99.0, 101.0, bid_size=0.5, ask_size=0.0))
+        assert pq(eng.submit(order("s", Side.SELL, quantity=2.0)).fills) == [(99.0, 0.5)]
+        assert pq(eng.submit(order("b", quantity=2.0)).fills) == [(101.0, 2.0)]
+
+    def test_a_resting_limit_crossed_by_a_tick_without_sizes_fills_whole(self) -> None:
+        """A buy limit 100 of 5 resting; a sizeless tick with the ask at 99.5 fills all 5 at the limit."""
+        eng = engine()
+        eng.on_market(tick(99.0, 101.0, bid_size=0.0, ask_size=0.0))
+        eng.submit(order("b", quantity=5.0, kind=OrderType.LIMIT, price=100.0))
+        assert pq(eng.on_market(tick(99.0, 99.5, bid_size=0.0, ask_size=0.0))) == [(100.0, 5.0)]
+
+    def test_beside_a_book_a_tick_without_sizes_leaves_the_book_the_live_quote(self) -> None:
+        """Book 1@101 then a sizeless tick (b25's ticker beside its book): a buy of 3 fills 1 from the book."""
+        eng = engine()
+        eng.on_market(Book(SYM, 1, bids=((99.0, 1.0),), asks=((101.0, 1.0),)))
+        assert eng.on_market(tick(99.0, 101.0, bid_size=0.0, ask_size=0.0)) == []
+        assert pq(eng.submit(order("b", quantity=3.0)).fills) == [(101.0, 1.0)]
+
+    def test_beside_a_book_a_tick_without_sizes_fills_no_resting_order(self) -> None:
+        """A resting buy limit 100 is crossed only by sized data: the sizeless tick at 99.5 fills nothing, the
+        book that follows it does, sized by its level."""
+        eng = engine()
+        eng.on_market(Book(SYM, 1, bids=((99.0, 1.0),), asks=((101.0, 1.0),)))
+        eng.submit(order("b", quantity=5.0, kind=OrderType.LIMIT, price=100.0))
+        assert eng.on_market(tick(99.0, 99.5, bid_size=0.0, ask_size=0.0)) == []
+        assert pq(eng.on_market(Book(SYM, 2, bids=((99.0, 1.0),), asks=((99.5, 2.0),)))) == [(100.0, 2.0)]
+
+    def test_beside_a_book_a_tick_without_sizes_still_triggers_stops_against_the_book(self) -> None:
+        """A buy stop at 102: the sizeless tick's ask 102 triggers it; it fills from the book's sizes."""
+        eng = engine()
+        eng.on_market(Book(SYM, 1, bids=((99.0, 1.0),), asks=((101.0, 0.5), (102.0, 4.0))))
+        eng.submit(order("b", quantity=2.0, kind=OrderType.STOP, stop=102.0))
+        fills = eng.on_market(tick(101.0, 102.0, bid_size=0.0, ask_size=0.0))
+        assert pq(fills) == [(101.0, 0.5), (102.0, 1.5)]
+
+    def test_a_sized_tick_replaces_the_book_as_the_live_quote(self) -> None:
+        """A tick with sizes is as fine as a book: it is the live quote after it."""
+        eng = engine()
+        eng.on_market(Book(SYM, 1, bids=((99.0, 1.0),), asks=((101.0, 1.0),)))
+        eng.on_market(tick(99.0, 100.0, bid_size=1.0, ask_size=2.0))
+        assert pq(eng.submit(order("b", quantity=3.0)).fills) == [(100.0, 2.0)]
+
+    def test_trades_do_not_replace_prices_from_ticks_without_sizes(self) -> None:
+        """Sizeless ticks are finer than trades: a trade after one neither fills nor becomes the quote."""
+        eng = engine()
+        eng.on_market(tick(99.0, 101.0, bid_size=0.0, ask_size=0.0))
+        eng.on_market(Trade(SYM, 2, price=100.0, quantity=0.1))
+        assert pq(eng.submit(order("b", quantity=3.0)).fills) == [(101.0, 3.0)]
+
+    def test_a_book_level_of_size_zero_is_still_empty(self) -> None:
+        """In a book, size 0 is a level with nothing left: a buy skips it to the next level."""
+        eng = engine()
+        eng.on_market(Book(SYM, 1, bids=((99.0, 1.0),), asks=((101.0, 0.0), (102.0, 1.0))))
+        assert pq(eng.submit(order("b", quantity=1.0)).fills) == [(102.0, 1.0)]
+
+
 class TestLimitOrders:
     def test_marketable_limit_fills_at_the_touch_not_at_its_limit(self) -> None:
         """A buy limit 105 with the ask at 101 fills at 101 (better than its limit), no slippage."""

@@ -190,6 +190,20 @@ class TestParseTimestamp:
         assert parse_timestamp("x", text) == expected
 
     @pytest.mark.parametrize(
+        "texts",
+        [
+            ["2024-01-02T03:04:05.25+00:00", "2024-01-02T03:04:05.25Z", "2024-01-02T03:04:05.25"],
+            ["2024-01-02T03:04:05.25Z", "2024-01-02T03:04:05.25+00:00", "2024-01-02T05:04:05.25+02:00"],
+            ["2024-01-02T03:04:05+00:00", "2024-01-02T03:04:05.25+00:00", "2024-01-01T21:34:05.25-05:30"],
+        ],
+    )
+    def test_a_second_seen_before_reads_the_same_in_every_form(self, texts: list[str]) -> None:
+        """Z, +00:00, no zone and other offsets of one instant agree, whichever form filled the second's cache."""
+        for text in texts * 2:
+            expected = T0_NS + (250_000_000 if ".25" in text else 0)
+            assert parse_timestamp("x", text) == expected, text
+
+    @pytest.mark.parametrize(
         ("number", "expected"),
         [
             (1_704_164_645, T0_NS),  # seconds

@@ -237,6 +237,10 @@ class TestEnumCoercion:
         """A trade's aggressor side is coerced when given."""
         assert make(Trade, side="Sell").side is Side.SELL
 
+    def test_trade_side_as_a_member_is_kept(self) -> None:
+        """A trade built with a Side member (as the b25 decoder does) keeps it."""
+        assert make(Trade, side=Side.BUY).side is Side.BUY
+
     def test_trade_side_may_be_absent(self) -> None:
         """A trade without an aggressor side keeps None."""
         assert make(Trade).side is None
