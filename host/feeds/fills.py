@@ -28,7 +28,9 @@ JetStream (``nats.jetstream: true``), at least once, made exactly once by the de
   limits; create it yourself to choose them). If it exists without them, or another stream holds
   them, ``run`` raises ``FeedError`` saying which stream holds what and what to change.
 - One durable pull consumer ``nats.durableName`` over both subjects (``filter_subjects``): explicit
-  ack, deliver all, unlimited redelivery, ack wait 30 s. One consumer keeps fills and positions in
+  ack, deliver all, unlimited redelivery, ack wait 5 s (a batch of 32 takes milliseconds; a message
+  handed to an engine that died before acking it is delivered again that much later, so a fill
+  held by a crashed engine reaches the next one within seconds). One consumer keeps fills and positions in
   publish order, and positions published while the host was down are replayed too, in order, so a
   strategy ends on the latest one. It is created or updated on every start; one the server will
   not update (another ack policy, a push consumer) is a ``FeedError``.
@@ -87,7 +89,7 @@ OnPosition = Callable[[str, Position], Awaitable[None] | None]
 
 _FETCH_BATCH = 32
 _FETCH_WAIT_S = 0.5  # also how long ``close`` may wait for the fetch loop
-_ACK_WAIT_S = 30.0
+_ACK_WAIT_S = 5.0
 _DRAIN_TIMEOUT_S = 5.0
 _RETRY_MAX_S = 30.0  # the longest wait between two attempts once the client has given up
 _LIVE_LATENCY_NS = 60 * 1_000_000_000  # older (replayed, recorded) fills say nothing about latency
