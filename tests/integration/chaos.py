@@ -36,7 +36,9 @@ import grpc
 import nats
 
 from engine_proto import order_execution_pb2 as pb
+from engine_proto import order_service_pb2 as os_pb
 from engine_proto.order_execution_pb2_grpc import OrderExecutionStub
+from engine_proto.order_service_pb2_grpc import OrderServiceStub
 from tests.integration.fault_stack import SYMBOL, FaultStack
 from tests.servers import NatsServer, RedisServer
 
@@ -116,8 +118,9 @@ class ChaosReport:
 class ChaosStack(FaultStack):
     """A FaultStack trading ``CHAOS`` over JetStream on a waving market."""
 
-    def __init__(self, folder: Path, redis_server: RedisServer, nats_server: NatsServer) -> None:
-        super().__init__(folder, redis_server, nats_server, actions="", jetstream=True)
+    def __init__(self, folder: Path, redis_server: RedisServer, nats_server: NatsServer,
+                 protocol: str = "orderexecution") -> None:  # fmt: skip
+        super().__init__(folder, redis_server, nats_server, actions="", jetstream=True, protocol=protocol)
         package = self.plugins / "chaos"
         package.mkdir()
         (package / "__init__.py").write_text(CHAOS)
@@ -156,8 +159,19 @@ async def _published(url: str, stream: str, subject: str) -> list[dict[str, Any]
         await client.close()
 
 
-def _venue_knows(address: str, client_order_ids: list[str]) -> dict[str, str]:
+def _venue_knows(address: str, protocol: str, client_order_ids: list[str]) -> dict[str, str]:
     """The status the running venue gives each id ("unknown" when it never saw it)."""
+    if protocol == "order-service":
+        with grpc.insecure_channel(address) as channel:
+            orders = (
+                OrderServiceStub(channel)
+                .GetOrders(  # type: ignore[no-untyped-call]
+                    os_pb.GetOrdersRequest(), timeout=10, wait_for_ready=True
+                )
+                .orders
+            )
+        known = {order.client_order_id: os_pb.OrderState.Name(order.state) for order in orders}
+        return {cid: known.get(cid, "unknown") for cid in client_order_ids}
     with grpc.insecure_channel(address) as channel:
         stub = OrderExecutionStub(channel)  # type: ignore[no-untyped-call]
         return {
@@ -179,15 +193,32 @@ def check(stack: ChaosStack) -> list[str]:
             "SELECT fill_id, client_order_id, quantity, covered, reconciled FROM fills"
         )
     }
-    missing = [f["fill_id"] for f in published if f["fill_id"] not in stored]
-    if missing:
-        problems.append(f"{len(missing)} published fills not in the ledger: {missing[:5]}")
     quantities = dict(stack.query("SELECT client_order_id, quantity FROM orders"))
     sent: dict[str, float] = defaultdict(float)
-    for fill in published:
-        cid = stored.get(fill["fill_id"], (None,))[0]
-        if cid is not None:
-            sent[cid] += float(fill["quantity"])
+    if stack.protocol == "order-service":
+        # Its fills reach the engine as cumulative order updates, under ids of their own: compared
+        # per venue order, the quantity the venue published against the quantity the ledger counts.
+        rows = stack.query("SELECT order_id, client_order_id, quantity - covered FROM fills")
+        owner = {order_id: cid for order_id, cid, _ in rows if cid is not None}
+        held: dict[str, float] = defaultdict(float)
+        for order_id, _, quantity in rows:
+            held[order_id] += quantity
+        venue: dict[str, float] = defaultdict(float)
+        for fill in published:
+            venue[fill["order_id"]] += float(fill["quantity"])
+            if fill["order_id"] in owner:
+                sent[owner[fill["order_id"]]] += float(fill["quantity"])
+        differ = [(o, q, held.get(o, 0.0)) for o, q in venue.items() if abs(q - held.get(o, 0.0)) > 1e-9]
+        if differ:
+            problems.append(f"{len(differ)} venue orders' published fills != the ledger's: {differ[:5]}")
+    else:
+        missing = [f["fill_id"] for f in published if f["fill_id"] not in stored]
+        if missing:
+            problems.append(f"{len(missing)} published fills not in the ledger: {missing[:5]}")
+        for fill in published:
+            cid = stored.get(fill["fill_id"], (None,))[0]
+            if cid is not None:
+                sent[cid] += float(fill["quantity"])
     counted: dict[str, float] = defaultdict(float)
     for cid, quantity, covered, _ in stored.values():
         if cid is not None:
@@ -209,7 +240,8 @@ def check(stack: ChaosStack) -> list[str]:
                                              "('accepted', 'partially_filled')")]  # fmt: skip
     if working:
         address = stack.config["grpc"]["orderExecutionAddress"]
-        forgotten = [cid for cid, status in _venue_knows(address, working).items() if status == "unknown"]
+        known = _venue_knows(address, stack.protocol, working)
+        forgotten = [cid for cid, status in known.items() if status == "unknown"]
         if forgotten:
             problems.append(f"{len(forgotten)} orders working in the ledger the venue does not know: {forgotten[:5]}")
     return problems

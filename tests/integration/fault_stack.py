@@ -169,8 +169,9 @@ class FaultStack(OperatorStack):
     """An OperatorStack of one ``SCRIPTED`` strategy (id ``script``) on a market the test controls."""
 
     def __init__(self, folder: Path, redis_server: RedisServer, nats_server: NatsServer, *, actions: str,
-                 jetstream: bool = False) -> None:  # fmt: skip
+                 jetstream: bool = False, protocol: str = "orderexecution") -> None:  # fmt: skip
         super().__init__(folder, redis_server, nats_server)
+        self.protocol = protocol  # grpc.protocol: the engine's venue client and the paper venue's service
         package = self.plugins / "scripted"
         package.mkdir()
         (package / "__init__.py").write_text(SCRIPTED)
@@ -178,8 +179,8 @@ class FaultStack(OperatorStack):
         self.publisher = self.quotes  # type: ignore[assignment]  # what OperatorStack.stop stops
         self.config["redis"]["marketDataChannels"] = [f"market:{SYMBOL.lower()}"]
         self.config["nats"]["jetstream"] = jetstream
-        self.config["grpc"].update({"timeout": "1s", "maxRetries": 1, "retryBackoff": "100ms", "breakerFailures": 3,
-                                    "breakerReset": "30s"})  # fmt: skip
+        self.config["grpc"].update({"protocol": protocol, "timeout": "1s", "maxRetries": 1, "retryBackoff": "100ms",
+                                    "breakerFailures": 3, "breakerReset": "30s"})  # fmt: skip
         self.config["strategies"] = {
             "script": {"plugin": "scripted", "strategy": "scripted", "symbols": [SYMBOL],
                        "parameters": {"actions": actions}},
