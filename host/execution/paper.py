@@ -30,28 +30,26 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import grpc
 import structlog
 
 from engine_proto import order_execution_pb2 as pb
 from engine_proto.order_execution_pb2_grpc import add_OrderExecutionServicer_to_server
-from host.errors import ListenError
 from host.execution.matching import MatchingEngine, MatchResult
 from host.execution.oms_wire import WireError, request_to_intent, state_to_response
+from host.execution.paper_shell import PaperFills, PositionSink, serve_grpc
 from host.execution.venue import FillSink, VenueReply
 from host.orders import OrderIntent, OrderState, OrderStatus
-from sdk.events import Fill, MarketEvent, Position
+from sdk.events import Fill, MarketEvent
 from sdk.positions import PositionBook
 
 __all__ = ["PaperVenue", "PaperVenueServer", "PositionSink", "ServerStats", "paper_id_prefix"]
 
 log = structlog.get_logger("host.execution.paper")
 
-PositionSink = Callable[[Fill, Position], None]
 DUPLICATE = "duplicate client order id: the existing order is returned, no new order placed"
 
 
@@ -140,30 +138,23 @@ class PaperVenueServer:
     ) -> None:
         self.engine = engine
         self._bind = address
-        self._sink = fill_sink
         self._drop = set(drop_reply_for)
         self._drop_margin = drop_reply_margin
         self._drop_hold = drop_reply_hold
-        self._books: dict[str, PositionBook] = {}
         self._server: Any = None
         self.address = ""
         self.stats = ServerStats()
+        self._fills = PaperFills(fill_sink, self.stats)
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> str:
         """Bind and serve; return the bound ``host:port``."""
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-        add_OrderExecutionServicer_to_server(self, server)  # type: ignore[no-untyped-call]  # generated, untyped
-        try:
-            port = server.add_insecure_port(self._bind)
-        except RuntimeError:  # grpcio raises where it used to return 0
-            port = 0
-        if port == 0:
-            raise ListenError("grpc.orderExecutionAddress", self._bind, "address in use or not available")
-        await server.start()
-        self._server = server
-        self.address = f"{self._bind.rsplit(':', 1)[0]}:{port}"
+
+        def register(server: Any) -> None:
+            add_OrderExecutionServicer_to_server(self, server)  # type: ignore[no-untyped-call]  # generated, untyped
+
+        self._server, self.address = await serve_grpc(self._bind, register)
         log.info("paper_venue_serving", address=self.address)
         return self.address
 
@@ -177,10 +168,7 @@ class PaperVenueServer:
         self._publish(self.engine.on_market(event))
 
     def positions(self, strategy: str) -> PositionBook:
-        book = self._books.get(strategy)
-        if book is None:
-            book = self._books[strategy] = PositionBook(strategy)
-        return book
+        return self._fills.positions(strategy)
 
     # ------------------------------------------------------------------ orderexecution.OrderExecution
 
@@ -260,14 +248,4 @@ class PaperVenueServer:
         return self._drop_hold if remaining is None else max(0.0, remaining) + self._drop_margin
 
     def _publish(self, fills: Iterable[Fill]) -> None:
-        for fill in fills:
-            self.stats.fills += 1
-            position = self.positions(fill.strategy).apply_fill(fill)
-            if self._sink is None:
-                continue
-            try:
-                self._sink(fill, position)
-            except Exception:
-                self.stats.sink_errors += 1
-                log.exception("paper_fill_sink_failed", fill_id=fill.fill_id, order_id=fill.order_id,
-                              symbol=fill.symbol, strategy=fill.strategy)  # fmt: skip
+        self._fills.publish(fills)
