@@ -330,6 +330,13 @@ class MatchingEngine:
                 del book[order.intent.client_order_id]
         return fills
 
+    def touch(self, symbol: str, side: Side) -> float | None:
+        """The best price an order of ``side`` arriving now would meet (the ask for a buy), or None
+        when the symbol has no live quote; sizes already taken by our fills are not considered."""
+        market = self._markets.get(symbol)
+        levels = None if market is None or market.quote is None else market.quote.side_for(side)
+        return levels[0][0] if levels else None
+
     # ------------------------------------------------------------------ market state
 
     def _market(self, symbol: str) -> _Market:
