@@ -9,7 +9,9 @@ strategy-engine run --config CONFIG        live: Redis market data, NATS fills, 
                                            until SIGINT/SIGTERM; plugins and CONFIG are watched
   --ledger PATH                            the ledger file (default engine.ledgerPath; a replay: a temp file)
   --http                                   a replay also serves the HTTP port (a live run always does)
-strategy-engine paper-venue [--config C]   the paper order-execution service (gRPC + Redis + NATS)
+strategy-engine paper-venue [--config C] [--protocol orderexecution|order-service]
+                                           the paper order-execution service (gRPC + Redis + NATS);
+                                           the protocol defaults to grpc.protocol
 strategy-engine check-config FILE          say how each key of FILE is taken: used, mapped (to what), ignored (why)
 strategy-engine check-plugin PATH          load a plugin package in a sandboxed runner; say what it registers
 strategy-engine new-plugin NAME            scaffold a plugin package with a strategy, a config and tests
@@ -44,7 +46,7 @@ from host.demo import demo_feed
 from host.errors import EngineError
 from host.live import VENUES, run_live
 from host.logs import configure_logging
-from host.paper_service import PaperVenueService
+from host.paper_service import SERVICES, PaperVenueService
 from host.replay import run_replay, summary
 from host.scaffold import ScaffoldError, new_plugin
 from host.supervisor.managed import StrategyState
@@ -90,9 +92,16 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--ledger", type=Path, metavar="PATH", help="the ledger file (default engine.ledgerPath)")
     run.add_argument("--http", action="store_true", help="a replay also serves the HTTP port (server.host/port)")
     _log_options(run)
-    venue = commands.add_parser("paper-venue", help="serve orderexecution.OrderExecution with paper matching")
+    venue = commands.add_parser(
+        "paper-venue", help="serve orderexecution.OrderExecution or order.OrderService with paper matching"
+    )
     _log_options(venue)
     venue.add_argument("--config", type=Path, help="config.yaml: grpc, redis and nats sections are used")
+    venue.add_argument(
+        "--protocol", choices=tuple(SERVICES),
+        help="orderexecution: orderexecution.OrderExecution; order-service: b25's order.OrderService "
+        "(default grpc.protocol)",
+    )  # fmt: skip
     venue.add_argument("--fee-rate", type=float, help="fee as a fraction of notional (default engine.paperFeeRate)")
     venue.add_argument("--slippage-bps", type=float, help="market order slippage (default engine.paperSlippageBps)")
     check_config = commands.add_parser("check-config", help="say how each key of a config file is taken")
@@ -216,10 +225,12 @@ def _paper_venue(args: argparse.Namespace) -> int:
     configure_logging(_logging(config, args))
     fee = config.engine.paper_fee_rate if args.fee_rate is None else args.fee_rate
     slippage = config.engine.paper_slippage_bps if args.slippage_bps is None else args.slippage_bps
-    service = PaperVenueService(config, fee_rate=fee, slippage_bps=slippage)
+    service = PaperVenueService(config, fee_rate=fee, slippage_bps=slippage, protocol=args.protocol)
     where = f"redis {config.redis.host}:{config.redis.port}"
-    print(f"strategy-engine paper-venue: serving on {config.grpc.order_execution_address}; "
-          f"market data from {where}; fills to {config.nats.url}", flush=True)  # fmt: skip
+    updates = "; order updates to orders.updates.<SYMBOL>" if service.protocol == "order-service" else ""
+    print(f"strategy-engine paper-venue: serving {SERVICES[service.protocol]} on "
+          f"{config.grpc.order_execution_address}; market data from {where}; fills to {config.nats.url}{updates}",
+          flush=True)  # fmt: skip
 
     async def serve() -> None:
         await service.run(default_shutdown())
