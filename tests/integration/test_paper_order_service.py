@@ -385,6 +385,18 @@ class TestGetOrders:
         error = await grpc_error(stub.GetOrders(pb.GetOrdersRequest(limit=-1), timeout=5))
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "limit" in (error.details() or "")
 
+    async def test_limit_0_is_the_default_of_1000_and_no_answer_holds_more_than_10000(
+        self, stub: OrderServiceStub, server: PaperOrderService
+    ) -> None:
+        """10,001 orders (placed in process, to be quick): limit 0 gives the newest 1000, limit 20000 the
+        newest 10000."""
+        for index in range(10_001):
+            await server.CreateOrder(limit(50.0, client_order_id=f"many-{index}"), context=None)
+        default = (await stub.GetOrders(pb.GetOrdersRequest(), timeout=10)).orders
+        assert [o.client_order_id for o in default] == [f"many-{index}" for index in range(10_000, 9_000, -1)]
+        capped = (await stub.GetOrders(pb.GetOrdersRequest(limit=20_000), timeout=10)).orders
+        assert len(capped) == 10_000 and capped[-1].client_order_id == "many-1"
+
 
 class TestStreamOrderUpdates:
     async def test_streams_filter_by_symbol_and_user(self, stub: OrderServiceStub, server: PaperOrderService) -> None:
