@@ -25,7 +25,8 @@ channel, retries with the same request, the connection breaker, ``watch`` and it
 States: NEW and SUBMITTED are ``ACCEPTED``; PARTIALLY_FILLED, FILLED, CANCELED (``CANCELLED``),
 REJECTED and EXPIRED map one to one; STATE_UNSPECIFIED cannot be read (ambiguous, as for an
 unreadable status of the other protocol). Timestamps (``timestamp``, ``updated_at``) are read as
-Unix milliseconds, microseconds or nanoseconds by their size.
+Unix seconds, milliseconds, microseconds or nanoseconds by their size (``sdk.codec``'s rule); b25's
+service sends seconds (Go's ``time.Time.Unix()``), and so does the paper venue.
 """
 
 from __future__ import annotations
@@ -67,9 +68,11 @@ _STREAM_RETRY_S = 1.0
 
 
 def epoch_ns(value: int) -> int:
-    """A Unix timestamp in ms, µs or ns (told apart by size) as nanoseconds; 0 stays 0."""
+    """A Unix timestamp in s, ms, µs or ns (told apart by size) as nanoseconds; 0 stays 0."""
     if value <= 0:
         return 0
+    if value < 10**11:  # seconds until the year 5138 (milliseconds that small would be before 1973)
+        return value * 1_000_000_000
     if value < 10**14:  # milliseconds until the year 5138
         return value * 1_000_000
     if value < 10**17:
