@@ -5,6 +5,7 @@ Every call crosses a real grpc.aio connection on a free loopback port, made with
 paper-venue command does with what it reads from Redis; the matching engine runs on a manual clock,
 so times are exact (``NOON``; the wire's times are Unix seconds). The fill and update sinks record
 what the paper-venue command would publish on NATS (``test_paper_order_service_nats.py`` publishes it).
+Last, the engine's own client of the protocol (``OrderServiceVenue``) trades through it.
 """
 
 from __future__ import annotations
@@ -19,11 +20,16 @@ import pytest
 
 from engine_proto import order_service_pb2 as pb
 from engine_proto.order_service_pb2_grpc import OrderServiceStub
+from host.clock import SystemClock
+from host.config import GrpcConfig
 from host.execution.matching import MatchingEngine
+from host.execution.order_service import OrderServiceVenue
 from host.execution.paper import paper_id_prefix
 from host.execution.paper_order_service import PaperOrderService
 from host.execution.paper_order_wire import ServiceUpdate
-from sdk.events import Fill, Position, Tick
+from host.execution.venue import VenueReply
+from host.orders import OrderIntent, OrderStatus
+from sdk.events import Fill, OrderType, Position, Side, Tick
 from tests.helpers import NOON, SECOND, ManualClocks, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -463,3 +469,38 @@ class TestStreamOrderUpdates:
             await wait_until(lambda: stream.ended, timeout=5)
             assert stream.error is None and len(stream.updates) == 2
             assert await stream.call.code() == grpc.StatusCode.OK
+
+
+class TestWithTheEnginesClient:
+    async def test_order_service_venue_trades_through_the_paper_venue(
+        self, server: PaperOrderService, clock: ManualClocks
+    ) -> None:
+        """The engine's ``OrderServiceVenue`` against this venue: a limit buy of 2 is ACCEPTED, two quotes
+        fill it in two parts, which reach the client as cumulative updates stamped at the venue's time
+        (Unix seconds read back as NOON); status by venue id and by client id agree; a second order is
+        cancelled by client id alone; an id never sent is unknown."""
+        received: list[VenueReply] = []
+        venue = OrderServiceVenue(GrpcConfig(order_execution_address=server.address, user_id="desk"),
+                                  SystemClock(), on_update=received.append)  # fmt: skip
+        watching = asyncio.ensure_future(venue.watch(lambda: None))
+        try:
+            await wait_until(lambda: len(server.hub) == 1, timeout=5)
+            placed = await venue.submit(OrderIntent("e1", "alpha", SYM, Side.BUY, OrderType.LIMIT, 2.0, price=100.0))
+            assert (placed.status, placed.timestamp_ns) == (OrderStatus.ACCEPTED, NOON)
+            server.on_market(tick(ask=99.5, ask_size=1.0))
+            server.on_market(tick(ask=99.5, ask_size=5.0))
+            await wait_until(lambda: len(received) == 3, timeout=5)
+            assert [(r.status, r.filled_quantity, r.average_price, r.timestamp_ns) for r in received] == [
+                (OrderStatus.ACCEPTED, 0.0, 0.0, NOON), (OrderStatus.PARTIALLY_FILLED, 1.0, 100.0, NOON),
+                (OrderStatus.FILLED, 2.0, 100.0, NOON),
+            ]  # fmt: skip
+            by_venue_id = await venue.status("e1", placed.venue_order_id, SYM)
+            by_client_id = await venue.status("e1", "", SYM)
+            assert by_venue_id == by_client_id and by_venue_id.fee == pytest.approx(0.2)
+            await venue.submit(OrderIntent("e2", "alpha", SYM, Side.BUY, OrderType.LIMIT, 1.0, price=90.0))
+            assert (await venue.cancel("e2", "", SYM)).status is OrderStatus.CANCELLED
+            assert not (await venue.status("never", "", SYM)).known
+        finally:
+            watching.cancel()
+            await asyncio.gather(watching, return_exceptions=True)
+            await venue.close()
