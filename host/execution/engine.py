@@ -180,6 +180,7 @@ class ExecutionEngine:
         self._calling: dict[str, int] = {}  # client order id -> venue calls about it on their way
         self._venue_up = asyncio.Event()  # set (and replaced) when the venue's connection comes back
         self._reconciling = False
+        self._pending_triggers: list[str] = []  # asked for while a reconciliation ran: one more pass
 
     # ---------------------------------------------------------------- the supervisor's listener
 
@@ -360,19 +361,25 @@ class ExecutionEngine:
             log.info("orders_reconciled", **dataclasses.asdict(report))
         return len(orders)
 
-    def venue_back(self) -> None:
+    def venue_back(self, trigger: str = "venue_reconnected") -> None:
         """The venue's connection is up again after it was lost (it may have restarted and forgotten
-        orders): reconcile while running, and let paced retries go at once."""
-        log.warning("venue_reconnected", working=len(self.book.strategy_orders(None)))
+        orders), or its order-update stream (re)opened (updates before it are not replayed):
+        reconcile while running, and let paced retries go at once."""
+        if trigger == "venue_reconnected":
+            log.warning("venue_reconnected", working=len(self.book.strategy_orders(None)))
         self._venue_up.set()
         self._venue_up = asyncio.Event()
-        if not self._reconciling:
+        self._pending_triggers.append(trigger)
+        if not self._reconciling:  # else the pass under way runs once more when it ends
             self._reconciling = True
             self._spawn(self._reconcile_again())
 
     async def _reconcile_again(self) -> None:
         try:
-            await self.reconcile("venue_reconnected")
+            while self._pending_triggers:
+                trigger = self._pending_triggers[-1]
+                self._pending_triggers.clear()
+                await self.reconcile(trigger)
         finally:
             self._reconciling = False
 

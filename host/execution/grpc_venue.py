@@ -110,6 +110,11 @@ class GrpcVenueStats:
     breaker_opened: int = 0
 
 
+def _never_connected(error: Any) -> bool:
+    """An UNAVAILABLE raised before any connection existed: the request cannot have left."""
+    return "failed to connect" in (error.details() or "").lower()
+
+
 def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
 
@@ -175,7 +180,7 @@ class GrpcVenue:
             response.message, response.timestamp * 1000,
         )  # fmt: skip
 
-    async def watch(self, on_back: Callable[[], None]) -> None:
+    async def watch(self, on_back: Callable[[str], None]) -> None:
         """Until cancelled: call ``on_back`` each time the venue is reachable again (see the module doc)."""
         self._stubs()
         channel = self._channel
@@ -191,7 +196,7 @@ class GrpcVenue:
                         continue
                     log.info("venue_reachable", venue=self.name, reconnected=lost)
                     lost = False
-                    on_back()
+                    on_back("venue_reconnected")
                 seen_ready = True
             elif seen_ready and not lost and state is not grpc.ChannelConnectivity.CONNECTING:
                 lost, self.connected = True, False
@@ -237,8 +242,15 @@ class GrpcVenue:
             self._stub = self.stub_class(self._channel)
         return self._stub
 
-    async def _call(self, operation: str, cid: str, method: str, request: Any, *, missing_ok: bool = False) -> Any:
-        """One call with retries; with ``missing_ok`` a NOT_FOUND answer returns None (the venue answered)."""
+    async def _call(
+        self, operation: str, cid: str, method: str, request: Any, *, missing_ok: bool = False,
+        refusals: tuple[grpc.StatusCode, ...] = (), resend_safe: bool = True,
+    ) -> Any:  # fmt: skip
+        """One call with retries. With ``missing_ok`` a NOT_FOUND answer returns None; an error whose
+        code is in ``refusals`` is returned (the service answered: it refused). Without
+        ``resend_safe`` (a service that does not recognise a repeated request) an UNAVAILABLE that
+        may have come after the request left is ambiguous (``VenueTimeout``), not retried; only a
+        connection that was never made is retried."""
         delay = self.config.retry_backoff
         for attempt in range(self.config.max_retries + 1):
             self._admit(operation, cid)
@@ -246,13 +258,13 @@ class GrpcVenue:
             try:
                 response = await getattr(self._stubs(), method)(request, timeout=self.config.timeout)
             except grpc.aio.AioRpcError as error:
-                if missing_ok and error.code() == grpc.StatusCode.NOT_FOUND:
+                if (missing_ok and error.code() == grpc.StatusCode.NOT_FOUND) or error.code() in refusals:
                     self.breaker.success()
                     self.last_success_at = self._clock.monotonic()
-                    return None
+                    return None if error.code() == grpc.StatusCode.NOT_FOUND else error
                 self.last_error = f"{operation}: {error.code().name}: {error.details()}"
                 opened = self._failed(operation, cid)
-                if error.code() != grpc.StatusCode.UNAVAILABLE:
+                if error.code() != grpc.StatusCode.UNAVAILABLE or not (resend_safe or _never_connected(error)):
                     raise self._rpc_ambiguous(operation, cid, error) from error
                 if attempt == self.config.max_retries or opened or self.breaker.state is BreakerState.OPEN:
                     self.stats.unavailable += 1

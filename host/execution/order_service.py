@@ -4,11 +4,18 @@ What b25 actually runs at :50051 (``proto/order_service.proto``). The connection
 channel, retries with the same request, the connection breaker, ``watch`` and its probe) is
 ``GrpcVenue``'s; what differs is the protocol:
 
-- ``submit``: ``CreateOrder`` with the engine's client order id as ``client_order_id``, so a retry
-  after a lost reply is recognised by the service and answered with the existing order.
-  ``CreateOrderResponse`` carries the order's state but no quantities: fills come from updates.
+- ``submit``: ``CreateOrder`` with the engine's client order id as ``client_order_id``, sent once.
+  b25's service does not recognise a repeated ``client_order_id`` (the paper venue does), so a
+  failure after the request may have left (a timeout, a connection lost mid-call) is ambiguous:
+  the engine looks the order up by its client order id (``status``) and sends it again only if it
+  is not there. A connection that was never made is retried; INVALID_ARGUMENT or
+  FAILED_PRECONDITION (b25's answer to a request it refuses) is a rejection. A GTC market order
+  goes as IOC (b25 refuses GTC market orders). ``CreateOrderResponse`` carries the order's state
+  but no quantities: fills come from updates.
 - ``cancel``: ``CancelOrder`` by the venue's order id and the symbol. When the engine does not know
   the venue's id yet (the reply of the create was lost) it is looked up by client order id first.
+  An INTERNAL / FAILED_PRECONDITION answer (b25's for an order that is no longer working) is
+  followed by ``status``, which says what the order is.
 - ``status``: ``GetOrder`` by the venue's id, else ``GetOrders`` of the symbol searched for the
   client order id. NOT_FOUND, or no such order, is "never seen" (``status is None``). The search
   sees what ``GetOrders`` returns with no limit given (the service's own cap): an order older than
@@ -32,6 +39,7 @@ service sends seconds (Go's ``time.Time.Unix()``), and so does the paper venue.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -64,6 +72,8 @@ _TYPES = {
     OrderType.STOP_LIMIT: pb.STOP_LIMIT,
 }  # fmt: skip
 _TIFS = {TimeInForce.GTC: pb.GTC, TimeInForce.IOC: pb.IOC, TimeInForce.FOK: pb.FOK}
+_REFUSED = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION)
+_CANCEL_REFUSED = (grpc.StatusCode.INTERNAL, grpc.StatusCode.FAILED_PRECONDITION)
 _STREAM_RETRY_S = 1.0
 
 
@@ -81,9 +91,15 @@ def epoch_ns(value: int) -> int:
 
 
 def create_request(intent: OrderIntent, user_id: str) -> pb.CreateOrderRequest:
+    """The request for an intent. A GTC market order goes as IOC: b25's validator
+    refuses a market order that is GTC (what the SDK's default would send), and a market order
+    takes what is there now either way."""
+    tif = intent.time_in_force
+    if intent.order_type is OrderType.MARKET and tif is TimeInForce.GTC:
+        tif = TimeInForce.IOC
     return pb.CreateOrderRequest(
         symbol=intent.symbol, side=_SIDES[intent.side], type=_TYPES[intent.order_type], quantity=intent.quantity,
-        price=intent.price or 0.0, stop_price=intent.stop_price or 0.0, time_in_force=_TIFS[intent.time_in_force],
+        price=intent.price or 0.0, stop_price=intent.stop_price or 0.0, time_in_force=_TIFS[tif],
         client_order_id=intent.client_order_id, reduce_only=intent.reduce_only, user_id=user_id,
     )  # fmt: skip
 
@@ -118,8 +134,15 @@ class OrderServiceVenue(GrpcVenue):
     # ------------------------------------------------------------------ Venue
 
     async def submit(self, intent: OrderIntent) -> VenueReply:
+        """CreateOrder, sent once: a repeat is safe only if the service recognises the client order id
+        (b25's does not), so any failure after the request may have left is ambiguous and resolved
+        by looking the order up. INVALID_ARGUMENT / FAILED_PRECONDITION (b25's answer to a request it
+        refuses) is a rejection: nothing was placed."""
         cid = intent.client_order_id
-        response = await self._call("submit", cid, "CreateOrder", create_request(intent, self.config.user_id))
+        request = create_request(intent, self.config.user_id)
+        response = await self._call("submit", cid, "CreateOrder", request, refusals=_REFUSED, resend_safe=False)
+        if isinstance(response, grpc.aio.AioRpcError):
+            return VenueReply(cid, OrderStatus.REJECTED, message=f"{response.code().name}: {response.details()}")
         status = self._state("submit", cid, response.state)
         return VenueReply(cid, status, response.order_id, message=response.error_message,
                           timestamp_ns=epoch_ns(response.timestamp))  # fmt: skip
@@ -132,9 +155,12 @@ class OrderServiceVenue(GrpcVenue):
                 return found
             venue_order_id = found.venue_order_id
         request = pb.CancelOrderRequest(order_id=venue_order_id, symbol=symbol)
-        response = await self._call("cancel", client_order_id, "CancelOrder", request, missing_ok=True)
+        response = await self._call("cancel", client_order_id, "CancelOrder", request, missing_ok=True,
+                                    refusals=_CANCEL_REFUSED)  # fmt: skip
         if response is None:
             return VenueReply.unknown(client_order_id)
+        if isinstance(response, grpc.aio.AioRpcError):  # b25 answers INTERNAL for a terminal order: ask
+            return await self.status(client_order_id, venue_order_id, symbol)
         status = self._state("cancel", client_order_id, response.state)
         if status is not OrderStatus.CANCELLED:
             return await self.status(client_order_id, venue_order_id, symbol)  # with its quantities
@@ -153,9 +179,9 @@ class OrderServiceVenue(GrpcVenue):
                 return self._reply("status", client_order_id, order)
         return VenueReply.unknown(client_order_id)
 
-    async def watch(self, on_back: Callable[[], None]) -> None:
+    async def watch(self, on_back: Callable[[str], None]) -> None:
         """The connection, as ``GrpcVenue.watch``, and beside it the order-update stream."""
-        stream = asyncio.ensure_future(self._stream())
+        stream = asyncio.ensure_future(self._stream(on_back))
         try:
             await super().watch(on_back)
         finally:
@@ -167,16 +193,31 @@ class OrderServiceVenue(GrpcVenue):
     async def _probe_call(self, stub: Any) -> None:
         await stub.GetOrder(pb.GetOrderRequest(order_id=""), timeout=self.config.timeout)
 
-    async def _stream(self) -> None:
-        """Read ``StreamOrderUpdates`` until cancelled, opening it again after a pause when it breaks."""
+    async def _stream(self, on_back: Callable[[str], None]) -> None:
+        """Read ``StreamOrderUpdates`` until cancelled, opening it again when it breaks (after
+        ``grpc.retryBackoff``, doubling up to 1 s while it cannot be opened).
+
+        Each time it opens, ``on_back`` has the engine reconcile: updates published before the
+        subscription existed (the first one, or while it was broken) are not replayed by the
+        service, so the orders' state is read instead. The reconciliation's queries are sent after
+        the stream's request, so what changes after them arrives on the stream.
+        """
         request = pb.StreamOrderUpdatesRequest(user_id=self.config.user_id)
+        pause = self.config.retry_backoff
         while True:
             try:
-                async for update in self._stubs().StreamOrderUpdates(request):
+                call = self._stubs().StreamOrderUpdates(request)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.config.timeout):
+                        await call.initial_metadata()  # the service has the subscription
+                on_back("order_stream_opened")
+                pause = self.config.retry_backoff
+                async for update in call:
                     self._update(update)
             except grpc.aio.AioRpcError as error:
-                log.info("order_stream_broken", venue=self.name, code=error.code().name)
-            await asyncio.sleep(_STREAM_RETRY_S)
+                log.info("order_stream_broken", venue=self.name, code=error.code().name, retry_s=pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _STREAM_RETRY_S)
 
     def _update(self, update: pb.OrderUpdate) -> None:
         self.updates += 1

@@ -228,6 +228,7 @@ class PaperOrderService:
 
     async def StreamOrderUpdates(self, request: pb.StreamOrderUpdatesRequest, context: Any) -> None:
         subscriber = self.hub.subscribe(request.user_id, request.symbols)
+        await context.send_initial_metadata(())  # the client knows its subscription is in place
         task = asyncio.current_task()
         log.info("paper_order_stream_opened", user_id=request.user_id, symbols=list(request.symbols),
                  subscribers=len(self.hub))  # fmt: skip

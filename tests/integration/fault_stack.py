@@ -190,6 +190,14 @@ class FaultStack(OperatorStack):
 
     def start(self, *, ready: tuple[str, ...] = ("script",)) -> None:
         super().start(ready=ready)
+        if self.protocol == "order-service":  # trade once the engine hears the venue's order updates
+            poll_until(lambda: "paper_order_stream_opened" in self._venue_log(), 15, "the order stream open")
+
+    def _venue_log(self) -> str:
+        try:
+            return (self.folder / "venue.log").read_text(errors="replace")
+        except OSError:
+            return ""
 
     def start_engine(self, *, ready: tuple[str, ...] = ("script",)) -> None:
         super().start_engine(ready=ready)

@@ -482,7 +482,7 @@ class TestWithTheEnginesClient:
         received: list[VenueReply] = []
         venue = OrderServiceVenue(GrpcConfig(order_execution_address=server.address, user_id="desk"),
                                   SystemClock(), on_update=received.append)  # fmt: skip
-        watching = asyncio.ensure_future(venue.watch(lambda: None))
+        watching = asyncio.ensure_future(venue.watch(lambda _trigger: None))
         try:
             await wait_until(lambda: len(server.hub) == 1, timeout=5)
             placed = await venue.submit(OrderIntent("e1", "alpha", SYM, Side.BUY, OrderType.LIMIT, 2.0, price=100.0))

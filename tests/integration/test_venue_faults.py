@@ -27,9 +27,18 @@ def folder(tmp_path: Path) -> Path:
     return tmp_path / "project"
 
 
+PROTOCOLS = ["orderexecution", "order-service"]
+
+
+@pytest.fixture(params=PROTOCOLS)
+def protocol(request: pytest.FixtureRequest) -> str:
+    """The venue's protocol: the engine's client and ``strategy-engine paper-venue`` speak it."""
+    return str(request.param)
+
+
 def stack_of(folder: Path, redis_server: RedisServer, nats_server: NatsServer, actions: str,
-             jetstream: bool = False) -> Iterator[FaultStack]:  # fmt: skip
-    stack = FaultStack(folder, redis_server, nats_server, actions=actions, jetstream=jetstream)
+             jetstream: bool = False, protocol: str = "orderexecution") -> Iterator[FaultStack]:  # fmt: skip
+    stack = FaultStack(folder, redis_server, nats_server, actions=actions, jetstream=jetstream, protocol=protocol)
     try:
         yield stack
     finally:
@@ -37,8 +46,8 @@ def stack_of(folder: Path, redis_server: RedisServer, nats_server: NatsServer, a
 
 
 @pytest.fixture
-def core(folder: Path, redis_server: RedisServer, nats_server: NatsServer) -> Iterator[FaultStack]:
-    yield from stack_of(folder, redis_server, nats_server, ENTRY)
+def core(folder: Path, redis_server: RedisServer, nats_server: NatsServer, protocol: str) -> Iterator[FaultStack]:
+    yield from stack_of(folder, redis_server, nats_server, ENTRY, protocol=protocol)
 
 
 @pytest.fixture
@@ -127,14 +136,14 @@ def test_with_jetstream_the_fills_missed_while_down_are_replayed_and_nothing_is_
 
 
 def test_a_venue_restarted_while_the_engine_runs_is_reconciled_at_once(
-    folder: Path, redis_server: RedisServer, nats_server: NatsServer
+    folder: Path, redis_server: RedisServer, nats_server: NatsServer, protocol: str
 ) -> None:
     """Case 3: the venue is killed for 3 s while the engine runs, with a partly filled order, a resting
     one and a cancel asked for meanwhile. When it is back: the orders it forgot are closed with the true
     reason (the cancelled one CANCELLED), none revived; the cancel's failures are logged once, not per
     retry; the next order goes through at once (the breaker does not wait out its 30 s)."""
     actions = ";".join([ENTRY, "1001:limit:buy:0.1:97:rest", "2000:cancel:rest", "3000:limit:buy:0.1:98:after"])
-    for stack in stack_of(folder, redis_server, nats_server, actions):
+    for stack in stack_of(folder, redis_server, nats_server, actions, protocol=protocol):
         partly_filled(stack)
         stack.wait_order(1001, 10, "resting order accepted", status="accepted")
         stack.kill_venue()
@@ -151,12 +160,13 @@ def test_a_venue_restarted_while_the_engine_runs_is_reconciled_at_once(
         after = stack.wait_order(3000, 10, "a new order accepted", status="accepted")
         through_s = time.monotonic() - back
         stack.quotes.set(bid=95.9, ask=96.0)  # would fill both forgotten orders if revived
-        time.sleep(1.0)
+        stack.wait_order(3000, 10, "the new order filled", status="filled", fills=0.1)
+        time.sleep(1.0)  # and nothing else fills
         assert stack.order(1000)["fills"] == pytest.approx(0.2)  # type: ignore[index]
         assert stack.order(1001)["fills"] == 0  # type: ignore[index]
         assert stack.position() == pytest.approx(0.3)  # 0.2 + the new order's 0.1
         assert len(stack.logs("cancel_failed")) <= 2
         assert stack.metric("orders_rejected_total", reason="venue_unavailable") == 0
-        assert [r["trigger"] for r in stack.logs("orders_reconciled")][-1:] == ["venue_reconnected"]
+        assert "venue_reconnected" in [r["trigger"] for r in stack.logs("orders_reconciled")]
         assert after["status"] == "accepted"
         print(f"venue back -> forgotten orders closed {closed_s:.2f} s, next order accepted {through_s:.2f} s")
