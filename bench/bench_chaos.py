@@ -24,17 +24,17 @@ from pathlib import Path
 from tests.integration.chaos import ChaosReport, ChaosStack, run_chaos
 from tests.servers import NatsServer, RedisServer
 
-RESULTS = Path(__file__).parent / "results" / "chaos.md"
+RESULTS = Path(__file__).parent / "results"
 
 
-def one_run(seed: int, kills: int, settle: float) -> tuple[ChaosReport, float]:
+def one_run(seed: int, kills: int, settle: float, protocol: str) -> tuple[ChaosReport, float]:
     with tempfile.TemporaryDirectory(prefix="bench-chaos-") as temp:
         folder = Path(temp)
         redis_server = RedisServer(folder / "redis")
         nats_server = NatsServer(folder / "nats", jetstream=True)
         redis_server.start()
         nats_server.start()
-        stack = ChaosStack(folder / "project", redis_server, nats_server)
+        stack = ChaosStack(folder / "project", redis_server, nats_server, protocol=protocol)
         started = time.monotonic()
         try:
             report = run_chaos(stack, seed=seed, kills=kills, settle_timeout=settle,
@@ -51,25 +51,33 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=100, help="kills per run (default 100)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1], help="one run per seed (default 1)")
     parser.add_argument("--settle", type=float, default=20.0, help="longest wait for the books to settle, s")
+    parser.add_argument(
+        "--protocol",
+        choices=("orderexecution", "order-service"),
+        default="orderexecution",
+        help="the venue's protocol (grpc.protocol), engine and paper venue alike",
+    )
     args = parser.parse_args()
     lines = [
         "# Random kills of the engine and the paper venue (bench/bench_chaos.py)",
         "",
         f"{platform.node()}, {platform.processor() or platform.machine()}, Python {platform.python_version()}; "
-        f"`python -m bench.bench_chaos --kills {args.kills} --seeds {' '.join(map(str, args.seeds))}`",
+        f"`python -m bench.bench_chaos --kills {args.kills} --seeds {' '.join(map(str, args.seeds))} "
+        f"--protocol {args.protocol}`",
         "",
     ]
     failed = 0
     for seed in args.seeds:
-        report, took = one_run(seed, args.kills, args.settle)
+        report, took = one_run(seed, args.kills, args.settle, args.protocol)
         print(report.summary())
         lines.append(f"- {report.summary()} ({took:.0f} s)")
         for violation in report.violations[:20]:
             print(f"  VIOLATION {violation}")
             lines.append(f"  - violation: {violation}")
         failed += bool(report.violations)
-    RESULTS.write_text("\n".join(lines) + "\n")
-    print(f"written {RESULTS}")
+    written = RESULTS / f"chaos-{args.protocol}.md"
+    written.write_text("\n".join(lines) + "\n")
+    print(f"written {written}")
     return 1 if failed else 0
 
 

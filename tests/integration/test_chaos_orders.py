@@ -1,4 +1,5 @@
-"""Twenty random SIGKILLs of the engine and the paper venue under a steady feed; the books hold after each.
+"""Random SIGKILLs of the engine and the paper venue under a steady feed (20 with the orderexecution
+venue, 12 with the order-service one); the books hold after each.
 
 See ``tests/integration/chaos.py`` for what is killed when and what is checked; ``bench/bench_chaos.py``
 runs the same with more kills. The seed is fixed so a failure replays the same kill schedule (the
@@ -18,15 +19,17 @@ from tests.servers import NatsServer, RedisServer
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
 
 
+@pytest.mark.parametrize(("protocol", "kills"), [("orderexecution", 20), ("order-service", 12)])
 def test_random_kills_of_engine_and_venue_lose_and_duplicate_nothing(
-    tmp_path: Path, redis_server: RedisServer, jetstream_server: NatsServer
+    tmp_path: Path, redis_server: RedisServer, jetstream_server: NatsServer, protocol: str, kills: int
 ) -> None:
+    """Against either venue protocol (order-service: fills come from the order-update stream)."""
     seed = int(os.environ.get("CHAOS_SEED", "20261205"))
-    stack = ChaosStack(tmp_path / "project", redis_server, jetstream_server)
+    stack = ChaosStack(tmp_path / "project", redis_server, jetstream_server, protocol=protocol)
     try:
-        report = run_chaos(stack, seed=seed, kills=20, progress=print)
+        report = run_chaos(stack, seed=seed, kills=kills, progress=print)
     finally:
         stack.stop()
     print(report.summary())
     assert not report.violations, "\n".join(report.violations[:20])
-    assert report.checks == 20 and report.fills > 20
+    assert report.checks == kills and report.fills > kills
