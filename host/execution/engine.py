@@ -92,6 +92,15 @@ _QUANTITY_EPSILON = 1e-9
 _SENT_ALONE = frozenset({OutcomeKind.EXECUTED, OutcomeKind.REDUCED})  # aggregation kept the signal as its own order
 
 
+def _behind(current: OrderStatus, reported: OrderStatus) -> bool:
+    """Whether a venue's ``reported`` state is older news than the ledger's ``current`` one: any state
+    after a terminal one, or accepted after a fill or a cancel request."""
+    if current in TERMINAL:
+        return reported is not current
+    lagging = (OrderStatus.PARTIALLY_FILLED, OrderStatus.CANCEL_PENDING)
+    return reported is OrderStatus.ACCEPTED and current in lagging
+
+
 def utc_day(timestamp_ns: int) -> date:
     return datetime.fromtimestamp(timestamp_ns // 1_000_000_000, tz=UTC).date()
 
@@ -237,14 +246,15 @@ class ExecutionEngine:
 
     def record_fill(self, fill: Fill) -> bool:
         """Store a fill once, update the books, hand fill and position to the strategy; False if seen."""
+        if fill.order_id and not fill.reconciled and getattr(self.venue, "fills_from_updates", False):
+            # This venue's order updates are where its orders' fills come from (on_order_update): a
+            # report naming an order (ours, even before its venue id is known, or someone else's)
+            # would count an execution twice. Only fills naming no order (an account's) are taken.
+            self.stats.superseded_fills += 1
+            return False
         now = self.clock.now_ns()
         client_id = self._client_id(fill)
         order = self.book.order(client_id) or (self.ledger.order(client_id) if client_id else None)
-        if order is not None and getattr(self.venue, "fills_from_updates", False):
-            # This venue's order updates are where its fills come from (on_order_update): a fill
-            # report of the same execution on NATS would count it twice.
-            self.stats.superseded_fills += 1
-            return False
         strategy = order.intent.strategy if order is not None else fill.strategy
         position = self.ledger.record_fill(fill, now)  # LedgerError propagates: the fill is not acked
         if position is None:
@@ -561,8 +571,16 @@ class ExecutionEngine:
             self._venue_ids[reply.venue_order_id] = reply.client_order_id
         if reply.status is None:
             return
+        status = reply.status
+        current = self.ledger.order(reply.client_order_id)
+        if current is not None and _behind(current.status, status):
+            # An older word than the ledger's (a stream's "created" after the create's reply said
+            # filled): its ids may be news, its state is not.
+            if not reply.venue_order_id or reply.venue_order_id == current.venue_order_id:
+                return
+            status = current.status
         self._transition(
-            reply.client_order_id, reply.status, venue_order_id=reply.venue_order_id or None,
+            reply.client_order_id, status, venue_order_id=reply.venue_order_id or None,
             filled_quantity=reply.filled_quantity, average_price=reply.average_price, reason=reply.message,
             from_venue=True,
         )  # fmt: skip

@@ -26,8 +26,9 @@ channel, retries with the same request, the connection breaker, ``watch`` and it
   quantity, average price and fee. The engine derives fills from those cumulative figures (the
   difference from the fills it holds, stored once). A broken stream is opened again after a pause;
   updates missed meanwhile are caught by the reconciliation a reconnect triggers. Because the
-  updates are the fills' source, a fill of one of the engine's orders arriving on
-  ``nats.fillSubject`` as well is not taken (``fills_from_updates``): it would count twice.
+  updates are the fills' source, a fill naming an order that arrives on ``nats.fillSubject`` is
+  not taken (``fills_from_updates``): it could be one of the engine's orders whose venue id it does
+  not know yet, and would count twice. Fills naming no order (an account monitor's) still are.
 
 States: NEW and SUBMITTED are ``ACCEPTED``; PARTIALLY_FILLED, FILLED, CANCELED (``CANCELLED``),
 REJECTED and EXPIRED map one to one; STATE_UNSPECIFIED cannot be read (ambiguous, as for an

@@ -42,7 +42,7 @@ from engine_proto.order_service_pb2_grpc import OrderServiceStub
 from tests.integration.fault_stack import SYMBOL, FaultStack
 from tests.servers import NatsServer, RedisServer
 
-__all__ = ["CHAOS", "ChaosReport", "run_chaos"]
+__all__ = ["CHAOS", "ChaosReport", "ChaosStack", "run_chaos", "wave"]
 
 CHAOS = '''"""Test plugin: market and limit orders, slot replacements and cancels, decided by the tick's sequence."""
 
@@ -126,12 +126,12 @@ class ChaosStack(FaultStack):
         (package / "__init__.py").write_text(CHAOS)
         self.config["strategies"] = {"script": {"plugin": "chaos", "strategy": "chaos", "symbols": [SYMBOL]}}
         self.config["risk"].update({"maxPositionSize": 50, "maxOrderQuantity": 1})
-        self.quotes.shape = _wave
+        self.quotes.shape = wave
         self.quotes.set(bid_size=0.3, ask_size=0.3)
         self.nats_url = nats_server.url
 
 
-def _wave(sequence: int) -> tuple[float, float]:
+def wave(sequence: int) -> tuple[float, float]:
     """Bid and ask for a tick: a triangle wave of ±0.4 around 100 over 40 ticks, spread 0.02."""
     phase = sequence % 40
     mid = 100.0 + 0.02 * (phase if phase < 20 else 40 - phase) - 0.2

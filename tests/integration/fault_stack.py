@@ -137,7 +137,8 @@ class Quotes:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(5)
+        if self._thread.is_alive():
+            self._thread.join(5)
 
     def _run(self) -> None:
         client = redis.Redis(port=self.port)
@@ -188,9 +189,12 @@ class FaultStack(OperatorStack):
 
     # ------------------------------------------------------------------ processes
 
-    def start(self, *, ready: tuple[str, ...] = ("script",)) -> None:
-        super().start(ready=ready)
-        if self.protocol == "order-service":  # trade once the engine hears the venue's order updates
+    def start(self, *, ready: tuple[str, ...] = ()) -> None:
+        super().start(ready=ready or tuple(self.config["strategies"]))
+        # The venue matches against the ticks it has seen: trade once it reads the market (and, for
+        # order-service, once the engine hears the venue's order updates).
+        poll_until(lambda: "redis_connected" in self._venue_log(), 15, "the venue reading the market")
+        if self.protocol == "order-service":
             poll_until(lambda: "paper_order_stream_opened" in self._venue_log(), 15, "the order stream open")
 
     def _venue_log(self) -> str:
@@ -199,8 +203,9 @@ class FaultStack(OperatorStack):
         except OSError:
             return ""
 
-    def start_engine(self, *, ready: tuple[str, ...] = ("script",)) -> None:
-        super().start_engine(ready=ready)
+    def start_engine(self, *, ready: tuple[str, ...] = ()) -> None:
+        """Start the engine and wait until every configured strategy runs (or those in ``ready``)."""
+        super().start_engine(ready=ready or tuple(self.config["strategies"]))
 
     def told(self, message: str) -> list[dict[str, Any]]:
         """The fields of every ``message`` the strategy logged (``told_fill``, ``told_position``, ``told_order``)."""
