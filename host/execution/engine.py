@@ -127,7 +127,6 @@ class ExecutionStats:
     fills: int = 0
     duplicate_fills: int = 0
     foreign_updates: int = 0  # venue order updates about orders this engine did not journal
-    superseded_fills: int = 0  # fill reports of orders whose fills come from the venue's order updates
     ambiguous: int = 0
     cancels: int = 0
     rejections: dict[str, dict[str, int]] = field(default_factory=dict)  # strategy -> reason -> count
@@ -246,12 +245,6 @@ class ExecutionEngine:
 
     def record_fill(self, fill: Fill) -> bool:
         """Store a fill once, update the books, hand fill and position to the strategy; False if seen."""
-        if fill.order_id and not fill.reconciled and getattr(self.venue, "fills_from_updates", False):
-            # This venue's order updates are where its orders' fills come from (on_order_update): a
-            # report naming an order (ours, even before its venue id is known, or someone else's)
-            # would count an execution twice. Only fills naming no order (an account's) are taken.
-            self.stats.superseded_fills += 1
-            return False
         now = self.clock.now_ns()
         client_id = self._client_id(fill)
         order = self.book.order(client_id) or (self.ledger.order(client_id) if client_id else None)
@@ -727,7 +720,7 @@ class ExecutionEngine:
         try:
             return self.ledger.record_missing_fill(
                 reply.client_order_id, reply.filled_quantity, reply.average_price, self.clock.now_ns(),
-                venue_fee=reply.fee, reconciled=reconciled,
+                venue_fee=reply.fee, reconciled=reconciled, venue_order_id=reply.venue_order_id,
             )  # fmt: skip
         except LedgerError as err:
             log.error("missing_fill_not_recorded", client_order_id=reply.client_order_id, reason=str(err))
@@ -735,15 +728,17 @@ class ExecutionEngine:
 
     def on_order_update(self, reply: VenueReply) -> None:
         """An order update the venue pushed (order.OrderService's stream): the fill its cumulative
-        quantity implies is stored once and delivered, then its state applied. An update for an
-        order this engine never journaled (another client's) is counted and ignored."""
+        quantity implies beyond the fills held (reports on NATS included, even those not tied to the
+        order yet) is stored once and delivered, then its state applied. A fill report arriving
+        after it for those executions is covered, not counted again. An update for an order this
+        engine never journaled (another client's) is counted and ignored."""
         cid = reply.client_order_id
         if self.ledger.order(cid) is None:
             self.stats.foreign_updates += 1
             return
         if reply.venue_order_id:
             self._venue_ids[reply.venue_order_id] = cid
-        if reply.filled_quantity > self.ledger.counted_fills(cid) + _QUANTITY_EPSILON:
+        if reply.filled_quantity > _QUANTITY_EPSILON:
             recovered = self._fill_from(reply, reconciled=False)
             if recovered is not None:
                 fill, position = recovered

@@ -25,10 +25,10 @@ channel, retries with the same request, the connection breaker, ``watch`` and it
   ``watch`` runs, each handed to ``on_update`` as a ``VenueReply`` with the order's cumulative filled
   quantity, average price and fee. The engine derives fills from those cumulative figures (the
   difference from the fills it holds, stored once). A broken stream is opened again after a pause;
-  updates missed meanwhile are caught by the reconciliation a reconnect triggers. Because the
-  updates are the fills' source, a fill naming an order that arrives on ``nats.fillSubject`` is
-  not taken (``fills_from_updates``): it could be one of the engine's orders whose venue id it does
-  not know yet, and would count twice. Fills naming no order (an account monitor's) still are.
+  updates missed meanwhile are caught by the reconciliation a reconnect triggers. Fill reports of
+  the same executions on ``nats.fillSubject`` (the paper venue publishes both) are taken too, and
+  the ledger counts each execution once whichever comes first (``Ledger.record_missing_fill``):
+  the reports are what remains when a venue without durable state dies with updates undelivered.
 
 States: NEW and SUBMITTED are ``ACCEPTED``; PARTIALLY_FILLED, FILLED, CANCELED (``CANCELLED``),
 REJECTED and EXPIRED map one to one; STATE_UNSPECIFIED cannot be read (ambiguous, as for an
@@ -124,7 +124,6 @@ class OrderServiceVenue(GrpcVenue):
 
     name = "order-service"
     stub_class = OrderServiceStub
-    fills_from_updates = True  # the engine takes no other report of these orders' fills (NATS fills)
 
     def __init__(self, config: GrpcConfig, clock: Clock, on_update: OnUpdate | None = None) -> None:
         super().__init__(config, clock)

@@ -110,7 +110,7 @@ def fill_from_row(row: sqlite3.Row) -> Fill:
     return Fill(
         fill_id=row["fill_id"], order_id=row["order_id"], symbol=row["symbol"], side=Side(row["side"]),
         price=row["price"], quantity=row["quantity"], timestamp_ns=row["timestamp_ns"], fee=row["fee"],
-        strategy=row["strategy"], reconciled=bool(row["reconciled"]),
+        strategy=row["strategy"], reconciled=row["reconciled"] == 1,
     )  # fmt: skip
 
 

@@ -104,9 +104,10 @@ _V1 = (
     "CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
 )
 
-# Fills the host recovered from the venue's order state (``Ledger.record_missing_fill``) are marked
-# ``reconciled``; a venue fill that arrives later for quantity a reconciled fill already counted
-# stores that quantity as ``covered``: kept for the record, not applied twice.
+# ``fills.reconciled``: 0 a venue's fill report, 1 recovered from the venue's order state after the
+# reports were lost, 2 derived from order state a venue reports instead of fills (order.OrderService)
+# (``Ledger.record_missing_fill``). A fill report that arrives later for quantity a derived fill
+# already counted stores that quantity as ``covered``: kept for the record, not applied twice.
 _V2 = (
     "ALTER TABLE fills ADD COLUMN reconciled INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE fills ADD COLUMN covered REAL NOT NULL DEFAULT 0",

@@ -285,7 +285,7 @@ class Ledger:
             strategy = _fill_strategy(fill, order)
             covered = 0.0 if order is None or fill.reconciled else _uncovered_reconciled(tx, order)
             covered = min(fill.quantity, covered)
-            if not _insert_fill(tx, fill, order, strategy, now_ns, covered):
+            if not _insert_fill(tx, fill, order, strategy, now_ns, covered, int(fill.reconciled)):
                 return None
             state = _apply_to_position(tx, strategy, fill, fill.quantity - covered)
             if order is not None:
@@ -296,7 +296,7 @@ class Ledger:
 
     def record_missing_fill(
         self, client_order_id: str, venue_filled: float, venue_average: float, now_ns: int, *,
-        venue_fee: float | None = None, reconciled: bool = True,
+        venue_fee: float | None = None, reconciled: bool = True, venue_order_id: str = "",
     ) -> tuple[Fill, Position] | None:  # fmt: skip
         """The venue says ``venue_filled`` of the order filled at ``venue_average``; store what the
         ledger's fills lack as one fill, applied like any fill. None when nothing is missing (or
@@ -307,6 +307,10 @@ class Ledger:
         cumulative order state (order.OrderService's updates; ``reconciled=False``): each update's
         new quantity is a fill, its id ``<venue order id>:<cumulative quantity>`` (the same update
         delivered twice is stored once), its fee the cumulative ``venue_fee`` minus the fees held.
+        Either kind is "derived" (``fills.reconciled`` 1 recovered, 2 from order state; 0 is a fill
+        report): a fill report of the same executions arriving later is covered by it, not counted
+        again. The fills held include reports not yet tied to the order that name
+        ``venue_order_id`` (the venue's id, which the order itself may not have learnt yet).
 
         The quantity is the venue's figure minus the fills held (never past the order's quantity);
         the price makes the order's average the venue's: ``(venue_average * venue_filled -
@@ -319,7 +323,10 @@ class Ledger:
             if order is None:
                 raise UnknownOrder("record_missing_fill", client_order_id)
             intent = order.intent
-            held, notional = _counted(tx, client_order_id)
+            venue_id = venue_order_id or order.venue_order_id
+            if venue_id != order.venue_order_id:  # the order learns its venue id: reports naming it are its
+                order = _relink_fills(tx, order.evolve(venue_order_id=venue_id), venue_id)
+            held, notional = _counted(tx, client_order_id, venue_id)
             target = min(venue_filled, intent.quantity)
             missing = target - held
             if missing <= intent.quantity * _FILL_TOLERANCE:
@@ -333,14 +340,14 @@ class Ledger:
             count, fees = tx.execute(
                 "SELECT total(reconciled), total(fee) FROM fills WHERE client_order_id = ?", (client_order_id,)
             ).fetchone()
-            venue_id = order.venue_order_id or client_order_id
+            venue_id = venue_id or client_order_id
             fill_id = f"reconciled:{client_order_id}:{int(count) + 1}" if reconciled else f"{venue_id}:{target:.12g}"
             fill = Fill(
                 fill_id=fill_id, order_id=venue_id, symbol=intent.symbol, side=intent.side, price=price,
                 quantity=missing, timestamp_ns=now_ns, fee=0.0 if venue_fee is None else venue_fee - fees,
                 strategy=intent.strategy, reconciled=reconciled,
             )  # fmt: skip
-            if not _insert_fill(tx, fill, order, intent.strategy, now_ns, 0.0):
+            if not _insert_fill(tx, fill, order, intent.strategy, now_ns, 0.0, 1 if reconciled else 2):
                 return None
             state = _apply_to_position(tx, intent.strategy, fill, missing)
             _apply_fill_to_order(tx, order, fill, now_ns)
@@ -356,7 +363,8 @@ class Ledger:
     def counted_fills(self, client_order_id: str) -> float:
         """The quantity the stored fills of an order count for (covered quantity counted once)."""
         with self._read("counted_fills") as db:
-            return _counted(db, client_order_id)[0]
+            order = _load_order(db, client_order_id)
+            return _counted(db, client_order_id, "" if order is None else order.venue_order_id)[0]
 
     def fills(self, strategy: str | None = None) -> list[Fill]:
         """Stored fills in the order they were recorded (the order their positions were built in)."""
@@ -478,7 +486,7 @@ def _relink_fills(db: sqlite3.Connection, state: OrderState, venue_order_id: str
     db.execute(
         "UPDATE fills SET client_order_id = ? WHERE order_id = ? AND client_order_id IS NULL", (cid, venue_order_id)
     )
-    quantity, notional = _counted(db, cid)
+    quantity, notional = _counted(db, cid, venue_order_id)
     if quantity <= state.filled_quantity:
         return state
     return state.evolve(filled_quantity=float(quantity), average_price=float(notional) / float(quantity))
@@ -515,7 +523,7 @@ def _apply_fill_to_order(db: sqlite3.Connection, order: OrderState, fill: Fill, 
     the larger of the two cumulative quantities wins. A fill on a terminal order (a fill that
     raced a cancel) updates the quantities and leaves the status alone.
     """
-    quantity, notional = _counted(db, order.intent.client_order_id)
+    quantity, notional = _counted(db, order.intent.client_order_id, order.venue_order_id)
     filled, average = order.filled_quantity, order.average_price
     if quantity >= filled and quantity > 0:
         filled, average = quantity, notional / quantity
@@ -540,28 +548,40 @@ def _fill_strategy(fill: Fill, order: OrderState | None) -> str:
     return strategy
 
 
-def _counted(db: sqlite3.Connection, client_order_id: str) -> tuple[float, float]:
-    """Quantity and notional of an order's stored fills, covered quantity counted once."""
-    sql = "SELECT total(quantity - covered), total((quantity - covered) * price) FROM fills WHERE client_order_id = ?"
-    quantity, notional = db.execute(sql, (client_order_id,)).fetchone()
+_COUNTED = (
+    "SELECT total(quantity - covered), total((quantity - covered) * price) FROM fills WHERE client_order_id = ? "
+    "OR (client_order_id IS NULL AND ? != '' AND order_id = ?)"
+)
+
+
+def _counted(db: sqlite3.Connection, client_order_id: str, venue_order_id: str = "") -> tuple[float, float]:
+    """Quantity and notional of an order's stored fills, covered quantity counted once: the fills tied
+    to it and the reports naming its venue id that are not tied to it yet (one that beat its reply)."""
+    quantity, notional = db.execute(_COUNTED, (client_order_id, venue_order_id, venue_order_id)).fetchone()
     return float(quantity), float(notional)
 
 
 def _uncovered_reconciled(db: sqlite3.Connection, order: OrderState) -> float:
-    """Reconciled quantity of the order that no venue fill has covered yet."""
-    sql = "SELECT total(CASE reconciled WHEN 1 THEN quantity ELSE -covered END) FROM fills WHERE client_order_id = ?"
+    """Derived quantity of the order (recovered, or from order state) that no fill report has covered yet."""
+    sql = "SELECT total(CASE reconciled WHEN 0 THEN -covered ELSE quantity END) FROM fills WHERE client_order_id = ?"
     (outstanding,) = db.execute(sql, (order.intent.client_order_id,)).fetchone()
     return max(0.0, float(outstanding))
 
 
 def _insert_fill(
-    db: sqlite3.Connection, fill: Fill, order: OrderState | None, strategy: str, now_ns: int, covered: float
+    db: sqlite3.Connection,
+    fill: Fill,
+    order: OrderState | None,
+    strategy: str,
+    now_ns: int,
+    covered: float,
+    kind: int,
 ) -> bool:
     """Store the fill; False when its id is already stored (a redelivery: nothing else may change)."""
     client_order_id = None if order is None else order.intent.client_order_id
     row = (
         fill.fill_id, fill.order_id, client_order_id, strategy, fill.symbol, fill.side.value, fill.price,
-        fill.quantity, fill.fee, fill.timestamp_ns, now_ns, int(fill.reconciled), covered,
+        fill.quantity, fill.fee, fill.timestamp_ns, now_ns, kind, covered,
     )  # fmt: skip
     return db.execute(_INSERT_FILL, row).rowcount == 1
 

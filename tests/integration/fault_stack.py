@@ -235,7 +235,7 @@ class FaultStack(OperatorStack):
         fills = self.query("SELECT quantity - covered, reconciled FROM fills WHERE client_order_id = ?", cid)
         return {
             "id": cid, "status": status, "quantity": quantity, "filled": filled, "average": average,
-            "reason": reason, "fills": sum(q for q, _ in fills), "reconciled": sum(1 for _, r in fills if r),
+            "reason": reason, "fills": sum(q for q, _ in fills), "reconciled": sum(1 for _, r in fills if r == 1),
         }  # fmt: skip
 
     def position(self) -> float:

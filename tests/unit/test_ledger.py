@@ -610,3 +610,32 @@ class TestReconciledFills:
         ledger.journal(intent(quantity=0.5, order_type=OrderType.MARKET, price=None), T0)
         assert ledger.record_missing_fill("c1", 0.5, 0.0, NOON) is None
         assert ledger.fills() == []
+
+
+class TestFillsFromOrderState:
+    """A venue that reports cumulative order state (order.OrderService): fills derived from it and the
+    venue's fill reports of the same executions are counted once, whichever comes first."""
+
+    def test_the_update_then_the_report(self, ledger: Ledger) -> None:
+        ledger.journal(intent(quantity=0.5), T0)
+        derived = ledger.record_missing_fill("c1", 0.2, 100.0, NOON, venue_fee=0.02, reconciled=False,
+                                             venue_order_id="v1")  # fmt: skip
+        assert derived is not None
+        made, position = derived
+        assert (made.fill_id, made.reconciled, made.fee, position.quantity) == ("v1:0.2", False, 0.02, 0.2)
+        assert ledger.record_missing_fill("c1", 0.2, 100.0, NOON, reconciled=False, venue_order_id="v1") is None
+        late = ledger.record_fill(fill("r1", BUY, 0.2, 100.0, fee=0.02, order_id="c1"), NOON + 1)
+        assert late is not None and late.quantity == pytest.approx(0.2)
+        assert ledger.counted_fills("c1") == pytest.approx(0.2)
+
+    def test_the_report_first_even_before_the_order_knows_its_venue_id(self, ledger: Ledger) -> None:
+        """A report naming only the venue's id (not tied to the order yet) counts toward the update's figure."""
+        ledger.journal(intent(quantity=0.5), T0)
+        ledger.record_fill(fill("r1", BUY, 0.2, 100.0, order_id="v1"), NOON)
+        derived = ledger.record_missing_fill("c1", 0.5, 100.0, NOON, reconciled=False, venue_order_id="v1")
+        assert derived is not None and derived[0].quantity == pytest.approx(0.3)
+        assert derived[1].quantity == pytest.approx(0.5)
+        more = ledger.record_fill(fill("r2", BUY, 0.3, 100.0, order_id="v1"), NOON + 1)
+        assert more is not None and more.quantity == pytest.approx(0.5)  # covered by the derived 0.3
+        [position] = ledger.positions("mm")
+        assert position.quantity == pytest.approx(0.5)
