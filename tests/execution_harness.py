@@ -19,7 +19,7 @@ import os
 import signal
 import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -194,6 +194,19 @@ def assemble(
     path = order_path(config, ledger, venue, clock=clock, deliver=delivered, metrics=metrics,
                       resolve_interval_s=resolve_interval_s)  # fmt: skip
     return Host(ledger, path.book, path.risk, path.execution, metrics, delivered, clock)
+
+
+@contextlib.asynccontextmanager
+async def running_paper_host(path: Path, clock: ManualClocks) -> AsyncIterator[Host]:
+    """``paper_host`` started, with BTCUSDT quoted 99 / 101 (10 a side); stopped and closed after."""
+    built = paper_host(path, clock)
+    built.tick(99.0, 101.0)
+    built.start()
+    try:
+        yield built
+    finally:
+        await built.stop()
+        built.ledger.close()
 
 
 def paper_host(

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis.asyncio
 
 from host.link import Inbound, LinkServer, Registration
 from host.session import RunnerSession
@@ -117,6 +118,14 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+async def publisher(redis_server: RedisServer) -> AsyncIterator[redis.asyncio.Redis]:
+    """A client of ``redis_server`` for a test to publish market data with."""
+    client = redis.asyncio.Redis(port=redis_server.port)
+    yield client
+    await client.aclose()
 
 
 @pytest.fixture

@@ -41,6 +41,7 @@ from tests.execution_harness import (
     journaled,
     paper_host,
     risk_config,
+    running_paper_host,
 )
 from tests.helpers import ManualClocks, wait_until
 
@@ -91,14 +92,8 @@ def clock() -> ManualClocks:
 @pytest.fixture
 async def host(tmp_path: Path, clock: ManualClocks) -> AsyncIterator[Host]:
     """An engine over a PaperVenue (no fees), running, with BTCUSDT quoted 99 / 101 (10 a side)."""
-    built = paper_host(tmp_path / "ledger.db", clock)
-    built.tick(99.0, 101.0)
-    built.start()
-    try:
+    async with running_paper_host(tmp_path / "ledger.db", clock) as built:
         yield built
-    finally:
-        await built.stop()
-        built.ledger.close()
 
 
 class TestOrderPath:

@@ -105,13 +105,6 @@ async def running(feed: MarketDataFeed, *, connected: bool = True) -> AsyncItera
             await task
 
 
-@pytest.fixture
-async def publisher(redis_server: RedisServer) -> AsyncIterator[redis.asyncio.Redis]:
-    client = redis.asyncio.Redis(port=redis_server.port)
-    yield client
-    await client.aclose()
-
-
 async def publish(client: redis.asyncio.Redis, channel: str, *messages: dict[str, Any] | bytes) -> None:
     for message in messages:
         await client.publish(channel, message if isinstance(message, bytes) else dumps(message))

@@ -89,13 +89,6 @@ async def running(feed: MarketDataFeed) -> AsyncIterator[MarketDataFeed]:
             await task
 
 
-@pytest.fixture
-async def publisher(redis_server: RedisServer) -> AsyncIterator[redis.asyncio.Redis]:
-    client = redis.asyncio.Redis(port=redis_server.port)
-    yield client
-    await client.aclose()
-
-
 async def publish(client: redis.asyncio.Redis, *messages: tuple[str, dict[str, Any] | bytes]) -> None:
     for channel, message in messages:
         await client.publish(channel, message if isinstance(message, bytes) else orjson.dumps(message))

@@ -34,7 +34,16 @@ from sdk.events import (
     Signal,
     TimeInForce,
 )
-from tests.execution_harness import SYM, Host, assemble, grpc_config, journaled, paper_host, risk_config
+from tests.execution_harness import (
+    SYM,
+    Host,
+    assemble,
+    grpc_config,
+    journaled,
+    paper_host,
+    risk_config,
+    running_paper_host,
+)
 from tests.helpers import ManualClocks, wait_until
 from tests.integration.test_execution import fill_the_disk
 
@@ -77,14 +86,8 @@ def clock() -> ManualClocks:
 @pytest.fixture
 async def host(tmp_path: Path, clock: ManualClocks) -> AsyncIterator[Host]:
     """An engine over a PaperVenue, running, with BTCUSDT quoted 99 / 101, 10 a side."""
-    built = paper_host(tmp_path / "ledger.db", clock)
-    built.tick(99.0, 101.0)
-    built.start()
-    try:
+    async with running_paper_host(tmp_path / "ledger.db", clock) as built:
         yield built
-    finally:
-        await built.stop()
-        built.ledger.close()
 
 
 class TestAnOrdersLife:
