@@ -175,7 +175,7 @@ class ExecutionEngine:
         if not order_id:
             return None
         client_id = self._venue_ids.get(order_id, order_id)
-        order = self.book.order(client_id) or self.ledger.order(client_id)
+        order = self.book.order(client_id) or self.ledger.find_order(client_id)
         return None if order is None else order.intent.strategy
 
     # ---------------------------------------------------------------- market data and fills
@@ -200,6 +200,7 @@ class ExecutionEngine:
             refreshed = self.ledger.order(client_id)
             if refreshed is not None:
                 self.book.order_changed(refreshed)
+                self._forget_if_terminal(refreshed)
         if strategy:
             self.deliver(strategy, fill if fill.strategy == strategy else replace(fill, strategy=strategy))
             if self.deliver_positions:
@@ -447,8 +448,17 @@ class ExecutionEngine:
             state = self.ledger.transition(cid, status, self.clock.now_ns(), **fields)  # type: ignore[arg-type]
         except LedgerError as err:
             log.error("order_transition_failed", client_order_id=cid, status=status.value, reason=str(err))
+            self._forget_if_terminal(current)
             return
         self.book.order_changed(state)
+        self._forget_if_terminal(state)
+
+    def _forget_if_terminal(self, state: OrderState) -> None:
+        """A terminal order leaves this engine's maps (the ledger keeps it, by client and venue id):
+        memory follows working orders, not history."""
+        if state.status in TERMINAL:
+            self._venue_ids.pop(state.venue_order_id, None)
+            self._cancel_requested.discard(state.intent.client_order_id)
 
     async def _resolve(self, cid: str) -> bool:
         """Ask the venue about an order of unknown outcome; True once it is settled."""

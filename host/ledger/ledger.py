@@ -250,6 +250,11 @@ class Ledger:
         with self._read("order") as db:
             return _load_order(db, client_order_id)
 
+    def find_order(self, order_id: str) -> OrderState | None:
+        """The order ``order_id`` names: a client order id, else a venue order id (what a fill names)."""
+        with self._read("find_order") as db:
+            return _order_for_fill(db, order_id)
+
     def working_orders(self, strategy: str | None = None) -> list[OrderState]:
         """Orders that may still be live at the venue, oldest first: what a restart reconciles."""
         sql, params = _by_strategy(_SELECT_WORKING, strategy, _WORKING)
