@@ -68,6 +68,7 @@ class Engine:
         self.metrics.labels.allow_symbols(risk.allowed_symbols)
 
     async def close(self) -> None:
+        self.execution.rejection_log.flush()
         if self.venue is not None:
             await self.venue.close()
         self.ledger.close()

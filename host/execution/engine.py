@@ -44,6 +44,7 @@ import structlog
 from host.clock import Clocks
 from host.execution.book import Book
 from host.execution.persist import Persister
+from host.execution.rejections import RejectionLog
 from host.execution.venue import Venue, VenueReply, VenueTimeout, VenueUnavailable
 from host.ledger import Ledger, LedgerError
 from host.metrics import ExecutionMetrics
@@ -126,6 +127,7 @@ class ExecutionEngine:
         self._reduce_only: set[str] = set()
         self._cancel_requested: set[str] = set()  # orders a cancel was asked for (see _cancel_if_requested)
         self.stats = ExecutionStats()
+        self.rejection_log = RejectionLog(clock)  # a line for the first of a run, then counts per interval
         self._wake = asyncio.Event()  # signals queued, or drain asked: run places what is queued
         self._settled = asyncio.Event()  # the queue emptied or a background task ended: drain looks again
         self._tasks: set[asyncio.Task[None]] = set()
@@ -408,7 +410,7 @@ class ExecutionEngine:
         if risk:
             self.stats.rejected_by_risk[reason] = self.stats.rejected_by_risk.get(reason, 0) + 1
             self.metrics.risk_violations.labels(type=reason, strategy=self.metrics.labels.strategy(strategy)).inc()
-        log.info("order_rejected", strategy=strategy, reason=reason, detail=message[:300])
+        self.rejection_log.rejected(strategy, reason, message)
 
     # ---------------------------------------------------------------- replies and state
 

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from host.orders import OrderStatus
 from sdk.events import OrderType, Side, Signal
@@ -75,3 +76,23 @@ class TestTerminalOrdersAreForgotten:
         assert host.engine.strategy_of(order.venue_order_id) == "alpha"
         assert host.engine.strategy_of(order.intent.client_order_id) == "alpha"
         assert host.engine.strategy_of("never-seen") is None
+
+
+class TestRejectionLog:
+    async def test_a_thousand_rejections_are_counted_each_and_logged_in_a_few_lines(self, host: Host) -> None:
+        """1,000 orders refused for want of a price: orders_rejected_total and the stats count 1,000, the
+        log has the first one and then summaries (here none yet: the 10 s interval has not ended), and
+        at shutdown the pending count is written, so the lines account for all 1,000."""
+
+        def refused() -> int:
+            return host.engine.stats.rejections.get("alpha", {}).get("no_reference_price", 0)
+
+        with capture_logs() as logs:
+            for batch in range(1, 6):  # 200 at a time: the harness's signal queue holds 256
+                host.signal("alpha", *(Signal("NODATA", Side.BUY, 0.1) for _ in range(200)))
+                await wait_until(lambda: refused() == 200 * batch, timeout=20)  # noqa: B023  (awaited here)
+            host.engine.rejection_log.flush()
+        assert host.metric("orders_rejected_total", reason="no_reference_price") == 1000.0
+        rejected = [entry for entry in logs if entry["event"] in ("order_rejected", "orders_rejected_summary")]
+        assert [entry["event"] for entry in rejected] == ["order_rejected", "orders_rejected_summary"]
+        assert rejected[1]["count"] == 999 and rejected[1]["reason"] == "no_reference_price"
