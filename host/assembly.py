@@ -175,6 +175,7 @@ def order_path(
     )  # fmt: skip
     engines.append(execution)
     metrics.watch_positions(book.all_strategy_positions)
+    metrics.watch_ledger(ledger.path)
     return OrderPath(ledger, book, risk, execution, venue, paper)
 
 
