@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sqlite3
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from host.ledger import Ledger, LedgerError
 from host.ledger.ledger import RETENTION_HORIZON_KEY
-from host.ledger.retention import Retention, compact
+from host.ledger.retention import Retention, compact, retain
 from host.orders import OrderIntent, OrderStatus
 from sdk.events import Fill, OrderType, Side
+from tests.helpers import ManualClocks, wait_until
 
 S = OrderStatus
 DAY_NS = 86_400 * 1_000_000_000
@@ -226,3 +230,23 @@ class TestArchive:
     def test_the_archive_must_be_another_file(self, path: Path) -> None:
         with pytest.raises(LedgerError, match="another file"):
             compact(path, CUTOFF, archive=path)
+
+
+class TestRetainInAnEngine:
+    async def test_retain_compacts_at_once_and_then_every_interval(self, path: Path) -> None:
+        """retain() compacts at start (at the clock's now minus the days kept) and again each interval,
+        logging ledger_compacted each time; history that ages past the cutoff goes at the next turn."""
+        clock = ManualClocks(wall_ns=NEW + DAY_NS)  # keeping 5 days: the cutoff is after OLD, before NEW
+        with capture_logs() as logs:
+            task = asyncio.ensure_future(retain(path, 5, clock, every_s=0.05))
+            try:
+                await wait_until(lambda: sum(e["event"] == "ledger_compacted" for e in logs) >= 1, timeout=5)
+                assert ids(path, "orders") == KEPT_ORDERS
+                clock.advance(10 * 86_400.0)  # ten days on: new-buy is past the cutoff too
+                await wait_until(lambda: "new-buy" not in ids(path, "orders"), timeout=5)
+            finally:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+        first = next(e for e in logs if e["event"] == "ledger_compacted")
+        assert (first["orders"], first["fills"]) == (4, 3) and ids(path, "orders") == {"old-working", "old-pending"}
