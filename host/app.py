@@ -15,10 +15,11 @@ config file), and the HTTP port. Only three things differ between modes, and the
 The HTTP port is served in every live run and in a replay asked for it (``--http``): a replay that
 ends in seconds has nobody to watch it otherwise, which is the one difference of mode here.
 
-``App.run`` keeps every task in one TaskGroup: the supervisor, the execution loop, the reloader and
-the source. It returns once the source ends or ``shutdown`` resolves; then the source is closed,
-the watchers stop, every runner goes down its stop ladder, the order path drains (bounded), and
-the HTTP port closes last, so /ready says why the engine is not ready at both ends.
+``App.run`` keeps every task in one TaskGroup: the supervisor, the execution loop, the reloader,
+the ledger's retention (``engine.ledgerRetentionDays``: at start, then once a day) and the source.
+It returns once the source ends or ``shutdown`` resolves; then the source is closed, the watchers
+stop, every runner goes down its stop ladder, the order path drains (bounded), and the HTTP port
+closes last, so /ready says why the engine is not ready at both ends.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from host.assembly import Engine, build
 from host.clock import Clocks
 from host.config import Config, ConfigError, StrategySpec
 from host.http import HttpServer, engine_server, readiness
+from host.ledger.retention import retain
 from host.logs import set_level
 from host.reconfigure import Reconfigurer
 from host.risk.seams import FeedView
@@ -154,6 +156,7 @@ class App:
                 serving = group.create_task(engine.supervisor.run())
                 await engine.execution.reconcile()
                 ordering = group.create_task(engine.execution.run())
+                retaining = self._retain(group)
                 if await self._watch():
                     assert self.reloader is not None
                     group.create_task(self.reloader.run())
@@ -165,6 +168,8 @@ class App:
                 await serving
                 await engine.execution.drain(timeout_s=5.0)
                 ordering.cancel()
+                if retaining is not None:
+                    retaining.cancel()
                 stopping.cancel()
                 if failure is not None:
                     raise failure
@@ -172,6 +177,13 @@ class App:
             if self.http is not None:
                 await self.http.stop()  # last, so /ready reports the shutdown while it happens
             await self.engine.close()
+
+    def _retain(self, group: asyncio.TaskGroup) -> asyncio.Task[None] | None:
+        """With ``engine.ledgerRetentionDays``: compact the ledger at start and then once a day."""
+        days = self.config.engine.ledger_retention_days
+        if not days:
+            return None
+        return group.create_task(retain(self.engine.ledger.path, days, self.engine.execution.clock))
 
     async def _watch(self) -> bool:
         """Start the watcher; one that cannot start (inotify limit, folder gone) is logged, not fatal.

@@ -85,6 +85,7 @@ class Engine:
         self.metrics.labels.allow_symbols(risk.allowed_symbols)
 
     async def close(self) -> None:
+        self.execution.rejection_log.flush()
         if self.venue is not None:
             await self.venue.close()
         self.ledger.close()
@@ -194,6 +195,7 @@ def order_path(
     )  # fmt: skip
     engines.append(execution)
     metrics.watch_positions(book.all_strategy_positions)
+    metrics.watch_ledger(ledger.path)
     return OrderPath(ledger, book, risk, execution, venue, paper)
 
 

@@ -15,6 +15,12 @@ strategy-engine paper-venue [--config C] [--protocol orderexecution|order-servic
 strategy-engine check-config FILE          say how each key of FILE is taken: used, mapped (to what), ignored (why)
 strategy-engine check-plugin PATH          load a plugin package in a sandboxed runner; say what it registers
 strategy-engine new-plugin NAME            scaffold a plugin package with a strategy, a config and tests
+strategy-engine ledger compact --before DATE [--ledger PATH | --config C] [--vacuum]
+                                           remove finished orders, their events and fills last changed
+                                           before DATE from the ledger (working orders, positions and
+                                           daily P&L are never touched)
+strategy-engine ledger archive --before DATE --to FILE [...]
+                                           the same, after copying those rows into the sqlite FILE
 
 Exit codes: 0 done; 1 a plugin that does not load, a strategy stopped by its circuit breaker or a
 line of market data that cannot be read; 2 a usage or config error, reported before anything starts;
@@ -34,6 +40,7 @@ import subprocess
 import sys
 from collections.abc import Coroutine, Iterable, Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TypeVar
@@ -44,6 +51,8 @@ from host.app import default_shutdown, resolve, settings
 from host.config import LOG_FORMATS, LOG_LEVELS, Config, ConfigError, LoggingConfig, load
 from host.demo import demo_feed
 from host.errors import EngineError
+from host.ledger import LedgerError
+from host.ledger.retention import compact
 from host.live import VENUES, run_live
 from host.logs import configure_logging
 from host.paper_service import SERVICES, PaperVenueService
@@ -111,7 +120,30 @@ def _parser() -> argparse.ArgumentParser:
     scaffold = commands.add_parser("new-plugin", help="scaffold a plugin package with a test")
     scaffold.add_argument("name")
     scaffold.add_argument("--dir", type=Path, default=Path("plugins"), help="plugins folder (default ./plugins)")
+    _ledger_commands(commands)
     return parser
+
+
+def _ledger_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ledger = commands.add_parser("ledger", help="ledger retention: compact or archive finished history")
+    actions = ledger.add_subparsers(dest="action", required=True, metavar="ACTION")
+    compact = actions.add_parser("compact", help="remove finished orders, their events and fills before DATE")
+    archive = actions.add_parser("archive", help="copy them into another sqlite file, then remove them")
+    archive.add_argument("--to", type=Path, required=True, metavar="FILE", help="the archive (created if missing)")
+    for action in (compact, archive):
+        action.add_argument(
+            "--before",
+            required=True,
+            metavar="DATE",
+            help="ISO date or time, UTC unless it names a zone (2026-01-01, 2026-01-01T12:00:00Z)",
+        )
+        action.add_argument("--ledger", type=Path, metavar="PATH", help="the ledger file")
+        action.add_argument("--config", type=Path, help="take the ledger file from engine.ledgerPath of this config")
+        action.add_argument(
+            "--vacuum",
+            action="store_true",
+            help="then shrink the file (VACUUM: needs the file to itself, so stop the engine first)",
+        )
 
 
 def _log_options(parser: argparse.ArgumentParser) -> None:
@@ -130,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {
         "run": _run, "paper-venue": _paper_venue, "check-config": _check_config, "check-plugin": _check_plugin,
-        "new-plugin": _new_plugin,
+        "new-plugin": _new_plugin, "ledger": _ledger,
     }  # fmt: skip
     return handlers[args.command](args)
 
@@ -389,6 +421,41 @@ def _print_description(answer: dict[str, object]) -> None:
         for field in strategy["config"]:
             print(f"    {field['name']}: {field['type']} = {field['default']!r}")
     print(f"\nsandbox layers applied: {', '.join(answer.get('sandbox') or [])}")  # type: ignore[arg-type]
+
+
+def _ledger(args: argparse.Namespace) -> int:
+    """``ledger compact`` / ``ledger archive``: 0 done, 2 a usage error, 1 the ledger could not be compacted."""
+    try:
+        before = datetime.fromisoformat(args.before)
+    except ValueError:
+        print(f"strategy-engine: --before {args.before!r}: expected an ISO date or time such as 2026-01-01 or "
+              "2026-01-01T12:00:00Z", file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
+    path = _ledger_path(args)
+    if path is None:
+        return EXIT_USAGE
+    before_ns = int((before if before.tzinfo else before.replace(tzinfo=UTC)).timestamp() * 1e9)
+    try:
+        report = compact(path, before_ns, archive=getattr(args, "to", None), vacuum=args.vacuum)
+    except LedgerError as err:
+        print(f"strategy-engine: {err}", file=sys.stderr)
+        return 1
+    print(report.line())
+    return 0
+
+
+def _ledger_path(args: argparse.Namespace) -> Path | None:
+    """--ledger, else the config's engine.ledgerPath (as a live run resolves it); None after saying why not."""
+    if args.ledger is not None:
+        return Path(args.ledger)
+    if args.config is None:
+        print("strategy-engine: name the ledger: --ledger PATH, or --config CONFIG for its engine.ledgerPath",
+              file=sys.stderr)  # fmt: skip
+        return None
+    config = _load_config(args.config)
+    if config is None:
+        return None
+    return resolve(config.engine.ledger_path or "var/ledger.sqlite", args.config.resolve().parent)
 
 
 def _new_plugin(args: argparse.Namespace) -> int:

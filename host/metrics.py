@@ -21,7 +21,9 @@ strategies and symbols of the configured universe get series of their own, the r
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -32,7 +34,14 @@ from host.supervisor.policy import BreakerState
 from host.supervisor.status import StrategyState, StrategyStatus
 from sdk.events import Position
 
-__all__ = ["EngineMetrics", "ExecutionMetrics", "PositionsCollector", "StrategyMetrics", "SupervisorCollector"]
+__all__ = [
+    "EngineMetrics",
+    "ExecutionMetrics",
+    "LedgerSizeCollector",
+    "PositionsCollector",
+    "StrategyMetrics",
+    "SupervisorCollector",
+]
 
 _LATENCY_BUCKETS_US = (100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000)
 _BREAKER_VALUE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
@@ -178,9 +187,30 @@ class EngineMetrics:
         """Export the supervisor's per-strategy state at every scrape."""
         self.registry.register(SupervisorCollector(self.namespace, status))
 
+    def watch_ledger(self, path: Path) -> None:
+        """Export ``ledger_size_bytes`` (the sqlite file and its write-ahead log) at every scrape."""
+        self.registry.register(LedgerSizeCollector(self.namespace, path))
+
     def watch_positions(self, positions: Callable[[], Iterable[Position]]) -> None:
         """Export ``current_positions{strategy,symbol}`` (signed quantity) from the books at every scrape."""
         self.registry.register(PositionsCollector(self.namespace, positions, self.labels))
+
+
+class LedgerSizeCollector(Collector):
+    """The ledger's size on disk, read (two ``stat`` calls) when Prometheus scrapes."""
+
+    def __init__(self, namespace: str, path: Path) -> None:
+        self._name = f"{namespace}_ledger_size_bytes"
+        self._files = (path, path.with_name(path.name + "-wal"))
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        gauge = GaugeMetricFamily(self._name, "Size of the ledger's sqlite file plus its write-ahead log, in bytes")
+        size = 0
+        for file in self._files:
+            with suppress(OSError):  # the WAL is absent while no connection has it open
+                size += file.stat().st_size
+        gauge.add_metric([], size)
+        yield gauge
 
 
 class PositionsCollector(Collector):

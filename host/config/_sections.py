@@ -198,6 +198,10 @@ class EngineConfig(_Section):
     # SQLite ledger file, relative to the config file's folder; "" = var/ledger.sqlite for a live run and a
     # temporary file for a replay (so a backtest starts from an empty book unless a ledger is named).
     ledger_path: str = _opt("")
+    # Days of finished history kept in the ledger: terminal orders last changed longer ago, their order
+    # events and fills are removed at start and then once a day (host.ledger.retention); working orders,
+    # positions and daily P&L are never removed. 0 = keep everything.
+    ledger_retention_days: int = _opt(0, _at_least(0))
     runner_memory_mb: int = _opt(2048, _at_least(0))  # address-space limit of a runner (RLIMIT_AS); 0 = none
     runner_cpu_seconds: int = _opt(0, _at_least(0))  # CPU-time limit of a runner (RLIMIT_CPU); 0 = none
     runner_open_files: int = _opt(256, _at_least(0))  # open-file limit of a runner (RLIMIT_NOFILE); 0 = none

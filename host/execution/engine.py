@@ -72,6 +72,7 @@ import structlog
 from host.clock import Clocks
 from host.execution.book import Book
 from host.execution.persist import Persister
+from host.execution.rejections import RejectionLog
 from host.execution.venue import Venue, VenueReply, VenueTimeout, VenueUnavailable
 from host.ledger import DuplicateOrder, Ledger, LedgerError
 from host.metrics import ExecutionMetrics
@@ -179,6 +180,7 @@ class ExecutionEngine:
         self._reduce_only: set[str] = set()
         self._cancel_requested: set[str] = set()  # orders a cancel was asked for (see _cancel_if_requested)
         self.stats = ExecutionStats()
+        self.rejection_log = RejectionLog(clock)  # a line for the first of a run, then counts per interval
         self._wake = asyncio.Event()  # signals queued, or drain asked: run places what is queued
         self._settled = asyncio.Event()  # the queue emptied or a background task ended: drain looks again
         self._tasks: set[asyncio.Task[None]] = set()
@@ -235,7 +237,7 @@ class ExecutionEngine:
         if not order_id:
             return None
         client_id = self._venue_ids.get(order_id, order_id)
-        order = self.book.order(client_id) or self.ledger.order(client_id)
+        order = self.book.order(client_id) or self.ledger.find_order(client_id)
         return None if order is None else order.intent.strategy
 
     # ---------------------------------------------------------------- market data and fills
@@ -247,7 +249,9 @@ class ExecutionEngine:
         """Store a fill once, update the books, hand fill and position to the strategy; False if seen."""
         now = self.clock.now_ns()
         client_id = self._client_id(fill)
-        order = self.book.order(client_id) or (self.ledger.order(client_id) if client_id else None)
+        order = self.book.order(client_id) or (self.ledger.find_order(client_id) if client_id else None)
+        if order is not None:  # found by its venue id once this engine's maps let go of it (terminal)
+            client_id = order.intent.client_order_id
         strategy = order.intent.strategy if order is not None else fill.strategy
         position = self.ledger.record_fill(fill, now)  # LedgerError propagates: the fill is not acked
         if position is None:
@@ -269,6 +273,7 @@ class ExecutionEngine:
         refreshed = self.ledger.order(client_id) if client_id else None  # the order as this fill left it
         if refreshed is not None:
             self.book.order_changed(refreshed)
+            self._forget_if_terminal(refreshed)
         if not strategy:
             return
         told: Fill | None = fill if fill.strategy == strategy else replace(fill, strategy=strategy)
@@ -544,7 +549,7 @@ class ExecutionEngine:
         if risk:
             self.stats.rejected_by_risk[reason] = self.stats.rejected_by_risk.get(reason, 0) + 1
             self.metrics.risk_violations.labels(type=reason, strategy=self.metrics.labels.strategy(strategy)).inc()
-        log.info("order_rejected", strategy=strategy, reason=reason, detail=message[:300])
+        self.rejection_log.rejected(strategy, reason, message)
 
     # ---------------------------------------------------------------- replies and state
 
@@ -602,11 +607,20 @@ class ExecutionEngine:
             state = self.ledger.transition(cid, status, self.clock.now_ns(), **fields)  # type: ignore[arg-type]
         except LedgerError as err:
             log.error("order_transition_failed", client_order_id=cid, status=status.value, reason=str(err))
+            self._forget_if_terminal(current)
             return
         self.book.order_changed(state)
         if told_on_transition(current.status, state.status):
             cause = current.reason if from_venue and current.status is OrderStatus.CANCEL_PENDING else ""
             self._order_update(state, rule=rule, reason=cause)
+        self._forget_if_terminal(state)
+
+    def _forget_if_terminal(self, state: OrderState) -> None:
+        """A terminal order leaves this engine's maps (the ledger keeps it, by client and venue id):
+        memory follows working orders, not history."""
+        if state.status in TERMINAL:
+            self._venue_ids.pop(state.venue_order_id, None)
+            self._cancel_requested.discard(state.intent.client_order_id)
 
     def _order_update(self, state: OrderState, *, rule: str = "", reason: str = "") -> None:
         """Tell the order's strategy where its order stands (the module docstring says when)."""

@@ -70,15 +70,26 @@ rebate). Ids: the venue order id is ``{id_prefix}{n}`` (n counts from 1) and a f
 ``{venue order id}-{k}`` (its k-th fill), unique as long as ``id_prefix`` is unique per engine
 instance; owners use a random prefix so a restarted venue never repeats a fill id.
 
-Idempotency: ``submit`` of a client order id the engine already holds (in any state, rejected
-included) returns that order with ``duplicate=True``, no fill and no change. Not modelled:
-``max_slippage``, ``priority``, ``reduce_only``, expiry; orders are kept for the engine's lifetime.
+Idempotency: ``submit`` of a client order id the engine holds (working, or finished within the
+window below; rejected ones included) returns that order with ``duplicate=True``, no fill and no
+change, and ``status``/``cancel`` answer for it.
+
+Memory. Working orders are held until they finish; a finished order (filled, cancelled, rejected)
+is then kept in a window of recently finished orders, so a client that lost a reply can still ask
+for it or resend it under the same id: it is forgotten ``keep_finished_s`` (default 600 s) after it
+finished, or earlier once ``keep_finished`` (default 10,000) newer orders have finished, whichever
+comes first. A forgotten id is unknown: ``status`` gives None and a resend under it places a new order,
+so a client must settle an order of unknown outcome within that window. Memory is therefore the
+working orders plus at most ``keep_finished`` finished ones (~0.8 KB each), never the history.
+
+Not modelled: ``max_slippage``, ``priority``, ``reduce_only``, expiry.
 Statuses used: ACCEPTED, PARTIALLY_FILLED, FILLED, CANCELLED, REJECTED.
 """
 
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
@@ -249,18 +260,25 @@ class MatchingEngine:
         clock: WallClock,
         fill_at_touch_size: bool = True,
         id_prefix: str = "P-",
+        keep_finished: int = 10_000,  # finished orders remembered at most (see Memory above)
+        keep_finished_s: float = 600.0,  # ... and for at most this long after they finished
     ) -> None:
         if not math.isfinite(fee_rate):
             raise ValueError(f"fee_rate: must be a finite number, got {fee_rate!r}")
         if not (math.isfinite(slippage_bps) and 0 <= slippage_bps < 10_000):
             raise ValueError(f"slippage_bps: must be in [0, 10000), got {slippage_bps!r}")
+        if keep_finished < 0 or not keep_finished_s >= 0:
+            raise ValueError(f"keep_finished, keep_finished_s: must be >= 0, got {keep_finished}, {keep_finished_s}")
         self.fee_rate = fee_rate
         self.slippage = slippage_bps / 10_000
         self.fill_at_touch_size = fill_at_touch_size
         self.id_prefix = id_prefix
         self.clock = clock
         self._sequence = 0
-        self._orders: dict[str, _Order] = {}
+        self._keep = keep_finished
+        self._keep_ns = round(keep_finished_s * 1e9)
+        self._orders: dict[str, _Order] = {}  # working and recently finished, by client order id
+        self._finished: OrderedDict[str, int] = OrderedDict()  # client order id -> finished at (ns), oldest first
         self._by_venue_id: dict[str, str] = {}
         self._working: dict[str, dict[str, _Order]] = {}
         self._markets: dict[str, _Market] = {}
@@ -268,6 +286,7 @@ class MatchingEngine:
     # ------------------------------------------------------------------ queries
 
     def status(self, client_order_id: str) -> OrderState | None:
+        self._forget_finished(self.clock.time_ns())
         order = self._orders.get(client_order_id)
         return None if order is None else order.state()
 
@@ -279,15 +298,17 @@ class MatchingEngine:
         return [order.state() for book in books for order in book.values()]
 
     def orders(self) -> list[OrderState]:
-        """Every order the engine was given, in arrival order (rejected ones included)."""
+        """The orders the engine holds (working and recently finished, rejected included), in arrival order."""
         return [order.state() for order in self._orders.values()]
 
     def __len__(self) -> int:
+        """How many orders the engine holds: the working ones and the window of finished ones."""
         return len(self._orders)
 
     # ------------------------------------------------------------------ commands
 
     def submit(self, intent: OrderIntent) -> MatchResult:
+        self._forget_finished(self.clock.time_ns())
         existing = self._orders.get(intent.client_order_id)
         if existing is not None:
             return MatchResult(existing.state(), (), duplicate=True)
@@ -298,6 +319,7 @@ class MatchingEngine:
             order.status, order.phase, order.reason = OrderStatus.REJECTED, _Phase.DONE, problem
             if intent.client_order_id:
                 self._remember(order)
+                self._retire(order)
             return MatchResult(order.state())
         self._remember(order)
         fills: list[Fill] = []
@@ -308,6 +330,7 @@ class MatchingEngine:
 
     def cancel(self, client_order_id: str) -> OrderState | None:
         """Cancel a working order. Terminal orders come back unchanged; unknown ids give None."""
+        self._forget_finished(self.clock.time_ns())
         order = self._orders.get(client_order_id)
         if order is None:
             return None
@@ -505,7 +528,20 @@ class MatchingEngine:
     def _finish(self, order: _Order, status: OrderStatus, reason: str) -> None:
         order.status, order.phase, order.reason = status, _Phase.DONE, reason
         order.updated_ns = self.clock.time_ns()
+        self._retire(order)
 
     def _remember(self, order: _Order) -> None:
         self._orders[order.intent.client_order_id] = order
         self._by_venue_id[order.venue_order_id] = order.intent.client_order_id
+
+    def _retire(self, order: _Order) -> None:
+        """A remembered order finished: it joins the window of finished orders, the oldest may leave it."""
+        self._finished[order.intent.client_order_id] = order.updated_ns
+        self._forget_finished(order.updated_ns)
+
+    def _forget_finished(self, now_ns: int) -> None:
+        finished, orders = self._finished, self._orders
+        while finished and (len(finished) > self._keep or now_ns - next(iter(finished.values())) > self._keep_ns):
+            client_order_id, _ = finished.popitem(last=False)
+            forgotten = orders.pop(client_order_id)
+            self._by_venue_id.pop(forgotten.venue_order_id, None)

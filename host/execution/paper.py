@@ -12,9 +12,11 @@ with the fill) and counted in ``sink_errors``; the other fills are still deliver
 
 ``PaperVenueServer`` serves ``orderexecution.OrderExecution`` on a real grpc.aio server, with
 ``signal_id`` as the client order id (a second SubmitOrder with the same id answers with the
-existing order). Each fill is applied to a per-strategy ``PositionBook`` and handed, with the
-strategy's position after it, to ``fill_sink(fill, position)`` — what the ``paper-venue`` command
-publishes on ``trading.fills`` and ``trading.positions``. Requests that cannot be read (bad side,
+existing order while the engine holds it: working, or finished within its window of recently
+finished orders, ``host.execution.matching``; memory follows working orders, not history). Each
+fill is applied to a per-strategy ``PositionBook`` and handed, with the strategy's position after
+it, to ``fill_sink(fill, position)`` — what the ``paper-venue`` command publishes on
+``trading.fills`` and ``trading.positions``. Requests that cannot be read (bad side,
 no signal_id) are answered ``rejected`` with the field named, counted and not recorded.
 
 Fault injection (operators' drills and the ambiguity tests): ``drop_reply_for`` lists signal ids

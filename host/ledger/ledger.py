@@ -53,11 +53,13 @@ from host.orders import TERMINAL, WORKING, OrderIntent, OrderState, OrderStatus
 from sdk.events import Fill, Position
 from sdk.positions import PositionState
 
-__all__ = ["Ledger"]
+__all__ = ["RETENTION_HORIZON_KEY", "Ledger"]
 
 log = structlog.get_logger("host.ledger")
 
 _FILL_TOLERANCE = 1e-9  # relative: an order is FILLED once fills reach its quantity up to float rounding
+# kv: fills older than this may have been removed by retention (host.ledger.retention); see record_fill
+RETENTION_HORIZON_KEY = "ledger.retention.horizon_ns"
 _WORKING = tuple(sorted(status.value for status in WORKING))
 _SELECT_WORKING = f"SELECT {rows.ORDER_COLUMNS} FROM orders WHERE status IN ({', '.join('?' * len(_WORKING))})"
 _INSERT_ORDER = f"INSERT INTO orders ({rows.ORDER_COLUMNS}) VALUES ({', '.join('?' * 21)})"
@@ -251,6 +253,11 @@ class Ledger:
         with self._read("order") as db:
             return _load_order(db, client_order_id)
 
+    def find_order(self, order_id: str) -> OrderState | None:
+        """The order ``order_id`` names: a client order id, else a venue order id (what a fill names)."""
+        with self._read("find_order") as db:
+            return _order_for_fill(db, order_id)
+
     def working_orders(self, strategy: str | None = None) -> list[OrderState]:
         """Orders that may still be live at the venue, oldest first: what a restart reconciles."""
         sql, params = _by_strategy(_SELECT_WORKING, strategy, _WORKING)
@@ -279,10 +286,14 @@ class Ledger:
         id, that order's filled quantity, average price and status. A fill with no ``order_id``
         (the account monitor's) changes no order. ``fee_currency`` is not stored. The journaled order's strategy
         wins over the fill's own ``strategy`` field (the journal is the host's record of who placed it).
+        A fill of no order the ledger holds that is older than the retention horizon is taken as one
+        already stored whose row retention removed (a redelivery): None, as for any duplicate.
         """
         with self._write("record_fill") as tx:
             order = _order_for_fill(tx, fill.order_id)
             strategy = _fill_strategy(fill, order)
+            if order is None and _before_retention(tx, fill):
+                return None
             covered = 0.0 if order is None or fill.reconciled else _uncovered_reconciled(tx, order)
             covered = min(fill.quantity, covered)
             if not _insert_fill(tx, fill, order, strategy, now_ns, covered, int(fill.reconciled)):
@@ -546,6 +557,11 @@ def _fill_strategy(fill: Fill, order: OrderState | None) -> str:
             "fill_strategy_mismatch", fill_id=fill.fill_id, fill_strategy=fill.strategy, order_strategy=strategy
         )
     return strategy
+
+
+def _before_retention(db: sqlite3.Connection, fill: Fill) -> bool:
+    row = db.execute("SELECT value FROM kv WHERE key = ?", (RETENTION_HORIZON_KEY,)).fetchone()
+    return row is not None and fill.timestamp_ns <= int(row[0])
 
 
 _COUNTED = (

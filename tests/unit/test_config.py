@@ -442,6 +442,8 @@ BAD_VALUES = [
     ({"engine": {"hotReload": 1}}, "engine.hotReload", "expected true or false, got 1"),
     ({"engine": {"outboxCapacity": 0}}, "engine.outboxCapacity", "must be > 0, got 0"),
     ({"engine": {"runnerMemoryMb": -1}}, "engine.runnerMemoryMb", "must be >= 0, got -1"),
+    ({"engine": {"ledgerRetentionDays": -1}}, "engine.ledgerRetentionDays", "must be >= 0, got -1"),
+    ({"engine": {"ledgerRetentionDays": "30d"}}, "engine.ledgerRetentionDays", "expected an integer, got '30d'"),
     ({"engine": {"transportAllowance": "-1ms"}}, "engine.transportAllowance", "must be >= 0, got '-1ms'"),
     ({"engine": {"breakerConsecutiveFailures": 0}}, "engine.breakerConsecutiveFailures", "must be an integer >= 1"),
     ({"engine": {"backoffMax": "100ms"}}, "engine.backoffMax", "must be finite and >= backoffInitial"),

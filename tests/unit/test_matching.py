@@ -454,3 +454,81 @@ class TestCancelStatusAndIdempotency:
         eng.submit(order("q", quantity=0.0))
         again = eng.submit(order("q", quantity=1.0))
         assert again.duplicate and again.order.status is OrderStatus.REJECTED
+
+
+def windowed(keep_finished: int = 10_000, keep_finished_s: float = 600.0) -> tuple[MatchingEngine, ManualClocks]:
+    clock = ManualClocks()
+    eng = MatchingEngine(clock=clock, keep_finished=keep_finished, keep_finished_s=keep_finished_s)
+    eng.on_market(tick(bid_size=1e9, ask_size=1e9))
+    return eng, clock
+
+
+class TestFinishedOrderWindow:
+    def test_a_finished_order_is_answered_and_not_placed_again_within_the_window(self) -> None:
+        """599 s after it filled, status still says FILLED and a resend under its id is a duplicate with no fill."""
+        eng, clock = windowed()
+        first = eng.submit(order("b"))
+        clock.advance(599.0)
+        assert status(eng.status("b")) is OrderStatus.FILLED
+        again = eng.submit(order("b"))
+        assert again.duplicate and again.fills == () and again.order.venue_order_id == first.order.venue_order_id
+        assert eng.client_order_id(first.order.venue_order_id) == "b"
+
+    def test_a_finished_order_is_forgotten_keep_finished_s_after_it_finished(self) -> None:
+        """Past the window the id is unknown (status None, venue id unknown) and the engine holds nothing."""
+        eng, clock = windowed()
+        venue_id = eng.submit(order("b")).order.venue_order_id
+        clock.advance(600.001)
+        assert eng.status("b") is None and eng.client_order_id(venue_id) is None and len(eng) == 0
+
+    def test_a_forgotten_id_resent_places_a_new_order(self) -> None:
+        """The documented limit of the window: a resend after it is a new order (a client settles within it)."""
+        eng, clock = windowed()
+        eng.submit(order("b"))
+        clock.advance(601.0)
+        again = eng.submit(order("b"))
+        assert not again.duplicate and len(again.fills) == 1
+
+    def test_only_the_last_keep_finished_orders_are_kept(self) -> None:
+        """With keep_finished=100, after 1,000 filled orders the engine holds the newest 100 and no older one."""
+        eng, _ = windowed(keep_finished=100)
+        for n in range(1000):
+            eng.submit(order(f"o{n}"))
+        assert len(eng) == 100
+        assert eng.status("o899") is None and status(eng.status("o900")) is OrderStatus.FILLED
+        assert [o.intent.client_order_id for o in eng.orders()] == [f"o{n}" for n in range(900, 1000)]
+
+    def test_memory_follows_working_orders_not_history(self) -> None:
+        """5 resting limits among 10,000 orders that fill, an hour apart from the first: the 5 stay working and
+        cancellable, and the engine holds them plus the window of finished ones, never the whole history."""
+        eng, clock = windowed(keep_finished=50)
+        for n in range(5):
+            eng.submit(order(f"rest{n}", kind=OrderType.LIMIT, price=50.0))
+        for n in range(10_000):
+            eng.submit(order(f"o{n}", side=Side.SELL if n % 2 else Side.BUY))
+            clock.advance(0.36)
+        assert len(eng.working()) == 5 and len(eng) == 5 + 50
+        assert status(eng.cancel("rest0")) is OrderStatus.CANCELLED and len(eng.working()) == 4
+
+    def test_a_rejected_order_joins_the_window_and_leaves_it(self) -> None:
+        """A rejected id is a duplicate within the window and unknown after it."""
+        eng, clock = windowed()
+        eng.submit(order("q", quantity=0.0))
+        assert eng.submit(order("q")).duplicate
+        clock.advance(601.0)
+        assert eng.status("q") is None
+
+    def test_a_cancelled_order_joins_the_window(self) -> None:
+        """A cancelled resting order is answered CANCELLED until the window ends, then forgotten."""
+        eng, clock = windowed()
+        eng.submit(order("r", kind=OrderType.LIMIT, price=50.0))
+        eng.cancel("r")
+        clock.advance(300.0)
+        assert status(eng.status("r")) is OrderStatus.CANCELLED
+        clock.advance(301.0)
+        assert eng.status("r") is None and len(eng) == 0
+
+    def test_the_window_is_validated(self) -> None:
+        """A negative size or duration is refused, naming both settings."""
+        with pytest.raises(ValueError, match="keep_finished"):
+            MatchingEngine(clock=ManualClocks(), keep_finished=-1)

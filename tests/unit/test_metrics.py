@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from prometheus_client import generate_latest
 
+from host.ledger import Ledger
 from host.metrics import EngineMetrics
 from host.supervisor.managed import StrategyState, StrategyStatus
 from host.supervisor.policy import BreakerPolicy, CircuitBreaker, FailureKind
@@ -93,3 +95,17 @@ class TestEngineMetrics:
             p.split()[0].split("_microseconds")[0].endswith(("_latency", "_time")) for p in seed_units
         )
         assert [p for p in problems if p not in seed_units] == []
+
+
+class TestLedgerSize:
+    def test_the_gauge_is_the_ledger_file_plus_its_write_ahead_log(self, tmp_path: Path) -> None:
+        """ledger_size_bytes reads the sqlite file and its -wal at scrape time, so it follows the ledger as it grows."""
+        path = tmp_path / "ledger.sqlite"
+        metrics = EngineMetrics()
+        metrics.watch_ledger(path)
+        assert "strategy_engine_ledger_size_bytes 0.0" in generate_latest(metrics.registry).decode()
+        with Ledger.open(path) as ledger:
+            ledger.set_values({f"k{n}": "v" * 200 for n in range(500)})
+            size = path.stat().st_size + (tmp_path / "ledger.sqlite-wal").stat().st_size
+            assert f"strategy_engine_ledger_size_bytes {float(size)}" in generate_latest(metrics.registry).decode()
+            assert size > 100_000
