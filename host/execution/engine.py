@@ -294,7 +294,11 @@ class ExecutionEngine:
         ``submit``; a NATS fill can overtake the gRPC reply), so nobody knows its venue order id
         yet and the ledger could not tie it to its order (whose filled quantity and status would
         then never add up). When exactly one of the strategy's sent orders on that symbol and side
-        has no venue id yet, the fill is that order's: the venue id is recorded on it first.
+        has no venue id yet, the fill is that order's: the venue id is recorded on it first. Not
+        with a venue that streams its orders' state (``streams_orders``: order.OrderService): its
+        updates name every order's venue id, and a guess could tie another order's report (one
+        placed before a restart) to the wrong one; the report waits untied, and the ledger counts
+        it toward the order its venue id turns out to be.
         A fill naming no order (the account monitor's) is tied to none: "" is returned.
         """
         if not fill.order_id:
@@ -302,6 +306,11 @@ class ExecutionEngine:
         known = self._venue_ids.get(fill.order_id)
         if known is not None or self.book.order(fill.order_id) is not None:
             return known or fill.order_id
+        found = self.ledger.find_order(fill.order_id)  # a venue id this process has not seen
+        if found is not None:
+            return found.intent.client_order_id
+        if getattr(self.venue, "streams_orders", False):
+            return fill.order_id
         waiting = []
         for order in self.book.strategy_orders(fill.strategy):
             if order.venue_order_id == fill.order_id:

@@ -124,6 +124,7 @@ class OrderServiceVenue(GrpcVenue):
 
     name = "order-service"
     stub_class = OrderServiceStub
+    streams_orders = True  # every order's venue id arrives on the stream: no guessing whose a fill is
 
     def __init__(self, config: GrpcConfig, clock: Clock, on_update: OnUpdate | None = None) -> None:
         super().__init__(config, clock)
