@@ -302,6 +302,9 @@ class ExecutionEngine:
         known = self._venue_ids.get(fill.order_id)
         if known is not None or self.book.order(fill.order_id) is not None:
             return known or fill.order_id
+        finished = self.ledger.find_order(fill.order_id)  # a finished order's venue id has left _venue_ids
+        if finished is not None:
+            return finished.intent.client_order_id
         waiting = []
         for order in self.book.strategy_orders(fill.strategy):
             if order.venue_order_id == fill.order_id:
@@ -575,6 +578,7 @@ class ExecutionEngine:
             # An older word than the ledger's (a stream's "created" after the create's reply said
             # filled): its ids may be news, its state is not.
             if not reply.venue_order_id or reply.venue_order_id == current.venue_order_id:
+                self._forget_if_terminal(current)  # a late word about a finished order: nothing to keep
                 return
             status = current.status
         self._transition(
