@@ -306,7 +306,7 @@ class ExecutionEngine:
         known = self._venue_ids.get(fill.order_id)
         if known is not None or self.book.order(fill.order_id) is not None:
             return known or fill.order_id
-        found = self.ledger.find_order(fill.order_id)  # a venue id this process has not seen
+        found = self.ledger.find_order(fill.order_id)  # a venue id this process has not seen, or let go of
         if found is not None:
             return found.intent.client_order_id
         if getattr(self.venue, "streams_orders", False):
@@ -584,6 +584,7 @@ class ExecutionEngine:
             # An older word than the ledger's (a stream's "created" after the create's reply said
             # filled): its ids may be news, its state is not.
             if not reply.venue_order_id or reply.venue_order_id == current.venue_order_id:
+                self._forget_if_terminal(current)  # a late word about a finished order: nothing to keep
                 return
             status = current.status
         self._transition(

@@ -8,15 +8,16 @@ of every order becomes a ``ServiceUpdate``, handed to ``update_sink`` (``orders.
 on NATS) and queued for the ``StreamOrderUpdates`` subscribers that want it. Wire conventions
 (enums, states, times in Unix seconds, b25's JSON) are ``host.execution.paper_order_wire``'s.
 
-CreateOrder. ``client_order_id`` is the matching engine's client order id (empty: one is
-generated). An id the venue already holds (any state, rejected included) is answered with that
-order and nothing else happens: that is how a client's retry after a lost reply is recognised.
-A request the venue cannot take is not a gRPC error: it becomes a REJECTED order (an order id, a
-REJECTED update) whose ``error_message`` names the field (``side: required: BUY or SELL, got
-SIDE_UNSPECIFIED``); so is a post-only order that would take liquidity on arrival (``post_only:
-a BUY at 101 would take liquidity (best ask 101)``). ``reduce_only`` is recorded and reported,
-not enforced. The response is the order after arrival: SUBMITTED (resting), PARTIALLY_FILLED,
-FILLED, CANCELED (an IOC/FOK remainder) or REJECTED; ``timestamp`` is its ``created_at``.
+CreateOrder. ``client_order_id`` is the matching engine's client order id (empty: one is generated).
+An id the venue holds (any state, rejected included; a finished order is held for the matching
+engine's window) is answered with that order and nothing else happens: that is how a client's retry
+after a lost reply is recognised. A request the venue cannot take is not a gRPC error: it becomes a
+REJECTED order (an order id, a REJECTED update) whose ``error_message`` names the field (``side:
+required: BUY or SELL, got SIDE_UNSPECIFIED``); so is a post-only order that would take liquidity on
+arrival (``post_only: a BUY at 101 would take liquidity (best ask 101)``). ``reduce_only`` is
+recorded and reported, not enforced. The response is the order after arrival: SUBMITTED (resting),
+PARTIALLY_FILLED, FILLED, CANCELED (an IOC/FOK remainder) or REJECTED; ``timestamp`` is its
+``created_at``.
 
 Ids. ``order_id`` is the venue's order id. CancelOrder and GetOrder also take a client order id in
 ``order_id`` (a paper-venue convenience: b25 knows orders by its own id only); a venue id wins
@@ -29,8 +30,9 @@ this call cancelled it; otherwise its terminal state and ``order is FILLED: noth
 GetOrders filters by ``symbol`` ("" = all), ``state`` (STATE_UNSPECIFIED = any) and ``created_at``
 within [``start_time``, ``end_time``] (Unix seconds, inclusive; 0 = unbounded); newest first, at
 most ``limit`` (0 = ``DEFAULT_LIMIT`` 1000; above ``MAX_LIMIT`` 10000, 10000); a negative limit is
-INVALID_ARGUMENT. It sees what the venue holds: the matching engine's orders and the last
-``keep_rejected`` orders refused before matching.
+INVALID_ARGUMENT. It sees what the venue holds: the matching engine's orders (working ones, and
+finished ones within its window of recently finished orders: ``host.execution.matching``) and the
+last ``keep_rejected`` orders refused before matching.
 
 Update types (b25 lists CREATED, UPDATED, FILLED, CANCELED, REJECTED), one update per change, in
 the order things happened:

@@ -133,15 +133,18 @@ class Retention:
         Ledger.open(path, busy_timeout_s=busy_timeout_s).close()
         try:
             db = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_s)
+        except sqlite3.Error as exc:
+            raise _failed("retention", path, exc) from exc
+        try:
             db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
             db.execute("PRAGMA synchronous = FULL")
             db.execute("PRAGMA foreign_keys = ON")
             if archive is not None:
                 _attach(db, archive)
+            return cls(db, RetentionReport(path, before_ns, archive, horizon_ns=_horizon(db)), span)
         except sqlite3.Error as exc:
+            db.close()
             raise _failed("retention", path, exc) from exc
-        report = RetentionReport(path, before_ns, archive, horizon_ns=_horizon(db))
-        return cls(db, report, span)
 
     def close(self) -> None:
         self._db.close()
@@ -328,9 +331,10 @@ def compact(
 
 
 async def compact_async(path: Path, before_ns: int, *, span: int = 2000) -> RetentionReport:
-    """``compact`` on the event loop: one short step at a time, yielding to the loop between them."""
+    """``compact`` on the event loop: one short step at a time, yielding to the loop between them (and
+    waiting for another writer no longer than the ledger itself does)."""
     started = time.monotonic()
-    retention = Retention.open(path, before_ns, span=span)
+    retention = Retention.open(path, before_ns, span=span, busy_timeout_s=2.0)
     try:
         while retention.step():  # noqa: ASYNC110  (sleep(0) yields to the loop between steps; waits on nothing)
             await asyncio.sleep(0)

@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 
-from host.orders import TERMINAL, WORKING
+from host.ledger import Ledger
+from host.orders import TERMINAL, WORKING, OrderIntent, OrderStatus
+from sdk.events import Fill, OrderType, Side
 from tests.integration.test_cli import cli
 
 pytestmark = pytest.mark.integration
@@ -66,8 +68,15 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def ledger(recorded: Path, tmp_path: Path) -> Path:
+    """A copy of the run's ledger, plus (through the Ledger API) an order working since 00:00:30 with a
+    fill: a run does not always end with a partly filled order, and this one is older than the cutoff."""
     copy = tmp_path / "ledger.sqlite"
     shutil.copy(recorded, copy)
+    at = int(datetime(2026, 1, 1, 0, 0, 30, tzinfo=UTC).timestamp() * 1e9)
+    with Ledger.open(copy) as books:
+        books.journal(OrderIntent("old-rest", "momentum", "BTCUSDT", Side.BUY, OrderType.LIMIT, 0.5, price=1.0), at)
+        books.transition("old-rest", OrderStatus.ACCEPTED, at, venue_order_id="V-old-rest")
+        books.record_fill(Fill("F-old-rest", "V-old-rest", "BTCUSDT", Side.BUY, 1.0, 0.1, at, 0.0, "momentum"), at)
     return copy
 
 
@@ -83,7 +92,7 @@ class TestCompact:
         finished = f"status IN {TERMINAL_VALUES}"
         old = rows(ledger, f"SELECT client_order_id FROM orders WHERE {finished} AND updated_ns < {CUTOFF_NS}")
         later = rows(ledger, f"SELECT client_order_id FROM orders WHERE {finished} AND updated_ns >= {CUTOFF_NS}")
-        assert old and later and before["working"] and before["working_fills"], "the run made every kind of order"
+        assert old and later and before["working_fills"], "the run made finished orders on both sides of the cutoff"
         done = run("compact", "--ledger", ledger, "--before", CUTOFF, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
         assert done.stdout.startswith(f"ledger {ledger}: removed {len(old)} finished orders, ")

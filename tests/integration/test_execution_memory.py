@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from host.orders import OrderStatus
-from sdk.events import OrderType, Side, Signal
+from host.orders import OrderIntent, OrderStatus
+from sdk.events import Fill, OrderType, Side, Signal
 from tests.execution_harness import SYM, Host, journaled, paper_host
 from tests.helpers import ManualClocks, wait_until
 
@@ -76,6 +76,21 @@ class TestTerminalOrdersAreForgotten:
         assert host.engine.strategy_of(order.venue_order_id) == "alpha"
         assert host.engine.strategy_of(order.intent.client_order_id) == "alpha"
         assert host.engine.strategy_of("never-seen") is None
+
+    async def test_a_late_fill_of_a_finished_order_is_its_own_not_a_waiting_orders(self, host: Host) -> None:
+        """A late report naming a finished order's venue id (forgotten by the engine) is tied to that order
+        through the ledger, even while another order on the same symbol and side waits for its reply."""
+        host.signal("alpha", Signal(SYM, Side.BUY, 1.0))
+        await settled(host, 1)
+        [done] = journaled(host.ledger.path)
+        waiting = OrderIntent.from_signal("alpha", Signal(SYM, Side.BUY, 1.0), host.clock.now_ns(), "waiting")
+        host.book.order_changed(host.ledger.journal(waiting, host.clock.now_ns()))
+        host.book.order_changed(host.ledger.transition("waiting", OrderStatus.SENT, host.clock.now_ns()))
+        late = Fill("late-1", done.venue_order_id, SYM, Side.BUY, 101.0, 0.25, host.clock.now_ns(), 0.0, "alpha")
+        assert host.engine.record_fill(late)
+        finished, sent = host.ledger.order(done.intent.client_order_id), host.ledger.order("waiting")
+        assert finished is not None and finished.filled_quantity == 1.25
+        assert sent is not None and (sent.venue_order_id, sent.filled_quantity) == ("", 0.0)
 
 
 class TestRejectionLog:
