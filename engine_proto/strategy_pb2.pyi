@@ -148,7 +148,7 @@ class Event(_message.Message):
     def __init__(self, market: _Optional[_Union[MarketData, _Mapping]] = ..., fill: _Optional[_Union[Fill, _Mapping]] = ..., position: _Optional[_Union[Position, _Mapping]] = ..., timer: _Optional[_Union[Timer, _Mapping]] = ..., order: _Optional[_Union[OrderUpdate, _Mapping]] = ..., target: _Optional[str] = ...) -> None: ...
 
 class MarketData(_message.Message):
-    __slots__ = ("type", "symbol", "timestamp_ns", "sequence", "last_price", "bid_price", "ask_price", "bid_size", "ask_size", "volume", "volume_quote", "bids", "asks", "open", "high", "low", "close")
+    __slots__ = ("type", "symbol", "timestamp_ns", "sequence", "last_price", "bid_price", "ask_price", "bid_size", "ask_size", "volume", "volume_quote", "bids", "asks", "open", "high", "low", "close", "side")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_NS_FIELD_NUMBER: _ClassVar[int]
@@ -166,6 +166,7 @@ class MarketData(_message.Message):
     HIGH_FIELD_NUMBER: _ClassVar[int]
     LOW_FIELD_NUMBER: _ClassVar[int]
     CLOSE_FIELD_NUMBER: _ClassVar[int]
+    SIDE_FIELD_NUMBER: _ClassVar[int]
     type: MarketDataType
     symbol: str
     timestamp_ns: int
@@ -183,7 +184,8 @@ class MarketData(_message.Message):
     high: float
     low: float
     close: float
-    def __init__(self, type: _Optional[_Union[MarketDataType, str]] = ..., symbol: _Optional[str] = ..., timestamp_ns: _Optional[int] = ..., sequence: _Optional[int] = ..., last_price: _Optional[float] = ..., bid_price: _Optional[float] = ..., ask_price: _Optional[float] = ..., bid_size: _Optional[float] = ..., ask_size: _Optional[float] = ..., volume: _Optional[float] = ..., volume_quote: _Optional[float] = ..., bids: _Optional[_Iterable[float]] = ..., asks: _Optional[_Iterable[float]] = ..., open: _Optional[float] = ..., high: _Optional[float] = ..., low: _Optional[float] = ..., close: _Optional[float] = ...) -> None: ...
+    side: Side
+    def __init__(self, type: _Optional[_Union[MarketDataType, str]] = ..., symbol: _Optional[str] = ..., timestamp_ns: _Optional[int] = ..., sequence: _Optional[int] = ..., last_price: _Optional[float] = ..., bid_price: _Optional[float] = ..., ask_price: _Optional[float] = ..., bid_size: _Optional[float] = ..., ask_size: _Optional[float] = ..., volume: _Optional[float] = ..., volume_quote: _Optional[float] = ..., bids: _Optional[_Iterable[float]] = ..., asks: _Optional[_Iterable[float]] = ..., open: _Optional[float] = ..., high: _Optional[float] = ..., low: _Optional[float] = ..., close: _Optional[float] = ..., side: _Optional[_Union[Side, str]] = ...) -> None: ...
 
 class Fill(_message.Message):
     __slots__ = ("fill_id", "order_id", "symbol", "side", "price", "quantity", "fee", "timestamp_ns", "strategy", "fee_currency", "reconciled")

@@ -88,6 +88,7 @@ def _market_to_pb(event: Tick | Trade | Book | Candle) -> pb.MarketData:
             return pb.MarketData(
                 type=pb.TRADE, symbol=event.symbol, timestamp_ns=event.timestamp_ns, sequence=event.sequence,
                 last_price=event.price, volume=event.quantity, volume_quote=event.quote_quantity,
+                side=pb.SIDE_UNSPECIFIED if event.side is None else _SIDE_TO_PB[event.side],
             )  # fmt: skip
         case Book():
             return pb.MarketData(
@@ -168,7 +169,8 @@ def _market_from_pb(m: pb.MarketData) -> Tick | Trade | Book | Candle:
         last = m.last_price if m.HasField("last_price") else None
         return _tick(m.symbol, m.timestamp_ns, m.bid_price, m.bid_size, m.ask_price, m.ask_size, last, m.sequence)
     if kind == pb.TRADE:
-        return _trade(m.symbol, m.timestamp_ns, m.last_price, m.volume, _opt(m, "volume_quote"), None, m.sequence)
+        side = _SIDE_FROM_PB.get(m.side)  # unspecified: the feed did not say
+        return _trade(m.symbol, m.timestamp_ns, m.last_price, m.volume, _opt(m, "volume_quote"), side, m.sequence)
     if kind == pb.BOOK:
         return _book(m.symbol, m.timestamp_ns, _pairs(m.bids), _pairs(m.asks), _opt(m, "last_price"), m.sequence)
     if kind == pb.CANDLE:

@@ -35,6 +35,8 @@ EVENTS: list[Event] = [
     Tick("BTCUSDT", T0, 61837.63, 0.0, 61837.64, 0.0, 61837.6, 0),
     Trade("ETHUSDT", T0, 2657.1, 0.25, None, None, 1),
     Trade("ETHUSDT", T0, 2657.1, 0.25, 664.275, None, 300),
+    Trade("ETHUSDT", T0, 2657.1, 0.25, None, Side.SELL, 301),  # the aggressor's side (b25's is_buyer_maker)
+    Trade("ETHUSDT", T0, 2657.1, 0.25, None, Side.BUY, 302),
     Book("BTCUSDT", T0, tuple((61837.0 - i, 0.5) for i in range(40)), tuple((61838.0 + i, 0.7) for i in range(40))),
     Candle("BTCUSDT", T0, 61800.0, 61900.0, 61750.0, 61850.0, None, None, 5),
     Candle("BTCUSDT", T0, 61800.0, 61900.0, 61750.0, 61850.0, 12.5, 772_000.0, 16_384),
