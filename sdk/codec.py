@@ -42,7 +42,7 @@ __all__ = [
 MARKET_FIELDS = frozenset(
     {
         "symbol", "timestamp", "sequence", "type", "last_price", "bid_price", "ask_price", "bid_size", "ask_size",
-        "volume", "volume_quote", "bids", "asks", "open", "high", "low", "close",
+        "volume", "volume_quote", "bids", "asks", "open", "high", "low", "close", "side",
     }
 )  # fmt: skip
 # The fee's asset under the names peers use: the account monitor's, the order service's, Binance's.
@@ -254,9 +254,11 @@ def _tick(data: Mapping[str, Any], symbol: str, ts: int, seq: int) -> Tick:
 
 def _trade(data: Mapping[str, Any], symbol: str, ts: int, seq: int) -> Trade:
     o = "market_data"
+    side = data.get("side")  # the aggressor's, when the publisher says (buy/sell, any case)
+    aggressor = None if side in (None, "") else check.member(o, "side", Side, side)
     return Trade(
         symbol, ts, _req(o, data, "last_price"), _req(o, data, "volume"),
-        _num(o, data, "volume_quote", required=False), None, seq,
+        _num(o, data, "volume_quote", required=False), aggressor, seq,
     )  # fmt: skip
 
 
@@ -419,6 +421,8 @@ def encode_market(event: Tick | Trade | Book | Candle) -> dict[str, Any]:
                     "ask_size": event.ask_size, "last_price": event.last_price}  # fmt: skip
         case Trade():
             body = {"last_price": event.price, "volume": event.quantity, "volume_quote": event.quote_quantity}
+            if event.side is not None:
+                body["side"] = event.side.value
         case Book():
             body = {"bids": [list(level) for level in event.bids], "asks": [list(level) for level in event.asks],
                     "last_price": event.last_price}  # fmt: skip

@@ -149,10 +149,11 @@ def seed_messages(state: State) -> list[tuple[str, dict[str, Any]]]:
                    "ask_price": ask, "last_price": (bid + ask) / 2}),
     ]  # fmt: skip
     if state.trade is not None:
-        trade_id, price, quantity, _ = state.trade
+        trade_id, price, quantity, maker = state.trade
         millis = _rfc3339(state.at.replace(microsecond=state.at.microsecond // 1000 * 1000), zone="Z")
         out.append((channel, {"symbol": state.symbol, "timestamp": millis, "sequence": trade_id, "type": "trade",
-                              "last_price": price, "volume": quantity}))  # fmt: skip
+                              "last_price": price, "volume": quantity,
+                              "side": "sell" if maker else "buy"}))  # fmt: skip
     return out
 
 
