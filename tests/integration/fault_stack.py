@@ -114,15 +114,15 @@ class Quotes:
     def once(self, sequence: int, **fields: float) -> None:
         """Publish one tick with this sequence and these prices and sizes (bid, ask, bid_size, ask_size),
         then pause until ``resume`` (so the venue matches what arrives next against that tick alone)."""
-        with self._lock:
-            self.sequence = sequence
-            body = self._tick() | {
-                {"bid": "bid_price", "ask": "ask_price"}.get(key, key): value for key, value in fields.items()
-            }
-            self._paused.set()
         client = redis.Redis(port=self.port)
         try:
-            client.publish(f"market:{SYMBOL.lower()}", json.dumps(body))
+            with self._lock:
+                self.sequence = sequence
+                body = self._tick() | {
+                    {"bid": "bid_price", "ask": "ask_price"}.get(key, key): value for key, value in fields.items()
+                }
+                self._paused.set()
+                client.publish(f"market:{SYMBOL.lower()}", json.dumps(body))
         finally:
             client.close()
 
@@ -144,12 +144,11 @@ class Quotes:
         client = redis.Redis(port=self.port)
         try:
             while not self._stop.wait(1.0 / self.rate):
-                with self._lock:
+                with self._lock:  # published under the lock: ``once``'s tick is never overtaken
                     if self._paused.is_set():
                         continue
                     self.sequence += 1
-                    body = self._tick()
-                client.publish(f"market:{SYMBOL.lower()}", json.dumps(body))
+                    client.publish(f"market:{SYMBOL.lower()}", json.dumps(self._tick()))
         except redis.RedisError:
             return
         finally:
