@@ -26,6 +26,7 @@ from typing import Any
 import nats
 import orjson
 import structlog
+from nats import errors as nats_errors
 
 from host.clock import SystemClock
 from host.config import Config
@@ -43,6 +44,7 @@ __all__ = ["PaperVenueService", "SERVICES"]
 SERVICES = {"orderexecution": "orderexecution.OrderExecution", "order-service": "order.OrderService"}
 
 log = structlog.get_logger("host.paper_venue")
+_NATS_RETRY_MAX_S = 5.0  # the longest wait before a new NATS client while the broker is away
 
 
 class PaperVenueService:
@@ -74,24 +76,45 @@ class PaperVenueService:
         self._outbox.put_nowait((fill, position))
 
     async def _publish(self) -> None:
+        """Publish the outbox in order, for as long as the venue runs: a NATS outage (past the
+        client's own reconnects, or no server at all) is waited out with a new client after a
+        backoff (``nats.reconnectWait`` doubling up to 5 s), and the message in hand is published
+        again then (a fill twice on JetStream is one message, by its ``Nats-Msg-Id``; on core NATS
+        the engine keeps one by its fill id). Nothing is dropped and the venue keeps matching."""
         nats_config = self.config.nats
-        client = await nats.connect(
-            nats_config.url, max_reconnect_attempts=nats_config.max_reconnects,
-            reconnect_time_wait=nats_config.reconnect_wait, name="strategy-engine-paper-venue",
-        )  # fmt: skip
-        stream = client.jetstream() if nats_config.jetstream else None
-        try:
-            while True:
-                item = await self._outbox.get()
-                if isinstance(item, ServiceUpdate):
-                    body = orjson.dumps(update_json(item))
-                    await client.publish(f"orders.updates.{item.order.symbol}", body)
-                    self.updates_published += 1
-                else:
-                    await self._publish_fill(client, stream, *item)
-        finally:
-            with contextlib.suppress(Exception):
-                await client.drain()
+        pending: tuple[Fill, Position] | ServiceUpdate | None = None
+        backoff = nats_config.reconnect_wait
+        while True:
+            try:
+                client = await nats.connect(
+                    nats_config.url, max_reconnect_attempts=nats_config.max_reconnects,
+                    reconnect_time_wait=nats_config.reconnect_wait, name="strategy-engine-paper-venue",
+                    allow_reconnect=True,
+                )  # fmt: skip
+            except (nats_errors.Error, OSError, TimeoutError) as error:
+                log.warning("paper_venue_nats_unavailable", error=str(error) or type(error).__name__, retry_s=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _NATS_RETRY_MAX_S)
+                continue
+            backoff = nats_config.reconnect_wait
+            stream = client.jetstream() if nats_config.jetstream else None
+            try:
+                while True:
+                    if pending is None:
+                        pending = await self._outbox.get()
+                    if isinstance(pending, ServiceUpdate):
+                        body = orjson.dumps(update_json(pending))
+                        await client.publish(f"orders.updates.{pending.order.symbol}", body)
+                        self.updates_published += 1
+                    else:
+                        await self._publish_fill(client, stream, *pending)
+                    pending = None
+            except (nats_errors.Error, OSError, TimeoutError) as error:
+                log.warning("paper_venue_publish_failed", error=str(error) or type(error).__name__,
+                            outbox=self._outbox.qsize() + (pending is not None))  # fmt: skip
+            finally:
+                with contextlib.suppress(Exception):
+                    await client.close()
 
     async def _publish_fill(self, client: Any, stream: Any, fill: Fill, position: Position) -> None:
         nats_config = self.config.nats
