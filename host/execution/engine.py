@@ -249,9 +249,8 @@ class ExecutionEngine:
         """Store a fill once, update the books, hand fill and position to the strategy; False if seen."""
         now = self.clock.now_ns()
         client_id = self._client_id(fill)
-        order = self.book.order(client_id) or (self.ledger.find_order(client_id) if client_id else None)
-        if order is not None:  # found by its venue id once this engine's maps let go of it (terminal)
-            client_id = order.intent.client_order_id
+        # _client_id already looked the fill's venue id up in the ledger: a client id here, or nobody's.
+        order = self.book.order(client_id) or (self.ledger.order(client_id) if client_id else None)
         strategy = order.intent.strategy if order is not None else fill.strategy
         position = self.ledger.record_fill(fill, now)  # LedgerError propagates: the fill is not acked
         if position is None:

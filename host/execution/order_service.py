@@ -52,9 +52,10 @@ from engine_proto.order_service_pb2_grpc import OrderServiceStub
 from host.clock import Clock
 from host.config import GrpcConfig
 from host.execution.grpc_venue import GrpcVenue
+from host.execution.paper_order_wire import SIDE_TO_PB, TIF_TO_PB, TYPE_TO_PB
 from host.execution.venue import VenueReply
 from host.orders import OrderIntent, OrderStatus
-from sdk.events import OrderType, Side, TimeInForce
+from sdk.events import OrderType, TimeInForce
 
 __all__ = ["OrderServiceVenue", "order_reply"]
 
@@ -67,12 +68,6 @@ _STATES: dict[int, OrderStatus] = {
     pb.PARTIALLY_FILLED: OrderStatus.PARTIALLY_FILLED, pb.FILLED: OrderStatus.FILLED,
     pb.CANCELED: OrderStatus.CANCELLED, pb.REJECTED: OrderStatus.REJECTED, pb.EXPIRED: OrderStatus.EXPIRED,
 }  # fmt: skip
-_SIDES = {Side.BUY: pb.BUY, Side.SELL: pb.SELL}
-_TYPES = {
-    OrderType.MARKET: pb.MARKET, OrderType.LIMIT: pb.LIMIT, OrderType.STOP: pb.STOP_MARKET,
-    OrderType.STOP_LIMIT: pb.STOP_LIMIT,
-}  # fmt: skip
-_TIFS = {TimeInForce.GTC: pb.GTC, TimeInForce.IOC: pb.IOC, TimeInForce.FOK: pb.FOK}
 _REFUSED = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION)
 _CANCEL_REFUSED = (grpc.StatusCode.INTERNAL, grpc.StatusCode.FAILED_PRECONDITION)
 _STREAM_RETRY_S = 1.0
@@ -99,8 +94,9 @@ def create_request(intent: OrderIntent, user_id: str) -> pb.CreateOrderRequest:
     if intent.order_type is OrderType.MARKET and tif is TimeInForce.GTC:
         tif = TimeInForce.IOC
     return pb.CreateOrderRequest(
-        symbol=intent.symbol, side=_SIDES[intent.side], type=_TYPES[intent.order_type], quantity=intent.quantity,
-        price=intent.price or 0.0, stop_price=intent.stop_price or 0.0, time_in_force=_TIFS[tif],
+        symbol=intent.symbol, side=SIDE_TO_PB[intent.side], type=TYPE_TO_PB[intent.order_type],
+        quantity=intent.quantity, price=intent.price or 0.0, stop_price=intent.stop_price or 0.0,
+        time_in_force=TIF_TO_PB[tif],
         client_order_id=intent.client_order_id, reduce_only=intent.reduce_only, user_id=user_id,
     )  # fmt: skip
 

@@ -55,7 +55,10 @@ __all__ = [
     "META_POST_ONLY",
     "META_TIME_IN_FORCE",
     "META_TYPE",
+    "SIDE_TO_PB",
+    "TIF_TO_PB",
     "TIME_UNIT_NS",
+    "TYPE_TO_PB",
     "ServiceOrder",
     "ServiceUpdate",
     "order_pb",
@@ -84,10 +87,12 @@ _TIFS = {
     pb.TIF_UNSPECIFIED: TimeInForce.GTC, pb.GTC: TimeInForce.GTC, pb.IOC: TimeInForce.IOC,
     pb.FOK: TimeInForce.FOK, pb.GTX: TimeInForce.GTC,
 }  # fmt: skip
-# Back from the model, for an intent without the metadata (never made by the paper venue).
-_TYPES_BACK = {OrderType.MARKET: pb.MARKET, OrderType.LIMIT: pb.LIMIT, OrderType.STOP: pb.STOP_MARKET,
-               OrderType.STOP_LIMIT: pb.STOP_LIMIT}  # fmt: skip
-_TIFS_BACK = {TimeInForce.GTC: pb.GTC, TimeInForce.IOC: pb.IOC, TimeInForce.FOK: pb.FOK}
+# From the model to the wire: an intent without the metadata here, and the engine's client
+# (``host.execution.order_service``) for every order it creates.
+SIDE_TO_PB = {Side.BUY: pb.BUY, Side.SELL: pb.SELL}
+TYPE_TO_PB = {OrderType.MARKET: pb.MARKET, OrderType.LIMIT: pb.LIMIT, OrderType.STOP: pb.STOP_MARKET,
+              OrderType.STOP_LIMIT: pb.STOP_LIMIT}  # fmt: skip
+TIF_TO_PB = {TimeInForce.GTC: pb.GTC, TimeInForce.IOC: pb.IOC, TimeInForce.FOK: pb.FOK}
 _STATES = {
     OrderStatus.PENDING_NEW: pb.NEW, OrderStatus.SENT: pb.NEW, OrderStatus.ACCEPTED: pb.SUBMITTED,
     OrderStatus.CANCEL_PENDING: pb.SUBMITTED, OrderStatus.PARTIALLY_FILLED: pb.PARTIALLY_FILLED,
@@ -240,10 +245,10 @@ def service_order(state: OrderState, fee_rate: float) -> ServiceOrder:
     """The order the matching engine holds, as the service reports it."""
     intent = state.intent
     meta = intent.metadata
-    kind = pb.OrderType.Value(meta[META_TYPE]) if META_TYPE in meta else _TYPES_BACK[intent.order_type]
+    kind = pb.OrderType.Value(meta[META_TYPE]) if META_TYPE in meta else TYPE_TO_PB[intent.order_type]
     tif = (
         pb.TimeInForce.Value(meta[META_TIME_IN_FORCE]) if META_TIME_IN_FORCE in meta
-        else _TIFS_BACK[intent.time_in_force]
+        else TIF_TO_PB[intent.time_in_force]
     )  # fmt: skip
     filled, average = state.filled_quantity, state.average_price
     rejected = state.status is OrderStatus.REJECTED
