@@ -225,7 +225,8 @@ def build(
     positions = VenuePositions(PositionCheck(clock), mismatches=metrics.position_mismatches,
                                mismatched=metrics.positions_mismatched, labels=metrics.labels)  # fmt: skip
     holder: list[Supervisor] = []
-    path = order_path(config, Ledger.open(ledger_path), venue_kind, clock=clock, deliver=_deliverer(holder, positions),
+    ledger = Ledger.open(ledger_path, durable=arrival is None)  # a backtest's ledger is scratch: no fsyncs
+    path = order_path(config, ledger, venue_kind, clock=clock, deliver=_deliverer(holder, positions),
                       metrics=metrics, feed=feed, strategy_count=_strategy_count(holder),
                       over_quota=_over_quota(holder), arrival=arrival)  # fmt: skip
     supervisor = Supervisor(

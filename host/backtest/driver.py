@@ -114,6 +114,7 @@ class _Lane:
     sent_indices: list[int] = field(default_factory=list)  # market events of the batch in flight
     sent_end: int = 0  # the cursor once the whole batch is handled
     cut: tuple[int, int] = _INF  # where the last answer stopped (its output's position)
+    size: int = 64  # market events to offer in its next batch (grows while batches run through uncut)
     cut_ns: int = 0
 
     def wants(self, symbol: str) -> bool:
@@ -155,6 +156,7 @@ class BacktestDriver:
         self._closed = False
         self._failure: BaseException | None = None
         self._last_progress = 0.0
+        self.final_states: dict[str, StrategyState] = {}  # each strategy's state when the data ended
         self._delivered = 0  # events delivered to lanes so far (a change of some lane's frontier)
 
     # ---------------------------------------------------------------- Source
@@ -180,7 +182,7 @@ class BacktestDriver:
         async with asyncio.timeout(supervisor.settings.handshake_timeout_s + 5):
             await supervisor.until(lambda: self._closed or supervisor.started.is_set())
             await supervisor.until(
-                lambda: self._closed or all(s.state is not StrategyState.STARTING for s in supervisor.status())
+                lambda: self._closed or StrategyState.STARTING not in supervisor.states().values()
             )
         for definition in supervisor.definitions():
             self._lanes[definition.id] = _Lane(definition.id, frozenset(definition.symbols))
@@ -202,6 +204,7 @@ class BacktestDriver:
                 if not self._restarting(supervisor):
                     raise RuntimeError(f"backtest stalled at event {self._g}: {self._describe()}")
                 await supervisor.until(lambda: self._closed or not self._restarting(supervisor))
+        self.final_states = supervisor.states()
         if self.progress is not None:
             self.progress.write("\n")
 
@@ -229,7 +232,9 @@ class BacktestDriver:
             last = lane.sent_indices[handled - 1]
             lane.cut = (last, 1)
             lane.cut_ns = self._event(last).timestamp_ns
-            lane.cursor = lane.sent_end if handled == len(lane.sent_indices) else last + 1
+            through = handled == len(lane.sent_indices)
+            lane.cursor = lane.sent_end if through else last + 1
+            lane.size = min(self.chunk_events, 2 * lane.size) if through else max(64, 2 * handled)
         lane.sent_indices = []
         self._notify()
 
@@ -280,7 +285,7 @@ class BacktestDriver:
 
     def _update_lanes(self, supervisor: Supervisor) -> None:
         """A lane whose strategy is held open (or stopped) gets nothing more; what waited for it is dropped."""
-        states = {s.id: s.state for s in supervisor.status()}
+        states = supervisor.states()
         for lane in self._lanes.values():
             state = states.get(lane.id)
             if not lane.out and state in (StrategyState.OPEN, StrategyState.PAUSED, StrategyState.STOPPED):
@@ -291,7 +296,7 @@ class BacktestDriver:
 
     def _dispatch(self, supervisor: Supervisor) -> bool:
         """A batch for every serving lane that has work; True if any was handed out."""
-        states = {s.id: s.state for s in supervisor.status()}
+        states = supervisor.states()
         dispatched = False
         for lane in self._lanes.values():
             if lane.out or lane.busy or states.get(lane.id) is not StrategyState.RUNNING:
@@ -303,8 +308,13 @@ class BacktestDriver:
         return dispatched
 
     def _prepare(self, lane: _Lane) -> bool:
-        """Make the lane's next batch; False when it has nothing it may see yet."""
-        end = self._block(lane)
+        """Make the lane's next batch; False when it has nothing it may see yet.
+
+        The batch offers ``lane.size`` market events: doubled (up to ``chunk_events``) after a batch
+        the strategy ran through, set back to twice what it took after one it cut. Sizes change only
+        how much is sent and then sent again, never what the strategy sees: the results do not
+        depend on them."""
+        end = self._block(lane, lane.size)
         indices = [i for i in range(lane.cursor, end) if lane.wants(self._event(i).symbol)]
         if not lane.waiting and not indices:
             lane.cursor = max(lane.cursor, end)  # nothing it wants before the block: skip ahead
@@ -315,11 +325,11 @@ class BacktestDriver:
         lane.ready = [item for item, _ in lane.waiting] + [self._window[i - self._base].data for i in indices]
         return True
 
-    def _block(self, lane: _Lane) -> int:
+    def _block(self, lane: _Lane, size: int = 1) -> int:
         """Where the lane's next batch must end: the first market event the host has not stepped
-        through that could change one of its working orders, or ``chunk_events`` on, or the data's end."""
+        through that could change one of its working orders, or ``size`` on, or the data's end."""
         assert self._engine is not None and self._engine.paper is not None
-        limit = self._fill(lane.cursor + self.chunk_events)
+        limit = self._fill(lane.cursor + size)
         orders = self._engine.paper.engine.arriving(lane.id)
         if not orders:
             return limit
@@ -347,7 +357,7 @@ class BacktestDriver:
 
         The frontier changes only when the host delivers something to a lane or acts on outputs,
         so it is worked out again only then, not at every market event."""
-        states = {s.id: s.state for s in engine.supervisor.status()}
+        states = engine.supervisor.states()
         stepped = False
         frontier: tuple[int, int] | None = None
         while not self._closed:
@@ -400,7 +410,7 @@ class BacktestDriver:
         return not any(lane.busy for lane in self._lanes.values())
 
     def _finished(self, supervisor: Supervisor) -> bool:
-        states = {s.id: s.state for s in supervisor.status()}
+        states = supervisor.states()
         waiting = any(
             not lane.out and (lane.waiting or lane.busy or states.get(lane.id) is not StrategyState.RUNNING)
             for lane in self._lanes.values()
@@ -409,7 +419,7 @@ class BacktestDriver:
 
     def _restarting(self, supervisor: Supervisor) -> bool:
         """Some lane waits for its strategy's next runner (it will serve again, or be held open)."""
-        states = {s.id: s.state for s in supervisor.status()}
+        states = supervisor.states()
         return any(
             not lane.out and states.get(lane.id) in (StrategyState.BACKOFF, StrategyState.STARTING)
             for lane in self._lanes.values()
@@ -461,4 +471,3 @@ class ExecutionLike(Protocol):
     def strategy_down(self, strategy: str, reason: str) -> None: ...
     def strategy_up(self, strategy: str) -> None: ...
     def positions(self, strategy: str) -> list[Position]: ...
-

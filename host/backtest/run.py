@@ -42,7 +42,9 @@ _MINUTE_NS = 60_000_000_000
 class BacktestOptions:
     """The command line's choices; None leaves the config's value."""
 
-    fill: str = "next-open"  # next-open / touch: the next event (a bar's open, a quote's touch); close: this bar's close
+    fill: str = (
+        "next-open"  # next-open / touch: the next event (a bar's open, a quote's touch); close: this bar's close
+    )
     latency_ms: float = 0.0
     fees_bps: float | None = None
     slippage_bps: float | None = None
@@ -56,7 +58,9 @@ class BacktestOptions:
         for name in ("latency_ms", "fees_bps", "slippage_bps"):
             value = getattr(self, name)
             if value is not None and not value >= 0:
-                raise ConfigError(f"--{name.split('_')[0]}{'-bps' if 'bps' in name else ''}", f"must be >= 0, got {value}")
+                raise ConfigError(
+                    f"--{name.split('_')[0]}{'-bps' if 'bps' in name else ''}", f"must be >= 0, got {value}"
+                )
         if self.initial_cash is not None and not self.initial_cash > 0:
             raise ConfigError("--initial-cash", f"must be > 0, got {self.initial_cash}")
         if self.interval_s is not None and not self.interval_s > 0:
@@ -74,13 +78,9 @@ class BacktestOptions:
 
 @dataclass(frozen=True)
 class BacktestOutcome:
-    report: BacktestReport
-    run: dict[str, Any]
+    report: BacktestReport  # its "run" section names the inputs and options
     events: int
     states: dict[str, str]  # strategy id -> its state at the end (running, open, ...)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"run": self.run, **self.report.to_dict()}
 
 
 def parse_sets(values: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -100,20 +100,32 @@ def parse_sets(values: Sequence[str]) -> dict[str, dict[str, Any]]:
 
 
 def backtest_config(
-    config: Config, options: BacktestOptions, *, strategies: Sequence[str] = (), sets: Mapping[str, Mapping[str, Any]]
+    config: Config,
+    options: BacktestOptions,
+    *,
+    strategies: Sequence[str] = (),
+    sets: Mapping[str, Mapping[str, Any]],
+    every_symbol: bool = False,
 ) -> Config:
-    """The config a backtest runs: ``strategies`` (ids; empty: the enabled ones) with ``sets`` applied."""
+    """The config a backtest runs: ``strategies`` (ids; empty: the enabled ones) with ``sets`` applied.
+
+    ``ID.symbols`` in ``sets`` sets the strategy's symbols; ``every_symbol`` (the embedded default
+    config, whose built-ins name the demo's symbols) lets every strategy take every symbol of the data.
+    """
     specs = dict(config.strategies)
     wanted = list(strategies) or [spec.id for spec in config.enabled_strategies()]
     for name in [*wanted, *sets]:
         if name not in specs:
-            raise ConfigError(f"--strategy {name}" if name in wanted else f"--set {name}",
-                              f"no strategy {name!r} in the config (configured: {', '.join(specs) or 'none'})")  # fmt: skip
+            where = f"--strategy {name}" if name in wanted else f"--set {name}"
+            raise ConfigError(where, f"no strategy {name!r} in the config (configured: {', '.join(specs) or 'none'})")
     chosen = {}
     for name in wanted:
         spec = specs[name]
         parameters = {**spec.parameters, **sets.get(name, {})}
-        chosen[name] = dataclasses.replace(spec, enabled=True, parameters=parameters)
+        symbols = () if every_symbol else spec.symbols
+        if "symbols" in parameters:
+            symbols = _symbols(name, parameters.pop("symbols"))
+        chosen[name] = dataclasses.replace(spec, enabled=True, parameters=parameters, symbols=symbols)
     engine = dataclasses.replace(
         config.engine, mode="simulation", hot_reload=False, watch_config=False,
         paper_fee_rate=config.engine.paper_fee_rate if options.fees_bps is None else options.fees_bps / 10_000,
@@ -124,6 +136,13 @@ def backtest_config(
     if options.initial_cash is not None:
         risk = dataclasses.replace(risk, initial_balance=options.initial_cash)
     return dataclasses.replace(config, engine=engine, risk=risk, strategies=chosen)
+
+
+def _symbols(strategy: str, value: Any) -> tuple[str, ...]:
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+        raise ConfigError(f"--set {strategy}.symbols", f"expected a symbol or a list of symbols, got {value!r}")
+    return tuple(names)
 
 
 class _Observer:
@@ -145,6 +164,10 @@ class _Observer:
             self.recorder.rejection(update.strategy, update.rule)
 
     def states(self, supervisor: Supervisor) -> None:
+        current = {sid: (state.value, restarts) for (sid, state), restarts in
+                   zip(supervisor.states().items(), supervisor.restarts().values(), strict=True)}  # fmt: skip
+        if all(self._seen.get(sid, (StrategyState.RUNNING.value, 0)) == seen for sid, seen in current.items()):
+            return
         for status in supervisor.status():
             before = self._seen.get(status.id, (StrategyState.RUNNING.value, 0))
             now = (status.state.value, status.restarts)
@@ -186,7 +209,7 @@ async def run_backtest(
         )  # fmt: skip
         await app.run(asyncio.get_running_loop().create_future())  # it ends when the data does
         observer.states(app.engine.supervisor)
-        states = {s.id: s.state.value for s in app.engine.supervisor.status()}
+        states = {sid: state.value for sid, state in driver.final_states.items()}
     report = recorder.finish(max(clock.now_ns(), 0))
     run = {
         "data": data.describe(),
@@ -201,5 +224,5 @@ async def run_backtest(
         "final_states": states,
         "signals_dropped": driver.dropped_signals,
     }  # fmt: skip
-    return BacktestOutcome(report, run, driver.events, states)
-
+    report.sections["run"] = run
+    return BacktestOutcome(report, driver.events, states)

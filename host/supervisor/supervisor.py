@@ -262,6 +262,13 @@ class Supervisor:
     def status(self) -> list[StrategyStatus]:
         return [managed.status() for managed in self._managed.values()]
 
+    def states(self) -> dict[str, StrategyState]:
+        """Each strategy's state (cheap: what a backtest's driver looks at every round)."""
+        return {strategy_id: managed.state for strategy_id, managed in self._managed.items()}
+
+    def restarts(self) -> dict[str, int]:
+        return {strategy_id: managed.stats.restarts for strategy_id, managed in self._managed.items()}
+
     def strategy(self, strategy_id: str) -> StrategyStatus:
         return self._get(strategy_id).status()
 
