@@ -232,6 +232,7 @@ def build(
     supervisor = Supervisor(
         supervision, definitions, path.execution, breaker_policy=policy, metrics=metrics,
         state_store=LedgerStateStore(path.ledger, clock),
+        clock=clock if arrival is not None else None,  # a backtest's breakers count simulated time
     )  # fmt: skip
     holder.append(supervisor)
     return Engine(

@@ -22,15 +22,17 @@ to (not including) the first event that could change one of the strategy's worki
 paper venue says which symbols, and from when), at most ``chunk_events``; the runner cuts it after
 the first event that made output (``cut_on_output``). So a strategy runs ahead freely through
 events that cannot touch its orders, and never sees an event that follows one of its decisions
-before the host has acted on that decision and told it the outcome.
+before the host has acted on that decision and told it the outcome. A runner that dies with a batch
+in flight has answered none of it: its replacement gets the same batch (no simulated time passes
+while a strategy restarts), so a strategy that crashes on an event crashes on it again until its
+breaker holds it open, as it would live.
 
 Rounds. The driver works in rounds: hand every lane that has work a batch, wait until every batch
 is answered, then take host steps while the earliest thing on the timeline is earlier than every
 lane's frontier (the earliest position at which that lane could still produce output). What a
 round does depends only on the data and the strategies' answers, never on which runner answered
-first, so two runs of the same inputs take the same steps and give the same results. A runner that
-dies in flight loses its batch's market events (its waiting fills are kept for the next runner);
-the driver waits for the restart, or drops the lane when the breaker holds the strategy open.
+first, so two runs of the same inputs take the same steps and give the same results. While a
+strategy restarts the driver waits for it; a strategy its breaker holds open is dropped.
 """
 
 from __future__ import annotations
@@ -157,6 +159,7 @@ class BacktestDriver:
         self._failure: BaseException | None = None
         self._last_progress = 0.0
         self.final_states: dict[str, StrategyState] = {}  # each strategy's state when the data ended
+        self.final_errors: dict[str, tuple[int, str]] = {}  # ... its handler errors and the last one
         self._delivered = 0  # events delivered to lanes so far (a change of some lane's frontier)
 
     # ---------------------------------------------------------------- Source
@@ -181,15 +184,14 @@ class BacktestDriver:
         supervisor = engine.supervisor
         async with asyncio.timeout(supervisor.settings.handshake_timeout_s + 5):
             await supervisor.until(lambda: self._closed or supervisor.started.is_set())
-            await supervisor.until(
-                lambda: self._closed or StrategyState.STARTING not in supervisor.states().values()
-            )
+            await supervisor.until(lambda: self._closed or StrategyState.STARTING not in supervisor.states().values())
         for definition in supervisor.definitions():
             self._lanes[definition.id] = _Lane(definition.id, frozenset(definition.symbols))
         while not self._closed:
             self._update_lanes(supervisor)
             dispatched = self._dispatch(supervisor)
             if dispatched:
+                self._read_ahead()  # while the runners work
                 await supervisor.until(lambda: self._closed or self._answered(supervisor))
                 await engine.execution.drain()
             self._update_lanes(supervisor)
@@ -205,6 +207,7 @@ class BacktestDriver:
                     raise RuntimeError(f"backtest stalled at event {self._g}: {self._describe()}")
                 await supervisor.until(lambda: self._closed or not self._restarting(supervisor))
         self.final_states = supervisor.states()
+        self.final_errors = {s.id: (s.errors, s.last_error) for s in supervisor.status()}
         if self.progress is not None:
             self.progress.write("\n")
 
@@ -242,8 +245,8 @@ class BacktestDriver:
         lane = self._lanes[strategy_id]
         lane.busy = False
         lane.ready = []
-        lane.cursor = lane.sent_end  # its market events are gone with it; what was waiting is kept
         lane.sent_indices = []
+        lane.size = 64  # the next runner gets the lost batch again, from its first event, in small batches
         log.warning("backtest_batch_lost", strategy=strategy_id, cursor=lane.cursor)
         self._notify()
 
@@ -450,6 +453,11 @@ class BacktestDriver:
             known += 1
         self.events = known
         return known
+
+    def _read_ahead(self) -> None:
+        """Read (decode, encode) the market events the next batches will offer, ahead of need."""
+        ahead = max((lane.cursor + 2 * lane.size for lane in self._lanes.values() if not lane.out), default=0)
+        self._fill(min(ahead, self._base + len(self._window) + self.chunk_events))
 
     def _trim(self) -> None:
         low = min([self._g, *(lane.cursor for lane in self._lanes.values() if not lane.out)])

@@ -126,8 +126,11 @@ def backtest_config(
         if "symbols" in parameters:
             symbols = _symbols(name, parameters.pop("symbols"))
         chosen[name] = dataclasses.replace(spec, enabled=True, parameters=parameters, symbols=symbols)
+    # Breakers count simulated time; no simulated time passes while a strategy restarts, so its
+    # restart delay is not waited out in real time either (the decisions stay the config's).
     engine = dataclasses.replace(
-        config.engine, mode="simulation", hot_reload=False, watch_config=False,
+        config.engine, mode="simulation", hot_reload=False, watch_config=False, backoff_initial=0.01,
+        backoff_max=0.01, backoff_jitter=0.0,
         paper_fee_rate=config.engine.paper_fee_rate if options.fees_bps is None else options.fees_bps / 10_000,
         paper_slippage_bps=(config.engine.paper_slippage_bps if options.slippage_bps is None
                             else options.slippage_bps),
@@ -152,6 +155,7 @@ class _Observer:
         self.recorder = recorder
         self.clock = clock
         self._seen: dict[str, tuple[str, int]] = {}
+        self._failures: dict[str, dict[str, int]] = {}
 
     def mark(self, timestamp_ns: int, symbol: str, price: float) -> None:
         self.recorder.mark(timestamp_ns, symbol, price)
@@ -174,7 +178,11 @@ class _Observer:
             if now == before:
                 continue
             self._seen[status.id] = now
-            detail = status.last_exit or ""
+            failures = dict(status.breaker.failures_by_kind)
+            before_failures = self._failures.get(status.id, {})
+            self._failures[status.id] = failures
+            kinds = [kind for kind, n in sorted(failures.items()) if n > before_failures.get(kind, 0)]
+            detail = ", ".join(kinds) + (f" ({status.last_exit})" if status.last_exit else "")
             if status.restarts > before[1]:
                 self.recorder.breaker_event(status.id, self.clock.now_ns(), "restart", detail)
             if status.state is StrategyState.OPEN and before[0] != StrategyState.OPEN.value:
@@ -222,6 +230,7 @@ async def run_backtest(
         "sample_interval_s": interval / 1e9,
         "events": driver.events,
         "final_states": states,
+        "strategy_errors": {sid: {"count": n, "last": last} for sid, (n, last) in driver.final_errors.items() if n},
         "signals_dropped": driver.dropped_signals,
     }  # fmt: skip
     report.sections["run"] = run
