@@ -1,10 +1,9 @@
-"""``strategy-engine backtest`` run as users run it: deterministic under load, reports, bad input, failing strategies."""
+"""``strategy-engine backtest`` as users run it: the same bytes under load, reports, bad input, failing strategies."""
 
 from __future__ import annotations
 
 import csv
 import json
-
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -46,8 +45,8 @@ def test_the_same_inputs_give_the_same_bytes_whatever_the_load(tmp_path: Path) -
 
 def test_report_directory_json_csvs_and_html(tmp_path: Path) -> None:
     bars = write_candles(tmp_path / "bars.jsonl", candles(400))
-    config = write_config(tmp_path / "c.yaml", {"closes": {"plugin": "closes_momentum",
-                                                            "parameters": {"lookback": 5, "threshold": 0.005}}})  # fmt: skip
+    closes = {"plugin": "closes_momentum", "parameters": {"lookback": 5, "threshold": 0.005}}
+    config = write_config(tmp_path / "c.yaml", {"closes": closes})
     out = tmp_path / "out"
     result = backtest("--data", bars, "--config", config, "--report", out, "--fees-bps", "5", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
