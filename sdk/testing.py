@@ -4,13 +4,13 @@
     result = run_strategy(Momentum(MomentumConfig(lookback_period=3)), [tick1, tick2, tick3])
     assert result.signals[0].side is Side.BUY
 
-Events go through the same ``StrategySlot`` the runner uses. Fill events for the strategy are
+Events go through the same delivery code the runner uses. Fill events for the strategy are
 followed by the position they produce (computed from the fills, as the host's books do), so a
 strategy's ``self.position(symbol)`` reflects its fills. A handler that raises fails the test
 (``raise_errors=True``) or is collected in ``result.errors``.
 
 **Without a fill model** (the default) nothing answers the strategy's orders: what the engine
-would say about them is the test's to put in the events. ``OrderUpdate`` events in the list reach
+would say about them is the test's to put in the events. `sdk.OrderUpdate` events in the list reach
 ``on_order`` like any other event. So that they can name the order, a signal emitted without a
 client order id gets ``order-1``, ``order-2``, ... in emission order (the runner gives random
 ones), e.g. ``OrderUpdate(client_order_id="order-1", symbol="BTCUSDT", side=Side.BUY,
@@ -18,10 +18,10 @@ status=OrderUpdateStatus.REJECTED, quantity=0.01, rule="max_position_size", time
 
 **With a fill model** (``fills=FillModel(...)``, or ``fills=True`` for the defaults) the run
 answers them the way a simple venue would, deterministically (the rules are `FillModel`'s):
-- each signal is accepted at once: its ``OrderUpdate`` (``accepted``) reaches ``on_order`` before
+- each signal is accepted at once: its `sdk.OrderUpdate` (``accepted``) reaches ``on_order`` before
   the next event (after the slot's previous order's ``cancelled``, for a signal in a slot);
 - it fills no earlier than the next market event of its symbol, and that fill is delivered before
-  that event: ``on_fill`` (a ``Fill`` whose ``order_id`` is the client order id), then
+  that event: ``on_fill`` (a `sdk.Fill` whose ``order_id`` is the client order id), then
   ``on_position`` (the position after it), then ``on_order`` (``filled``), the order the engine
   uses. Ticks fill market orders at the touch, trades at their price, candles at the next bar's
   open (``FillModel(at="close")``: at the deciding bar's close, right after its handler);
