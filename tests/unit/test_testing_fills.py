@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 import pytest
 
 from sdk import (
+    Book,
     Cancel,
     Candle,
     ConfigError,
@@ -142,6 +143,18 @@ class TestMarketOrders:
         """On trades a market order fills at the next trade's price."""
         _, result = run({0: [market(BUY)]}, [trade(0, 100.0), trade(1, 100.7)])
         assert fills_of(result) == [("order-1", BUY, 100.7, 1.0)]
+
+    def test_book_fills_at_its_best_level(self) -> None:
+        """On books a market buy fills at the best ask; a book with no asks fills nothing until one has."""
+        strategy = Scripted({0: [market(BUY)]})
+        events: list[Event] = [
+            tick(0, 100.0, 101.0),
+            Book(symbol="BTCUSDT", timestamp_ns=T0 + S, bids=((99.0, 1.0),), asks=()),
+            Book(symbol="BTCUSDT", timestamp_ns=T0 + 2 * S, bids=((99.0, 1.0),), asks=((99.5, 2.0), (99.7, 1.0))),
+        ]
+        result = run_strategy(strategy, events, fills=True)
+        assert fills_of(result) == [("order-1", BUY, 99.5, 1.0)]
+        assert result.fills[0].timestamp_ns == T0 + 2 * S
 
     def test_no_partial_fills(self) -> None:
         """The whole quantity fills at once, whatever size the touch shows."""
