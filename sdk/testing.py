@@ -5,7 +5,7 @@
     assert result.signals[0].side is Side.BUY
 
 Events go through the same ``StrategySlot`` the runner uses. Fill events for the strategy are
-followed by the position they produce (computed by ``sdk.positions``), as the host does, so a
+followed by the position they produce (computed by ``sdk._positions``), as the host does, so a
 strategy's ``self.position(symbol)`` reflects its fills. A handler that raises fails the test
 (``raise_errors=True``) or is collected in ``result.errors``.
 
@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from sdk.codec import load_events
+from sdk._codec import load_events
+from sdk._positions import PositionBook
 from sdk.dispatch import HandlerError, RecordingLogger, StrategySlot
 from sdk.events import Cancel, Event, Fill, Signal
-from sdk.positions import PositionBook
 from sdk.strategy import Strategy
 
 __all__ = ["RunResult", "run_strategy"]

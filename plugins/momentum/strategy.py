@@ -93,7 +93,7 @@ class Momentum(Strategy[MomentumConfig]):
 
     def on_trade(self, trade: Trade) -> None:
         if self.config.price_source == "trade":
-            self._observe(trade.symbol, trade.price)
+            self._observe(trade.symbol, trade.last_price)
 
     def on_tick(self, tick: Tick) -> None:
         if self.config.price_source == "tick":
