@@ -82,7 +82,7 @@ class Recorder(Strategy[StrategyConfig]):
         self.log.info("seen", n=self.seen, kind=kind, symbol=symbol, timestamp_ns=timestamp_ns, sequence=sequence,
                       data=data, digest=self.digest.hexdigest()[:16], limit=limit)
         if limit is not None:
-            self.emit(Signal(symbol, "buy", 0.001, order_type="limit", price=limit,
+            self.emit(Signal(symbol=symbol, side="buy", quantity=0.001, order_type="limit", price=limit,
                              metadata={"n": str(self.seen), "kind": kind}))
 
 
