@@ -77,7 +77,6 @@ class {cls}(Strategy[{cls}Config]):
     """Buys after the mid rises by min_move, sells after it falls by as much."""
 
     name = "{name}"
-    Config = {cls}Config
 
     def __init__(self, config: {cls}Config) -> None:
         super().__init__(config)
@@ -118,8 +117,13 @@ import pytest
 
 def tick(mid: float, seq: int) -> Tick:
     return Tick(
-        symbol="BTCUSDT", timestamp_ns=seq * 1_000_000, bid_price=mid - 0.5, bid_size=1.0, ask_price=mid + 0.5,
-        ask_size=1.0, sequence=seq,
+        symbol="BTCUSDT",
+        timestamp_ns=seq * 1_000_000,
+        bid_price=mid - 0.5,
+        bid_size=1.0,
+        ask_price=mid + 0.5,
+        ask_size=1.0,
+        sequence=seq,
     )
 
 

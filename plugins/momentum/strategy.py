@@ -79,7 +79,6 @@ class Momentum(Strategy[MomentumConfig]):
     """Buys fresh upward momentum and sells fresh downward momentum, within ``max_position``."""
 
     name: ClassVar[str] = "momentum"
-    Config = MomentumConfig
 
     def __init__(self, config: MomentumConfig) -> None:
         super().__init__(config)
