@@ -208,7 +208,7 @@ def _quote(event: MarketEvent, buy: bool, *, limit: bool) -> float | None:
         level = event.best_ask if buy else event.best_bid
         return None if level is None else level[0]
     if isinstance(event, Trade):
-        return event.price
+        return event.last_price
     if limit:
         return event.low if buy else event.high
     return event.open

@@ -165,7 +165,7 @@ class PriceIndicator(Indicator[T]):
 
     def update_trade(self, trade: Trade) -> T | None:
         """Add the trade's price."""
-        return self.update(trade.price)
+        return self.update(trade.last_price)
 
     def update_candle(self, candle: Candle, *, price: CandlePrice | None = None) -> T | None:
         """Add the candle's ``price`` (`CandlePrice`; by default its close, its high for `RollingHigh`
@@ -325,7 +325,7 @@ class ATR(Indicator[float]):
 
     def update_trade(self, trade: Trade) -> float | None:
         """Add the trade's price as high, low and close."""
-        return self.update(trade.price, trade.price, trade.price)
+        return self.update(trade.last_price, trade.last_price, trade.last_price)
 
     def reset(self) -> None:
         super().reset()
@@ -509,7 +509,7 @@ class VWAP(Indicator[float]):
 
     def update_trade(self, trade: Trade) -> float | None:
         """Add the trade's price and quantity."""
-        return self.update(trade.price, trade.quantity, trade.timestamp_ns)
+        return self.update(trade.last_price, trade.volume, trade.timestamp_ns)
 
     def update_candle(self, candle: Candle, *, price: CandlePrice = "hlc3") -> float | None:
         """Add the candle's volume at its ``price`` (the typical price by default); a candle

@@ -42,12 +42,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from sdk._codec import load_events
 from sdk._fills import FillModel, Matcher
-from sdk.codec import load_events
+from sdk._positions import PositionBook
 from sdk.dispatch import HandlerError, RecordingLogger, StrategySlot
 from sdk.errors import SdkError
 from sdk.events import Book, Cancel, Candle, Event, Fill, OrderUpdate, Position, Signal, Tick, Trade
-from sdk.positions import PositionBook
 from sdk.strategy import Strategy
 
 __all__ = ["FillModel", "RunResult", "run_strategy"]

@@ -291,7 +291,7 @@ class TestEvents:
 
     def test_trade_price(self) -> None:
         """update_trade uses the trade's price; VWAP also its quantity."""
-        trade = Trade(symbol="BTCUSDT", timestamp_ns=T0, price=101.0, quantity=3.0)
+        trade = Trade(symbol="BTCUSDT", timestamp_ns=T0, last_price=101.0, volume=3.0)
         assert EMA(period=1).update_trade(trade) == 101.0
         assert VWAP().update_trade(trade) == 101.0
 
@@ -303,7 +303,7 @@ class TestEvents:
         ticks = ATR(period=2)
         values = [ticks.update_tick(tick(m)) for m in (100.0, 101.0, 99.0)]
         assert values == [None, None, 1.5]
-        assert ATR(period=1).update_trade(Trade(symbol="X", timestamp_ns=T0, price=1.0, quantity=1.0)) is None
+        assert ATR(period=1).update_trade(Trade(symbol="X", timestamp_ns=T0, last_price=1.0, volume=1.0)) is None
 
     def test_atr_rejects_high_below_low(self) -> None:
         """high < low is a ValueError that gives both."""

@@ -44,7 +44,7 @@ def tick(i: int, bid: float, ask: float, *, symbol: str = "BTCUSDT", size: float
 
 
 def trade(i: int, price: float) -> Trade:
-    return Trade(symbol="BTCUSDT", timestamp_ns=T0 + i * S, price=price, quantity=0.5)
+    return Trade(symbol="BTCUSDT", timestamp_ns=T0 + i * S, last_price=price, volume=0.5)
 
 
 def candle(i: int, o: float, h: float, low: float, c: float) -> Candle:
