@@ -22,7 +22,8 @@ to (not including) the first event that could change one of the strategy's worki
 paper venue says which symbols, and from when), at most ``chunk_events``; the runner cuts it after
 the first event that made output (``cut_on_output``). So a strategy runs ahead freely through
 events that cannot touch its orders, and never sees an event that follows one of its decisions
-before the host has acted on that decision and told it the outcome. A runner that dies with a batch
+before the host has acted on that decision and told it the outcome: a lane whose output the host
+has not reached yet (another lane is behind it) is held, and gets nothing until the host acts. A runner that dies with a batch
 in flight has answered none of it: its replacement gets the same batch (no simulated time passes
 while a strategy restarts), so a strategy that crashes on an event crashes on it again until its
 breaker holds it open, as it would live.
@@ -80,7 +81,7 @@ def mark_price(event: MarketEvent) -> float | None:
         case Tick():
             return (event.bid_price + event.ask_price) / 2
         case Trade():
-            return event.price
+            return event.last_price
         case Book():
             if event.bids and event.asks:
                 return (event.bids[0][0] + event.asks[0][0]) / 2
@@ -117,6 +118,8 @@ class _Lane:
     sent_end: int = 0  # the cursor once the whole batch is handled
     cut: tuple[int, int] = _INF  # where the last answer stopped (its output's position)
     size: int = 64  # market events to offer in its next batch (grows while batches run through uncut)
+    held: int = 0  # its outputs the host has not acted on yet: it sees nothing more until then
+    going: bool = False  # its runner went with a batch in flight; the breaker has not been told yet
     cut_ns: int = 0
 
     def wants(self, symbol: str) -> bool:
@@ -171,6 +174,8 @@ class BacktestDriver:
     def bind(self, engine: Engine) -> None:
         self._engine = engine
         engine.supervisor.use_lockstep(self)
+        if self._fill(1):  # simulated time starts at the data's first event, before any runner boots
+            self.clock.advance(self._event(0).timestamp_ns)
 
     def brokers(self) -> Mapping[str, bool]:
         return {}
@@ -244,6 +249,7 @@ class BacktestDriver:
     def lost(self, strategy_id: str) -> None:
         lane = self._lanes[strategy_id]
         lane.busy = False
+        lane.going = True
         lane.ready = []
         lane.sent_indices = []
         lane.size = 64  # the next runner gets the lost batch again, from its first event, in small batches
@@ -264,6 +270,7 @@ class BacktestDriver:
 
     def signals(self, strategy_id: str, signals: list[Signal], cancels: list[Cancel]) -> None:
         lane = self._lanes[strategy_id]
+        lane.held += 1
         heapq.heappush(self._outputs, _Output(lane.cut, strategy_id, lane.cut_ns, list(signals), list(cancels)))
 
     def strategy_down(self, strategy_id: str, reason: str) -> None:
@@ -302,7 +309,7 @@ class BacktestDriver:
         states = supervisor.states()
         dispatched = False
         for lane in self._lanes.values():
-            if lane.out or lane.busy or states.get(lane.id) is not StrategyState.RUNNING:
+            if lane.out or lane.busy or lane.held or states.get(lane.id) is not StrategyState.RUNNING:
                 continue
             if self._prepare(lane):
                 lane.busy = True
@@ -345,8 +352,8 @@ class BacktestDriver:
 
     def _frontier(self, lane: _Lane, state: StrategyState | None) -> tuple[int, int]:
         """The earliest timeline position at which the lane may still produce output."""
-        if lane.out or state in (StrategyState.OPEN, StrategyState.PAUSED, StrategyState.STOPPED):
-            return _INF
+        if lane.out or lane.held or state in (StrategyState.OPEN, StrategyState.PAUSED, StrategyState.STOPPED):
+            return _INF  # held: nothing more from it before the host acts on what it asked for
         if lane.busy or lane.waiting or state is not StrategyState.RUNNING:
             return (lane.cursor, 0)
         if self._block(lane) == lane.cursor and lane.cursor >= self._g:
@@ -398,6 +405,7 @@ class BacktestDriver:
             group.append(heapq.heappop(self._outputs))
         for output in group:
             lane = self._lanes[output.strategy]
+            lane.held -= 1
             if lane.out or states.get(output.strategy) is not StrategyState.RUNNING:
                 self.dropped_signals += len(output.signals)
                 continue
@@ -406,11 +414,14 @@ class BacktestDriver:
             await engine.execution.drain()
 
     def _answered(self, supervisor: Supervisor) -> bool:
-        """Every batch in flight answered (or its lane went down)."""
-        if not any(lane.busy for lane in self._lanes.values()):
-            return True
+        """Every batch in flight answered, or its runner gone and that failure charged to its breaker
+        (which reads the simulated clock: the host must not move it before)."""
         self._update_lanes(supervisor)
-        return not any(lane.busy for lane in self._lanes.values())
+        states = supervisor.states()
+        for lane in self._lanes.values():
+            if lane.going and states.get(lane.id) is not StrategyState.RUNNING:
+                lane.going = False
+        return not any(lane.busy or lane.going for lane in self._lanes.values())
 
     def _finished(self, supervisor: Supervisor) -> bool:
         states = supervisor.states()
