@@ -23,10 +23,10 @@ paper venue says which symbols, and from when), at most ``chunk_events``; the ru
 the first event that made output (``cut_on_output``). So a strategy runs ahead freely through
 events that cannot touch its orders, and never sees an event that follows one of its decisions
 before the host has acted on that decision and told it the outcome: a lane whose output the host
-has not reached yet (another lane is behind it) is held, and gets nothing until the host acts. A runner that dies with a batch
-in flight has answered none of it: its replacement gets the same batch (no simulated time passes
-while a strategy restarts), so a strategy that crashes on an event crashes on it again until its
-breaker holds it open, as it would live.
+has not reached yet (another lane is behind it) is held, and gets nothing until the host acts.
+A runner that dies with a batch in flight has answered none of it: its replacement gets the same
+batch (no simulated time passes while a strategy restarts), so a strategy that crashes on an event
+crashes on it again until its breaker holds it open, as it would live.
 
 Rounds. The driver works in rounds: hand every lane that has work a batch, wait until every batch
 is answered, then take host steps while the earliest thing on the timeline is earlier than every

@@ -190,8 +190,8 @@ class ExecutionEngine:
         self._calling: dict[str, int] = {}  # client order id -> venue calls about it on their way
         self._venue_up = asyncio.Event()  # set (and replaced) when the venue's connection comes back
         self._reconciling = False
-        self._pending_triggers: list[str] = []
-        self._placing = False  # the run loop is placing a batch it took from the queue  # asked for while a reconciliation ran: one more pass
+        self._pending_triggers: list[str] = []  # asked for while a reconciliation ran: one more pass
+        self._placing = False  # the run loop is placing a batch it took from the queue
 
     # ---------------------------------------------------------------- the supervisor's listener
 
