@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
@@ -37,6 +37,7 @@ from host.assembly import Engine
 from host.clock import ReplayClock
 from host.config import Config
 from host.risk.seams import FeedView
+from host.supervisor.capture import CaptureRecord
 from host.supervisor.managed import StrategyState, StrategyStatus
 from host.supervisor.supervisor import Supervisor
 from sdk.events import Event, Fill, OrderUpdate, Position, Timer
@@ -46,6 +47,7 @@ __all__ = ["ReplaySource", "RunReport", "StrategyReport", "run_replay", "summary
 log = structlog.get_logger("host.replay")
 
 _DRAIN_S = 30.0
+_CAPTURES = "strategy-engine-captures"  # where a replay on a temporary ledger keeps its crash captures
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class RunReport:
     strategies: list[StrategyReport]
     equity: float
     initial_balance: float
+    captures: list[CaptureRecord] = field(default_factory=list)  # crash captures written during the run
 
     def strategy(self, strategy_id: str) -> StrategyReport:
         return next(r for r in self.strategies if r.status.id == strategy_id)
@@ -184,7 +187,11 @@ def report(engine: Engine, events: int, seconds: float) -> RunReport:
         )
         for status in engine.supervisor.status()
     ]
-    return RunReport(events, seconds, engine.execution.mode, strategies, book.equity(), book.initial_balance)
+    supervisor = engine.supervisor
+    written = [r for r in supervisor.capture_records() if r.time >= supervisor.captures.opened]
+    return RunReport(
+        events, seconds, engine.execution.mode, strategies, book.equity(), book.initial_balance, written[::-1]
+    )
 
 
 async def run_replay(
@@ -208,7 +215,7 @@ async def run_replay(
         app = compose(
             config, source, clock=clock, venue_kind=None if config.engine.mode == "observation" else "paper",
             ledger_path=ledger_path or Path(scratch) / "ledger.sqlite", root=root, config_path=config_path, http=http,
-            real_time=False,
+            real_time=False, capture_dir=None if ledger_path else Path(tempfile.gettempdir()) / _CAPTURES,
         )  # fmt: skip
         await app.run(stop)
     assert source.report is not None, "the replay source reports when it ends"
@@ -248,6 +255,8 @@ def summary(report: RunReport, out: TextIO = sys.stdout) -> None:
             out.write(f"\n{r.status.id}: rejected by {reasons}")
         if r.status.last_error:
             out.write(f"\n{r.status.id}: last error: {r.status.last_error}")
+    for capture in report.captures:
+        out.write(f"\ncapture ({capture.kind}) of {capture.strategy}: {capture.path}")
     pnl = report.equity - report.initial_balance
     out.write(f"\n\nequity {report.equity:,.2f} (P&L {pnl:+,.2f} on {report.initial_balance:,.2f})\n")
 

@@ -33,6 +33,7 @@ from host.clock import Clock, SystemClock
 from host.link import LinkServer, Wakeup
 from host.router import Outbox
 from host.session import DeadlineMissed, ProtocolViolation, RunnerLost, SessionError
+from host.supervisor.capture import CaptureSubject, StrategyCapture
 from host.supervisor.control import Control
 from host.supervisor.fairshare import CpuBudget, QuotaStrikes
 from host.supervisor.judging import ResultJudge
@@ -84,7 +85,9 @@ class ManagedStrategy:
         state_store: StateStore | None = None,
         notify: Callable[[], None] = lambda: None,
         clock: Clock | None = None,
+        capture: StrategyCapture | None = None,
     ) -> None:
+        self._capture = capture  # crash capture (host.supervisor.capture): the last events sent, kept per runner
         self._notify = notify  # the supervisor's "something changed": state, queue taken, idle
         self.definition = definition
         self.settings = settings
@@ -241,6 +244,9 @@ class ManagedStrategy:
             cpu_share=self._cpu.measured() if self._cpu is not None and runner is not None else None,
         )  # fmt: skip
 
+    def capture_memory(self) -> int:
+        return self._capture.ring.memory_bytes() if self._capture is not None else 0
+
     # ---------------------------------------------------------------- the loop
 
     async def run(self) -> None:
@@ -289,6 +295,8 @@ class ManagedStrategy:
             self._runner = None
             await self._runners.end(runner, "stopped")
             return None
+        if self._capture is not None:
+            self._capture.started(restore.get(self.id, b""))
         self.breaker.runner_started()
         self._fresh_budgets()
         self.state = StrategyState.RUNNING
@@ -372,6 +380,8 @@ class ManagedStrategy:
         if new is None:
             return old
         self._runner, self.definition = new.runner, new.definition
+        if self._capture is not None:
+            self._capture.started(new.restored.get(self.id, b""))
         self._deliver_positions()  # the new runner's context starts empty; queued events stay queued
         return new.runner
 
@@ -402,6 +412,8 @@ class ManagedStrategy:
     async def _call(self, runner: Runner, items: list[bytes]) -> bool:
         """Send one batch and judge its result; False when the runner had to go."""
         deadline = self.settings.deadline(len(items))
+        if self._capture is not None:
+            self._capture.sent(items)
         try:
             result = await runner.session.call(b"".join(items), len(items), deadline)
         except DeadlineMissed as missed:
@@ -421,6 +433,9 @@ class ManagedStrategy:
         self.metrics.latency_us.observe(rtt_ns / 1000)
         self.metrics.processing_us.observe(result.compute_ns / 1000)
         decision = self._judge.judge(result)
+        failure = self._capture.answered(self.id, result) if self._capture is not None else None
+        if failure is not None and self._capture is not None:  # after the signals went on, never holding them up
+            await self._capture.capture(self._subject(), failure)
         if isinstance(decision, Continue):
             return True
         await self._act(runner, decision)
@@ -430,6 +445,10 @@ class ManagedStrategy:
         if self._unacked:
             sent = {id(item) for item in items}
             self._unacked = [item for item in self._unacked if id(item) not in sent]
+
+    def _subject(self) -> CaptureSubject:
+        d = self.definition
+        return CaptureSubject(d.id, d.plugin, d.name, d.params, self.settings.plugins_dir.resolve())
 
     def _serving(self) -> bool:
         return self.state is StrategyState.RUNNING and not self._control.closing
@@ -444,6 +463,8 @@ class ManagedStrategy:
             err = explain_loss(err, runner.process)
         if isinstance(err, RunnerLost) and err.returncode is not None:
             self.stats.last_exit = describe_exit(err.returncode)
+        if self._capture is not None and kind in (FailureKind.TIMEOUT, FailureKind.CRASH):
+            await self._capture.lost(self._subject(), kind.value, str(err), list(runner.process.tail))
         await self._replace(runner, kind, str(err))
 
     async def _replace(self, runner: Runner, kind: FailureKind, reason: str) -> None:

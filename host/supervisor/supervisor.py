@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -33,6 +34,7 @@ import structlog
 from host.clock import Clock, SystemClock
 from host.link import LinkServer
 from host.router import Router, Subscription
+from host.supervisor.capture import CaptureRecord, CaptureStore, StrategyCapture
 from host.supervisor.cpuwatch import cpu_seconds
 from host.supervisor.managed import (
     ManagedStrategy,
@@ -114,6 +116,7 @@ class Supervisor:
         self._closed = asyncio.Event()
         self._changed = asyncio.Event()
         self.started = asyncio.Event()
+        self.captures = CaptureStore(settings.capture, time.time_ns)  # capture files are named by wall-clock time
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -150,10 +153,11 @@ class Supervisor:
 
     def _start(self, definition: StrategyDefinition) -> ManagedStrategy:
         assert self._group is not None, "strategies start inside run()"
+        meter = self.metrics.for_strategy(definition.id)
         managed = ManagedStrategy(
             definition, self.settings, self.link, CircuitBreaker(self.breaker_policy, self.clock),
-            self.listener, self.metrics.for_strategy(definition.id), self.state_store, notify=self.notify,
-            clock=self.clock,
+            self.listener, meter, self.state_store, notify=self.notify, clock=self.clock,
+            capture=StrategyCapture(self.captures, self.clock, meter.capture_written),
         )  # fmt: skip
         self._managed[definition.id] = managed
         self.router.set(definition.id, Subscription(symbols=definition.symbols))
@@ -240,6 +244,14 @@ class Supervisor:
 
     def status(self) -> list[StrategyStatus]:
         return [managed.status() for managed in self._managed.values()]
+
+    def capture_records(self) -> list[CaptureRecord]:
+        """Crash captures written (newest first; see host.supervisor.capture)."""
+        return self.captures.records()
+
+    def capture_memory(self) -> int:
+        """Bytes the strategies' capture rings hold (an event shared by several rings counted in each)."""
+        return sum(m.capture_memory() for m in self._managed.values())
 
     def strategy(self, strategy_id: str) -> StrategyStatus:
         return self._get(strategy_id).status()
