@@ -243,7 +243,8 @@ def compose(
     ``venue_kind`` is "grpc", "paper" or None (observation). ``root`` resolves a relative
     ``engine.pluginsDir``; ``config_path`` is the file the config watcher follows (None: no file).
     ``real_time`` False (a replay, paced by backpressure: every runner is meant to run flat out)
-    turns the per-runner CPU budget off; it shares the machine's cores in wall-clock time.
+    turns the per-runner CPU budget off; it shares the machine's cores in wall-clock time. It also
+    turns off the supervisor's live timer task: the run's own driver fires timers on its clock.
     Crash captures go to ``engine.captureDir``, else ``capture_dir``, else a ``captures`` folder
     beside the ledger.
     """
@@ -253,8 +254,8 @@ def compose(
         supervision = dataclasses.replace(
             supervision, capture=dataclasses.replace(supervision.capture, directory=directory)
         )
-    if not real_time:
-        supervision = dataclasses.replace(supervision, cpu_share=0.0)
+    if not real_time:  # simulated time: its driver fires the timers (supervisor.timers), not the wall clock
+        supervision = dataclasses.replace(supervision, cpu_share=0.0, live_timers=False)
     engine = build(config, definitions(config), supervision, policy, ledger_path=ledger_path, clock=clock,
                    venue_kind=venue_kind, feed=source.feed)  # fmt: skip
     source.bind(engine)

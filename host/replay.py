@@ -5,7 +5,11 @@ settled (Ready, or held open by a boot error), then hands each event to the engi
 advancing the ``ReplayClock`` to the event's time first, so reference prices, UTC days and rate
 windows follow the recording. Market data goes through ``Engine.on_market`` (books and the paper
 venue's matching, then the strategies); recorded fills, positions, order updates and timers go to
-the strategy they name. The replay is paced by backpressure, never by a clock and never by conflation: every
+the strategy they name. Before each event, every timer strategies scheduled that is due by its
+time fires (``Supervisor.fire_timers``), in due order, the clock advanced to each one's time; a
+timer due after the last event never fires. Timer requests reach the host with batch results,
+which lag the feed (see below), so a timer due within that lag fires at the next event handed out,
+stamped with its due time. The replay is paced by backpressure, never by a clock and never by conflation: every
 32 events it waits while a running strategy has more than ``max_lag_events`` queued, so every
 strategy sees every event it subscribed to. At the end it waits until every strategy has answered
 everything queued for it and the order path is drained, then takes the ``RunReport``.
@@ -135,6 +139,7 @@ class ReplaySource:
         for event in self.events:
             if self._closed:
                 break
+            supervisor.fire_timers(event.timestamp_ns, clock.advance)  # timers due by now first, each at its time
             clock.advance(event.timestamp_ns)
             if isinstance(event, (Fill, Position, Timer, OrderUpdate)):
                 for strategy_id in _owners(supervisor, event):
@@ -163,6 +168,9 @@ class ReplaySource:
         await supervisor.until(
             lambda: self._closed or all(s.state is not StrategyState.STARTING for s in supervisor.status())
         )
+        # and has answered what it was sent so far (its on_start outputs: timers asked for there are
+        # in the schedule before the first event)
+        await supervisor.until(lambda: self._closed or supervisor.quiescent())
 
 
 def _owners(supervisor: Supervisor, event: Fill | Position | Timer | OrderUpdate) -> list[str]:

@@ -188,7 +188,7 @@ def reproduce(capture: Capture, plugins_dir: Path | None = None, into: Reproduct
         raise PluginNotBuilt(str(err)) from err
     reproduction.result = run_strategy(
         strategy, _counted(reproduction), strategy_id=capture.strategy_id, restore=capture.restore,
-        raise_errors=True, positions_from_fills=False,
+        raise_errors=True, positions_from_fills=False, drive_timers=False,
     )  # fmt: skip
     return reproduction
 

@@ -19,11 +19,13 @@ timestamp_ns=...)``.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
+from sdk._timers import TimerBook, TimerRejected
 from sdk.codec import load_events
 from sdk.dispatch import HandlerError, RecordingLogger, StrategySlot
 from sdk.events import Cancel, Event, Fill, Signal
@@ -54,28 +56,66 @@ def run_strategy(
     restore: bytes = b"",
     raise_errors: bool = True,
     positions_from_fills: bool = True,
+    drive_timers: bool = True,
+    until_ns: int | None = None,
 ) -> RunResult:
-    """Start the strategy, deliver every event it wants, stop it and return what it did."""
+    """Start the strategy, deliver every event it wants, stop it and return what it did.
+
+    Timers the strategy schedules (``every``, ``at``) fire by event time, as in a replay: before
+    each event, every timer due by its time (``sdk._timers.TimerBook``); after the last event, those
+    due by ``until_ns`` (a quiet market until then). ``drive_timers=False`` fires none (the events
+    carry the timers, as a crash capture's do).
+    """
     source = load_events(events) if isinstance(events, (str, Path)) else events
     logger = RecordingLogger()
     numbers = itertools.count(1)
     slot = StrategySlot(strategy_id, strategy, logger, new_id=lambda: f"order-{next(numbers)}")
     book = PositionBook(strategy_id)
     result = RunResult(logs=logger.records)
-    _settle(result, slot, slot.start(restore), -1, raise_errors)
+    timers = TimerBook() if drive_timers else None
+    settle = functools.partial(_settled, result, slot, raise_errors, timers)
+    settle(slot.start(restore), -1)
     for index, event in enumerate(source):
+        _fire(timers, slot, settle, event.timestamp_ns, index)
         if not slot.wants(event):
             continue
-        _settle(result, slot, slot.deliver(event), index, raise_errors)
+        settle(slot.deliver(event), index)
         if positions_from_fills and isinstance(event, Fill):
-            _settle(result, slot, slot.deliver(book.apply_fill(event)), index, raise_errors)
+            settle(slot.deliver(book.apply_fill(event)), index)
+    if until_ns is not None:
+        _fire(timers, slot, settle, until_ns, -1)
     saved = slot.save()
     if isinstance(saved, HandlerError):
-        _settle(result, slot, saved, -1, raise_errors)
+        settle(saved, -1)
     else:
         result.state = saved
-    _settle(result, slot, slot.stop(), -1, raise_errors)
+    settle(slot.stop(), -1)
     return result
+
+
+def _fire(
+    timers: TimerBook | None, slot: StrategySlot, settle: Callable[[HandlerError | None, int], None], now_ns: int,
+    index: int,
+) -> None:  # fmt: skip
+    for _, timer in timers.step(now_ns) if timers is not None else ():
+        settle(slot.deliver(timer), index)
+
+
+def _settled(
+    result: RunResult, slot: StrategySlot, raise_errors: bool, timers: TimerBook | None, error: HandlerError | None,
+    index: int,
+) -> None:  # fmt: skip
+    """``_settle``, and the timer requests of the handler applied (a refused one is a ``bad_signal`` error)."""
+    _settle(result, slot, error, index, raise_errors)
+    for request in slot.drain_timers():
+        if timers is None:
+            continue
+        try:
+            timers.apply(slot.strategy_id, request)
+        except TimerRejected as err:
+            if raise_errors:
+                raise
+            result.errors.append(HandlerError(slot.strategy_id, "timer", "bad_signal", str(err), ""))
 
 
 def _settle(result: RunResult, slot: StrategySlot, error: HandlerError | None, index: int, raise_errors: bool) -> None:

@@ -54,6 +54,7 @@ from host.supervisor.strategy_logs import StrategyLogRelay
 from host.supervisor.swap import HotSwap
 from protocol import wire
 from protocol.exitcodes import describe_exit
+from sdk._timers import TimerBook
 
 # The data types live in host.supervisor.status (SpawnFailed in host.supervisor.runners); they are
 # re-exported here for the callers that think of them as the managed strategy's.
@@ -86,7 +87,9 @@ class ManagedStrategy:
         notify: Callable[[], None] = lambda: None,
         clock: Clock | None = None,
         capture: StrategyCapture | None = None,
+        timers: TimerBook | None = None,
     ) -> None:
+        self._timers = timers  # the supervisor's schedule; this strategy's entries are its serving runner's
         self._capture = capture  # crash capture (host.supervisor.capture): the last events sent, kept per runner
         self._notify = notify  # the supervisor's "something changed": state, queue taken, idle
         self.definition = definition
@@ -96,7 +99,9 @@ class ManagedStrategy:
         self.metrics = metrics
         self.outbox = Outbox(settings.outbox_capacity)
         self.stats = StrategyStats()
-        self._judge = ResultJudge(definition.id, settings, self.stats, metrics, breaker, listener, self._serving)
+        self._judge = ResultJudge(
+            definition.id, settings, self.stats, metrics, breaker, listener, self._serving, timers=timers
+        )
         clock = clock or SystemClock()
         limiter = LogRateLimiter(settings.log_rate, clock)
         self.logs = StrategyLogRelay(definition.id, definition.plugin, limiter, metrics)
@@ -112,6 +117,7 @@ class ManagedStrategy:
         self._runner: Runner | None = None
         self._idle = False
         self._unacked: list[bytes] = []
+        self._collect = False  # a new runner's on_start outputs (signals, timers) are still to be fetched
 
     @property
     def id(self) -> str:
@@ -281,6 +287,7 @@ class ManagedStrategy:
 
     async def _boot(self, definition: StrategyDefinition, restore: Mapping[str, bytes]) -> Runner | None:
         self.state = StrategyState.STARTING
+        self._new_runner()
         try:
             runner = await self._runners.load(definition)
             self._runner = runner
@@ -319,6 +326,13 @@ class ManagedStrategy:
         kind, reason = boot_failure(err, self.settings.handshake_timeout_s)
         self.stats.last_error = reason
         await self._failed(kind, reason)
+
+    def _new_runner(self) -> None:
+        """Timers belong to the runner that asked for them: a new one schedules its own in on_start, whose
+        outputs are fetched with an empty batch right after it serves (nothing else may be queued)."""
+        if self._timers is not None:
+            self._timers.drop(self.id)
+        self._collect = True
 
     def _fresh_budgets(self) -> None:
         """A new runner starts with nothing charged against it: charges pending were the old one's."""
@@ -362,10 +376,11 @@ class ManagedStrategy:
                 continue
             items = self.outbox.take(self.settings.max_batch_events)
             self._notify()
-            if not items:
+            if not items and not self._collect:
                 if not await self._idle_wait(runner):
                     return
                 continue
+            self._collect = False
             if not await self._call(runner, items):
                 return
         if self._runner is not None:
@@ -380,6 +395,7 @@ class ManagedStrategy:
         if new is None:
             return old
         self._runner, self.definition = new.runner, new.definition
+        self._new_runner()
         if self._capture is not None:
             self._capture.started(new.restored.get(self.id, b""))
         self._deliver_positions()  # the new runner's context starts empty; queued events stay queued

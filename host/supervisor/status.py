@@ -162,6 +162,8 @@ class SupervisionSettings:
     strays: StrayPolicy = field(default_factory=StrayPolicy)  # unasked-for runner messages before a charge
     data_lane: str = "socket"  # batches on a socket pair per runner ("socket") or on the gRPC stream ("grpc")
     capture: CapturePolicy = field(default_factory=CapturePolicy)  # crash capture (host.supervisor.capture)
+    live_timers: bool = True  # the supervisor fires timers on the wall clock (False: a replay or backtest does)
+    timer_limit: int = 100  # timers one strategy may have scheduled at once; more is a bad_signal error
 
     def deadline(self, events: int) -> float:
         """A batch of ``events`` must be answered within the allowance plus the per-event budget."""
