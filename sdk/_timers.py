@@ -115,6 +115,7 @@ class TimerBook:
         self._unanchored: set[tuple[str, str]] = set()
         self._next: int | None = None
         self.skipped: dict[tuple[str, str], int] = {}  # periods of a repeating timer never fired, by (owner, name)
+        self.last_skipped: list[tuple[str, str, int]] = []  # (owner, name, periods) skipped by the last due()
 
     def __len__(self) -> int:
         return len(self._timers)
@@ -164,6 +165,7 @@ class TimerBook:
             self._anchor(now_ns)
         if self._next is None or now_ns < self._next:
             return []
+        self.last_skipped = []
         fired: list[tuple[int, str, str]] = []
         for key, timer in list(self._timers.items()):
             if timer.next_ns > now_ns:
@@ -175,6 +177,7 @@ class TimerBook:
             periods = (now_ns - timer.next_ns) // timer.every_ns  # whole periods past the one due
             if periods:
                 self.skipped[key] = self.skipped.get(key, 0) + periods
+                self.last_skipped.append((*key, periods))
             at = timer.next_ns + periods * timer.every_ns
             fired.append((at, *key))
             timer.next_ns = at + timer.every_ns

@@ -442,7 +442,7 @@ class ManagedStrategy:
             await self._lost(runner, FailureKind.PROTOCOL, flood)
             return False
         self._acked(items)
-        self.stats.batches += 1
+        self.stats.batches += 1 if items else 0  # the empty one fetching on_start's outputs is not an event batch
         self.stats.events_sent += len(items)
         rtt_ns = runner.session.stats.last_rtt_ns
         self.stats.latency_ns.append(rtt_ns)

@@ -178,7 +178,10 @@ class Supervisor:
         clock there). A timer of a strategy not running now is dropped with the firing: its next
         runner schedules its own.
         """
-        fired = self.timers.due(now_ns) if self.settings.live_timers else list(self.timers.step(now_ns))
+        live = self.settings.live_timers
+        fired = self.timers.due(now_ns) if live else list(self.timers.step(now_ns))
+        for owner, name, periods in self.timers.last_skipped if live and fired else ():
+            log.warning("timer_periods_skipped", strategy=owner, timer=name, skipped=periods)
         for owner, timer in fired:
             managed = self._managed.get(owner)
             if managed is None or managed.state is not StrategyState.RUNNING:

@@ -208,3 +208,12 @@ class TestWire:
         from protocol import wire
 
         assert wire.timer_request_from_pb(wire.timer_request_to_pb(request_)) == request_
+
+
+def test_last_skipped_names_what_the_latest_due_skipped() -> None:
+    book = TimerBook()
+    book.apply("s", every("beat", 1.0))
+    book.due(T0 + 3 * S)
+    assert book.last_skipped == [("s", "beat", 2)]
+    book.due(T0 + 4 * S)
+    assert book.last_skipped == []
