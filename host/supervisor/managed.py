@@ -16,6 +16,11 @@ batch; ``fairshare`` judges the runner's CPU use (``sample_cpu``, called by the 
 sampler) and its orders' quota rejections (``over_quota``, reported by the execution engine).
 The loop acts on a pending swap, on requests and on charges only between batches.
 
+Crash capture and timers (each a few hooks): the events sent to the serving runner are kept in
+its capture ring (``host.supervisor.capture``), written out when it raises, misses a deadline or
+crashes; a new runner drops the strategy's timers from the supervisor's schedule and gets one empty
+batch right after it serves, which brings back what its ``on_start`` asked for (timers, signals).
+
 Reliability. Market data is conflated per (symbol, type) in the bounded outbox; fills, positions
 and timers are never dropped: an item that was in flight when the runner died is queued again
 for the replacement. Cancel-on-disconnect: the listener's ``strategy_down`` runs before any

@@ -150,6 +150,17 @@ class TestLiveSupervisor:
         finally:
             await closed(supervisor, task)
 
+    async def test_a_paused_strategys_timers_are_dropped_when_they_fall_due(self, tmp_path: Path) -> None:
+        """No firing reaches a strategy that is not running: its schedule goes (resume starts a new runner)."""
+        supervisor, listener, task = await running(tmp_path, seconds=0.1)
+        try:
+            await wait_until(lambda: len(fired(listener)) >= 1, 10)
+            supervisor.pause("t")
+            await wait_until(lambda: supervisor.timers.names("t") == [], 10)
+            assert supervisor.strategy("t").state is StrategyState.PAUSED
+        finally:
+            await closed(supervisor, task)
+
     async def test_more_timers_than_the_limit_is_a_bad_signal_error(self, tmp_path: Path) -> None:
         """Past timer_limit (10 here, with beat and pid-) the request is refused and charged as bad_signal."""
         supervisor, _, task = await running(tmp_path, seconds=60.0, greedy=9)
