@@ -366,20 +366,34 @@ class BatchResult(_message.Message):
     def __init__(self, seq: _Optional[int] = ..., outputs: _Optional[_Iterable[_Union[StrategyOutput, _Mapping]]] = ..., compute_ns: _Optional[int] = ...) -> None: ...
 
 class StrategyOutput(_message.Message):
-    __slots__ = ("strategy", "signals", "cancels", "errors", "compute_ns", "events")
+    __slots__ = ("strategy", "signals", "cancels", "errors", "compute_ns", "events", "timers")
     STRATEGY_FIELD_NUMBER: _ClassVar[int]
     SIGNALS_FIELD_NUMBER: _ClassVar[int]
     CANCELS_FIELD_NUMBER: _ClassVar[int]
     ERRORS_FIELD_NUMBER: _ClassVar[int]
     COMPUTE_NS_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
+    TIMERS_FIELD_NUMBER: _ClassVar[int]
     strategy: str
     signals: _containers.RepeatedCompositeFieldContainer[Signal]
     cancels: _containers.RepeatedCompositeFieldContainer[Cancel]
     errors: _containers.RepeatedCompositeFieldContainer[Error]
     compute_ns: int
     events: int
-    def __init__(self, strategy: _Optional[str] = ..., signals: _Optional[_Iterable[_Union[Signal, _Mapping]]] = ..., cancels: _Optional[_Iterable[_Union[Cancel, _Mapping]]] = ..., errors: _Optional[_Iterable[_Union[Error, _Mapping]]] = ..., compute_ns: _Optional[int] = ..., events: _Optional[int] = ...) -> None: ...
+    timers: _containers.RepeatedCompositeFieldContainer[TimerRequest]
+    def __init__(self, strategy: _Optional[str] = ..., signals: _Optional[_Iterable[_Union[Signal, _Mapping]]] = ..., cancels: _Optional[_Iterable[_Union[Cancel, _Mapping]]] = ..., errors: _Optional[_Iterable[_Union[Error, _Mapping]]] = ..., compute_ns: _Optional[int] = ..., events: _Optional[int] = ..., timers: _Optional[_Iterable[_Union[TimerRequest, _Mapping]]] = ...) -> None: ...
+
+class TimerRequest(_message.Message):
+    __slots__ = ("name", "every_ns", "at_ns", "anchor_ns")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    EVERY_NS_FIELD_NUMBER: _ClassVar[int]
+    AT_NS_FIELD_NUMBER: _ClassVar[int]
+    ANCHOR_NS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    every_ns: int
+    at_ns: int
+    anchor_ns: int
+    def __init__(self, name: _Optional[str] = ..., every_ns: _Optional[int] = ..., at_ns: _Optional[int] = ..., anchor_ns: _Optional[int] = ...) -> None: ...
 
 class Signal(_message.Message):
     __slots__ = ("symbol", "side", "order_type", "quantity", "price", "stop_price", "time_in_force", "priority", "max_slippage", "confidence", "metadata", "slot", "timestamp_ns", "client_order_id")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine_proto import strategy_pb2 as pb
+from sdk._timers import TimerRequest
 from sdk._unchecked import unchecked
 from sdk.events import (
     Book,
@@ -39,6 +40,8 @@ __all__ = [
     "event_to_pb",
     "signal_from_pb",
     "signal_to_pb",
+    "timer_request_from_pb",
+    "timer_request_to_pb",
 ]
 
 _SIDE_TO_PB = {Side.BUY: pb.BUY, Side.SELL: pb.SELL}
@@ -308,3 +311,18 @@ def cancel_to_pb(cancel: Cancel) -> pb.Cancel:
 
 def cancel_from_pb(message: pb.Cancel) -> Cancel:
     return Cancel(symbol=message.symbol, slot=message.slot)
+
+
+# ---------------------------------------------------------------- timers: runner -> host
+
+
+def timer_request_to_pb(request: TimerRequest) -> pb.TimerRequest:
+    return pb.TimerRequest(
+        name=request.name, every_ns=request.every_ns, at_ns=request.at_ns, anchor_ns=request.anchor_ns
+    )
+
+
+def timer_request_from_pb(message: pb.TimerRequest) -> TimerRequest:
+    """The request a runner sent, as it says it; ``TimerBook.apply`` checks it (the runner is untrusted)."""
+    at = message.at_ns if message.HasField("at_ns") else None
+    return TimerRequest(name=message.name, every_ns=message.every_ns, at_ns=at, anchor_ns=message.anchor_ns)

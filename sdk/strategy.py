@@ -17,7 +17,9 @@ time, never concurrently. They ask for orders with ``self.emit(Signal(...))`` (w
 order's client order id) and ``self.cancel(symbol, slot)``, and hear what became of each order in
 ``on_order``, by that id. They read the time with ``self.now_ns`` (the time of the event being
 handled, so a backtest is deterministic) and their positions with ``self.position(symbol)``, as
-the host's books hold them. Strategy code never reads the wall clock or opens sockets itself.
+the host's books hold them. They schedule named timers with ``self.every(name, seconds)`` and
+``self.at(name, timestamp_ns)`` (``on_timer`` receives them) and drop one with
+``self.cancel_timer(name)``. Strategy code never reads the wall clock or opens sockets itself.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import typing
 from typing import Any, ClassVar, Generic, Mapping, Protocol, TypeVar
 
+from sdk._timers import TimerRequest
 from sdk.config import StrategyConfig
 from sdk.errors import SdkError
 from sdk.events import Book, Cancel, Candle, Event, Fill, OrderUpdate, Position, Signal, Tick, Timer, Trade
@@ -55,6 +58,7 @@ class Context(Protocol):
     def cancel(self, cancel: Cancel) -> None: ...
     def position(self, symbol: str) -> Position | None: ...
     def positions(self) -> Mapping[str, Position]: ...
+    def timer(self, request: TimerRequest) -> None: ...
 
 
 class Strategy(Generic[C]):
@@ -121,6 +125,26 @@ class Strategy(Generic[C]):
 
     def position(self, symbol: str) -> Position | None:
         return self.context.position(symbol)
+
+    def every(self, name: str, seconds: float) -> None:
+        """Fire ``on_timer(Timer(name=name, ...))`` every ``seconds`` of engine time from now.
+
+        Periods count from the time of the event being handled (from the first event after, when
+        asked in ``on_start``), without drift; one that falls behind fires once for the periods it
+        missed. Scheduling a ``name`` again replaces it. Live the host fires it on its clock, in a
+        replay on the replay's, in ``sdk.testing`` by event time. Timers belong to the runner that
+        asked: after a restart or a hot reload ``on_start`` must schedule them again. At most 100
+        per strategy.
+        """
+        self.context.timer(TimerRequest.every(name, seconds, self.context.now_ns()))
+
+    def at(self, name: str, timestamp_ns: int) -> None:
+        """Fire ``on_timer`` once at ``timestamp_ns`` (Unix epoch ns, engine time); a time passed fires at once."""
+        self.context.timer(TimerRequest.at(name, timestamp_ns))
+
+    def cancel_timer(self, name: str) -> None:
+        """Drop the timer ``name`` (nothing happens when there is none)."""
+        self.context.timer(TimerRequest.cancelling(name))
 
     def position_quantity(self, symbol: str) -> float:
         """Signed position in ``symbol`` (0.0 when flat or unknown)."""

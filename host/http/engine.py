@@ -109,6 +109,8 @@ def build_status(
         "risk": engine.execution.risk.status().as_dict(),
         "reloads": _reloads(reloader),
         "strategies": [_strategy(engine, s) for s in statuses],
+        "captures": [record.as_dict() for record in engine.supervisor.capture_records()],
+        "capture_ring_bytes": engine.supervisor.capture_memory(),
     }
 
 

@@ -156,8 +156,9 @@ class TestStatus:
         status = reply.data
         assert set(status) == {
             "mode", "active_strategies", "signal_queue_size", "uptime_s", "brokers", "venue", "last_reconcile",
-            "venue_positions", "controls", "risk", "reloads", "strategies",
+            "venue_positions", "controls", "risk", "reloads", "strategies", "captures", "capture_ring_bytes",
         }  # fmt: skip
+        assert status["captures"] == [] and status["capture_ring_bytes"] >= 0
         assert (status["brokers"], status["venue"]) == ([], {"kind": "paper"})  # hand-fed: no broker connection
         assert status["venue_positions"] == {
             "settle_s": 0.25, "checked": 0, "agreed": 0, "disagreed": 0, "pending": 0, "mismatched_now": 0,
