@@ -1,12 +1,11 @@
 """Strategy Engine SDK: what strategy authors import.
 
-The public API is exactly the names below (``sdk.__all__``) and the modules ``sdk.testing``
-(running a strategy in a unit test, no server) and ``sdk.indicators`` (rolling-window building
-blocks). Import them from here: ``from sdk import Strategy, Signal, Side``. Every other module
-is the engine's: ``sdk.events``, ``sdk.config``, ``sdk.strategy``, ``sdk.errors``, ``sdk.hooks``
-and ``sdk.dispatch`` are where these names are defined and what the engine's runner uses; the
-underscored ones (``sdk._codec``, ``sdk._positions``, ...) are internals. They may change in
-any release; the names here change only with the major version (see sdk/README.md).
+The public API is exactly the names below, which this package exports, and the modules
+``sdk.testing`` (running a strategy in a unit test, no server) and ``sdk.indicators``
+(rolling-window building blocks). Import them from here: ``from sdk import Strategy, Signal,
+Side``. The package's other modules are the engine's own, where these names are defined and what
+the engine's runner uses; underscored ones are internals. They may change in any release; the
+names here change only with the major version (sdk/README.md says what is promised).
 
 Strategy: ``Strategy`` (subclass it as ``Strategy[MyConfig]``), ``StrategyConfig``, ``Context``,
 ``StrategyLogger``.
