@@ -99,10 +99,11 @@ MY_STRAT = "  my_strat:\n    symbols: [BTCUSDT]\n    parameters:\n      quantity
 
 class TestVersion:
     def test_prints_the_version(self, tmp_path: Path) -> None:
-        """--version names the program and its version and exits 0."""
+        """--version names the program, its version, the SDK's and the strategy protocol's, and exits 0."""
         result = cli("--version", cwd=tmp_path)
         assert result.returncode == 0
         assert result.stdout.startswith("strategy-engine ")
+        assert result.stdout.rstrip().endswith("(SDK 1.0.0, strategy protocol 1.0)")
 
 
 class TestRun:
