@@ -31,6 +31,7 @@ class BootFailureKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PLUGIN_LOAD: _ClassVar[BootFailureKind]
     CONFIG: _ClassVar[BootFailureKind]
     STRATEGY_START: _ClassVar[BootFailureKind]
+    PROTOCOL_VERSION: _ClassVar[BootFailureKind]
 
 class Side(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -76,6 +77,7 @@ BOOT_FAILURE_KIND_UNSPECIFIED: BootFailureKind
 PLUGIN_LOAD: BootFailureKind
 CONFIG: BootFailureKind
 STRATEGY_START: BootFailureKind
+PROTOCOL_VERSION: BootFailureKind
 SIDE_UNSPECIFIED: Side
 BUY: Side
 SELL: Side
@@ -320,18 +322,22 @@ class StrategyInfo(_message.Message):
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., plugin: _Optional[str] = ..., symbols: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("pid", "plugin", "strategies", "sandbox", "data_lane")
+    __slots__ = ("pid", "plugin", "strategies", "sandbox", "data_lane", "protocol_version", "sdk_version")
     PID_FIELD_NUMBER: _ClassVar[int]
     PLUGIN_FIELD_NUMBER: _ClassVar[int]
     STRATEGIES_FIELD_NUMBER: _ClassVar[int]
     SANDBOX_FIELD_NUMBER: _ClassVar[int]
     DATA_LANE_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SDK_VERSION_FIELD_NUMBER: _ClassVar[int]
     pid: int
     plugin: str
     strategies: _containers.RepeatedCompositeFieldContainer[StrategyInfo]
     sandbox: _containers.RepeatedScalarFieldContainer[str]
     data_lane: bool
-    def __init__(self, pid: _Optional[int] = ..., plugin: _Optional[str] = ..., strategies: _Optional[_Iterable[_Union[StrategyInfo, _Mapping]]] = ..., sandbox: _Optional[_Iterable[str]] = ..., data_lane: _Optional[bool] = ...) -> None: ...
+    protocol_version: str
+    sdk_version: str
+    def __init__(self, pid: _Optional[int] = ..., plugin: _Optional[str] = ..., strategies: _Optional[_Iterable[_Union[StrategyInfo, _Mapping]]] = ..., sandbox: _Optional[_Iterable[str]] = ..., data_lane: _Optional[bool] = ..., protocol_version: _Optional[str] = ..., sdk_version: _Optional[str] = ...) -> None: ...
 
 class Ready(_message.Message):
     __slots__ = ("data_lane",)

@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import structlog
 
+import sdk
 from host.app import default_shutdown, resolve, settings
 from host.config import LOG_FORMATS, LOG_LEVELS, Config, ConfigError, LoggingConfig, load
 from host.demo import demo_feed
@@ -68,7 +69,7 @@ from host.scaffold import ScaffoldError, new_plugin
 from host.supervisor.managed import StrategyState
 from host.supervisor.process import runner_environment
 from host.supervisor.sandbox import make_host_undumpable
-from protocol import describe_exit
+from protocol import describe_exit, wire
 from sdk._codec import load_events
 from sdk.errors import ValidationError
 from sdk.events import Event
@@ -95,7 +96,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="strategy-engine", description="Sandboxed plugin host for Python trading strategies."
     )
-    parser.add_argument("--version", action="version", version=f"strategy-engine {_version()}")
+    versions = f"strategy-engine {_version()} (SDK {sdk.__version__}, strategy protocol {wire.PROTOCOL_VERSION})"
+    parser.add_argument("--version", action="version", version=versions)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser(
         "run",

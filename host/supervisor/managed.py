@@ -252,6 +252,8 @@ class ManagedStrategy:
             late_replies=self.stats.late_replies + (runner.session.stats.late_replies if runner else 0),
             last_error=self.stats.last_error, last_exit=self.stats.last_exit,
             latency_p50_us=p50, latency_p99_us=p99, outbox=len(self.outbox),
+            protocol_version=runner.hello.protocol_version if runner else "",
+            sdk_version=runner.hello.sdk_version if runner else "",
             cpu_share=self._cpu.measured() if self._cpu is not None and runner is not None else None,
         )  # fmt: skip
 

@@ -236,6 +236,8 @@ class StrategyStatus:
     latency_p99_us: float | None
     outbox: int
     cpu_share: float | None = None  # cores its runner used over the CPU window so far; None before 2 samples
+    protocol_version: str = ""  # what its serving runner's Hello said ("" with no runner)
+    sdk_version: str = ""
 
 
 def _percentile(ordered: list[int], q: float) -> float | None:

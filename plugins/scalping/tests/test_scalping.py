@@ -10,9 +10,20 @@ import pytest
 
 import scalping
 from scalping import Scalping, ScalpingConfig
-from sdk import Book, ConfigError, Fill, OrderType, OrderUpdate, OrderUpdateStatus, Position, Side, Tick, Timer
-from sdk.events import Event
-from sdk.hooks import StrategyEngineSpec
+from sdk import (
+    Book,
+    ConfigError,
+    Event,
+    Fill,
+    OrderType,
+    OrderUpdate,
+    OrderUpdateStatus,
+    Position,
+    Side,
+    StrategyEngineSpec,
+    Tick,
+    Timer,
+)
 from sdk.testing import RunResult, run_strategy
 
 SYMBOL = "BTCUSDT"
