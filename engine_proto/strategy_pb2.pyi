@@ -31,6 +31,7 @@ class BootFailureKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PLUGIN_LOAD: _ClassVar[BootFailureKind]
     CONFIG: _ClassVar[BootFailureKind]
     STRATEGY_START: _ClassVar[BootFailureKind]
+    PROTOCOL_VERSION: _ClassVar[BootFailureKind]
 
 class Side(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -76,6 +77,7 @@ BOOT_FAILURE_KIND_UNSPECIFIED: BootFailureKind
 PLUGIN_LOAD: BootFailureKind
 CONFIG: BootFailureKind
 STRATEGY_START: BootFailureKind
+PROTOCOL_VERSION: BootFailureKind
 SIDE_UNSPECIFIED: Side
 BUY: Side
 SELL: Side
@@ -322,18 +324,22 @@ class StrategyInfo(_message.Message):
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., plugin: _Optional[str] = ..., symbols: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("pid", "plugin", "strategies", "sandbox", "data_lane")
+    __slots__ = ("pid", "plugin", "strategies", "sandbox", "data_lane", "protocol_version", "sdk_version")
     PID_FIELD_NUMBER: _ClassVar[int]
     PLUGIN_FIELD_NUMBER: _ClassVar[int]
     STRATEGIES_FIELD_NUMBER: _ClassVar[int]
     SANDBOX_FIELD_NUMBER: _ClassVar[int]
     DATA_LANE_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SDK_VERSION_FIELD_NUMBER: _ClassVar[int]
     pid: int
     plugin: str
     strategies: _containers.RepeatedCompositeFieldContainer[StrategyInfo]
     sandbox: _containers.RepeatedScalarFieldContainer[str]
     data_lane: bool
-    def __init__(self, pid: _Optional[int] = ..., plugin: _Optional[str] = ..., strategies: _Optional[_Iterable[_Union[StrategyInfo, _Mapping]]] = ..., sandbox: _Optional[_Iterable[str]] = ..., data_lane: _Optional[bool] = ...) -> None: ...
+    protocol_version: str
+    sdk_version: str
+    def __init__(self, pid: _Optional[int] = ..., plugin: _Optional[str] = ..., strategies: _Optional[_Iterable[_Union[StrategyInfo, _Mapping]]] = ..., sandbox: _Optional[_Iterable[str]] = ..., data_lane: _Optional[bool] = ..., protocol_version: _Optional[str] = ..., sdk_version: _Optional[str] = ...) -> None: ...
 
 class Ready(_message.Message):
     __slots__ = ("data_lane",)
@@ -370,20 +376,34 @@ class BatchResult(_message.Message):
     def __init__(self, seq: _Optional[int] = ..., outputs: _Optional[_Iterable[_Union[StrategyOutput, _Mapping]]] = ..., compute_ns: _Optional[int] = ..., consumed: _Optional[int] = ...) -> None: ...
 
 class StrategyOutput(_message.Message):
-    __slots__ = ("strategy", "signals", "cancels", "errors", "compute_ns", "events")
+    __slots__ = ("strategy", "signals", "cancels", "errors", "compute_ns", "events", "timers")
     STRATEGY_FIELD_NUMBER: _ClassVar[int]
     SIGNALS_FIELD_NUMBER: _ClassVar[int]
     CANCELS_FIELD_NUMBER: _ClassVar[int]
     ERRORS_FIELD_NUMBER: _ClassVar[int]
     COMPUTE_NS_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
+    TIMERS_FIELD_NUMBER: _ClassVar[int]
     strategy: str
     signals: _containers.RepeatedCompositeFieldContainer[Signal]
     cancels: _containers.RepeatedCompositeFieldContainer[Cancel]
     errors: _containers.RepeatedCompositeFieldContainer[Error]
     compute_ns: int
     events: int
-    def __init__(self, strategy: _Optional[str] = ..., signals: _Optional[_Iterable[_Union[Signal, _Mapping]]] = ..., cancels: _Optional[_Iterable[_Union[Cancel, _Mapping]]] = ..., errors: _Optional[_Iterable[_Union[Error, _Mapping]]] = ..., compute_ns: _Optional[int] = ..., events: _Optional[int] = ...) -> None: ...
+    timers: _containers.RepeatedCompositeFieldContainer[TimerRequest]
+    def __init__(self, strategy: _Optional[str] = ..., signals: _Optional[_Iterable[_Union[Signal, _Mapping]]] = ..., cancels: _Optional[_Iterable[_Union[Cancel, _Mapping]]] = ..., errors: _Optional[_Iterable[_Union[Error, _Mapping]]] = ..., compute_ns: _Optional[int] = ..., events: _Optional[int] = ..., timers: _Optional[_Iterable[_Union[TimerRequest, _Mapping]]] = ...) -> None: ...
+
+class TimerRequest(_message.Message):
+    __slots__ = ("name", "every_ns", "at_ns", "anchor_ns")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    EVERY_NS_FIELD_NUMBER: _ClassVar[int]
+    AT_NS_FIELD_NUMBER: _ClassVar[int]
+    ANCHOR_NS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    every_ns: int
+    at_ns: int
+    anchor_ns: int
+    def __init__(self, name: _Optional[str] = ..., every_ns: _Optional[int] = ..., at_ns: _Optional[int] = ..., anchor_ns: _Optional[int] = ...) -> None: ...
 
 class Signal(_message.Message):
     __slots__ = ("symbol", "side", "order_type", "quantity", "price", "stop_price", "time_in_force", "priority", "max_slippage", "confidence", "metadata", "slot", "timestamp_ns", "client_order_id")

@@ -43,6 +43,7 @@ from host.ledger.retention import retain
 from host.logs import set_level
 from host.reconfigure import Reconfigurer
 from host.risk.seams import FeedView
+from host.supervisor.capture import CapturePolicy
 from host.supervisor.managed import StrategyDefinition, SupervisionSettings
 from host.supervisor.policy import BreakerPolicy
 from host.supervisor.process import RunnerLimits, runner_identity
@@ -97,6 +98,8 @@ def settings(config: Config, *, root: Path | None = None) -> tuple[SupervisionSe
         cpu_share=e.runner_cpu_share, cpu_window_s=e.runner_cpu_window, flood_strikes=e.order_flood_rejections,
         flood_window_s=e.order_flood_window,
         runner_user=_runner_user(e.runner_user), data_lane=e.data_lane,
+        capture=CapturePolicy(e.capture_events, e.capture_files, e.capture_interval,
+                              resolve(e.capture_dir, root) if e.capture_dir else None),
     )  # fmt: skip
     return supervision, e.breaker_policy()
 
@@ -234,6 +237,7 @@ def compose(
     config_path: Path | None = None,
     http: bool = True,
     real_time: bool = True,
+    capture_dir: Path | None = None,
     arrival: Arrival | None = None,
 ) -> App:
     """Build an engine for any mode: ``source``, ``clock`` and ``venue_kind`` are what differ.
@@ -241,12 +245,20 @@ def compose(
     ``venue_kind`` is "grpc", "paper" or None (observation). ``root`` resolves a relative
     ``engine.pluginsDir``; ``config_path`` is the file the config watcher follows (None: no file).
     ``real_time`` False (a replay, paced by backpressure: every runner is meant to run flat out)
-    turns the per-runner CPU budget off; it shares the machine's cores in wall-clock time.
+    turns the per-runner CPU budget off; it shares the machine's cores in wall-clock time. It also
+    turns off the supervisor's live timer task: the run's own driver fires timers on its clock.
+    Crash captures go to ``engine.captureDir``, else ``capture_dir``, else a ``captures`` folder
+    beside the ledger.
     ``arrival`` (a backtest) is how the paper venue's orders reach it (``host.execution.matching``).
     """
     supervision, policy = settings(config, root=root)
-    if not real_time:
-        supervision = dataclasses.replace(supervision, cpu_share=0.0)
+    if supervision.capture.directory is None:
+        directory = capture_dir or ledger_path.parent / "captures"
+        supervision = dataclasses.replace(
+            supervision, capture=dataclasses.replace(supervision.capture, directory=directory)
+        )
+    if not real_time:  # simulated time: its driver fires the timers (supervisor.timers), not the wall clock
+        supervision = dataclasses.replace(supervision, cpu_share=0.0, live_timers=False)
     engine = build(config, definitions(config), supervision, policy, ledger_path=ledger_path, clock=clock,
                    venue_kind=venue_kind, feed=source.feed, arrival=arrival)  # fmt: skip
     source.bind(engine)

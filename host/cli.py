@@ -21,6 +21,11 @@ strategy-engine ledger compact --before DATE [--ledger PATH | --config C] [--vac
                                            daily P&L are never touched)
 strategy-engine ledger archive --before DATE --to FILE [...]
                                            the same, after copying those rows into the sqlite FILE
+strategy-engine reproduce FILE [--plugins DIR] [--pdb]
+                                           run a crash capture's events into its strategy in this process
+                                           (no sandbox): its exception with the full traceback, exit 1;
+                                           exit 0 when no error is reproduced. Step through it with
+                                           python -m pdb -m host.cli reproduce FILE
 
 Exit codes: 0 done; 1 a plugin that does not load, a strategy stopped by its circuit breaker or a
 line of market data that cannot be read; 2 a usage or config error, reported before anything starts;
@@ -36,17 +41,20 @@ import asyncio
 import heapq
 import json
 import os
+import pdb
 import subprocess
 import sys
+import traceback
 from collections.abc import Coroutine, Iterable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import structlog
 
+import sdk
 from host.app import default_shutdown, resolve, settings
 from host.backtest.cli import add_backtest, backtest_command
 from host.config import LOG_FORMATS, LOG_LEVELS, Config, ConfigError, LoggingConfig, load
@@ -62,10 +70,13 @@ from host.scaffold import ScaffoldError, new_plugin
 from host.supervisor.managed import StrategyState
 from host.supervisor.process import runner_environment
 from host.supervisor.sandbox import make_host_undumpable
-from protocol import describe_exit
+from protocol import describe_exit, wire
 from sdk._codec import load_events
 from sdk.errors import ValidationError
 from sdk.events import Event
+
+if TYPE_CHECKING:
+    from host.reproduce import Reproduction
 
 __all__ = ["main"]
 
@@ -86,7 +97,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="strategy-engine", description="Sandboxed plugin host for Python trading strategies."
     )
-    parser.add_argument("--version", action="version", version=f"strategy-engine {_version()}")
+    versions = f"strategy-engine {_version()} (SDK {sdk.__version__}, strategy protocol {wire.PROTOCOL_VERSION})"
+    parser.add_argument("--version", action="version", version=versions)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser(
         "run",
@@ -123,7 +135,21 @@ def _parser() -> argparse.ArgumentParser:
     scaffold.add_argument("--dir", type=Path, default=Path("plugins"), help="plugins folder (default ./plugins)")
     add_backtest(commands)
     _ledger_commands(commands)
+    _reproduce_command(commands)
     return parser
+
+
+def _reproduce_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    reproduce = commands.add_parser(
+        "reproduce", help="run a crash capture into its strategy in-process, for its traceback and a debugger",
+        description="Replay the events of a crash capture (written under the ledger's folder, captures/, when a "
+        "strategy raises, misses a deadline or crashes) into the strategy in this process, under sdk.testing. "
+        "Exit 1 with the traceback when it raises, 0 when no error is reproduced. To step through it: "
+        "python -m pdb -m host.cli reproduce FILE (set a breakpoint in your plugin, then continue).",
+    )  # fmt: skip
+    reproduce.add_argument("file", type=Path, help="the capture file (.json)")
+    reproduce.add_argument("--plugins", type=Path, metavar="DIR", help="plugins folder (default: the capture's)")
+    reproduce.add_argument("--pdb", action="store_true", help="a post-mortem debugger at the exception")
 
 
 def _ledger_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -164,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {
         "run": _run, "paper-venue": _paper_venue, "check-config": _check_config, "check-plugin": _check_plugin,
-        "new-plugin": _new_plugin, "ledger": _ledger, "backtest": backtest_command,
+        "new-plugin": _new_plugin, "ledger": _ledger, "reproduce": _reproduce, "backtest": backtest_command,
     }  # fmt: skip
     return handlers[args.command](args)
 
@@ -473,6 +499,49 @@ def _new_plugin(args: argparse.Namespace) -> int:
     print(f"                    engine: {{pluginsDir: {target.parent}}}  # relative to CONFIG's folder")
     print(f"                    strategies: {{{args.name}: {{symbols: [BTCUSDT]}}}}")
     return 0
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    """0 when the run is clean, 1 with the traceback when the strategy raises, 2 when it cannot be run."""
+    # Imported here: host.reproduce loads plugins with the runner's loader, which no engine process needs.
+    from host.reproduce import CaptureFileError, PluginNotBuilt, Reproduction, load_capture, reproduce
+
+    try:
+        capture = load_capture(args.file)
+    except CaptureFileError as err:
+        print(f"strategy-engine: reproduce: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    captured = capture.error.get("text") or "(no error text)"
+    print(f"reproducing the {capture.kind} capture of strategy {capture.strategy_id!r} (plugin {capture.plugin!r}, "
+          f"{len(capture.events)} events{', state restored' if capture.restore else ''})\n"
+          f"captured: {captured}", flush=True)  # fmt: skip
+    for warning in capture.warnings:
+        print(f"warning: {warning}", flush=True)
+    reproduction = Reproduction(capture)
+    try:
+        reproduce(capture, args.plugins.resolve() if args.plugins else None, into=reproduction)
+    except (CaptureFileError, PluginNotBuilt) as err:
+        print(f"strategy-engine: reproduce: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:
+        return _reproduced(exc, reproduction, args.pdb)
+    print(f"no error reproduced: {len(capture.events)} events ran clean", flush=True)
+    return 0
+
+
+def _reproduced(exc: Exception, reproduction: Reproduction, post_mortem: bool) -> int:
+    """The strategy's exception as Python prints it, then where in the capture it came and whether it is the same."""
+    traceback.print_exception(exc)
+    capture, event = reproduction.capture, reproduction.event
+    where = "in on_start" if reproduction.index < 0 else "in on_save/on_stop"
+    if event is not None:
+        where = f"on event {reproduction.index + 1} of {len(capture.events)} ({event.kind} at {event.timestamp_ns})"
+    text = f"{type(exc).__name__}: {exc}"
+    same = "the captured error" if text == capture.error.get("text") else "not the captured error"
+    print(f"strategy-engine: reproduced {where}: {text} ({same})", file=sys.stderr, flush=True)
+    if post_mortem:
+        pdb.post_mortem(exc.__traceback__)
+    return 1
 
 
 if __name__ == "__main__":

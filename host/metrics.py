@@ -60,6 +60,7 @@ class StrategyMetrics:
     _stops: Counter
     _log_dropped: Counter
     _truncated: Counter
+    _captures: Counter
     _labels: LabelGuard
     strategy: str
 
@@ -78,6 +79,9 @@ class StrategyMetrics:
 
     def output_truncated(self, count: int) -> None:
         self._truncated.labels(strategy=self.strategy).inc(count)
+
+    def capture_written(self, kind: str) -> None:
+        self._captures.labels(strategy=self.strategy, kind=kind).inc()
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,10 @@ class EngineMetrics:
             "runner_output_truncated_total", "Runner output lines cut at the host's line limit", ["strategy"],
             namespace=ns, registry=r,
         )  # fmt: skip
+        self.captures_written = Counter(
+            "captures_written_total", "Crash capture files written, by failure kind (error, timeout, crash)",
+            ["strategy", "kind"], namespace=ns, registry=r,
+        )  # fmt: skip
         self.config_reloads = Counter("config_reloads_total", "Config file changes applied, by result", ["result"],
                                       namespace=ns, registry=r)  # fmt: skip
         self.position_mismatches = Counter(
@@ -176,7 +184,7 @@ class EngineMetrics:
             processing_us=self.processing_us.labels(strategy=strategy),
             restarts=self.restarts.labels(strategy=strategy), _errors=self.errors, _dropped=self.signals_dropped,
             _stops=self.stops, strategy=strategy, _log_dropped=self.log_dropped, _truncated=self.output_truncated,
-            _labels=self.labels,
+            _captures=self.captures_written, _labels=self.labels,
         )  # fmt: skip
 
     def allow_strategies(self, strategies: Iterable[str], symbols: Iterable[str]) -> None:

@@ -5,7 +5,11 @@ settled (Ready, or held open by a boot error), then hands each event to the engi
 advancing the ``ReplayClock`` to the event's time first, so reference prices, UTC days and rate
 windows follow the recording. Market data goes through ``Engine.on_market`` (books and the paper
 venue's matching, then the strategies); recorded fills, positions, order updates and timers go to
-the strategy they name. The replay is paced by backpressure, never by a clock and never by conflation: every
+the strategy they name. Before each event, every timer strategies scheduled that is due by its
+time fires (``Supervisor.fire_timers``), in due order, the clock advanced to each one's time; a
+timer due after the last event never fires. Timer requests reach the host with batch results,
+which lag the feed (see below), so a timer due within that lag fires at the next event handed out,
+stamped with its due time. The replay is paced by backpressure, never by a clock and never by conflation: every
 32 events it waits while a running strategy has more than ``max_lag_events`` queued, so every
 strategy sees every event it subscribed to. At the end it waits until every strategy has answered
 everything queued for it and the order path is drained, then takes the ``RunReport``.
@@ -26,7 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
@@ -37,6 +41,7 @@ from host.assembly import Engine
 from host.clock import ReplayClock
 from host.config import Config
 from host.risk.seams import FeedView
+from host.supervisor.capture import CaptureRecord
 from host.supervisor.managed import StrategyState, StrategyStatus
 from host.supervisor.supervisor import Supervisor
 from sdk.events import Event, Fill, OrderUpdate, Position, Timer
@@ -46,6 +51,7 @@ __all__ = ["ReplaySource", "RunReport", "StrategyReport", "run_replay", "summary
 log = structlog.get_logger("host.replay")
 
 _DRAIN_S = 30.0
+_CAPTURES = "strategy-engine-captures"  # where a replay on a temporary ledger keeps its crash captures
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,7 @@ class RunReport:
     strategies: list[StrategyReport]
     equity: float
     initial_balance: float
+    captures: list[CaptureRecord] = field(default_factory=list)  # crash captures written during the run
 
     def strategy(self, strategy_id: str) -> StrategyReport:
         return next(r for r in self.strategies if r.status.id == strategy_id)
@@ -132,6 +139,7 @@ class ReplaySource:
         for event in self.events:
             if self._closed:
                 break
+            supervisor.fire_timers(event.timestamp_ns, clock.advance)  # timers due by now first, each at its time
             clock.advance(event.timestamp_ns)
             if isinstance(event, (Fill, Position, Timer, OrderUpdate)):
                 for strategy_id in _owners(supervisor, event):
@@ -160,6 +168,9 @@ class ReplaySource:
         await supervisor.until(
             lambda: self._closed or all(s.state is not StrategyState.STARTING for s in supervisor.status())
         )
+        # and has answered what it was sent so far (its on_start outputs: timers asked for there are
+        # in the schedule before the first event)
+        await supervisor.until(lambda: self._closed or supervisor.quiescent())
 
 
 def _owners(supervisor: Supervisor, event: Fill | Position | Timer | OrderUpdate) -> list[str]:
@@ -184,7 +195,11 @@ def report(engine: Engine, events: int, seconds: float) -> RunReport:
         )
         for status in engine.supervisor.status()
     ]
-    return RunReport(events, seconds, engine.execution.mode, strategies, book.equity(), book.initial_balance)
+    supervisor = engine.supervisor
+    written = [r for r in supervisor.capture_records() if r.time >= supervisor.captures.opened]
+    return RunReport(
+        events, seconds, engine.execution.mode, strategies, book.equity(), book.initial_balance, written[::-1]
+    )
 
 
 async def run_replay(
@@ -208,7 +223,7 @@ async def run_replay(
         app = compose(
             config, source, clock=clock, venue_kind=None if config.engine.mode == "observation" else "paper",
             ledger_path=ledger_path or Path(scratch) / "ledger.sqlite", root=root, config_path=config_path, http=http,
-            real_time=False,
+            real_time=False, capture_dir=None if ledger_path else Path(tempfile.gettempdir()) / _CAPTURES,
         )  # fmt: skip
         await app.run(stop)
     assert source.report is not None, "the replay source reports when it ends"
@@ -248,6 +263,8 @@ def summary(report: RunReport, out: TextIO = sys.stdout) -> None:
             out.write(f"\n{r.status.id}: rejected by {reasons}")
         if r.status.last_error:
             out.write(f"\n{r.status.id}: last error: {r.status.last_error}")
+    for capture in report.captures:
+        out.write(f"\ncapture ({capture.kind}) of {capture.strategy}: {capture.path}")
     pnl = report.equity - report.initial_balance
     out.write(f"\n\nequity {report.equity:,.2f} (P&L {pnl:+,.2f} on {report.initial_balance:,.2f})\n")
 

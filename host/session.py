@@ -199,10 +199,19 @@ class RunnerSession:
         return hello
 
     async def loaded(self, timeout_s: float) -> pb.Hello:
-        """The runner's Hello: its code loaded and its strategies were built."""
+        """The runner's Hello: its code loaded and its strategies were built.
+
+        A runner whose protocol version this host does not speak (``wire.protocol_refusal``) raises
+        ``BootFailed`` of kind ``PROTOCOL_VERSION``: a boot error, never restarted in a loop.
+        """
         async with asyncio.timeout(timeout_s):
-            self.hello = (await self._expect("hello")).hello
-        return self.hello
+            hello = (await self._expect("hello")).hello
+        refusal = wire.protocol_refusal(hello.protocol_version)
+        if refusal is not None:
+            failure = pb.BootFailure(kind=pb.PROTOCOL_VERSION, plugin=hello.plugin, reason=refusal)
+            raise BootFailed(self.runner_id, failure)
+        self.hello = hello
+        return hello
 
     async def start(self, restore: Mapping[str, bytes], timeout_s: float) -> None:
         """Start(restore) -> Ready: state restored, on_start run, ready for traffic (on the lane if agreed)."""

@@ -4,6 +4,10 @@ The host turns decoded market data, fills, positions and order updates into prot
 signals out of results; the runner does the reverse. Keeping both directions here means the
 mapping exists once. ``encode_batch`` builds a ``HostMessage`` around events serialized once
 (protobuf fields concatenate), so a batch fanned out to several runners is encoded one time.
+
+``PROTOCOL_VERSION`` ("MAJOR.MINOR") is the version of the protocol this code speaks; a runner
+says its own in ``Hello`` and the host accepts it by ``protocol_refusal``: the same major version,
+and a minor version no newer than its own (minor versions only add what an older peer may ignore).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine_proto import strategy_pb2 as pb
+from sdk._timers import TimerRequest
 from sdk._unchecked import unchecked
 from sdk.events import (
     Book,
@@ -31,15 +36,21 @@ from sdk.events import (
 )
 
 __all__ = [
+    "PROTOCOL_VERSION",
     "cancel_from_pb",
     "cancel_to_pb",
     "encode_batch",
     "encode_event_item",
     "event_from_pb",
     "event_to_pb",
+    "protocol_refusal",
     "signal_from_pb",
     "signal_to_pb",
+    "timer_request_from_pb",
+    "timer_request_to_pb",
 ]
+
+PROTOCOL_VERSION = "1.0"
 
 _SIDE_TO_PB = {Side.BUY: pb.BUY, Side.SELL: pb.SELL}
 _SIDE_FROM_PB = {pb.BUY: Side.BUY, pb.SELL: Side.SELL}
@@ -310,3 +321,51 @@ def cancel_to_pb(cancel: Cancel) -> pb.Cancel:
 
 def cancel_from_pb(message: pb.Cancel) -> Cancel:
     return Cancel(symbol=message.symbol, slot=message.slot)
+
+
+# ---------------------------------------------------------------- timers: runner -> host
+
+
+def timer_request_to_pb(request: TimerRequest) -> pb.TimerRequest:
+    return pb.TimerRequest(
+        name=request.name, every_ns=request.every_ns, at_ns=request.at_ns, anchor_ns=request.anchor_ns
+    )
+
+
+def timer_request_from_pb(message: pb.TimerRequest) -> TimerRequest:
+    """The request a runner sent, as it says it; ``TimerBook.apply`` checks it (the runner is untrusted)."""
+    at = message.at_ns if message.HasField("at_ns") else None
+    return TimerRequest(name=message.name, every_ns=message.every_ns, at_ns=at, anchor_ns=message.anchor_ns)
+
+
+# ---------------------------------------------------------------- versions
+
+_FIX = "install a matching SDK"
+
+
+def protocol_refusal(theirs: str, ours: str = PROTOCOL_VERSION) -> str | None:
+    """Why a host speaking ``ours`` cannot serve a runner speaking ``theirs``; None when it can.
+
+    Same major version and a minor version no newer than ours: accepted (an older minor runner
+    sends nothing this host does not know). Anything else is refused, and the reason names both
+    versions and the fix.
+    """
+    mine = _major_minor(ours)
+    assert mine is not None, f"PROTOCOL_VERSION {ours!r} is not MAJOR.MINOR"
+    if not theirs:
+        return f"runner speaks no strategy protocol version (an SDK before 1.0), this host speaks {mine[0]}.x; " + _FIX
+    version = _major_minor(theirs)
+    if version is None:
+        return f"runner speaks strategy protocol {theirs!r}, which is not MAJOR.MINOR; " + _FIX
+    if version[0] != mine[0]:
+        return f"runner speaks strategy protocol {theirs}, this host speaks {mine[0]}.x; " + _FIX
+    if version[1] > mine[1]:
+        return f"runner speaks strategy protocol {theirs}, newer than this host's {ours}; " + _FIX
+    return None
+
+
+def _major_minor(version: str) -> tuple[int, int] | None:
+    major, dot, minor = version.partition(".")
+    if not (dot and major.isascii() and major.isdigit() and minor.isascii() and minor.isdigit()):
+        return None
+    return int(major), int(minor)

@@ -38,9 +38,10 @@ from typing import Any
 import grpc
 import structlog
 
+import sdk
 from engine_proto import strategy_pb2 as pb
 from engine_proto import strategy_pb2_grpc as pb_grpc
-from protocol import ExitCode
+from protocol import ExitCode, wire
 from runner.dispatch import Dispatcher, locate
 from runner.errors import PluginLoadError, RunnerError, StrategyBuildError
 from runner.loader import StrategySpec, build_strategies, load_plugin
@@ -199,7 +200,7 @@ def _hello(options: RunnerOptions, slots: Sequence[StrategySlot]) -> pb.RunnerMe
     layers = options.sandbox.wire() if options.sandbox else []
     hello = pb.Hello(
         pid=os.getpid(), plugin=options.plugin.name, strategies=infos, sandbox=layers,
-        data_lane=options.lane is not None,
+        data_lane=options.lane is not None, protocol_version=wire.PROTOCOL_VERSION, sdk_version=sdk.__version__,
     )  # fmt: skip
     return pb.RunnerMessage(hello=hello)
 

@@ -122,6 +122,7 @@ class Dispatcher:
             signals=[wire.signal_to_pb(signal, now) for signal in signals],
             cancels=[wire.cancel_to_pb(cancel) for cancel in cancels],
             errors=output.errors,
+            timers=[wire.timer_request_to_pb(request) for request in slot.drain_timers()],
             compute_ns=slot.compute_ns - output.compute_before,
             events=slot.events - output.events_before,
         )

@@ -1,7 +1,24 @@
 """Strategy Engine SDK: what strategy authors import.
 
+The public API is exactly the names below, which this package exports, and the modules
+``sdk.testing`` (running a strategy in a unit test, no server) and ``sdk.indicators``
+(rolling-window building blocks). Import them from here: ``from sdk import Strategy, Signal,
+Side``. The package's other modules are the engine's own, where these names are defined and what
+the engine's runner uses; underscored ones are internals. They may change in any release; the
+names here change only with the major version (sdk/README.md says what is promised).
+
+Strategy: ``Strategy`` (subclass it as ``Strategy[MyConfig]``), ``StrategyConfig``, ``Context``,
+``StrategyLogger``.
+Events it receives: ``Tick``, ``Trade``, ``Book``, ``Candle``, ``Fill``, ``Position``, ``Timer``,
+``OrderUpdate`` (with ``OrderUpdateStatus``), and the unions ``MarketEvent`` and ``Event``.
+Orders it asks for: ``Signal``, ``Cancel``, ``Side``, ``OrderType``, ``TimeInForce``.
+Errors: ``SdkError``, ``ValidationError``, ``ConfigError``.
+Plugin packages: ``hookimpl`` marks the ``strategy_engine_strategies`` hook, whose specification
+is ``StrategyEngineSpec``.
+
+Events and signals take keyword arguments only, named as the JSON-lines format names the fields.
 It depends on pluggy only, never on the engine's host or runner, and installs on its own
-(``pip install ./sdk``). See plugins/README.md for writing, testing and dropping in a plugin.
+(``pip install ./sdk``). ``__version__`` is the SDK's semantic version.
 """
 
 from __future__ import annotations
@@ -27,7 +44,7 @@ from sdk.events import (
     Timer,
     Trade,
 )
-from sdk.hooks import hookimpl, hookspec
+from sdk.hooks import StrategyEngineSpec, hookimpl
 from sdk.strategy import Context, Strategy, StrategyLogger
 
 __all__ = [
@@ -48,6 +65,7 @@ __all__ = [
     "Signal",
     "Strategy",
     "StrategyConfig",
+    "StrategyEngineSpec",
     "StrategyLogger",
     "Tick",
     "TimeInForce",
@@ -55,7 +73,6 @@ __all__ = [
     "Trade",
     "ValidationError",
     "hookimpl",
-    "hookspec",
 ]
 
-__version__ = "0.1.0"
+__version__ = "1.0.0"

@@ -41,6 +41,7 @@ class StrategyConfig:
         """Check rules across fields; call ``self.fail(field, reason)`` on a violation."""
 
     def fail(self, field: str, reason: str) -> typing.NoReturn:
+        """Raise ``ConfigError`` for ``field`` (``self.fail("window", "must be >= 2, got 1")``)."""
         raise ConfigError(field, reason)
 
     @classmethod

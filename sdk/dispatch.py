@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
+from sdk._timers import TimerRequest
 from sdk.errors import ValidationError
 from sdk.events import Cancel, Event, Fill, OrderUpdate, Position, Signal, Timer
 from sdk.strategy import HANDLERS, Strategy, StrategyLogger
@@ -77,6 +78,7 @@ class SlotContext:
         self._positions: dict[str, Position] = {}
         self.signals: list[Signal] = []
         self.cancels: list[Cancel] = []
+        self.timers: list[TimerRequest] = []
 
     @property
     def strategy_id(self) -> str:
@@ -105,6 +107,11 @@ class SlotContext:
         if not isinstance(cancel, Cancel):
             raise ValidationError("cancel", "cancel", f"expected a Cancel, got {type(cancel).__name__}")
         self.cancels.append(cancel)
+
+    def timer(self, request: TimerRequest) -> None:
+        if not isinstance(request, TimerRequest):
+            raise ValidationError("timer", "request", f"expected a TimerRequest, got {type(request).__name__}")
+        self.timers.append(request)
 
     def position(self, symbol: str) -> Position | None:
         return self._positions.get(symbol)
@@ -176,7 +183,7 @@ class StrategySlot:
     def has_output(self) -> bool:
         """Whether the strategy asked for anything since the last ``drain``."""
         context = self.context
-        return bool(context.signals or context.cancels)
+        return bool(context.signals or context.cancels or context.timers)
 
     def drain(self) -> tuple[list[Signal], list[Cancel]]:
         """Outputs since the last drain."""
@@ -184,6 +191,11 @@ class StrategySlot:
         signals, cancels = context.signals, context.cancels
         context.signals, context.cancels = [], []
         return signals, cancels
+
+    def drain_timers(self) -> list[TimerRequest]:
+        """Timer requests since the last call, in the order asked."""
+        requests, self.context.timers = self.context.timers, []
+        return requests
 
     def _call(self, handler: str, *args: object) -> HandlerError | None:
         started = time.perf_counter_ns()

@@ -44,6 +44,8 @@ __all__ = [
 
 # str mixins, not StrEnum: StrEnum would change what str() and f-strings of these public members give.
 class Side(str, Enum):  # noqa: UP042
+    """An order's or a fill's side: ``buy`` or ``sell`` (accepted in any letter case)."""
+
     BUY = "buy"
     SELL = "sell"
 
@@ -54,10 +56,13 @@ class Side(str, Enum):  # noqa: UP042
 
     @property
     def opposite(self) -> Side:
+        """SELL for BUY, BUY for SELL."""
         return Side.SELL if self is Side.BUY else Side.BUY
 
 
 class OrderType(str, Enum):  # noqa: UP042 (see Side)
+    """How an order executes: at market, at a limit ``price``, or once ``stop_price`` trades (stop, stop-limit)."""
+
     MARKET = "market"
     LIMIT = "limit"
     STOP = "stop"
@@ -65,6 +70,8 @@ class OrderType(str, Enum):  # noqa: UP042 (see Side)
 
 
 class TimeInForce(str, Enum):  # noqa: UP042 (see Side)
+    """How long an order works: good till cancelled, immediate or cancel (the rest), fill or kill (all or nothing)."""
+
     GTC = "gtc"
     IOC = "ioc"
     FOK = "fok"
@@ -125,14 +132,17 @@ class Tick:
 
     @property
     def mid(self) -> float:
+        """(bid + ask) / 2."""
         return (self.bid_price + self.ask_price) / 2
 
     @property
     def spread(self) -> float:
+        """ask - bid (0 for a locked market)."""
         return self.ask_price - self.bid_price
 
     @property
     def time(self) -> datetime:
+        """``timestamp_ns`` as a UTC ``datetime`` (to the microsecond)."""
         return _time(self.timestamp_ns)
 
 
@@ -170,6 +180,7 @@ class Trade:
 
     @property
     def time(self) -> datetime:
+        """``timestamp_ns`` as a UTC ``datetime`` (to the microsecond)."""
         return _time(self.timestamp_ns)
 
 
@@ -220,14 +231,17 @@ class Book:
 
     @property
     def best_bid(self) -> Level | None:
+        """(price, size) of the best bid; None for an empty side."""
         return self.bids[0] if self.bids else None
 
     @property
     def best_ask(self) -> Level | None:
+        """(price, size) of the best ask; None for an empty side."""
         return self.asks[0] if self.asks else None
 
     @property
     def mid(self) -> float | None:
+        """(best bid + best ask) / 2; None when a side is empty."""
         if not self.bids or not self.asks:
             return None
         return (self.bids[0][0] + self.asks[0][0]) / 2
@@ -241,6 +255,7 @@ class Book:
 
     @property
     def time(self) -> datetime:
+        """``timestamp_ns`` as a UTC ``datetime`` (to the microsecond)."""
         return _time(self.timestamp_ns)
 
 
@@ -281,6 +296,7 @@ class Candle:
 
     @property
     def time(self) -> datetime:
+        """``timestamp_ns`` as a UTC ``datetime`` (to the microsecond)."""
         return _time(self.timestamp_ns)
 
 
@@ -324,6 +340,7 @@ class Fill:
 
     @property
     def time(self) -> datetime:
+        """``timestamp_ns`` as a UTC ``datetime`` (to the microsecond)."""
         return _time(self.timestamp_ns)
 
 
@@ -355,6 +372,7 @@ class Position:
 
     @property
     def side(self) -> Side | None:
+        """BUY when long, SELL when short, None when flat."""
         if self.quantity > 0:
             return Side.BUY
         if self.quantity < 0:
@@ -363,6 +381,7 @@ class Position:
 
     @property
     def time(self) -> datetime:
+        """``timestamp_ns`` as a UTC ``datetime`` (to the microsecond)."""
         return _time(self.timestamp_ns)
 
 
@@ -380,6 +399,7 @@ class Timer:
 
     @property
     def time(self) -> datetime:
+        """``timestamp_ns`` as a UTC ``datetime`` (to the microsecond)."""
         return _time(self.timestamp_ns)
 
 
@@ -395,6 +415,7 @@ class OrderUpdateStatus(StrEnum):
 
     @property
     def done(self) -> bool:
+        """Filled, cancelled, expired or rejected: nothing of the order works any more."""
         return self is not OrderUpdateStatus.ACCEPTED and self is not OrderUpdateStatus.PARTIALLY_FILLED
 
 
@@ -447,11 +468,14 @@ class OrderUpdate:
 
     @property
     def time(self) -> datetime:
+        """``timestamp_ns`` as a UTC ``datetime`` (to the microsecond)."""
         return _time(self.timestamp_ns)
 
 
 MarketEvent = Tick | Trade | Book | Candle
+"""Market data: what ``on_tick``, ``on_trade``, ``on_book`` and ``on_candle`` receive."""
 Event = Tick | Trade | Book | Candle | Fill | Position | Timer | OrderUpdate
+"""Anything a strategy receives (what ``sdk.testing.run_strategy`` takes a list of)."""
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 _CLIENT_ORDER_ID = re.compile(r"[A-Za-z0-9._:/-]{1,36}")

@@ -23,7 +23,9 @@ __all__ = ["PROJECT", "StrategyEngineSpec", "hookimpl", "hookspec"]
 
 PROJECT = "strategy_engine"
 hookspec = pluggy.HookspecMarker(PROJECT)
+"""Marks the engine's hook specifications (the engine's own; plugins use ``hookimpl``)."""
 hookimpl = pluggy.HookimplMarker(PROJECT)
+"""Marks a plugin package's ``strategy_engine_strategies`` function as its hook implementation."""
 
 
 class StrategyEngineSpec:

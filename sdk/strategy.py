@@ -17,7 +17,9 @@ time, never concurrently. They ask for orders with ``self.emit(Signal(...))`` (w
 order's client order id) and ``self.cancel(symbol, slot)``, and hear what became of each order in
 ``on_order``, by that id. They read the time with ``self.now_ns`` (the time of the event being
 handled, so a backtest is deterministic) and their positions with ``self.position(symbol)``, as
-the host's books hold them. Strategy code never reads the wall clock or opens sockets itself.
+the host's books hold them. They schedule named timers with ``self.every(name, seconds)`` and
+``self.at(name, timestamp_ns)`` (``on_timer`` receives them) and drop one with
+``self.cancel_timer(name)``. Strategy code never reads the wall clock or opens sockets itself.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import typing
 from typing import Any, ClassVar, Generic, Mapping, Protocol, TypeVar
 
+from sdk._timers import TimerRequest
 from sdk.config import StrategyConfig
 from sdk.errors import SdkError
 from sdk.events import Book, Cancel, Candle, Event, Fill, OrderUpdate, Position, Signal, Tick, Timer, Trade
@@ -37,24 +40,47 @@ C = TypeVar("C", bound=StrategyConfig)
 class StrategyLogger(Protocol):
     """Structured logger: a constant event name, data as keywords (``log.info("quoted", bid=1.0)``)."""
 
-    def debug(self, event: str, **data: Any) -> Any: ...
-    def info(self, event: str, **data: Any) -> Any: ...
-    def warning(self, event: str, **data: Any) -> Any: ...
-    def error(self, event: str, **data: Any) -> Any: ...
+    def debug(self, event: str, **data: Any) -> Any:
+        """A debug record (shown only when the engine logs at debug level)."""
+
+    def info(self, event: str, **data: Any) -> Any:
+        """An info record."""
+
+    def warning(self, event: str, **data: Any) -> Any:
+        """A warning record."""
+
+    def error(self, event: str, **data: Any) -> Any:
+        """An error record (logging an error is never an error against the strategy)."""
 
 
 class Context(Protocol):
     """What the runner (or ``sdk.testing``) gives a strategy: its id, clock, log, outputs, positions."""
 
     @property
-    def strategy_id(self) -> str: ...
+    def strategy_id(self) -> str:
+        """The id the engine's config gives this strategy instance (``strategies.<id>``)."""
+
     @property
-    def log(self) -> StrategyLogger: ...
-    def now_ns(self) -> int: ...
-    def emit(self, signal: Signal) -> str: ...
-    def cancel(self, cancel: Cancel) -> None: ...
-    def position(self, symbol: str) -> Position | None: ...
-    def positions(self) -> Mapping[str, Position]: ...
+    def log(self) -> StrategyLogger:
+        """The strategy's structured logger."""
+
+    def now_ns(self) -> int:
+        """The time of the event being handled, Unix epoch nanoseconds."""
+
+    def emit(self, signal: Signal) -> str:
+        """Send ``signal`` to the engine; the client order id its ``OrderUpdate``s will carry."""
+
+    def cancel(self, cancel: Cancel) -> None:
+        """Ask the engine to cancel the strategy's working order in ``cancel.slot``."""
+
+    def position(self, symbol: str) -> Position | None:
+        """The last position in ``symbol`` delivered to this strategy; None before any."""
+
+    def positions(self) -> Mapping[str, Position]:
+        """Every position delivered to this strategy, by symbol."""
+
+    def timer(self, request: TimerRequest) -> None:
+        """Schedule, replace or cancel one of its named timers (``Strategy.every``, ``at``, ``cancel_timer``)."""
 
 
 class Strategy(Generic[C]):
@@ -93,6 +119,7 @@ class Strategy(Generic[C]):
 
     @property
     def context(self) -> Context:
+        """The context ``bind`` gave; raises ``SdkError`` before (in ``__init__``)."""
         if self._context is None:
             raise SdkError(f"strategy {self.name!r} is not bound to a context yet: handlers run after bind()")
         return self._context
@@ -106,10 +133,12 @@ class Strategy(Generic[C]):
 
     @property
     def now_ns(self) -> int:
+        """The time of the event being handled, Unix epoch nanoseconds (never the wall clock)."""
         return self.context.now_ns()
 
     @property
     def log(self) -> StrategyLogger:
+        """Structured logger: ``self.log.info("event_name", key=value)``."""
         return self.context.log
 
     def emit(self, signal: Signal) -> str:
@@ -117,10 +146,32 @@ class Strategy(Generic[C]):
         return self.context.emit(signal)
 
     def cancel(self, symbol: str, slot: str) -> None:
+        """Ask the engine to cancel this strategy's working order in ``slot`` for ``symbol``."""
         self.context.cancel(Cancel(symbol=symbol, slot=slot))
 
     def position(self, symbol: str) -> Position | None:
+        """This strategy's position in ``symbol`` as the engine's books hold it; None before any."""
         return self.context.position(symbol)
+
+    def every(self, name: str, seconds: float) -> None:
+        """Fire ``on_timer(Timer(name=name, ...))`` every ``seconds`` of engine time from now.
+
+        Periods count from the time of the event being handled (from the first event after, when
+        asked in ``on_start``), without drift; one that falls behind fires once for the periods it
+        missed. Scheduling a ``name`` again replaces it. Live the host fires it on its clock, in a
+        replay on the replay's, in ``sdk.testing`` by event time. Timers belong to the runner that
+        asked: after a restart or a hot reload ``on_start`` must schedule them again. At most 100
+        per strategy.
+        """
+        self.context.timer(TimerRequest.every(name, seconds, self.context.now_ns()))
+
+    def at(self, name: str, timestamp_ns: int) -> None:
+        """Fire ``on_timer`` once at ``timestamp_ns`` (Unix epoch ns, engine time); a time passed fires at once."""
+        self.context.timer(TimerRequest.at(name, timestamp_ns))
+
+    def cancel_timer(self, name: str) -> None:
+        """Drop the timer ``name`` (nothing happens when there is none)."""
+        self.context.timer(TimerRequest.cancelling(name))
 
     def position_quantity(self, symbol: str) -> float:
         """Signed position in ``symbol`` (0.0 when flat or unknown)."""
@@ -135,14 +186,29 @@ class Strategy(Generic[C]):
     def on_stop(self) -> None:
         """Called once when the runner is asked to stop."""
 
-    def on_tick(self, tick: Tick) -> None: ...
-    def on_trade(self, trade: Trade) -> None: ...
-    def on_book(self, book: Book) -> None: ...
-    def on_candle(self, candle: Candle) -> None: ...
-    def on_fill(self, fill: Fill) -> None: ...
-    def on_position(self, position: Position) -> None: ...
-    def on_order(self, update: OrderUpdate) -> None: ...
-    def on_timer(self, timer: Timer) -> None: ...
+    def on_tick(self, tick: Tick) -> None:
+        """A best bid/ask update of a symbol this strategy wants."""
+
+    def on_trade(self, trade: Trade) -> None:
+        """A trade on the venue in a symbol this strategy wants."""
+
+    def on_book(self, book: Book) -> None:
+        """An order book snapshot of a symbol this strategy wants."""
+
+    def on_candle(self, candle: Candle) -> None:
+        """An OHLC bar of a symbol this strategy wants."""
+
+    def on_fill(self, fill: Fill) -> None:
+        """An execution of one of this strategy's orders (its position follows in ``on_position``)."""
+
+    def on_position(self, position: Position) -> None:
+        """This strategy's position in one symbol changed, or was restored in a new runner."""
+
+    def on_order(self, update: OrderUpdate) -> None:
+        """What became of an order this strategy asked for, by ``update.client_order_id``."""
+
+    def on_timer(self, timer: Timer) -> None:
+        """A timer fired; ``timer.name`` says which."""
 
     def on_save(self) -> bytes:
         """State to carry into the replacement runner on a hot reload (default: none)."""

@@ -45,6 +45,7 @@ from typing import Any, Iterable
 from sdk._codec import load_events
 from sdk._fills import FillModel, Matcher
 from sdk._positions import PositionBook
+from sdk._timers import TimerBook, TimerRejected
 from sdk.dispatch import HandlerError, RecordingLogger, StrategySlot
 from sdk.errors import SdkError
 from sdk.events import Book, Cancel, Candle, Event, Fill, OrderUpdate, Position, Signal, Tick, Trade
@@ -84,19 +85,28 @@ def run_strategy(
     raise_errors: bool = True,
     positions_from_fills: bool = True,
     fills: FillModel | bool = False,
+    drive_timers: bool = True,
+    until_ns: int | None = None,
 ) -> RunResult:
     """Start the strategy, deliver every event it wants, stop it and return what it did.
 
     ``fills``: a `FillModel` (or True for the default one) to fill the strategy's orders; False
     (the default) leaves them unanswered. ``positions_from_fills=False`` stops fills given in the
     events from producing positions (the test gives its own); simulated fills always do.
+
+    Timers the strategy schedules (``every``, ``at``) fire by event time, as in a replay: before
+    each event, every timer due by its time; after the last event, those due by ``until_ns`` (a
+    quiet market until then). ``drive_timers=False`` fires none (the events carry the timers, as a
+    crash capture's do).
     """
     source = load_events(events) if isinstance(events, (str, Path)) else events
     model = FillModel() if fills is True else (fills if isinstance(fills, FillModel) else None)
-    run = _Run(strategy, strategy_id, model, raise_errors, positions_from_fills)
+    run = _Run(strategy, strategy_id, model, raise_errors, positions_from_fills, drive_timers)
     run.settle(run.slot.start(restore), -1)
     for index, event in enumerate(source):
         run.event(event, index)
+    if until_ns is not None:
+        run.fire(until_ns, -1)
     result = run.result
     saved = run.slot.save()
     if isinstance(saved, HandlerError):
@@ -112,7 +122,13 @@ class _Run:
     """One run: the slot, the optional matcher and the deliveries waiting their turn."""
 
     def __init__(
-        self, strategy: Strategy[Any], strategy_id: str, model: FillModel | None, raise_errors: bool, positions: bool
+        self,
+        strategy: Strategy[Any],
+        strategy_id: str,
+        model: FillModel | None,
+        raise_errors: bool,
+        positions: bool,
+        drive_timers: bool,
     ) -> None:
         logger = RecordingLogger()
         numbers = itertools.count(1)
@@ -123,9 +139,17 @@ class _Run:
         self.raise_errors = raise_errors
         self.positions = positions
         self.pending: deque[Fill | Position | OrderUpdate] = deque()
+        self.timers = TimerBook() if drive_timers else None
+
+    def fire(self, now_ns: int, index: int) -> None:
+        """Every timer due by ``now_ns``, at its own time (what a replay does before an event)."""
+        for _, timer in self.timers.step(now_ns) if self.timers is not None else ():
+            self.settle(self.slot.deliver(timer), index)
+            self.flush(index)
 
     def event(self, event: Event, index: int) -> None:
-        """Fills the event causes, then the event, then (``at="close"``) fills at a candle's close."""
+        """Timers due by its time, the fills it causes, the event, then (``at="close"``) fills at a candle's close."""
+        self.fire(event.timestamp_ns, index)
         if self.matcher is not None and isinstance(event, (Tick, Trade, Book, Candle)):
             for out in self.matcher.match(event, index):
                 self._queue(out)
@@ -174,6 +198,7 @@ class _Run:
         result.signals.extend(signals)
         result.signal_events.extend([index] * len(signals))
         result.cancels.extend(cancels)
+        self._timers(result)
         matcher = self.matcher
         if matcher is not None:
             now = self.slot.context.now_ns()
@@ -188,6 +213,18 @@ class _Run:
         if self.raise_errors:
             raise AssertionError(f"{error.handler}: {error.text}")
         result.errors.append(error)
+
+    def _timers(self, result: RunResult) -> None:
+        """The handler's timer requests applied (a refused one is a ``bad_signal`` error)."""
+        for request in self.slot.drain_timers():
+            if self.timers is None:
+                continue
+            try:
+                self.timers.apply(self.slot.strategy_id, request)
+            except TimerRejected as err:
+                if self.raise_errors:
+                    raise
+                result.errors.append(HandlerError(self.slot.strategy_id, "timer", "bad_signal", str(err), ""))
 
     def _queue(self, out: tuple[Fill, OrderUpdate] | OrderUpdate) -> None:
         if isinstance(out, tuple):

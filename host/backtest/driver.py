@@ -120,6 +120,8 @@ class _Lane:
     size: int = 64  # market events to offer in its next batch (grows while batches run through uncut)
     held: int = 0  # its outputs the host has not acted on yet: it sees nothing more until then
     going: bool = False  # its runner went with a batch in flight; the breaker has not been told yet
+    collected: bool = False  # its runner's on_start outputs are in (the empty batch after Ready answered)
+    inflight: bool = False  # a batch of ours was taken by its loop and is not answered yet
     cut_ns: int = 0
 
     def wants(self, symbol: str) -> bool:
@@ -174,6 +176,8 @@ class BacktestDriver:
     def bind(self, engine: Engine) -> None:
         self._engine = engine
         engine.supervisor.use_lockstep(self)
+        for definition in engine.supervisor.definitions():
+            self._lanes[definition.id] = _Lane(definition.id, frozenset(definition.symbols))
         if self._fill(1):  # simulated time starts at the data's first event, before any runner boots
             self.clock.advance(self._event(0).timestamp_ns)
 
@@ -190,8 +194,6 @@ class BacktestDriver:
         async with asyncio.timeout(supervisor.settings.handshake_timeout_s + 5):
             await supervisor.until(lambda: self._closed or supervisor.started.is_set())
             await supervisor.until(lambda: self._closed or StrategyState.STARTING not in supervisor.states().values())
-        for definition in supervisor.definitions():
-            self._lanes[definition.id] = _Lane(definition.id, frozenset(definition.symbols))
         while not self._closed:
             self._update_lanes(supervisor)
             dispatched = self._dispatch(supervisor)
@@ -223,11 +225,17 @@ class BacktestDriver:
         if lane is None or not lane.ready:
             return []
         items, lane.ready = lane.ready, []
+        lane.inflight = True
         return items
 
     def answered(self, strategy_id: str, consumed: int) -> None:
         lane = self._lanes[strategy_id]
-        lane.busy = False
+        if not lane.inflight:  # the empty batch after Ready: on_start's outputs, placed before the cursor
+            lane.collected = True
+            lane.cut, lane.cut_ns = (lane.cursor, 0), self.clock.now_ns()
+            self._notify()
+            return
+        lane.busy = lane.inflight = False
         self.batches += 1
         head = lane.sent_waiting
         if consumed <= head:
@@ -248,7 +256,7 @@ class BacktestDriver:
 
     def lost(self, strategy_id: str) -> None:
         lane = self._lanes[strategy_id]
-        lane.busy = False
+        lane.busy = lane.inflight = False
         lane.going = True
         lane.ready = []
         lane.sent_indices = []
@@ -303,13 +311,21 @@ class BacktestDriver:
                 log.warning("backtest_strategy_out", strategy=lane.id, state=state.value if state else None)
             elif lane.busy and lane.ready and state is not StrategyState.RUNNING:
                 lane.busy, lane.ready = False, []  # it went before taking its batch: nothing was sent
+            if state is not StrategyState.RUNNING:
+                lane.collected = False  # its next runner's on_start outputs are to come
 
     def _dispatch(self, supervisor: Supervisor) -> bool:
         """A batch for every serving lane that has work; True if any was handed out."""
         states = supervisor.states()
         dispatched = False
         for lane in self._lanes.values():
-            if lane.out or lane.busy or lane.held or states.get(lane.id) is not StrategyState.RUNNING:
+            if (
+                lane.out
+                or lane.busy
+                or lane.held
+                or not lane.collected
+                or states.get(lane.id) is not StrategyState.RUNNING
+            ):
                 continue
             if self._prepare(lane):
                 lane.busy = True
@@ -341,12 +357,15 @@ class BacktestDriver:
         assert self._engine is not None and self._engine.paper is not None
         limit = self._fill(lane.cursor + size)
         orders = self._engine.paper.engine.arriving(lane.id)
-        if not orders:
+        timer = self._engine.supervisor.timers.next_due_of(lane.id)
+        if not orders and timer is None:
             return limit
         for index in range(max(lane.cursor, self._g), limit):
             event = self._event(index)
             since = orders.get(event.symbol)
-            if since is not None and event.timestamp_ns >= since:
+            if (since is not None and event.timestamp_ns >= since) or (
+                timer is not None and event.timestamp_ns >= timer
+            ):
                 return index
         return limit
 
@@ -354,6 +373,8 @@ class BacktestDriver:
         """The earliest timeline position at which the lane may still produce output."""
         if lane.out or lane.held or state in (StrategyState.OPEN, StrategyState.PAUSED, StrategyState.STOPPED):
             return _INF  # held: nothing more from it before the host acts on what it asked for
+        if not lane.collected:
+            return (lane.cursor, -2)  # its runner's on_start (timers anchored at the next step) comes first
         if lane.busy or lane.waiting or state is not StrategyState.RUNNING:
             return (lane.cursor, 0)
         if self._block(lane) == lane.cursor and lane.cursor >= self._g:
@@ -391,7 +412,9 @@ class BacktestDriver:
         return stepped
 
     def _step(self, engine: Engine, index: int) -> None:
+        """``M_index``: timers due by the event's time go to their strategies, then the event is matched."""
         event = self._event(index)
+        engine.supervisor.fire_timers(event.timestamp_ns, advance=self.clock.advance)
         self.clock.advance(event.timestamp_ns)
         engine.match(event)
         price = mark_price(event)
@@ -435,7 +458,8 @@ class BacktestDriver:
         """Some lane waits for its strategy's next runner (it will serve again, or be held open)."""
         states = supervisor.states()
         return any(
-            not lane.out and states.get(lane.id) in (StrategyState.BACKOFF, StrategyState.STARTING)
+            not lane.out
+            and (states.get(lane.id) in (StrategyState.BACKOFF, StrategyState.STARTING) or not lane.collected)
             for lane in self._lanes.values()
         )
 

@@ -202,6 +202,17 @@ class EngineConfig(_Section):
     # events and fills are removed at start and then once a day (host.ledger.retention); working orders,
     # positions and daily P&L are never removed. 0 = keep everything.
     ledger_retention_days: int = _opt(0, _at_least(0))
+    # Crash capture (host.supervisor.capture): the last captureEvents events each runner was sent are
+    # kept (encoded; ~100 bytes a tick), and when its strategy raises, misses a deadline or crashes they
+    # are written with the error and its config to <captureDir>/<strategy>/<time>-<kind>.json, at most
+    # one per kind per strategy per captureInterval, the newest captureFiles per strategy kept.
+    # `strategy-engine reproduce FILE` runs one in-process. captureEvents 0 = off.
+    capture_events: int = _opt(2048, _at_least(0))
+    capture_files: int = _opt(20, _above(0))
+    capture_interval: float = _opt(60.0, _at_least(0), duration=True)
+    # "" = a captures folder beside the ledger (a replay with a temporary ledger: the system's temporary
+    # folder, strategy-engine-captures); relative: to the config file's folder.
+    capture_dir: str = _opt("")
     runner_memory_mb: int = _opt(2048, _at_least(0))  # address-space limit of a runner (RLIMIT_AS); 0 = none
     runner_cpu_seconds: int = _opt(0, _at_least(0))  # CPU-time limit of a runner (RLIMIT_CPU); 0 = none
     runner_open_files: int = _opt(256, _at_least(0))  # open-file limit of a runner (RLIMIT_NOFILE); 0 = none

@@ -109,6 +109,8 @@ def build_status(
         "risk": engine.execution.risk.status().as_dict(),
         "reloads": _reloads(reloader),
         "strategies": [_strategy(engine, s) for s in statuses],
+        "captures": [record.as_dict() for record in engine.supervisor.capture_records()],
+        "capture_ring_bytes": engine.supervisor.capture_memory(),
     }
 
 
@@ -247,6 +249,8 @@ def _strategy(engine: Engine, s: StrategyStatus) -> dict[str, Any]:
         "realized_pnl": book.realized(s.id),
         "unrealized_pnl": book.unrealized(s.id),
         "sandbox": SandboxLayers.parse(s.sandbox).to_status(),
+        "protocol_version": s.protocol_version,  # the strategy protocol its runner speaks ("" with no runner)
+        "sdk_version": s.sdk_version,  # the SDK its runner runs it on
     }
 
 

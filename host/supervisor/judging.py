@@ -9,6 +9,8 @@ located in the plugin's code and the full traceback, and ``last_error`` reads
 decision; the worst one wins (open > restart > continue). A result with no failure records a
 success. Signals of a strategy that stopped serving while the batch was in flight (paused,
 removed) are dropped and counted: its orders were already cancelled when it was reported down.
+Timer requests are applied to the supervisor's ``TimerBook`` in the order asked; one it refuses
+(past the per-strategy limit, an empty name) is charged as ``bad_signal``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from host.labels import LabelGuard
 from host.supervisor.policy import CircuitBreaker, Continue, Decision, FailureKind, Open, Restart
 from host.supervisor.status import StrategyListener, StrategyMeter, StrategyStats, SupervisionSettings
 from protocol import wire
+from sdk._timers import TimerBook, TimerRejected
 from sdk.errors import ValidationError
 from sdk.events import Cancel, Signal
 
@@ -45,8 +48,11 @@ class ResultJudge:
         breaker: CircuitBreaker,
         listener: StrategyListener,
         serving: Callable[[], bool],
+        *,
+        timers: TimerBook | None = None,
     ) -> None:
         self.id = strategy_id
+        self.timers = timers
         self.settings = settings
         self.stats = stats
         self.metrics = metrics
@@ -69,6 +75,11 @@ class ResultJudge:
                 failed = True
                 decision = _worst(decision, self._strategy_error(error))
             signals, cancels, flood = self._accept(output)
+            if output.timers and self._serving():
+                rejected = self._schedule(output)
+                if rejected:
+                    failed = True
+                    decision = _worst(decision, self._error("bad_signal", rejected, ""))
             if flood:
                 failed = True
                 decision = _worst(decision, self._error("flood", flood, ""))
@@ -110,6 +121,18 @@ class ResultJudge:
         if signals:
             self.metrics.signals.inc(len(signals))
         return signals, cancels, flood
+
+    def _schedule(self, output: pb.StrategyOutput) -> str:
+        """Apply the output's timer requests, in order; why the first refused one was refused ("" when none)."""
+        if self.timers is None:
+            return "timers are not driven in this engine"
+        refused = ""
+        for message in output.timers[: self.settings.max_signals_per_batch]:
+            try:
+                self.timers.apply(self.id, wire.timer_request_from_pb(message))
+            except TimerRejected as err:
+                refused = refused or str(err)
+        return refused
 
     def _strategy_error(self, error: pb.Error) -> Decision:
         """A handler's error as the runner reported it: where it raised, and the whole traceback."""

@@ -16,6 +16,11 @@ batch; ``fairshare`` judges the runner's CPU use (``sample_cpu``, called by the 
 sampler) and its orders' quota rejections (``over_quota``, reported by the execution engine).
 The loop acts on a pending swap, on requests and on charges only between batches.
 
+Crash capture and timers (each a few hooks): the events sent to the serving runner are kept in
+its capture ring (``host.supervisor.capture``), written out when it raises, misses a deadline or
+crashes; a new runner drops the strategy's timers from the supervisor's schedule and gets one empty
+batch right after it serves, which brings back what its ``on_start`` asked for (timers, signals).
+
 Reliability. Market data is conflated per (symbol, type) in the bounded outbox; fills, positions
 and timers are never dropped: an item that was in flight when the runner died is queued again
 for the replacement. Cancel-on-disconnect: the listener's ``strategy_down`` runs before any
@@ -33,6 +38,7 @@ from host.clock import Clock, SystemClock
 from host.link import LinkServer, Wakeup
 from host.router import Outbox
 from host.session import DeadlineMissed, ProtocolViolation, RunnerLost, SessionError
+from host.supervisor.capture import CaptureSubject, StrategyCapture
 from host.supervisor.control import Control
 from host.supervisor.fairshare import CpuBudget, QuotaStrikes
 from host.supervisor.judging import ResultJudge
@@ -54,6 +60,7 @@ from host.supervisor.strategy_logs import StrategyLogRelay
 from host.supervisor.swap import HotSwap
 from protocol import wire
 from protocol.exitcodes import describe_exit
+from sdk._timers import TimerBook
 
 # The data types live in host.supervisor.status (SpawnFailed in host.supervisor.runners); they are
 # re-exported here for the callers that think of them as the managed strategy's.
@@ -85,8 +92,12 @@ class ManagedStrategy:
         state_store: StateStore | None = None,
         notify: Callable[[], None] = lambda: None,
         clock: Clock | None = None,
+        capture: StrategyCapture | None = None,
+        timers: TimerBook | None = None,
         lockstep: Lockstep | None = None,
     ) -> None:
+        self._timers = timers  # the supervisor's schedule; this strategy's entries are its serving runner's
+        self._capture = capture  # crash capture (host.supervisor.capture): the last events sent, kept per runner
         self._notify = notify  # the supervisor's "something changed": state, queue taken, idle
         self.definition = definition
         self.settings = settings
@@ -95,7 +106,9 @@ class ManagedStrategy:
         self.metrics = metrics
         self.outbox = Outbox(settings.outbox_capacity)
         self.stats = StrategyStats()
-        self._judge = ResultJudge(definition.id, settings, self.stats, metrics, breaker, listener, self._serving)
+        self._judge = ResultJudge(
+            definition.id, settings, self.stats, metrics, breaker, listener, self._serving, timers=timers
+        )
         clock = clock or SystemClock()
         limiter = LogRateLimiter(settings.log_rate, clock)
         self.logs = StrategyLogRelay(definition.id, definition.plugin, limiter, metrics)
@@ -111,6 +124,7 @@ class ManagedStrategy:
         self._runner: Runner | None = None
         self._idle = False
         self._unacked: list[bytes] = []
+        self._collect = False  # a new runner's on_start outputs (signals, timers) are still to be fetched
         self._lockstep = lockstep  # a backtest's driver decides every batch (host.supervisor.lockstep)
 
     @property
@@ -245,8 +259,13 @@ class ManagedStrategy:
             late_replies=self.stats.late_replies + (runner.session.stats.late_replies if runner else 0),
             last_error=self.stats.last_error, last_exit=self.stats.last_exit,
             latency_p50_us=p50, latency_p99_us=p99, outbox=len(self.outbox),
+            protocol_version=runner.hello.protocol_version if runner else "",
+            sdk_version=runner.hello.sdk_version if runner else "",
             cpu_share=self._cpu.measured() if self._cpu is not None and runner is not None else None,
         )  # fmt: skip
+
+    def capture_memory(self) -> int:
+        return self._capture.ring.memory_bytes() if self._capture is not None else 0
 
     # ---------------------------------------------------------------- the loop
 
@@ -282,6 +301,7 @@ class ManagedStrategy:
 
     async def _boot(self, definition: StrategyDefinition, restore: Mapping[str, bytes]) -> Runner | None:
         self.state = StrategyState.STARTING
+        self._new_runner()
         try:
             runner = await self._runners.load(definition)
             self._runner = runner
@@ -296,6 +316,8 @@ class ManagedStrategy:
             self._runner = None
             await self._runners.end(runner, "stopped")
             return None
+        if self._capture is not None:
+            self._capture.started(restore.get(self.id, b""))
         self.breaker.runner_started()
         self._fresh_budgets()
         self.state = StrategyState.RUNNING
@@ -318,6 +340,13 @@ class ManagedStrategy:
         kind, reason = boot_failure(err, self.settings.handshake_timeout_s)
         self.stats.last_error = reason
         await self._failed(kind, reason)
+
+    def _new_runner(self) -> None:
+        """Timers belong to the runner that asked for them: a new one schedules its own in on_start, whose
+        outputs are fetched with an empty batch right after it serves (nothing else may be queued)."""
+        if self._timers is not None:
+            self._timers.drop(self.id)
+        self._collect = True
 
     def _fresh_budgets(self) -> None:
         """A new runner starts with nothing charged against it: charges pending were the old one's."""
@@ -368,10 +397,11 @@ class ManagedStrategy:
             else:
                 items = self.outbox.take(self.settings.max_batch_events)
             self._notify()
-            if not items:
+            if not items and not self._collect:
                 if not await self._idle_wait(runner):
                     return
                 continue
+            self._collect = False
             if not await self._call(runner, items):
                 return
         if self._runner is not None:
@@ -386,6 +416,9 @@ class ManagedStrategy:
         if new is None:
             return old
         self._runner, self.definition = new.runner, new.definition
+        self._new_runner()
+        if self._capture is not None:
+            self._capture.started(new.restored.get(self.id, b""))
         self._deliver_positions()  # the new runner's context starts empty; queued events stay queued
         return new.runner
 
@@ -416,6 +449,8 @@ class ManagedStrategy:
     async def _call(self, runner: Runner, items: list[bytes]) -> bool:
         """Send one batch and judge its result; False when the runner had to go."""
         deadline = self.settings.deadline(len(items))
+        if self._capture is not None:
+            self._capture.sent(items)
         lockstep = self._lockstep
         try:
             result = await runner.session.call(
@@ -429,13 +464,16 @@ class ManagedStrategy:
         if lockstep is not None:
             lockstep.answered(self.id, min(result.consumed, len(items)))
         self._acked(items)
-        self.stats.batches += 1
+        self.stats.batches += 1 if items else 0  # the empty one fetching on_start's outputs is not an event batch
         self.stats.events_sent += len(items)
         rtt_ns = runner.session.stats.last_rtt_ns
         self.stats.latency_ns.append(rtt_ns)
         self.metrics.latency_us.observe(rtt_ns / 1000)
         self.metrics.processing_us.observe(result.compute_ns / 1000)
         decision = self._judge.judge(result)
+        failure = self._capture.answered(self.id, result) if self._capture is not None else None
+        if failure is not None and self._capture is not None:  # after the signals went on, never holding them up
+            await self._capture.capture(self._subject(), failure)
         if isinstance(decision, Continue):
             return True
         await self._act(runner, decision)
@@ -445,6 +483,10 @@ class ManagedStrategy:
         if self._unacked:
             sent = {id(item) for item in items}
             self._unacked = [item for item in self._unacked if id(item) not in sent]
+
+    def _subject(self) -> CaptureSubject:
+        d = self.definition
+        return CaptureSubject(d.id, d.plugin, d.name, d.params, self.settings.plugins_dir.resolve())
 
     def _serving(self) -> bool:
         return self.state is StrategyState.RUNNING and not self._control.closing
@@ -459,6 +501,8 @@ class ManagedStrategy:
             err = explain_loss(err, runner.process)
         if isinstance(err, RunnerLost) and err.returncode is not None:
             self.stats.last_exit = describe_exit(err.returncode)
+        if self._capture is not None and kind in (FailureKind.TIMEOUT, FailureKind.CRASH):
+            await self._capture.lost(self._subject(), kind.value, str(err), list(runner.process.tail))
         await self._replace(runner, kind, str(err))
 
     async def _replace(self, runner: Runner, kind: FailureKind, reason: str) -> None:

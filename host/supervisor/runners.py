@@ -104,6 +104,10 @@ class StrategyRunners:
                 raise explain_loss(err, process, registration.runner_id) from None
             raise
         self._check_identity(hello)
+        log.info(
+            "runner_loaded", strategy=self.id, pid=process.pid, protocol_version=hello.protocol_version,
+            sdk_version=hello.sdk_version,
+        )  # fmt: skip
         return Runner(process, registration.inbox, session, hello)
 
     async def end(self, runner: Runner, reason: str) -> Rung:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from host.strays import StrayPolicy
+from host.supervisor.capture import CapturePolicy
 from host.supervisor.lograte import LogRatePolicy
 from host.supervisor.policy import BreakerStatus
 from host.supervisor.process import RunnerLimits
@@ -121,6 +122,8 @@ class StrategyMeter(Protocol):
 
     def output_truncated(self, count: int) -> None: ...
 
+    def capture_written(self, kind: str) -> None: ...
+
 
 class Metering(Protocol):
     """The engine's metrics as the supervisor uses them (``host.metrics.EngineMetrics``)."""
@@ -158,6 +161,9 @@ class SupervisionSettings:
     flood_window_s: float = 60.0
     strays: StrayPolicy = field(default_factory=StrayPolicy)  # unasked-for runner messages before a charge
     data_lane: str = "socket"  # batches on a socket pair per runner ("socket") or on the gRPC stream ("grpc")
+    capture: CapturePolicy = field(default_factory=CapturePolicy)  # crash capture (host.supervisor.capture)
+    live_timers: bool = True  # the supervisor fires timers on the wall clock (False: a replay or backtest does)
+    timer_limit: int = 100  # timers one strategy may have scheduled at once; more is a bad_signal error
 
     def deadline(self, events: int) -> float:
         """A batch of ``events`` must be answered within the allowance plus the per-event budget."""
@@ -230,6 +236,8 @@ class StrategyStatus:
     latency_p99_us: float | None
     outbox: int
     cpu_share: float | None = None  # cores its runner used over the CPU window so far; None before 2 samples
+    protocol_version: str = ""  # what its serving runner's Hello said ("" with no runner)
+    sdk_version: str = ""
 
 
 def _percentile(ordered: list[int], q: float) -> float | None:

@@ -15,6 +15,12 @@ strategy's crash never reaches another's process. ``reload_plugin`` swaps every 
 changed package to a new runner (see ManagedStrategy), ``set_definitions`` applies a changed
 strategy list (added, removed, parameters changed) without restarting the host.
 
+Timers: ``timers`` is every strategy's schedule (``sdk._timers.TimerBook``), filled from their batch
+results. Live (``settings.live_timers``) one task sleeps until the next is due on the wall clock
+and ``fire_timers`` hands each firing to its strategy like a fill (reliable, never conflated); a
+replay or a backtest fires them on its own clock through ``fire_timers`` or ``timers.due``. A
+strategy's timers are dropped when its runner is replaced: the new runner's ``on_start`` asks again.
+
 Fair share: one sampler task reads each serving runner's CPU time every
 ``settings.cpu_sample_interval_s`` (``host.supervisor.cpuwatch``) and hands it to that strategy's
 budget; ``over_quota`` is the execution engine telling a strategy's order was refused by its own
@@ -25,14 +31,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import structlog
 
-from host.clock import Clock, SystemClock
+from host.clock import Clock, SystemClock, WallClock
 from host.link import LinkServer
 from host.router import Router, Subscription
+from host.supervisor.capture import CaptureRecord, CaptureStore, StrategyCapture
 from host.supervisor.cpuwatch import cpu_seconds
 from host.supervisor.lockstep import Lockstep
 from host.supervisor.managed import (
@@ -47,6 +55,7 @@ from host.supervisor.managed import (
 from host.supervisor.policy import BreakerPolicy, CircuitBreaker
 from host.supervisor.status import Metering
 from protocol import wire
+from sdk._timers import TimerBook
 from sdk.events import Fill, MarketEvent, OrderUpdate, Position, Timer
 
 __all__ = ["ReloadOutcome", "Supervisor", "UnknownStrategy"]
@@ -97,8 +106,10 @@ class Supervisor:
         clock: Clock | None = None,
         link: LinkServer | None = None,
         state_store: StateStore | None = None,
+        wall: WallClock | None = None,
     ) -> None:
         self.settings = settings
+        self.wall = wall or SystemClock()  # what live timers fire by
         self.listener = listener
         self.breaker_policy = breaker_policy or BreakerPolicy()
         self.clock = clock or SystemClock()
@@ -115,6 +126,11 @@ class Supervisor:
         self._closed = asyncio.Event()
         self._changed = asyncio.Event()
         self.started = asyncio.Event()
+        self.captures = CaptureStore(settings.capture, time.time_ns)  # capture files are named by wall-clock time
+        # Every strategy's timers: driven here on the wall clock when settings.live_timers, else by
+        # whoever runs simulated time (a replay, a backtest) through next_due()/due(now_ns) or fire_timers.
+        self._timers_changed = asyncio.Event()
+        self.timers = TimerBook(settings.timer_limit, on_sooner=self._timers_changed.set)
         self._lockstep: Lockstep | None = None
 
     def use_lockstep(self, lockstep: Lockstep) -> None:
@@ -140,6 +156,8 @@ class Supervisor:
                 self.notify()
                 if self.settings.cpu_share > 0:
                     group.create_task(self._sample_cpu(), name="cpu-sampler")
+                if self.settings.live_timers:
+                    group.create_task(self._drive_timers(), name="timers")
                 await self._closed.wait()
                 for managed in self._managed.values():
                     managed.close()
@@ -149,6 +167,45 @@ class Supervisor:
 
     def close(self) -> None:
         self._closed.set()
+        self._timers_changed.set()
+
+    async def _drive_timers(self) -> None:
+        """Live: sleep until the next timer is due on the wall clock (or the schedule changes), fire, repeat."""
+        while not self._closed.is_set():
+            self._timers_changed.clear()
+            self.fire_timers(self.wall.time_ns())
+            due = self.timers.next_due()
+            delay = None if due is None else max(0.0, (due - self.wall.time_ns()) / 1e9)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._timers_changed.wait()
+
+    def fire_timers(self, now_ns: int, advance: Callable[[int], None] | None = None) -> int:
+        """Deliver every timer due at ``now_ns`` to its strategy, in due order; how many fired.
+
+        Live (``settings.live_timers``) a repeating timer the host fell behind on fires once, its missed
+        periods counted; in simulated time (a replay) every period on the way fires (``TimerBook.step``).
+        ``advance`` is called with each firing's due time before it is delivered (a replay moves its
+        clock there). A timer of a strategy not running now is dropped with the firing: its next
+        runner schedules its own.
+        """
+        live = self.settings.live_timers
+        fired = self.timers.due(now_ns) if live else list(self.timers.step(now_ns))
+        for owner, name, periods in self.timers.last_skipped if live and fired else ():
+            log.warning("timer_periods_skipped", strategy=owner, timer=name, skipped=periods)
+        for owner, timer in fired:
+            managed = self._managed.get(owner)
+            if managed is None or managed.state is not StrategyState.RUNNING:
+                self.timers.drop(owner)
+                continue
+            if advance is not None:
+                advance(timer.timestamp_ns)
+            item = wire.encode_event_item(timer, target=owner)
+            if self._lockstep is not None:
+                self._lockstep.deliver(owner, timer, item)
+            else:
+                managed.offer_reliable(item)
+        return len(fired)
 
     async def _sample_cpu(self, read: Callable[[int], float | None] = cpu_seconds) -> None:
         """Every interval, one /proc read per serving runner, until closed."""
@@ -161,10 +218,12 @@ class Supervisor:
 
     def _start(self, definition: StrategyDefinition) -> ManagedStrategy:
         assert self._group is not None, "strategies start inside run()"
+        meter = self.metrics.for_strategy(definition.id)
         managed = ManagedStrategy(
             definition, self.settings, self.link, CircuitBreaker(self.breaker_policy, self.clock),
-            self.listener, self.metrics.for_strategy(definition.id), self.state_store, notify=self.notify,
-            clock=self.clock, lockstep=self._lockstep,
+            self.listener, meter, self.state_store, notify=self.notify, clock=self.clock,
+            capture=StrategyCapture(self.captures, self.clock, meter.capture_written), timers=self.timers,
+            lockstep=self._lockstep,
         )  # fmt: skip
         self._managed[definition.id] = managed
         self.router.set(definition.id, Subscription(symbols=definition.symbols))
@@ -261,6 +320,14 @@ class Supervisor:
 
     def status(self) -> list[StrategyStatus]:
         return [managed.status() for managed in self._managed.values()]
+
+    def capture_records(self) -> list[CaptureRecord]:
+        """Crash captures written (newest first; see host.supervisor.capture)."""
+        return self.captures.records()
+
+    def capture_memory(self) -> int:
+        """Bytes the strategies' capture rings hold (an event shared by several rings counted in each)."""
+        return sum(m.capture_memory() for m in self._managed.values())
 
     def states(self) -> dict[str, StrategyState]:
         """Each strategy's state (cheap: what a backtest's driver looks at every round)."""

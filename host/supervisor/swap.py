@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import structlog
@@ -40,6 +40,7 @@ class Replacement:
 
     runner: Runner
     definition: StrategyDefinition
+    restored: Mapping[str, bytes] = field(default_factory=dict)  # the state it was started with (crash capture)
     done: asyncio.Future[str | None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
@@ -77,7 +78,8 @@ class HotSwap:
         assert new is not None, "switch only with a replacement pending"
         try:
             snapshot = await old.session.snapshot(self._timeout_s)
-            await new.runner.session.start(dict(snapshot.states), self._timeout_s)
+            new.restored = dict(snapshot.states)
+            await new.runner.session.start(new.restored, self._timeout_s)
         except (SessionError, TimeoutError) as err:
             await self._runners.end(new.runner, "reload failed")
             new.done.set_result(self._failed(str(err) or "replacement did not become Ready"))

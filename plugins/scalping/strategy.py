@@ -10,7 +10,10 @@ Model, per symbol, one scalp at a time:
   its return reaches ``profit_target`` or ``-stop_loss``, or when it has been held
   ``max_hold_time_seconds``. The return is marked at the price the exit would get (the best bid
   for a long, the best ask for a short) against the host's average entry price. A ``Timer``
-  event checks only the time limit, so a quiet market cannot hold a position past it.
+  event checks only the time limit, so a quiet market cannot hold a position past it: each open
+  position has a timer ``hold:<symbol>`` (``self.at``) at its deadline, dropped when it is flat,
+  and set again a second later while an order in flight or a rejection holds the exit back. A
+  new runner's timers are its own, so ``on_start`` sets them again for restored positions.
 - Hold time is event time from the entry *fill* (not from sending the order, and never the wall
   clock), so a backtest exits at the same moments as live trading. A position this strategy
   did not see open (say, after a restart without state) is timed from when it is first seen.
@@ -43,6 +46,7 @@ BPS = 10_000.0
 _NS_PER_SECOND = 1_000_000_000
 _EPSILON = 1e-12
 _STATE_VERSION = 2
+_HOLD = "hold:"  # the timer of a symbol's time limit is named hold:<symbol>
 
 
 @dataclass(slots=True)
@@ -88,16 +92,26 @@ class Scalping(Strategy[ScalpingConfig]):
         if self._ready(tick.symbol) and not self._flat(tick.symbol):
             self._maybe_exit(tick.symbol, tick.bid_price, tick.ask_price)
 
+    def on_start(self) -> None:
+        for symbol, state in self._symbols.items():  # restored by on_load: this runner has no timers yet
+            if state.entry_ns is not None:
+                self._hold_timer(symbol, state.entry_ns)
+
     def on_timer(self, timer: Timer) -> None:
         for symbol in list(self._symbols):
-            if self._ready(symbol) and not self._flat(symbol) and self._held_too_long(symbol):
+            if self._flat(symbol) or not self._held_too_long(symbol):
+                continue
+            if self._ready(symbol):
                 self._close(symbol, "max_hold_time")
+            else:  # held back (an order in flight, a rejection to sit out): look again shortly
+                self.at(_HOLD + symbol, self.now_ns + _NS_PER_SECOND)
 
     def on_fill(self, fill: Fill) -> None:
         state = self._state(fill.symbol)
         pending = state.pending
         if state.entry_ns is None and (pending is None or pending.entry):
             state.entry_ns = fill.timestamp_ns
+            self._hold_timer(fill.symbol, fill.timestamp_ns)
         if pending is not None and pending.side is fill.side:
             pending.quantity -= fill.quantity
             pending.restored = False
@@ -127,6 +141,8 @@ class Scalping(Strategy[ScalpingConfig]):
         if abs(position.quantity) > _EPSILON:
             return
         state = self._state(position.symbol)
+        if state.entry_ns is not None:
+            self.cancel_timer(_HOLD + position.symbol)
         state.entry_ns = None
         if state.pending is not None and not state.pending.entry:
             state.pending = None
@@ -170,7 +186,16 @@ class Scalping(Strategy[ScalpingConfig]):
         state = self._state(symbol)
         if state.entry_ns is None:
             state.entry_ns = self.now_ns  # a position we did not see open: time it from now
-        return self.now_ns - state.entry_ns >= self.config.max_hold_time_seconds * _NS_PER_SECOND
+            self._hold_timer(symbol, state.entry_ns)
+        return self.now_ns - state.entry_ns >= self._hold_ns
+
+    def _hold_timer(self, symbol: str, entry_ns: int) -> None:
+        """The time limit as a timer, so it is checked when it falls due even with no market data."""
+        self.at(_HOLD + symbol, entry_ns + self._hold_ns)
+
+    @property
+    def _hold_ns(self) -> int:
+        return round(self.config.max_hold_time_seconds * _NS_PER_SECOND)
 
     def _close(self, symbol: str, reason: str) -> None:
         quantity = self.position_quantity(symbol)

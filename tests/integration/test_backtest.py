@@ -12,7 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.backtest_kit import backtest, candles, report, write_candles, write_config, write_ticks
+from tests.integration.backtest_kit import (
+    MINUTE_NS,
+    START_NS,
+    backtest,
+    candles,
+    report,
+    write_candles,
+    write_config,
+    write_ticks,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -120,3 +129,16 @@ def test_from_and_to_bound_the_data(tmp_path: Path) -> None:
                                "--to", "2024-01-01T02:00:00Z", cwd=tmp_path))  # fmt: skip
     assert document["run"]["events"] == 60
     assert document["period"]["start"].startswith("2024-01-01T01:00")
+
+
+def test_timers_fire_in_simulated_time(tmp_path: Path) -> None:
+    """A strategy trading only on a 10-minute timer: each order fills at the bar after the timer's time."""
+    bars = write_candles(tmp_path / "bars.jsonl", candles(125))  # 00:00 .. 02:04
+    config = write_config(tmp_path / "c.yaml", {"timed": {"plugin": "timed_trader"}})
+    document = report(backtest("--data", bars, "--config", config, "--json", cwd=tmp_path))
+    trades = document["trades"]
+    minutes = [(t["entry_ns"] - START_NS) // MINUTE_NS for t in trades] + [
+        (trades[-1]["exit_ns"] - START_NS) // MINUTE_NS
+    ]
+    assert minutes[:6] == [11, 31, 51, 71, 91, 111]  # on_start's every(600 s) is anchored at the first event
+    assert [(t["exit_ns"] - START_NS) // MINUTE_NS for t in trades[:5]] == [21, 41, 61, 81, 101]

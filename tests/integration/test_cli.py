@@ -4,13 +4,15 @@ These tests walk the strategy author's flow of plugins/README.md (scaffold a pac
 it, load it in a sandboxed runner, replay recorded data through it with a config of one's own)
 and check the command line's answers to the usual mistakes: exit code 2 and the key, file or
 folder at fault for a usage or config error, 1 for a plugin that does not load or bad data.
-The SDK's own venv is not built here (slow, and it needs PyPI for pluggy); the wheel is.
+The SDK's wheel is built offline and installed alone in a fresh venv, where the strategy and
+tests of sdk/README.md run (pluggy and pytest copied from this interpreter: no network).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -97,10 +99,11 @@ MY_STRAT = "  my_strat:\n    symbols: [BTCUSDT]\n    parameters:\n      quantity
 
 class TestVersion:
     def test_prints_the_version(self, tmp_path: Path) -> None:
-        """--version names the program and its version and exits 0."""
+        """--version names the program, its version, the SDK's and the strategy protocol's, and exits 0."""
         result = cli("--version", cwd=tmp_path)
         assert result.returncode == 0
         assert result.stdout.startswith("strategy-engine ")
+        assert result.stdout.rstrip().endswith("(SDK 1.0.0, strategy protocol 1.0)")
 
 
 class TestRun:
@@ -287,19 +290,62 @@ class TestCheckConfig:
         assert done.returncode == 2 and "risk.enabled: risk checks cannot be turned off" in done.stdout
 
 
+def build_sdk_wheel(tmp_path: Path) -> Path:
+    """``pip wheel ./sdk`` offline, from a copy so the build leaves nothing in the repository."""
+    pytest.importorskip("setuptools", reason="building offline (--no-build-isolation) needs setuptools here")
+    source = tmp_path / "sdk"
+    shutil.copytree(ROOT / "sdk", source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(source), "-w", str(tmp_path / "dist"),
+         "--no-deps", "--no-build-isolation", "--no-index", "-q"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stderr[-3000:]
+    (wheel,) = (tmp_path / "dist").glob("strategy_engine_sdk-*.whl")
+    return wheel
+
+
+def copy_distributions(names: list[str], into: Path) -> None:
+    """The installed files of ``names`` and of everything they require, copied into ``into``.
+
+    What an author's venv would get from PyPI (pluggy for the SDK, pytest for the tests), taken
+    from this interpreter's own installation so that the test needs no network.
+    """
+    from importlib.metadata import distribution
+
+    from packaging.requirements import Requirement
+
+    seen: set[str] = set()
+    while names:
+        dist = distribution(names.pop())
+        if dist.metadata["Name"].lower() in seen:
+            continue
+        seen.add(dist.metadata["Name"].lower())
+        for file in dist.files or []:
+            if file.parts[0] != ".." and Path(str(dist.locate_file(file))).is_file():
+                (into / file).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(str(dist.locate_file(file)), into / file)
+        requirements = [Requirement(text) for text in dist.requires or []]
+        names += [r.name for r in requirements if r.marker is None or r.marker.evaluate({"extra": ""})]
+
+
+def readme_files(readme: Path, into: Path) -> list[Path]:
+    """Each python block of ``readme`` whose first line is ``# path``, written to that path under ``into``."""
+    written = []
+    for block in re.findall(r"```python\n(.*?)```", readme.read_text(), re.S):
+        first, _, _ = block.partition("\n")
+        if first.startswith("# ") and first.endswith(".py"):
+            path = into / first[2:]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(block)
+            written.append(path)
+    return written
+
+
 class TestSdkWheel:
     def test_wheel_holds_only_the_sdk(self, tmp_path: Path) -> None:
         """``pip wheel ./sdk`` builds a wheel of the sdk package alone, depending on pluggy only."""
-        pytest.importorskip("setuptools", reason="building offline (--no-build-isolation) needs setuptools here")
-        source = tmp_path / "sdk"  # a copy, so the build leaves nothing in the repository
-        shutil.copytree(ROOT / "sdk", source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-        build = subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", str(source), "-w", str(tmp_path / "dist"),
-             "--no-deps", "--no-build-isolation", "--no-index", "-q"],
-            cwd=tmp_path, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-        assert build.returncode == 0, build.stderr[-3000:]
-        (wheel,) = (tmp_path / "dist").glob("strategy_engine_sdk-*.whl")
+        wheel = build_sdk_wheel(tmp_path)
         with zipfile.ZipFile(wheel) as archive:
             names = archive.namelist()
             metadata = archive.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
@@ -308,6 +354,55 @@ class TestSdkWheel:
         assert {"sdk/__init__.py", "sdk/testing.py", "sdk/py.typed"} <= set(names)
         requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
         assert requires == ["Requires-Dist: pluggy>=1.5"]
+
+    def test_wheel_carries_the_readme_and_the_version(self, tmp_path: Path) -> None:
+        """The wheel's METADATA has sdk/README.md as its markdown long description and sdk.__version__."""
+        import sdk
+
+        wheel = build_sdk_wheel(tmp_path)
+        assert wheel.name == f"strategy_engine_sdk-{sdk.__version__}-py3-none-any.whl"
+        with zipfile.ZipFile(wheel) as archive:
+            metadata = archive.read(f"strategy_engine_sdk-{sdk.__version__}.dist-info/METADATA").decode()
+        head, _, description = metadata.partition("\n\n")
+        assert f"Version: {sdk.__version__}" in head.splitlines()
+        assert "Description-Content-Type: text/markdown" in head.splitlines()
+        assert description.strip() == (ROOT / "sdk" / "README.md").read_text().strip()
+
+    def test_the_wheel_alone_is_enough_to_write_and_test_a_strategy(self, tmp_path: Path) -> None:
+        """In a fresh venv holding the wheel (and pluggy, pytest), the README's strategy and its tests pass.
+
+        The venv sees neither the repository nor this interpreter's packages: the SDK comes from
+        the wheel, pluggy and pytest from copies of their installed files on a .pth path.
+        """
+        wheel = build_sdk_wheel(tmp_path)
+        venv = tmp_path / "venv"
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
+        python = venv / "bin" / "python"
+        install = subprocess.run(
+            [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q",
+             str(wheel)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert install.returncode == 0, install.stderr[-3000:]
+        (site,) = venv.glob("lib/python3*/site-packages")
+        copy_distributions(["pluggy", "pytest"], tmp_path / "deps")
+        (site / "deps.pth").write_text(str(tmp_path / "deps") + "\n")
+        author = tmp_path / "author"
+        written = readme_files(ROOT / "sdk" / "README.md", author)
+        assert [p.relative_to(author).as_posix() for p in written] == [
+            "crossover/config.py", "crossover/strategy.py", "crossover/__init__.py",
+            "crossover/tests/test_crossover.py",
+        ]  # fmt: skip
+        env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+        probe = "import sdk, importlib.util as u; print(sdk.__file__, [u.find_spec(m) for m in ('host', 'runner')])"
+        seen = subprocess.run([str(python), "-c", probe], cwd=author, env=env, capture_output=True, text=True)
+        assert seen.stdout.split() == [str(site / "sdk" / "__init__.py"), "[None,", "None]"], seen.stderr
+        tests = subprocess.run(
+            [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "crossover"],
+            cwd=author, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-3000:]
+        assert "2 passed" in tests.stdout
 
 
 class TestAuthorFlow:

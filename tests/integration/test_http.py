@@ -20,6 +20,7 @@ import pytest
 from prometheus_client import CONTENT_TYPE_LATEST
 from structlog.testing import capture_logs
 
+import sdk
 from host.clock import SystemClock
 from host.config import parse
 from host.errors import ListenError
@@ -31,6 +32,7 @@ from host.http import HttpServer, readiness, venue_problem, venue_status
 from host.live import live_app
 from host.supervisor.managed import StrategyState
 from host.supervisor.policy import BreakerState
+from protocol import wire
 from sdk.events import Position
 from tests.helpers import NOON, RUNNERS, pid_alive, wait_until
 from tests.integration.http_stack import MAX_POSITION, Reconciled, Stack, engine_config, running_stack
@@ -42,7 +44,7 @@ TOKEN = "s3cret-tøken"  # not ASCII on purpose: compared as bytes
 STRATEGY_KEYS = {
     "id", "plugin", "state", "breaker", "restarts", "last_error", "last_exit", "events", "batches", "signals", "orders",
     "fills", "latency_p50_us", "latency_p99_us", "position", "realized_pnl", "unrealized_pnl", "sandbox", "reloads",
-    "reload_failures", "last_reload", "pid", "rejections", "cpu_share",
+    "reload_failures", "last_reload", "pid", "rejections", "cpu_share", "protocol_version", "sdk_version",
 }  # fmt: skip
 BREAKER_KEYS = {"state", "restarts_in_budget", "failures_by_kind", "last_reason", "paused_by_operator"}
 
@@ -156,8 +158,9 @@ class TestStatus:
         status = reply.data
         assert set(status) == {
             "mode", "active_strategies", "signal_queue_size", "uptime_s", "brokers", "venue", "last_reconcile",
-            "venue_positions", "controls", "risk", "reloads", "strategies",
+            "venue_positions", "controls", "risk", "reloads", "strategies", "captures", "capture_ring_bytes",
         }  # fmt: skip
+        assert status["captures"] == [] and status["capture_ring_bytes"] >= 0
         assert (status["brokers"], status["venue"]) == ([], {"kind": "paper"})  # hand-fed: no broker connection
         assert status["venue_positions"] == {
             "settle_s": 0.25, "checked": 0, "agreed": 0, "disagreed": 0, "pending": 0, "mismatched_now": 0,
@@ -239,9 +242,10 @@ class TestStatus:
         }  # fmt: skip
 
     async def test_running_strategy_reports_its_runner(self, stack: Stack) -> None:
-        """A Ready strategy: running, breaker closed, the sandbox layers its runner reported."""
+        """A Ready strategy: running, breaker closed, the sandbox layers and versions its runner reported."""
         alpha = await stack.status_of("alpha")
         assert (alpha["plugin"], alpha["state"], alpha["breaker"]["state"]) == ("scripted", "running", "closed")
+        assert (alpha["protocol_version"], alpha["sdk_version"]) == (wire.PROTOCOL_VERSION, sdk.__version__)
         assert alpha["restarts"] == 0 and alpha["last_error"] == ""
         sandbox = alpha["sandbox"]
         assert isinstance(sandbox["applied"], list) and isinstance(sandbox["skipped"], dict)

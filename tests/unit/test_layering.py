@@ -15,6 +15,10 @@ import pytest
 
 from tests.helpers import ROOT
 
+# The one exception, named: ``strategy-engine reproduce`` loads a plugin in-process with the runner's
+# own loader (one loader, not a copy of it in host/); nothing else of host/ imports that module.
+ALLOWED = {("host/reproduce.py", "runner")}
+
 FORBIDDEN = {
     "host": {"runner"},
     "runner": {"host"},
@@ -39,6 +43,6 @@ class TestLayering:
             f"{path.relative_to(ROOT)}:{line} imports {name}"
             for path in sorted((ROOT / package).rglob("*.py"))
             for line, name in _imported_packages(path)
-            if name in FORBIDDEN[package]
+            if name in FORBIDDEN[package] and (str(path.relative_to(ROOT)), name) not in ALLOWED
         ]
         assert found == []

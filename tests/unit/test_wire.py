@@ -233,3 +233,35 @@ class TestSignals:
         message.client_order_id = "has spaces and is far longer than any exchange would take"
         with pytest.raises(ValidationError, match=r"Signal\.client_order_id"):
             wire.signal_from_pb(message)
+
+
+class TestProtocolVersion:
+    @pytest.mark.parametrize(
+        ("theirs", "ours"),
+        [("1.0", "1.0"), ("1.0", "1.3"), ("1.2", "1.3"), ("2.5", "2.5"), ("1.09", "1.10")],
+    )
+    def test_same_major_and_no_newer_minor_is_accepted(self, theirs: str, ours: str) -> None:
+        """A runner on the host's major version and its minor version or an older one is served."""
+        assert wire.protocol_refusal(theirs, ours) is None
+
+    @pytest.mark.parametrize(
+        ("theirs", "ours", "reason"),
+        [
+            ("2.0", "1.0", "runner speaks strategy protocol 2.0, this host speaks 1.x; install a matching SDK"),
+            ("0.9", "1.0", "runner speaks strategy protocol 0.9, this host speaks 1.x; install a matching SDK"),
+            ("1.4", "1.3", "runner speaks strategy protocol 1.4, newer than this host's 1.3; install a matching SDK"),
+            ("", "1.0", "runner speaks no strategy protocol version (an SDK before 1.0), this host speaks 1.x; "
+                        "install a matching SDK"),
+            ("1", "1.0", "runner speaks strategy protocol '1', which is not MAJOR.MINOR; install a matching SDK"),
+            ("1.x", "1.0", "runner speaks strategy protocol '1.x', which is not MAJOR.MINOR; install a matching SDK"),
+            ("v1.0", "1.0", "runner speaks strategy protocol 'v1.0', which is not MAJOR.MINOR; install a matching SDK"),
+        ],
+    )  # fmt: skip
+    def test_anything_else_is_refused_naming_both_versions(self, theirs: str, ours: str, reason: str) -> None:
+        """Another major, a newer minor, no version or a malformed one: refused, with the reason and the fix."""
+        assert wire.protocol_refusal(theirs, ours) == reason
+
+    def test_this_host_speaks_1_0(self) -> None:
+        """The protocol defined by this code is 1.0, and it accepts itself."""
+        assert wire.PROTOCOL_VERSION == "1.0"
+        assert wire.protocol_refusal(wire.PROTOCOL_VERSION) is None

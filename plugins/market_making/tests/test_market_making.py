@@ -11,9 +11,7 @@ import pytest
 import market_making
 from market_making import MarketMaking, MarketMakingConfig
 from market_making.quoting import quotes
-from sdk import Book, Cancel, Candle, ConfigError, Fill, OrderType, Side, Signal, Tick, Trade
-from sdk.events import Event
-from sdk.hooks import StrategyEngineSpec
+from sdk import Book, Cancel, Candle, ConfigError, Event, Fill, OrderType, Side, Signal, StrategyEngineSpec, Tick, Trade
 from sdk.testing import RunResult, run_strategy
 
 SYMBOL = "BTCUSDT"

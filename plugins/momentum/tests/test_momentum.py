@@ -11,9 +11,19 @@ import pytest
 
 import momentum
 from momentum import Momentum, MomentumConfig
-from sdk import Candle, ConfigError, Fill, OrderType, OrderUpdate, OrderUpdateStatus, Side, Tick, Trade
-from sdk.events import Event
-from sdk.hooks import StrategyEngineSpec
+from sdk import (
+    Candle,
+    ConfigError,
+    Event,
+    Fill,
+    OrderType,
+    OrderUpdate,
+    OrderUpdateStatus,
+    Side,
+    StrategyEngineSpec,
+    Tick,
+    Trade,
+)
 from sdk.testing import run_strategy
 
 SYMBOL = "BTCUSDT"

@@ -10,9 +10,20 @@ import pytest
 
 import scalping
 from scalping import Scalping, ScalpingConfig
-from sdk import Book, ConfigError, Fill, OrderType, OrderUpdate, OrderUpdateStatus, Position, Side, Tick, Timer
-from sdk.events import Event
-from sdk.hooks import StrategyEngineSpec
+from sdk import (
+    Book,
+    ConfigError,
+    Event,
+    Fill,
+    OrderType,
+    OrderUpdate,
+    OrderUpdateStatus,
+    Position,
+    Side,
+    StrategyEngineSpec,
+    Tick,
+    Timer,
+)
 from sdk.testing import RunResult, run_strategy
 
 SYMBOL = "BTCUSDT"
@@ -194,6 +205,29 @@ class TestExit:
         events: list[Event] = [bullish(0), fill(1, Side.BUY), Timer(name="heartbeat", timestamp_ns=61 * NS)]
         assert reasons(run(events))[1:] == [(Side.SELL, "max_hold_time")]
 
+    def test_quiet_market_exits_at_the_hold_deadline(self) -> None:
+        """No market data after the entry fill: the hold:<symbol> timer closes it at the deadline."""
+        strategy = Scalping(ScalpingConfig.from_mapping(PARAMS))
+        result = run_strategy(strategy, [bullish(0), fill(1, Side.BUY)], until_ns=120 * NS)
+        assert reasons(result)[1:] == [(Side.SELL, "max_hold_time")]
+        assert result.signal_events == [0, -1]
+
+    def test_a_flat_position_cancels_its_timer(self) -> None:
+        """Closed at the profit target before the deadline: the timer is dropped, nothing more is sent."""
+        events: list[Event] = [bullish(0), fill(1, Side.BUY, 100.0), book(2, bid=100.2, ask=100.22),
+                               fill(3, Side.SELL, 100.2)]  # fmt: skip
+        result = run_strategy(Scalping(ScalpingConfig.from_mapping(PARAMS)), events, until_ns=200 * NS)
+        assert reasons(result)[1:] == [(Side.SELL, "profit_target")]
+
+    def test_a_held_back_exit_is_looked_at_again_a_second_later(self) -> None:
+        """The deadline passes with the exit order still in flight: the timer is set again until it can go."""
+        events: list[Event] = [
+            bullish(0), fill(1, Side.BUY), book(55, bid=99.90, ask=99.92), update(56, "rejected", Side.SELL, "order-2"),
+        ]  # fmt: skip
+        result = run_strategy(Scalping(ScalpingConfig.from_mapping(PARAMS)), events, until_ns=120 * NS)
+        assert reasons(result)[1:] == [(Side.SELL, "stop_loss"), (Side.SELL, "max_hold_time")]
+        assert result.signals[-1].metadata["reason"] == "max_hold_time"
+
     def test_ticks_check_exits(self) -> None:
         """A Tick's best bid and ask trigger exits too."""
         events: list[Event] = [
@@ -286,6 +320,15 @@ class TestState:
         fresh = run_strategy(Scalping(ScalpingConfig.from_mapping(PARAMS)), later)
         assert (reasons(restored), fresh.signals) == ([(Side.SELL, "max_hold_time")], [])
         assert json.loads(first.state)["symbols"][SYMBOL] == {"entry_ns": 1 * NS, "pending": None}
+
+    def test_a_restored_position_gets_its_timer_again(self) -> None:
+        """A new runner has no timers: on_start sets the restored position's deadline again."""
+        first = run([bullish(0), fill(1, Side.BUY)])
+        position = Position(symbol=SYMBOL, quantity=1.0, avg_entry_price=100.0, timestamp_ns=2 * NS)
+        restored = run_strategy(Scalping(ScalpingConfig.from_mapping(PARAMS)), [position],
+                                restore=first.state, until_ns=120 * NS)  # fmt: skip
+        assert reasons(restored) == [(Side.SELL, "max_hold_time")]
+        assert restored.signal_events == [-1]
 
     def test_an_order_in_flight_is_carried_with_its_id(self) -> None:
         """The order in flight is saved under its client order id; its update ends it in the new instance."""
