@@ -189,6 +189,15 @@ class DataSet:
                 last[event.symbol] = event.timestamp_ns
         return min(gaps, key=lambda gap: (-gaps[gap], gap)) if gaps else None
 
+    def span(self) -> tuple[int, int] | None:
+        """(first, last) event time within the bounds, None without events; reads every file once."""
+        first = last = None
+        for source in self._sources:
+            for ts, _, _, _ in self._read(source, 0, BadRows(keep=0), strict=False):
+                first = ts if first is None else min(first, ts)
+                last = ts if last is None else max(last, ts)
+        return None if first is None or last is None else (first, last)
+
     def describe(self) -> dict[str, Any]:
         """The inputs as the report shows them: files with format and symbol source, bounds, bad rows."""
         files = []

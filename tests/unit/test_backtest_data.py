@@ -313,3 +313,17 @@ class TestBarInterval:
     def test_ticks_have_none(self, tmp_path: Path) -> None:
         """Tick data has no bar interval: the caller samples at its own."""
         assert open_data([write_jsonl(tmp_path / "a.jsonl", [tick(T0), tick(T0 + S)])]).bar_interval_ns() is None
+
+
+class TestSpan:
+    def test_first_and_last_event_over_all_files_within_bounds(self, tmp_path: Path) -> None:
+        """span() is the earliest and latest event time of all files, the bounds applied."""
+        a = write_jsonl(tmp_path / "a.jsonl", [tick(T0 + S), tick(T0 + 5 * S)])
+        b = write_jsonl(tmp_path / "b.jsonl", [tick(T0), tick(T0 + 3 * S), "{bad"])
+        assert open_data([a, b]).span() == (T0, T0 + 5 * S)
+        assert open_data([a, b], start_ns=T0 + S, end_ns=T0 + 4 * S).span() == (T0 + S, T0 + 3 * S)
+
+    def test_no_events(self, tmp_path: Path) -> None:
+        """Files with no event in the bounds have no span."""
+        path = write_jsonl(tmp_path / "a.jsonl", [tick(T0)])
+        assert open_data([path], start_ns=T0 + S).span() is None
