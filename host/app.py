@@ -37,6 +37,7 @@ import structlog
 from host.assembly import Engine, build
 from host.clock import Clocks
 from host.config import Config, ConfigError, StrategySpec
+from host.execution.matching import Arrival
 from host.http import HttpServer, engine_server, readiness
 from host.ledger.retention import retain
 from host.logs import set_level
@@ -233,6 +234,7 @@ def compose(
     config_path: Path | None = None,
     http: bool = True,
     real_time: bool = True,
+    arrival: Arrival | None = None,
 ) -> App:
     """Build an engine for any mode: ``source``, ``clock`` and ``venue_kind`` are what differ.
 
@@ -240,12 +242,13 @@ def compose(
     ``engine.pluginsDir``; ``config_path`` is the file the config watcher follows (None: no file).
     ``real_time`` False (a replay, paced by backpressure: every runner is meant to run flat out)
     turns the per-runner CPU budget off; it shares the machine's cores in wall-clock time.
+    ``arrival`` (a backtest) is how the paper venue's orders reach it (``host.execution.matching``).
     """
     supervision, policy = settings(config, root=root)
     if not real_time:
         supervision = dataclasses.replace(supervision, cpu_share=0.0)
     engine = build(config, definitions(config), supervision, policy, ledger_path=ledger_path, clock=clock,
-                   venue_kind=venue_kind, feed=source.feed)  # fmt: skip
+                   venue_kind=venue_kind, feed=source.feed, arrival=arrival)  # fmt: skip
     source.bind(engine)
     watcher, reloader = _watching(config, engine, supervision.plugins_dir, config_path)
     server = engine_server(engine, brokers=source.brokers, reloader=reloader) if http else None

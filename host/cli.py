@@ -48,6 +48,7 @@ from typing import TypeVar
 import structlog
 
 from host.app import default_shutdown, resolve, settings
+from host.backtest.cli import add_backtest, backtest_command
 from host.config import LOG_FORMATS, LOG_LEVELS, Config, ConfigError, LoggingConfig, load
 from host.demo import demo_feed
 from host.errors import EngineError
@@ -120,6 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     scaffold = commands.add_parser("new-plugin", help="scaffold a plugin package with a test")
     scaffold.add_argument("name")
     scaffold.add_argument("--dir", type=Path, default=Path("plugins"), help="plugins folder (default ./plugins)")
+    add_backtest(commands)
     _ledger_commands(commands)
     return parser
 
@@ -162,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {
         "run": _run, "paper-venue": _paper_venue, "check-config": _check_config, "check-plugin": _check_plugin,
-        "new-plugin": _new_plugin, "ledger": _ledger,
+        "new-plugin": _new_plugin, "ledger": _ledger, "backtest": backtest_command,
     }  # fmt: skip
     return handlers[args.command](args)
 

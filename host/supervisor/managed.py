@@ -36,6 +36,7 @@ from host.session import DeadlineMissed, ProtocolViolation, RunnerLost, SessionE
 from host.supervisor.control import Control
 from host.supervisor.fairshare import CpuBudget, QuotaStrikes
 from host.supervisor.judging import ResultJudge
+from host.supervisor.lockstep import Lockstep
 from host.supervisor.lograte import LogRateLimiter
 from host.supervisor.policy import CircuitBreaker, Continue, Decision, FailureKind, Open, Restart
 from host.supervisor.runners import Runner, SpawnFailed, StrategyRunners, boot_failure, explain_loss
@@ -84,6 +85,7 @@ class ManagedStrategy:
         state_store: StateStore | None = None,
         notify: Callable[[], None] = lambda: None,
         clock: Clock | None = None,
+        lockstep: Lockstep | None = None,
     ) -> None:
         self._notify = notify  # the supervisor's "something changed": state, queue taken, idle
         self.definition = definition
@@ -109,6 +111,7 @@ class ManagedStrategy:
         self._runner: Runner | None = None
         self._idle = False
         self._unacked: list[bytes] = []
+        self._lockstep = lockstep  # a backtest's driver decides every batch (host.supervisor.lockstep)
 
     @property
     def id(self) -> str:
@@ -135,6 +138,10 @@ class ManagedStrategy:
         """A fill, position or timer: kept until a runner has answered the batch carrying it."""
         self.outbox.put_reliable(item)
         self._unacked.append(item)
+        self._wake()
+
+    def wake(self) -> None:
+        """The lockstep driver has a batch for this strategy: wake the loop if it is idle."""
         self._wake()
 
     def _wake(self) -> None:
@@ -321,7 +328,11 @@ class ManagedStrategy:
 
     def _deliver_positions(self) -> None:
         for position in self.listener.positions(self.id):
-            self.offer_reliable(wire.encode_event_item(position, target=self.id))
+            item = wire.encode_event_item(position, target=self.id)
+            if self._lockstep is not None:
+                self._lockstep.deliver(self.id, position, item)
+            else:
+                self.offer_reliable(item)
 
     def _requeue_unacked(self) -> None:
         """After a restart: reliable items the previous runner never answered, in their order.
@@ -352,7 +363,10 @@ class ManagedStrategy:
             if swap.pending is not None:
                 runner = await self._switch(runner)
                 continue
-            items = self.outbox.take(self.settings.max_batch_events)
+            if self._lockstep is not None:
+                items = self._lockstep.chunk(self.id)
+            else:
+                items = self.outbox.take(self.settings.max_batch_events)
             self._notify()
             if not items:
                 if not await self._idle_wait(runner):
@@ -402,17 +416,18 @@ class ManagedStrategy:
     async def _call(self, runner: Runner, items: list[bytes]) -> bool:
         """Send one batch and judge its result; False when the runner had to go."""
         deadline = self.settings.deadline(len(items))
+        lockstep = self._lockstep
         try:
-            result = await runner.session.call(b"".join(items), len(items), deadline)
-        except DeadlineMissed as missed:
-            await self._lost(runner, FailureKind.TIMEOUT, missed)
+            result = await runner.session.call(
+                b"".join(items), len(items), deadline, cut_on_output=lockstep is not None
+            )
+        except (DeadlineMissed, RunnerLost, ProtocolViolation) as err:
+            if lockstep is not None:
+                lockstep.lost(self.id)
+            await self._lost(runner, _LOSS_KIND[type(err)], err)
             return False
-        except RunnerLost as lost:
-            await self._lost(runner, FailureKind.CRASH, lost)
-            return False
-        except ProtocolViolation as flood:
-            await self._lost(runner, FailureKind.PROTOCOL, flood)
-            return False
+        if lockstep is not None:
+            lockstep.answered(self.id, min(result.consumed, len(items)))
         self._acked(items)
         self.stats.batches += 1
         self.stats.events_sent += len(items)
@@ -485,6 +500,13 @@ class ManagedStrategy:
                 log.error("strategy_breaker_open", strategy=self.id, reason=reason)
             case Continue():
                 pass
+
+
+_LOSS_KIND: dict[type[SessionError], FailureKind] = {  # what a lost batch is charged as
+    DeadlineMissed: FailureKind.TIMEOUT,
+    RunnerLost: FailureKind.CRASH,
+    ProtocolViolation: FailureKind.PROTOCOL,
+}
 
 
 def _reason(decision: Decision) -> str:

@@ -34,6 +34,7 @@ from host.clock import Clock, SystemClock
 from host.link import LinkServer
 from host.router import Router, Subscription
 from host.supervisor.cpuwatch import cpu_seconds
+from host.supervisor.lockstep import Lockstep
 from host.supervisor.managed import (
     ManagedStrategy,
     StateStore,
@@ -114,6 +115,16 @@ class Supervisor:
         self._closed = asyncio.Event()
         self._changed = asyncio.Event()
         self.started = asyncio.Event()
+        self._lockstep: Lockstep | None = None
+
+    def use_lockstep(self, lockstep: Lockstep) -> None:
+        """A backtest: ``lockstep`` decides every batch and hears every result (host.supervisor.lockstep).
+
+        Called before ``run``. The driver becomes the strategies' listener (it hands their signals to
+        the execution engine in event order) and takes what ``deliver`` is given.
+        """
+        self._lockstep = lockstep
+        self.listener = lockstep
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -153,7 +164,7 @@ class Supervisor:
         managed = ManagedStrategy(
             definition, self.settings, self.link, CircuitBreaker(self.breaker_policy, self.clock),
             self.listener, self.metrics.for_strategy(definition.id), self.state_store, notify=self.notify,
-            clock=self.clock,
+            clock=self.clock, lockstep=self._lockstep,
         )  # fmt: skip
         self._managed[definition.id] = managed
         self.router.set(definition.id, Subscription(symbols=definition.symbols))
@@ -211,7 +222,17 @@ class Supervisor:
         managed = self._managed.get(strategy_id)
         if managed is None:
             raise UnknownStrategy(strategy_id)
-        managed.offer_reliable(wire.encode_event_item(event, target=strategy_id))
+        item = wire.encode_event_item(event, target=strategy_id)
+        if self._lockstep is not None:
+            self._lockstep.deliver(strategy_id, event, item)
+        else:
+            managed.offer_reliable(item)
+
+    def wake(self, strategy_id: str) -> None:
+        """The lockstep driver has a batch for ``strategy_id``."""
+        managed = self._managed.get(strategy_id)
+        if managed is not None:
+            managed.wake()
 
     # ---------------------------------------------------------------- operator
 
@@ -240,6 +261,13 @@ class Supervisor:
 
     def status(self) -> list[StrategyStatus]:
         return [managed.status() for managed in self._managed.values()]
+
+    def states(self) -> dict[str, StrategyState]:
+        """Each strategy's state (cheap: what a backtest's driver looks at every round)."""
+        return {strategy_id: managed.state for strategy_id, managed in self._managed.items()}
+
+    def restarts(self) -> dict[str, int]:
+        return {strategy_id: managed.stats.restarts for strategy_id, managed in self._managed.items()}
 
     def strategy(self, strategy_id: str) -> StrategyStatus:
         return self._get(strategy_id).status()
