@@ -88,6 +88,9 @@ class DataError(EngineError):
         self.reason = reason
         super().__init__(f"{where}:{line}: {reason}" if line else f"{where}: {reason}")
 
+    def __reduce__(self) -> tuple[type[DataError], tuple[str, str, int]]:
+        return DataError, (self.where, self.reason, self.line)  # it may come back from a sweep's worker
+
 
 @dataclass(frozen=True, slots=True)
 class BadRow:

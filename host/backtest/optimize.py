@@ -84,6 +84,9 @@ class OptimizeError(EngineError):
         self.reason = reason
         super().__init__(f"{option}: {reason}")
 
+    def __reduce__(self) -> tuple[type[OptimizeError], tuple[str, str]]:
+        return OptimizeError, (self.option, self.reason)
+
 
 @dataclass(frozen=True)
 class GridAxis:
@@ -283,23 +286,24 @@ def run_jobs(jobs: Sequence[Job], runner: Callable[[Job], BacktestReport], *, wo
     if workers < 1:
         raise OptimizeError("--jobs", f"must be >= 1, got {workers}")
     if workers == 1 or len(jobs) <= 1:
-        return [_run_here(job, runner) for job in jobs]
+        return [_guarded(runner, job) for job in jobs]
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(runner, job) for job in jobs]
+        futures = [pool.submit(_guarded, runner, job) for job in jobs]
         return [_collect(job, future) for job, future in zip(jobs, futures, strict=True)]
 
 
-def _run_here(job: Job, runner: Callable[[Job], BacktestReport]) -> JobResult:
+def _guarded(runner: Callable[[Job], BacktestReport], job: Job) -> JobResult:
+    """``runner(job)`` with what it raises turned into text here, so no exception has to cross processes."""
     try:
         return JobResult(job, runner(job))
     except Exception as err:  # one combination failing must not lose the others
         return JobResult(job, error=f"{type(err).__name__}: {err}")
 
 
-def _collect(job: Job, future: Future[BacktestReport]) -> JobResult:
+def _collect(job: Job, future: Future[JobResult]) -> JobResult:
     try:
-        return JobResult(job, future.result())
-    except Exception as err:  # as in _run_here; BrokenProcessPool lands here too
+        return future.result()
+    except Exception as err:  # the worker process died (BrokenProcessPool) or the result could not come back
         return JobResult(job, error=f"{type(err).__name__}: {err}")
 
 

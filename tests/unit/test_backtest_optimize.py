@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import pickle
 
 import pytest
 
+from host.backtest.data import DataError
 from host.backtest.optimize import (
     GridAxis,
     Job,
@@ -52,6 +55,8 @@ def fake_backtest(job: Job) -> BacktestReport:
     drift = job.params["drift"]
     if drift == "boom":
         raise RuntimeError("the strategy blew up")
+    if drift == "die":
+        os._exit(3)  # the worker process dies as a segfaulting backtest's would
     start = T0 if job.start_ns is None else job.start_ns
     end = T0 + 10 * DAY if job.end_ns is None else job.end_ns
     prices, price = [], 100.0
@@ -208,6 +213,21 @@ class TestRunning:
             r.report.to_json() if r.report else r.error for r in here
         ]
         assert pooled[-1].error == "RuntimeError: the strategy blew up"
+
+    def test_worker_that_dies_fails_its_jobs_not_the_sweep(self) -> None:
+        """A worker process that dies leaves errors for the jobs it took down; run_jobs still returns them all."""
+        jobs = [Job(0, {"drift": "die"}, T0, T0 + DAY), Job(1, {"drift": 1.0}, T0, T0 + DAY)]
+        results = run_jobs(jobs, fake_backtest, workers=2)
+        assert [r.job for r in results] == jobs
+        assert results[0].report is None
+        assert results[0].error.startswith("BrokenProcessPool")
+
+    def test_errors_survive_a_trip_between_processes(self) -> None:
+        """The sweep's and the reader's errors pickle with their fields (a worker may send them back)."""
+        error = pickle.loads(pickle.dumps(OptimizeError("--grid a", "bad")))
+        assert (error.option, error.reason, str(error)) == ("--grid a", "bad", "--grid a: bad")
+        data_error = pickle.loads(pickle.dumps(DataError("f.csv", "bad row", 3)))
+        assert (data_error.where, data_error.line, str(data_error)) == ("f.csv", 3, "f.csv:3: bad row")
 
     def test_bad_worker_count(self) -> None:
         """--jobs below 1 is refused."""
