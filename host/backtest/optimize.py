@@ -203,10 +203,20 @@ def roll_windows(start_ns: int, end_ns: int, train_ns: int, test_ns: int) -> lis
         windows.append(Window(len(windows), train_start, train_end, min(train_end + test_ns, end_ns)))
         train_start += test_ns
     if not windows:
-        span = (end_ns - start_ns) / 86_400e9
-        raise OptimizeError("--walk-forward", f"the data spans {span:.3g} days: too short for one train window "
-                            f"of {train_ns / 86_400e9:.3g} days and a test after it")  # fmt: skip
+        reason = (f"the data spans {_length(end_ns - start_ns)}: too short for one train window of "
+                  f"{_length(train_ns)} and a test after it")  # fmt: skip
+        raise OptimizeError("--walk-forward", reason)
     return windows
+
+
+def _length(ns: int) -> str:
+    """A span in the unit that reads best: days from 2 days up, hours from 2 hours, else minutes."""
+    day, hour = _UNITS_NS["d"], _UNITS_NS["h"]
+    if ns >= 2 * day:
+        return f"{ns / day:.3g} days"
+    if ns >= 2 * hour:
+        return f"{ns / hour:.3g} hours"
+    return f"{ns / _UNITS_NS['m']:.3g} minutes"
 
 
 def score(summary: Summary, objective: str) -> float | None:
