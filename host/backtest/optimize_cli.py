@@ -60,7 +60,9 @@ def add_optimize(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "optimize", help="backtest a grid of one strategy's parameters in parallel and rank it (or walk forward)",
         description="Backtest every combination of --grid values for one strategy, in parallel processes, and "
         "rank them by --objective. With --walk-forward TRAIN,TEST: choose on each train window, score the choice "
-        "on the test window after it, and report the stitched out-of-sample result beside the in-sample one.",
+        "on the test window after it, and report the stitched out-of-sample result beside the in-sample one. "
+        "In-sample means the train windows the parameters were chosen on: their figures flatter the choice by "
+        "construction. Out-of-sample means the test windows, which the choice never saw: the honest estimate.",
     )  # fmt: skip
     add_optimize_arguments(parser)
 
@@ -148,7 +150,8 @@ def _plan(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[Any]]:
     span = data.span()
     if span is None:
         raise OptimizeError("--data", "no market events within the bounds: nothing to walk forward over")
-    return combos, roll_windows(span[0], span[1] + 1, train, test)
+    end = span[1] + (data.bar_interval_ns() or 1)  # the last bar runs to its close; a tick is one instant
+    return combos, roll_windows(span[0], end, train, test)
 
 
 def _ranking_table(found: Sweep, out: TextIO) -> None:

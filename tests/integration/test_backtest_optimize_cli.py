@@ -95,7 +95,7 @@ class TestOptimize:
         walk = found["walk_forward"]
         assert [row["test"] for row in walk["windows"]] == [
             ["2024-08-01T06:00:00.000000000Z", "2024-08-01T09:00:00.000000000Z"],
-            ["2024-08-01T09:00:00.000000000Z", "2024-08-01T11:59:00.000000001Z"],
+            ["2024-08-01T09:00:00.000000000Z", "2024-08-01T12:00:00.000000000Z"],
         ]
         assert all(set(row["params"]) == {"lookback_period", "threshold"} for row in walk["windows"])
         assert walk["in_sample"]["windows"] == 2
