@@ -42,7 +42,16 @@ def intent(n: int) -> OrderIntent:
 
 def fill(n: int) -> Fill:
     side = Side.BUY if n % 3 else Side.SELL
-    return Fill(f"f{n}", f"o{n}", f"SYM{n % 8}", side, 100.0 + n % 7, 1.0 + n % 3, T0 + n * 1_000_000, 0.01)
+    return Fill(
+        fill_id=f"f{n}",
+        order_id=f"o{n}",
+        symbol=f"SYM{n % 8}",
+        side=side,
+        price=100.0 + n % 7,
+        quantity=1.0 + n % 3,
+        timestamp_ns=T0 + n * 1_000_000,
+        fee=0.01,
+    )
 
 
 def accepted(n: int) -> tuple[str, OrderStatus, int]:

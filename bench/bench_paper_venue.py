@@ -41,7 +41,7 @@ from sdk.events import OrderType, Side, Tick
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "paper_venue.json"
 SYMBOL = "BTCUSDT"
-TOUCH = Tick(SYMBOL, 1, bid_price=99.0, bid_size=1.0, ask_price=101.0, ask_size=1.0)
+TOUCH = Tick(symbol=SYMBOL, timestamp_ns=1, bid_price=99.0, bid_size=1.0, ask_price=101.0, ask_size=1.0)
 WARMUP = 200
 
 

@@ -46,7 +46,7 @@ import redis.asyncio
 
 from host.config import RedisConfig
 from host.feeds import MarketDataFeed
-from sdk.codec import decode_market
+from sdk._codec import decode_market
 from tests.servers import RedisServer
 
 RESULTS = Path(__file__).resolve().parent / "results" / "redis_subscriber.json"

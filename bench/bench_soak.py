@@ -98,7 +98,7 @@ class Flaky(Strategy[FlakyConfig]):
     def on_tick(self, tick: Tick) -> None:
         self.seen += 1
         if self.config.oversize_every and self.seen % self.config.oversize_every == 0:
-            self.emit(Signal(tick.symbol, "buy", self.config.oversize))
+            self.emit(Signal(symbol=tick.symbol, side="buy", quantity=self.config.oversize))
         if self.seen % self.config.every == 0:
             raise RuntimeError(f"flaky: tick {self.seen} of {tick.symbol}, as every {self.config.every}th one")
 

@@ -63,7 +63,7 @@ from host.supervisor.managed import StrategyState
 from host.supervisor.process import runner_environment
 from host.supervisor.sandbox import make_host_undumpable
 from protocol import describe_exit
-from sdk.codec import load_events
+from sdk._codec import load_events
 from sdk.errors import ValidationError
 from sdk.events import Event
 

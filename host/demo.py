@@ -73,7 +73,16 @@ def _step(s: DemoSymbol, now: int, step: int, rng: random.Random) -> Iterator[Ev
     bid = s.round(s.price - spread_ticks * s.tick_size / 2)
     ask = max(s.round(bid + spread_ticks * s.tick_size), bid + s.tick_size)
     s.sequence += 1
-    yield Tick(s.symbol, now, bid, _size(rng, s.lot), ask, _size(rng, s.lot), None, s.sequence)
+    yield Tick(
+        symbol=s.symbol,
+        timestamp_ns=now,
+        bid_price=bid,
+        bid_size=_size(rng, s.lot),
+        ask_price=ask,
+        ask_size=_size(rng, s.lot),
+        last_price=None,
+        sequence=s.sequence,
+    )
     if step % 2 == 0:
         s.sequence += 1
         yield _book(s, now + 1_000, bid, ask, rng)
@@ -84,7 +93,15 @@ def _step(s: DemoSymbol, now: int, step: int, rng: random.Random) -> Iterator[Ev
         s.quote_volume += quantity * price
         s.high, s.low = max(s.high, price), min(s.low, price)
         s.sequence += 1
-        yield Trade(s.symbol, now + 2_000, price, quantity, round(quantity * price, 8), None, s.sequence)
+        yield Trade(
+            symbol=s.symbol,
+            timestamp_ns=now + 2_000,
+            last_price=price,
+            volume=quantity,
+            volume_quote=round(quantity * price, 8),
+            side=None,
+            sequence=s.sequence,
+        )
     if (step + 1) % 600 == 0:
         s.sequence += 1
         yield _candle(s, now + _STEP_NS - _MINUTE_NS)
@@ -98,13 +115,22 @@ def _book(s: DemoSymbol, now: int, bid: float, ask: float, rng: random.Random) -
     skew = rng.uniform(-0.8, 0.8)
     bids = tuple((s.round(bid - i * s.tick_size), _size(rng, s.lot) * (1 + skew)) for i in range(10))
     asks = tuple((s.round(ask + i * s.tick_size), _size(rng, s.lot) * (1 - skew)) for i in range(10))
-    return Book(s.symbol, now, bids, asks, None, s.sequence)
+    return Book(symbol=s.symbol, timestamp_ns=now, bids=bids, asks=asks, last_price=None, sequence=s.sequence)
 
 
 def _candle(s: DemoSymbol, open_ns: int) -> Candle:
     close = s.round(s.price)
     high, low = max(s.high, s.open, close), min(s.low, s.open, close)
-    candle = Candle(s.symbol, open_ns, s.round(s.open), s.round(high), s.round(low), close,
-                    round(s.volume, 6), round(s.quote_volume, 2), s.sequence)  # fmt: skip
+    candle = Candle(
+        symbol=s.symbol,
+        timestamp_ns=open_ns,
+        open=s.round(s.open),
+        high=s.round(high),
+        low=s.round(low),
+        close=close,
+        volume=round(s.volume, 6),
+        volume_quote=round(s.quote_volume, 2),
+        sequence=s.sequence,
+    )
     s.open, s.high, s.low, s.volume, s.quote_volume = close, close, close, 0.0, 0.0
     return candle

@@ -35,7 +35,7 @@ from host.execution.paper import PaperVenueServer, paper_id_prefix
 from host.execution.paper_order_service import PaperOrderService
 from host.execution.paper_order_wire import ServiceUpdate, update_json
 from host.feeds.market import MarketDataFeed
-from sdk.codec import encode_fill, encode_position
+from sdk._codec import encode_fill, encode_position
 from sdk.events import Fill, Position
 
 __all__ = ["PaperVenueService", "SERVICES"]

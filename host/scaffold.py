@@ -77,7 +77,6 @@ class {cls}(Strategy[{cls}Config]):
     """Buys after the mid rises by min_move, sells after it falls by as much."""
 
     name = "{name}"
-    Config = {cls}Config
 
     def __init__(self, config: {cls}Config) -> None:
         super().__init__(config)
@@ -88,7 +87,8 @@ class {cls}(Strategy[{cls}Config]):
         move = tick.mid / anchor - 1
         if abs(move) >= self.config.min_move:
             side = Side.BUY if move > 0 else Side.SELL
-            self.emit(Signal(tick.symbol, side, self.config.quantity, metadata={{"move": f"{{move:.6f}}"}}))
+            metadata = {{"move": f"{{move:.6f}}"}}
+            self.emit(Signal(symbol=tick.symbol, side=side, quantity=self.config.quantity, metadata=metadata))
             self.anchor[tick.symbol] = tick.mid
 
     def on_save(self) -> bytes:
@@ -116,7 +116,15 @@ import pytest
 
 
 def tick(mid: float, seq: int) -> Tick:
-    return Tick("BTCUSDT", seq * 1_000_000, mid - 0.5, 1.0, mid + 0.5, 1.0, sequence=seq)
+    return Tick(
+        symbol="BTCUSDT",
+        timestamp_ns=seq * 1_000_000,
+        bid_price=mid - 0.5,
+        bid_size=1.0,
+        ask_price=mid + 0.5,
+        ask_size=1.0,
+        sequence=seq,
+    )
 
 
 class Test{cls}:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine_proto import strategy_pb2 as pb
+from sdk._unchecked import unchecked
 from sdk.events import (
     Book,
     Cancel,
@@ -27,7 +28,6 @@ from sdk.events import (
     TimeInForce,
     Timer,
     Trade,
-    unchecked,
 )
 
 __all__ = [
@@ -87,7 +87,7 @@ def _market_to_pb(event: Tick | Trade | Book | Candle) -> pb.MarketData:
         case Trade():
             return pb.MarketData(
                 type=pb.TRADE, symbol=event.symbol, timestamp_ns=event.timestamp_ns, sequence=event.sequence,
-                last_price=event.price, volume=event.quantity, volume_quote=event.quote_quantity,
+                last_price=event.last_price, volume=event.volume, volume_quote=event.volume_quote,
                 side=pb.SIDE_UNSPECIFIED if event.side is None else _SIDE_TO_PB[event.side],
             )  # fmt: skip
         case Book():
@@ -192,17 +192,32 @@ def event_from_pb(event: pb.Event) -> Event:
         if side is None:
             raise ValueError(f"fill {f.fill_id!r} has no side")
         return Fill(
-            f.fill_id, f.order_id, f.symbol, side, f.price, f.quantity, f.timestamp_ns, f.fee, f.strategy,
-            f.fee_currency, f.reconciled,
-        )  # fmt: skip
+            fill_id=f.fill_id,
+            order_id=f.order_id,
+            symbol=f.symbol,
+            side=side,
+            price=f.price,
+            quantity=f.quantity,
+            timestamp_ns=f.timestamp_ns,
+            fee=f.fee,
+            strategy=f.strategy,
+            fee_currency=f.fee_currency,
+            reconciled=f.reconciled,
+        )
     if kind == "position":
         p = event.position
         return Position(
-            p.symbol, p.quantity, p.avg_entry_price, p.timestamp_ns, p.current_price,
-            p.unrealized_pnl, p.realized_pnl, p.strategy,
-        )  # fmt: skip
+            symbol=p.symbol,
+            quantity=p.quantity,
+            avg_entry_price=p.avg_entry_price,
+            timestamp_ns=p.timestamp_ns,
+            current_price=p.current_price,
+            unrealized_pnl=p.unrealized_pnl,
+            realized_pnl=p.realized_pnl,
+            strategy=p.strategy,
+        )
     if kind == "timer":
-        return Timer(event.timer.name, event.timer.timestamp_ns)
+        return Timer(name=event.timer.name, timestamp_ns=event.timer.timestamp_ns)
     if kind == "order":
         return _order_from_pb(event.order)
     raise ValueError(f"event kind {kind!r} is unknown")

@@ -6,6 +6,7 @@ It depends on pluggy only, never on the engine's host or runner, and installs on
 
 from __future__ import annotations
 
+from sdk import indicators as indicators  # the module, as sdk.indicators.SMA
 from sdk.config import StrategyConfig
 from sdk.errors import ConfigError, SdkError, ValidationError
 from sdk.events import (

@@ -4,6 +4,8 @@ A strategy declares its parameters as a frozen dataclass deriving from ``Strateg
 ``from_mapping`` builds it from plain data (YAML, JSON) and reports every problem with the full
 key path: ``strategies.momentum.threshold: expected a number, got str '0.02'``. Further rules go
 in ``validate()`` (run on every construction), which raises ``ConfigError`` via ``self.fail(field, reason)``.
+A subclass needs no ``__post_init__``: the base's runs ``validate()``. A strategy names its config
+class once, as its type parameter: ``class Momentum(Strategy[MomentumConfig])``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,11 @@ C = TypeVar("C", bound="StrategyConfig")
 
 @dataclasses.dataclass(frozen=True)
 class StrategyConfig:
-    """Base of every strategy config. ``symbols`` limits market data to these symbols (empty: all)."""
+    """Base of every strategy config: a frozen dataclass; ``symbols`` limits market data to these symbols (empty: all).
+
+    Subclass it as ``@dataclass(frozen=True) class MyConfig(StrategyConfig)`` with a default for
+    every field, and put rules across fields in ``validate()``.
+    """
 
     symbols: tuple[str, ...] = ()
 

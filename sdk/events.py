@@ -2,6 +2,9 @@
 
 Every type here is an immutable, slotted dataclass validated on construction: a bad value
 raises ``ValidationError`` naming the type and field (``Tick.bid_price: must be > 0, got 0``).
+Constructors take keywords only, named as the JSON-lines format names the fields
+(``Tick(symbol="BTCUSDT", timestamp_ns=ts, bid_price=100.0, bid_size=1.0, ask_price=100.1,
+ask_size=2.0)``), except that a time is ``timestamp_ns`` (an integer) where JSON has ``timestamp`` (text).
 Times are Unix epoch nanoseconds (``timestamp_ns``); ``.time`` gives a UTC ``datetime``.
 Enumerations accept their values in any letter case, as peers send ``"BUY"`` or ``"buy"``.
 """
@@ -10,11 +13,11 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum, StrEnum
 from types import MappingProxyType
-from typing import Any, Callable, ClassVar, Mapping, TypeVar
+from typing import ClassVar, Mapping
 
 from sdk import _check as check
 from sdk.errors import ValidationError
@@ -89,7 +92,7 @@ def _plain_head(symbol: object, timestamp_ns: object, sequence: object) -> bool:
     return type(symbol) is str and symbol != "" and type(timestamp_ns) is int and type(sequence) is int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Tick:
     """Best bid and ask (a Binance ``bookTicker``); ``last_price`` is the latest trade, if any."""
 
@@ -133,33 +136,35 @@ class Tick:
         return _time(self.timestamp_ns)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Trade:
-    """One trade on the venue; ``side`` is the aggressor's (the taker's), None when the feed does not say."""
+    """One trade on the venue: ``last_price`` is its price, ``volume`` its quantity in the base asset and
+    ``volume_quote`` in the quote asset (the JSON's names); ``side`` is the aggressor's (the taker's),
+    None when the feed does not say."""
 
     symbol: str
     timestamp_ns: int
-    price: float
-    quantity: float
-    quote_quantity: float | None = None
+    last_price: float
+    volume: float
+    volume_quote: float | None = None
     side: Side | None = None
     sequence: int = 0
     kind: ClassVar[str] = "trade"
 
     def __post_init__(self) -> None:
-        quote = self.quote_quantity
+        quote = self.volume_quote
         if (
             _plain_head(self.symbol, self.timestamp_ns, self.sequence)
-            and type(self.price) is float and 0.0 < self.price < _INF
-            and type(self.quantity) is float and 0.0 <= self.quantity < _INF
+            and type(self.last_price) is float and 0.0 < self.last_price < _INF
+            and type(self.volume) is float and 0.0 <= self.volume < _INF
             and (quote is None or (type(quote) is float and 0.0 <= quote < _INF))
             and (self.side is None or type(self.side) is Side)
         ):  # fmt: skip
             return
         _check_head("Trade", self.symbol, self.timestamp_ns, self.sequence)
-        check.positive("Trade", "price", self.price)
-        check.non_negative("Trade", "quantity", self.quantity)
-        check.optional_non_negative("Trade", "quote_quantity", self.quote_quantity)
+        check.positive("Trade", "last_price", self.last_price)
+        check.non_negative("Trade", "volume", self.volume)
+        check.optional_non_negative("Trade", "volume_quote", self.volume_quote)
         if self.side is not None:
             object.__setattr__(self, "side", check.member("Trade", "side", Side, self.side))
 
@@ -194,7 +199,7 @@ def _level(field_name: str, i: int, level: object) -> Level:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Book:
     """Top levels of the order book, a full snapshot (not a diff): bids best first (descending), asks best first."""
 
@@ -239,7 +244,7 @@ class Book:
         return _time(self.timestamp_ns)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Candle:
     """An OHLC bar. ``timestamp_ns`` is the bar's open time; ``volume`` is in the base asset."""
 
@@ -279,7 +284,7 @@ class Candle:
         return _time(self.timestamp_ns)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Fill:
     """An execution of one of this strategy's orders.
 
@@ -322,7 +327,7 @@ class Fill:
         return _time(self.timestamp_ns)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Position:
     """This strategy's position in one symbol, as the host's books hold it.
 
@@ -361,7 +366,7 @@ class Position:
         return _time(self.timestamp_ns)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Timer:
     """A clock tick from the host (``name`` says which timer)."""
 
@@ -452,7 +457,7 @@ _EMPTY: Mapping[str, str] = MappingProxyType({})
 _CLIENT_ORDER_ID = re.compile(r"[A-Za-z0-9._:/-]{1,36}")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Signal:
     """An order a strategy asks for. The host aggregates, risk-checks and executes it.
 
@@ -534,7 +539,7 @@ def _metadata(value: object) -> Mapping[str, str]:
     return MappingProxyType(dict(value))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Cancel:
     """Ask the host to cancel this strategy's working order in ``slot`` for ``symbol``."""
 
@@ -544,25 +549,3 @@ class Cancel:
     def __post_init__(self) -> None:
         check.text("Cancel", "symbol", self.symbol)
         check.text("Cancel", "slot", self.slot)
-
-
-T = TypeVar("T")
-
-
-def unchecked(cls: type[T]) -> Callable[..., T]:
-    """A constructor for ``cls`` that skips validation, taking every field positionally.
-
-    Only for values that were already validated on the other side of a trusted boundary (the
-    runner rebuilding events the host decoded and checked): it is about 4x cheaper than the
-    validating constructor on the per-tick path. Authors should never need it.
-    """
-    setters = [getattr(cls, f.name).__set__ for f in fields(cls)]  # type: ignore[arg-type]
-    new = object.__new__
-
-    def build(*values: Any) -> T:
-        obj = new(cls)
-        for setter, value in zip(setters, values, strict=True):
-            setter(obj, value)
-        return obj
-
-    return build

@@ -35,7 +35,8 @@ class StrategyEngineSpec:
 
         Called once, when the runner loads the package, before any strategy is built. Not
         ``firstresult``: every plugin's list is collected. Each class needs a unique, non-empty
-        ``name`` (what configs refer to) and a ``Config`` deriving from ``StrategyConfig``. Return
-        classes, not instances: the runner builds each instance from its validated config.
+        ``name`` (what configs refer to); its config is its type parameter
+        (``Strategy[MyConfig]``). Return classes, not instances: the runner builds each instance
+        from its validated config.
         """
         raise AssertionError("hook specification; implemented by plugins")

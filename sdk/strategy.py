@@ -1,17 +1,28 @@
 """The ``Strategy`` base class and the context the runner binds to it.
 
-An author subclasses ``Strategy``, names it (``name = "momentum"``), declares its parameters as a
-``StrategyConfig`` subclass (``Config = MomentumConfig``) and overrides the handlers it needs.
-Handlers run one at a time, never concurrently. They ask for orders with ``self.emit(Signal(...))``
-(which returns the order's client order id) and ``self.cancel(symbol, slot)``, and hear what became
-of each order in ``on_order``, by that id. They read the time with ``self.now_ns`` (the time of the
-event being handled, so a backtest is deterministic) and their positions with
-``self.position(symbol)``, as the host's books hold them. Strategy code never reads the wall clock
-or opens sockets itself.
+An author subclasses ``Strategy`` with its config class as the type parameter, names it, and
+overrides the handlers it needs::
+
+    class Momentum(Strategy[MomentumConfig]):
+        name = "momentum"
+
+        def __init__(self, config: MomentumConfig) -> None:  # only when it keeps state
+            super().__init__(config)
+            self.prices: dict[str, float] = {}
+
+The type parameter is the one declaration of the strategy's config: the class attribute
+``Config``, which the runner builds the config with, is set from it when the class is defined
+(``__init_subclass__``), and ``self.config`` is typed by it under mypy. Handlers run one at a
+time, never concurrently. They ask for orders with ``self.emit(Signal(...))`` (which returns the
+order's client order id) and ``self.cancel(symbol, slot)``, and hear what became of each order in
+``on_order``, by that id. They read the time with ``self.now_ns`` (the time of the event being
+handled, so a backtest is deterministic) and their positions with ``self.position(symbol)``, as
+the host's books hold them. Strategy code never reads the wall clock or opens sockets itself.
 """
 
 from __future__ import annotations
 
+import typing
 from typing import Any, ClassVar, Generic, Mapping, Protocol, TypeVar
 
 from sdk.config import StrategyConfig
@@ -47,10 +58,28 @@ class Context(Protocol):
 
 
 class Strategy(Generic[C]):
-    """Base class of every strategy. Override the handlers you need; all default to doing nothing."""
+    """Base class of every strategy: ``class Mine(Strategy[MyConfig])``, then override the handlers you need.
+
+    ``name`` (a class attribute) is what config files call the strategy. ``Config`` is set from
+    the type parameter when the class is defined; do not set it yourself. All handlers default
+    to doing nothing.
+    """
 
     name: ClassVar[str] = ""
     Config: ClassVar[type[StrategyConfig]] = StrategyConfig
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declared = _config_parameter(cls)
+        if declared is None:
+            return  # no type parameter here: inherited, or a generic intermediate class
+        explicit = cls.__dict__.get("Config")
+        if explicit is not None and explicit is not declared:
+            raise TypeError(
+                f"{cls.__name__}: Config = {_name(explicit)} contradicts Strategy[{_name(declared)}]; "
+                "declare the config once, as the type parameter, and remove the Config attribute"
+            )
+        cls.Config = declared
 
     def __init__(self, config: C) -> None:
         self.config = config
@@ -124,6 +153,35 @@ class Strategy(Generic[C]):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
+
+
+def _config_parameter(cls: type) -> type[StrategyConfig] | None:
+    """The ``X`` of ``Strategy[X]`` (or of a generic subclass's ``Base[X]``) among ``cls``'s own bases.
+
+    None when no base gives one: the class inherits its parent's ``Config``.
+    """
+    for base in cls.__dict__.get("__orig_bases__", ()):
+        origin = typing.get_origin(base)
+        if not (isinstance(origin, type) and issubclass(origin, Strategy)):
+            continue
+        args = typing.get_args(base)
+        if origin is Strategy and not isinstance(args[0], TypeVar) and not _is_config(args[0]):
+            raise TypeError(
+                f"{cls.__name__}: the type parameter of Strategy[...] must be a StrategyConfig subclass, "
+                f"got {args[0]!r}"
+            )
+        configs = [arg for arg in args if _is_config(arg)]
+        if len(configs) == 1:
+            return configs[0]
+    return None
+
+
+def _is_config(value: object) -> typing.TypeGuard[type[StrategyConfig]]:
+    return isinstance(value, type) and issubclass(value, StrategyConfig)
+
+
+def _name(value: object) -> str:
+    return getattr(value, "__name__", repr(value))
 
 
 HANDLERS: Mapping[type[Event], str] = {

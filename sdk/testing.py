@@ -1,49 +1,78 @@
 """Run a strategy over events with no server at all: what authors use in their unit tests.
 
-    from sdk.testing import run_strategy
+    from sdk.testing import FillModel, run_strategy
     result = run_strategy(Momentum(MomentumConfig(lookback_period=3)), [tick1, tick2, tick3])
     assert result.signals[0].side is Side.BUY
 
-Events go through the same ``StrategySlot`` the runner uses. Fill events for the strategy are
-followed by the position they produce (computed by ``sdk.positions``), as the host does, so a
+Events go through the same delivery code the runner uses. Fill events for the strategy are
+followed by the position they produce (computed from the fills, as the host's books do), so a
 strategy's ``self.position(symbol)`` reflects its fills. A handler that raises fails the test
 (``raise_errors=True``) or is collected in ``result.errors``.
 
-What the engine would answer about the strategy's orders is the test's to say: ``OrderUpdate``
-events in the list reach ``on_order`` like any other event. So that they can name the order, a
-signal emitted without a client order id gets ``order-1``, ``order-2``, ... in emission order
-(the runner gives random ones), e.g. ``OrderUpdate(client_order_id="order-1", symbol="BTCUSDT",
-side=Side.BUY, status=OrderUpdateStatus.REJECTED, quantity=0.01, rule="max_position_size",
-timestamp_ns=...)``.
+**Without a fill model** (the default) nothing answers the strategy's orders: what the engine
+would say about them is the test's to put in the events. `sdk.OrderUpdate` events in the list reach
+``on_order`` like any other event. So that they can name the order, a signal emitted without a
+client order id gets ``order-1``, ``order-2``, ... in emission order (the runner gives random
+ones), e.g. ``OrderUpdate(client_order_id="order-1", symbol="BTCUSDT", side=Side.BUY,
+status=OrderUpdateStatus.REJECTED, quantity=0.01, rule="max_position_size", timestamp_ns=...)``.
+
+**With a fill model** (``fills=FillModel(...)``, or ``fills=True`` for the defaults) the run
+answers them the way a simple venue would, deterministically (the rules are `FillModel`'s):
+- each signal is accepted at once: its `sdk.OrderUpdate` (``accepted``) reaches ``on_order`` before
+  the next event (after the slot's previous order's ``cancelled``, for a signal in a slot);
+- it fills no earlier than the next market event of its symbol, and that fill is delivered before
+  that event: ``on_fill`` (a `sdk.Fill` whose ``order_id`` is the client order id), then
+  ``on_position`` (the position after it), then ``on_order`` (``filled``), the order the engine
+  uses. Ticks fill market orders at the touch, trades at their price, candles at the next bar's
+  open (``FillModel(at="close")``: at the deciding bar's close, right after its handler);
+  limits fill at their limit once the market trades through it;
+- ``self.cancel(symbol, slot)`` cancels what works in the slot (``cancelled``);
+- orders still working at the end stay so (``result.orders`` shows them accepted), and positions
+  stay open. There is no risk check and no aggregation: every signal becomes an order.
+
+``RunResult.fills``, ``.orders`` and ``.positions`` then hold every fill and order update the
+strategy was handed (the simulated ones and any in the events) and its last position per symbol.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from sdk.codec import load_events
+from sdk._codec import load_events
+from sdk._fills import FillModel, Matcher
+from sdk._positions import PositionBook
 from sdk.dispatch import HandlerError, RecordingLogger, StrategySlot
-from sdk.events import Cancel, Event, Fill, Signal
-from sdk.positions import PositionBook
+from sdk.errors import SdkError
+from sdk.events import Book, Cancel, Candle, Event, Fill, OrderUpdate, Position, Signal, Tick, Trade
 from sdk.strategy import Strategy
 
-__all__ = ["RunResult", "run_strategy"]
+__all__ = ["FillModel", "RunResult", "run_strategy"]
+
+_MAX_ANSWERS = 10_000  # order updates in a row that the strategy answers with new orders: a loop
 
 
 @dataclass
 class RunResult:
-    """What a strategy did over a run: its orders, cancels, handler errors, log records and state."""
+    """What a strategy did over a run: its orders, cancels, handler errors, log records and state,
+    and (with a fill model, or fills in the events) the fills, order updates and positions it got."""
 
     signals: list[Signal] = field(default_factory=list)
     cancels: list[Cancel] = field(default_factory=list)
     errors: list[HandlerError] = field(default_factory=list)
     logs: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     state: bytes = b""
-    # For each signal, the index of the event that produced it (-1: on_start / on_stop).
     signal_events: list[int] = field(default_factory=list)
+    """For each signal, the index of the event that produced it (-1: ``on_start`` / ``on_stop``)."""
+    fills: list[Fill] = field(default_factory=list)
+    """Every fill delivered to the strategy, in order."""
+    orders: list[OrderUpdate] = field(default_factory=list)
+    """Every order update delivered to the strategy, in order."""
+    positions: dict[str, Position] = field(default_factory=dict)
+    """The strategy's last position per symbol."""
 
 
 def run_strategy(
@@ -54,39 +83,114 @@ def run_strategy(
     restore: bytes = b"",
     raise_errors: bool = True,
     positions_from_fills: bool = True,
+    fills: FillModel | bool = False,
 ) -> RunResult:
-    """Start the strategy, deliver every event it wants, stop it and return what it did."""
+    """Start the strategy, deliver every event it wants, stop it and return what it did.
+
+    ``fills``: a `FillModel` (or True for the default one) to fill the strategy's orders; False
+    (the default) leaves them unanswered. ``positions_from_fills=False`` stops fills given in the
+    events from producing positions (the test gives its own); simulated fills always do.
+    """
     source = load_events(events) if isinstance(events, (str, Path)) else events
-    logger = RecordingLogger()
-    numbers = itertools.count(1)
-    slot = StrategySlot(strategy_id, strategy, logger, new_id=lambda: f"order-{next(numbers)}")
-    book = PositionBook(strategy_id)
-    result = RunResult(logs=logger.records)
-    _settle(result, slot, slot.start(restore), -1, raise_errors)
+    model = FillModel() if fills is True else (fills if isinstance(fills, FillModel) else None)
+    run = _Run(strategy, strategy_id, model, raise_errors, positions_from_fills)
+    run.settle(run.slot.start(restore), -1)
     for index, event in enumerate(source):
-        if not slot.wants(event):
-            continue
-        _settle(result, slot, slot.deliver(event), index, raise_errors)
-        if positions_from_fills and isinstance(event, Fill):
-            _settle(result, slot, slot.deliver(book.apply_fill(event)), index, raise_errors)
-    saved = slot.save()
+        run.event(event, index)
+    result = run.result
+    saved = run.slot.save()
     if isinstance(saved, HandlerError):
-        _settle(result, slot, saved, -1, raise_errors)
+        run.settle(saved, -1)
     else:
         result.state = saved
-    _settle(result, slot, slot.stop(), -1, raise_errors)
+    run.settle(run.slot.stop(), -1)
+    result.positions = dict(run.slot.context.positions())
     return result
 
 
-def _settle(result: RunResult, slot: StrategySlot, error: HandlerError | None, index: int, raise_errors: bool) -> None:
-    signals, cancels = slot.drain()
-    result.signals.extend(signals)
-    result.signal_events.extend([index] * len(signals))
-    result.cancels.extend(cancels)
-    if error is None:
-        return
-    if raise_errors and error.exception is not None:
-        raise error.exception
-    if raise_errors:
-        raise AssertionError(f"{error.handler}: {error.text}")
-    result.errors.append(error)
+class _Run:
+    """One run: the slot, the optional matcher and the deliveries waiting their turn."""
+
+    def __init__(
+        self, strategy: Strategy[Any], strategy_id: str, model: FillModel | None, raise_errors: bool, positions: bool
+    ) -> None:
+        logger = RecordingLogger()
+        numbers = itertools.count(1)
+        self.slot = StrategySlot(strategy_id, strategy, logger, new_id=lambda: f"order-{next(numbers)}")
+        self.book = PositionBook(strategy_id)
+        self.result = RunResult(logs=logger.records)
+        self.matcher = None if model is None else Matcher(model, strategy_id)
+        self.raise_errors = raise_errors
+        self.positions = positions
+        self.pending: deque[Fill | Position | OrderUpdate] = deque()
+
+    def event(self, event: Event, index: int) -> None:
+        """Fills the event causes, then the event, then (``at="close"``) fills at a candle's close."""
+        if self.matcher is not None and isinstance(event, (Tick, Trade, Book, Candle)):
+            for out in self.matcher.match(event, index):
+                self._queue(out)
+            self.flush(index)
+        if self.slot.wants(event):
+            self.deliver(event, index)
+            self.flush(index)
+        if self.matcher is not None and isinstance(event, Candle):
+            for out in self.matcher.close(event, index):
+                self._queue(out)
+            self.flush(index)
+
+    def deliver(self, event: Event, index: int) -> None:
+        """One event to the strategy; a given fill brings its position; outputs are placed."""
+        if isinstance(event, Fill):
+            self.result.fills.append(event)
+        elif isinstance(event, OrderUpdate):
+            self.result.orders.append(event)
+        self.settle(self.slot.deliver(event), index)
+        if isinstance(event, Fill) and self.positions:
+            self.settle(self.slot.deliver(self.book.apply_fill(event)), index)
+
+    def flush(self, index: int) -> None:
+        """Deliver what waits (fills, positions, updates) and what the strategy's answers cause."""
+        answered = 0
+        while self.pending:
+            item = self.pending.popleft()
+            if isinstance(item, OrderUpdate):
+                answered += 1
+                if answered > _MAX_ANSWERS:
+                    raise SdkError(
+                        f"sdk.testing: the strategy answered {_MAX_ANSWERS} order updates in a row with new "
+                        f"orders on event {index}; it would never reach the next event"
+                    )
+            if isinstance(item, Fill):
+                self.result.fills.append(item)
+                self.settle(self.slot.deliver(item), index)
+                self.settle(self.slot.deliver(self.book.apply_fill(item)), index)
+            else:
+                self.deliver(item, index)
+
+    def settle(self, error: HandlerError | None, index: int) -> None:
+        """Collect the strategy's outputs (placed with the matcher, if any) and its error."""
+        signals, cancels = self.slot.drain()
+        result = self.result
+        result.signals.extend(signals)
+        result.signal_events.extend([index] * len(signals))
+        result.cancels.extend(cancels)
+        matcher = self.matcher
+        if matcher is not None:
+            now = self.slot.context.now_ns()
+            for cancel in cancels:  # cancels first, as the engine acts on them before queued signals
+                self.pending.extend(matcher.cancel(cancel, now))
+            for signal in signals:
+                self.pending.extend(matcher.place(signal, now, index))
+        if error is None:
+            return
+        if self.raise_errors and error.exception is not None:
+            raise error.exception
+        if self.raise_errors:
+            raise AssertionError(f"{error.handler}: {error.text}")
+        result.errors.append(error)
+
+    def _queue(self, out: tuple[Fill, OrderUpdate] | OrderUpdate) -> None:
+        if isinstance(out, tuple):
+            self.pending.extend(out)
+        else:
+            self.pending.append(out)

@@ -114,7 +114,14 @@ class Host:
 
     def tick(self, bid: float, ask: float, bid_size: float = 10.0, ask_size: float = 10.0, symbol: str = SYM) -> Tick:
         """A quote stamped now, to the books first and then to the paper venue (the app's order)."""
-        event = Tick(symbol, self.clock.now_ns(), bid, bid_size, ask, ask_size)
+        event = Tick(
+            symbol=symbol,
+            timestamp_ns=self.clock.now_ns(),
+            bid_price=bid,
+            bid_size=bid_size,
+            ask_price=ask,
+            ask_size=ask_size,
+        )
         self.engine.on_market(event)
         if self.paper is not None:
             self.paper.on_market(event)
@@ -144,7 +151,7 @@ class Host:
         """
         stats = self.engine.stats.rejections
         before = sum(stats.get("barrier", {}).values())
-        self.engine.signals("barrier", [Signal("NODATA", Side.BUY, 1.0, priority=1)], [])
+        self.engine.signals("barrier", [Signal(symbol="NODATA", side=Side.BUY, quantity=1.0, priority=1)], [])
 
         def passed() -> bool:
             return sum(stats.get("barrier", {}).values()) > before
@@ -264,9 +271,9 @@ async def _child(case: str, path: Path, address: str, client_order_id: str) -> N
     host.tick(99.0, 101.0)
     if case == "journal":
         host.start()
-        host.signal("alpha", Signal(SYM, Side.BUY, 1.0))
+        host.signal("alpha", Signal(symbol=SYM, side=Side.BUY, quantity=1.0))
     else:
-        signal_ = Signal(SYM, Side.BUY, 1.0)
+        signal_ = Signal(symbol=SYM, side=Side.BUY, quantity=1.0)
         state = ledger.journal(
             OrderIntent.from_signal("alpha", signal_, clock.now_ns(), client_order_id), clock.now_ns()
         )

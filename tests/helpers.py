@@ -109,7 +109,16 @@ def tick_events(count: int, symbol: str = "BTCUSDT", start: int = 1) -> list[obj
     from sdk.events import Tick
 
     return [
-        Tick(symbol, 1_700_000_000_000_000_000 + i * 1_000_000, 100.0 + i * 0.01, 1.0, 100.02 + i * 0.01, 1.0, None, i)
+        Tick(
+            symbol=symbol,
+            timestamp_ns=1_700_000_000_000_000_000 + i * 1_000_000,
+            bid_price=100.0 + i * 0.01,
+            bid_size=1.0,
+            ask_price=100.02 + i * 0.01,
+            ask_size=1.0,
+            last_price=None,
+            sequence=i,
+        )
         for i in range(start, start + count)
     ]
 

@@ -32,7 +32,7 @@ def _reference(event: MarketEvent) -> float | None:
         case BookEvent():
             return event.mid
         case Trade():
-            return event.price
+            return event.last_price
         case Candle():
             return event.close
     return None
@@ -166,7 +166,16 @@ class Book:
             if sid == strategy:
                 mark, unrealized, stamp = self._marked(p)
                 out.append(
-                    Position(symbol, p.quantity, p.avg_entry_price, stamp, mark, unrealized, p.realized_pnl, sid)
+                    Position(
+                        symbol=symbol,
+                        quantity=p.quantity,
+                        avg_entry_price=p.avg_entry_price,
+                        timestamp_ns=stamp,
+                        current_price=mark,
+                        unrealized_pnl=unrealized,
+                        realized_pnl=p.realized_pnl,
+                        strategy=sid,
+                    )
                 )
         return out
 

@@ -476,12 +476,12 @@ class MatchingEngine:
         )  # fmt: skip
 
     def _on_trade(self, market: _Market, trade: Trade) -> _Event:
-        market.last = trade.price
-        refs = (trade.price,)
+        market.last = trade.last_price
+        refs = (trade.last_price,)
         if market.detail >= _Detail.PRICE:
             return _Event(refs, refs, trigger_pool=market.quote)
-        size = self._size(trade.quantity)
-        pool = market.quote = _Pool([[trade.price, size]], [[trade.price, size]])
+        size = self._size(trade.volume)
+        pool = market.quote = _Pool([[trade.last_price, size]], [[trade.last_price, size]])
         market.detail = _Detail.TRADE
         return _Event(refs, refs, market_pool=pool, trigger_pool=pool, rest_pool=pool, rest_strict=True)
 

@@ -33,7 +33,7 @@ channel, retries with the same request, the connection breaker, ``watch`` and it
 States: NEW and SUBMITTED are ``ACCEPTED``; PARTIALLY_FILLED, FILLED, CANCELED (``CANCELLED``),
 REJECTED and EXPIRED map one to one; STATE_UNSPECIFIED cannot be read (ambiguous, as for an
 unreadable status of the other protocol). Timestamps (``timestamp``, ``updated_at``) are read as
-Unix seconds, milliseconds, microseconds or nanoseconds by their size (``sdk.codec``'s rule); b25's
+Unix seconds, milliseconds, microseconds or nanoseconds by their size (``sdk._codec``'s rule); b25's
 service sends seconds (Go's ``time.Time.Unix()``), and so does the paper venue.
 """
 

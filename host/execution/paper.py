@@ -45,8 +45,8 @@ from host.execution.oms_wire import WireError, request_to_intent, state_to_respo
 from host.execution.paper_shell import PaperFills, PositionSink, serve_grpc
 from host.execution.venue import FillSink, VenueReply
 from host.orders import OrderIntent, OrderState, OrderStatus
+from sdk._positions import PositionBook
 from sdk.events import Fill, MarketEvent
-from sdk.positions import PositionBook
 
 __all__ = ["PaperVenue", "PaperVenueServer", "PositionSink", "ServerStats", "paper_id_prefix"]
 

@@ -86,8 +86,8 @@ from host.execution.paper_order_wire import (
 from host.execution.paper_shell import PaperFills, PositionSink, serve_grpc
 from host.execution.update_hub import UpdateHub
 from host.orders import OrderIntent, OrderStatus, new_client_order_id
+from sdk._positions import PositionBook
 from sdk.events import Fill, MarketEvent, Side, TimeInForce
-from sdk.positions import PositionBook
 
 __all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "OrderServiceStats", "PaperOrderService", "UpdateSink"]
 

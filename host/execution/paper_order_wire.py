@@ -46,7 +46,7 @@ from typing import Any
 from engine_proto import order_service_pb2 as pb
 from host.execution.oms_wire import WireError
 from host.orders import OrderIntent, OrderState, OrderStatus
-from sdk.codec import format_timestamp
+from sdk._codec import format_timestamp
 from sdk.events import OrderType, Side, TimeInForce
 
 __all__ = [

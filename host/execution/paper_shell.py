@@ -22,8 +22,8 @@ import grpc
 import structlog
 
 from host.errors import ListenError
+from sdk._positions import PositionBook
 from sdk.events import Fill, Position
-from sdk.positions import PositionBook
 
 __all__ = ["FillCounters", "PaperFills", "PositionSink", "serve_grpc"]
 

@@ -2,7 +2,7 @@
 
 Model. ``FillFeed.run`` connects (retrying as ``nats.maxReconnects``/``reconnectWait`` say) and
 consumes ``nats.fillSubject`` and ``nats.positionSubject`` until ``close``. Every message takes one
-path in both modes: decode through ``sdk.codec`` (seed JSON and peer variants — ``id`` for
+path in both modes: decode through ``sdk._codec`` (seed JSON and peer variants — ``id`` for
 ``fill_id``, ``BUY``, numbers as strings, no ``order_id``, informational fields such as
 ``fee_currency``), pick the strategy (the ``strategy`` field, else ``route(order_id)`` for a fill
 that names an order; one with neither is unroutable), hand it on; the ``Outcome`` is what
@@ -75,7 +75,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from host.config import NatsConfig
 from host.errors import EngineError
 from host.labels import LabelGuard
-from sdk.codec import decode_fill, decode_position
+from sdk._codec import decode_fill, decode_position
 from sdk.errors import ValidationError
 from sdk.events import Fill, Position
 

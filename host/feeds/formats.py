@@ -7,7 +7,7 @@ numbers as a stream of their own per symbol) and how a decoder's error names the
 ``redis.marketDataChannels``; the ones it does not name are the seed's. Pure functions, no state:
 the feed calls them on the event loop, one message at a time.
 
-The seed (``seed``): ``sdk.codec.decode_market``, every type, one sequence per symbol.
+The seed (``seed``): ``sdk._codec.decode_market``, every type, one sequence per symbol.
 
 b25 (``compat/messages.md``). Its market-data service publishes three families of its own; none
 has ``type``, and their fields are not the seed's:
@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from host.feeds.health import Numbering
-from sdk.codec import decode_market, parse_timestamp
+from sdk._codec import decode_market, parse_timestamp
 from sdk.errors import ValidationError
 from sdk.events import Book, Level, MarketEvent, Side, Tick, Trade
 
@@ -57,7 +57,7 @@ __all__ = ["FORMATS", "SEED", "WireFormat", "decode_b25_book", "decode_b25_ticke
 
 _INF = math.inf
 _INT64 = 2**63  # the protocol carries sequences and epoch ns as int64
-# Epoch integers by unit as sdk.codec.parse_timestamp tells them apart: (unit, ns per unit, below this).
+# Epoch integers by unit as sdk._codec.parse_timestamp tells them apart: (unit, ns per unit, below this).
 _UNITS = (("seconds", 10**9, 10**11), ("milliseconds", 10**6, 10**14), ("microseconds", 10**3, 10**17),
           ("nanoseconds", 1, _INF))  # fmt: skip
 _TICKER, _BOOK, _TRADE = "b25-ticker", "b25-book", "b25-trade"
@@ -215,7 +215,16 @@ def decode_b25_ticker(data: dict[str, Any]) -> Tick:
                               "(the bid must not exceed the ask; bid == ask is accepted)")  # fmt: skip
     last = data.get("last_price")
     mid = None if last is None or last == 0 else _price(o, "last_price", last)
-    return Tick(symbol, timestamp_ns, bid, 0.0, ask, 0.0, mid, 0)
+    return Tick(
+        symbol=symbol,
+        timestamp_ns=timestamp_ns,
+        bid_price=bid,
+        bid_size=0.0,
+        ask_price=ask,
+        ask_size=0.0,
+        last_price=mid,
+        sequence=0,
+    )
 
 
 def decode_b25_book(data: dict[str, Any]) -> Book:
@@ -236,7 +245,7 @@ def decode_b25_book(data: dict[str, Any]) -> Book:
     asks = _levels(o, "asks", data.get("asks"), best_high=False)
     if bids and asks and bids[0][0] > asks[0][0]:
         raise ValidationError(o, "bids", f"crossed book: best bid {bids[0][0]!r} > best ask {asks[0][0]!r}")
-    return Book(symbol, timestamp_ns, bids, asks, None, sequence)
+    return Book(symbol=symbol, timestamp_ns=timestamp_ns, bids=bids, asks=asks, last_price=None, sequence=sequence)
 
 
 def decode_b25_trade(data: dict[str, Any]) -> Trade:
@@ -255,14 +264,21 @@ def decode_b25_trade(data: dict[str, Any]) -> Trade:
         side = Side.SELL if maker else Side.BUY
     else:
         raise ValidationError(o, "is_buyer_maker", f"expected true or false, got {maker!r}")
-    return Trade(symbol, timestamp_ns, price, quantity, None, side, sequence)
+    return Trade(
+        symbol=symbol,
+        timestamp_ns=timestamp_ns,
+        last_price=price,
+        volume=quantity,
+        volume_quote=None,
+        side=side,
+        sequence=sequence,
+    )
 
 
 # --- the table ------------------------------------------------------------------------------------
 
 # Event fields named in a constructor's ValidationError, as the seed's message calls them.
-_SEED_RENAMES = {"timestamp_ns": "timestamp", "price": "last_price", "quantity": "volume",
-                 "quote_quantity": "volume_quote"}  # fmt: skip
+_SEED_RENAMES = {"timestamp_ns": "timestamp"}
 
 SEED = WireFormat("market_data", decode_market, renames=_SEED_RENAMES)
 FORMATS: Mapping[str, WireFormat] = {

@@ -11,7 +11,7 @@ against ~143k for ``PubSub.listen()``; read, decoded and handed to a no-op sink 
 so at 50k ticks/s this feed takes about a third of one core instead of two thirds.
 
 Formats. Each channel and pattern is read in the format ``redis.marketDataFormats`` names for it
-(``host.feeds.formats``): the seed's JSON (``sdk.codec.decode_market``, the one place the seed's
+(``host.feeds.formats``): the seed's JSON (``sdk._codec.decode_market``, the one place the seed's
 rules live) unless it names one of b25's. A message is matched to its format by the subscription
 Redis delivered it for: the exact channel, or the pattern of a ``pmessage``.
 

@@ -10,8 +10,8 @@ from types import MappingProxyType
 from typing import Any
 
 from host.orders import OrderIntent, OrderState, OrderStatus
+from sdk._positions import PositionState
 from sdk.events import Fill, OrderType, Side, TimeInForce
-from sdk.positions import PositionState
 
 __all__ = [
     "ORDER_COLUMNS",

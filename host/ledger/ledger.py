@@ -27,12 +27,12 @@ What survives a crash (SIGKILL, power loss after a commit returned): every journ
 full audit trail, every recorded fill exactly once, and the positions, daily P&L, equity peak,
 snapshots and key/values consistent with those fills. What does not: marks (the latest market
 prices), which are in memory by design and come back with the next tick; until then unrealized
-P&L uses the position's last fill price, as ``sdk.positions.PositionState`` does.
+P&L uses the position's last fill price, as ``sdk._positions.PositionState`` does.
 
 Failure. A storage error (disk full, I/O error, lock timeout) makes ``healthy`` False and sets
 ``last_error``; reads keep working, and the next write that commits makes the ledger healthy again.
 Refusals (``DuplicateOrder``, ``UnknownOrder``, ``IllegalTransition``) reject one request and leave
-the ledger healthy. Positions are computed with ``sdk.positions.PositionState.apply``: the one rule.
+the ledger healthy. Positions are computed with ``sdk._positions.PositionState.apply``: the one rule.
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ from host.ledger import _rows as rows
 from host.ledger._schema import SCHEMA_VERSION, file_version, migrate
 from host.ledger.errors import DuplicateOrder, IllegalTransition, LedgerError, UnknownOrder
 from host.orders import TERMINAL, WORKING, OrderIntent, OrderState, OrderStatus
+from sdk._positions import PositionState
 from sdk.events import Fill, Position
-from sdk.positions import PositionState
 
 __all__ = ["RETENTION_HORIZON_KEY", "Ledger"]
 

@@ -30,10 +30,6 @@ class MarketMakingConfig(StrategyConfig):
     requote_threshold_bps: float = 1.0
     """A working quote stays while the price we want moved at most this much (basis points of the mid)."""
 
-    def __post_init__(self) -> None:
-        # Validate on direct construction too, not only through from_mapping.
-        self.validate()
-
     def validate(self) -> None:
         if not 0 < self.spread < 1:
             self.fail("spread", f"must be a fraction in (0, 1) such as 0.002, got {self.spread}")

@@ -55,7 +55,6 @@ class MarketMaking(Strategy[MarketMakingConfig]):
     """Quotes both sides around the mid, skewed by inventory, one order per side."""
 
     name: ClassVar[str] = "market_making"
-    Config = MarketMakingConfig
 
     def __init__(self, config: MarketMakingConfig) -> None:
         super().__init__(config)

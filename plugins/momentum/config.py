@@ -30,10 +30,6 @@ class MomentumConfig(StrategyConfig):
     order update) this many event-time seconds after it was sent is taken as gone. Orders this
     instance sends are tracked by their order updates and never time out."""
 
-    def __post_init__(self) -> None:
-        # Validate on direct construction too, not only through from_mapping.
-        self.validate()
-
     def validate(self) -> None:
         if self.lookback_period < 1:
             self.fail("lookback_period", f"must be >= 1, got {self.lookback_period}")

@@ -79,7 +79,6 @@ class Momentum(Strategy[MomentumConfig]):
     """Buys fresh upward momentum and sells fresh downward momentum, within ``max_position``."""
 
     name: ClassVar[str] = "momentum"
-    Config = MomentumConfig
 
     def __init__(self, config: MomentumConfig) -> None:
         super().__init__(config)
@@ -93,7 +92,7 @@ class Momentum(Strategy[MomentumConfig]):
 
     def on_trade(self, trade: Trade) -> None:
         if self.config.price_source == "trade":
-            self._observe(trade.symbol, trade.price)
+            self._observe(trade.symbol, trade.last_price)
 
     def on_tick(self, tick: Tick) -> None:
         if self.config.price_source == "tick":

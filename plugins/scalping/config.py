@@ -41,10 +41,6 @@ class ScalpingConfig(StrategyConfig):
     order update) this many event-time seconds after it was sent no longer blocks the symbol.
     Orders this instance sends are tracked by their order updates and never time out."""
 
-    def __post_init__(self) -> None:
-        # Validate on direct construction too, not only through from_mapping.
-        self.validate()
-
     def validate(self) -> None:
         if self.target_spread_bps <= 0:
             self.fail("target_spread_bps", f"must be > 0 (basis points), got {self.target_spread_bps}")

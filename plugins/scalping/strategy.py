@@ -68,7 +68,6 @@ class Scalping(Strategy[ScalpingConfig]):
     """Enters on strong book imbalance in a tight market; exits on target, stop or time."""
 
     name: ClassVar[str] = "scalping"
-    Config = ScalpingConfig
 
     def __init__(self, config: ScalpingConfig) -> None:
         super().__init__(config)

@@ -72,11 +72,11 @@ class Chaos(Strategy[ChaosConfig]):
         quantity = round(0.1 * (1 + pick % 5), 1)
         slot = f"s{pick % 3}"
         if pick < 250:
-            self.emit(Signal(tick.symbol, side, quantity, metadata={"seq": str(seq)}))
+            self.emit(Signal(symbol=tick.symbol, side=side, quantity=quantity, metadata={"seq": str(seq)}))
         elif pick < 850:
             price = tick.bid_price if side == "buy" else tick.ask_price
-            self.emit(Signal(tick.symbol, side, quantity, order_type="limit", price=price, slot=slot,
-                             metadata={"seq": str(seq)}))
+            self.emit(Signal(symbol=tick.symbol, side=side, quantity=quantity, order_type="limit", price=price,
+                             slot=slot, metadata={"seq": str(seq)}))
         else:
             self.cancel(tick.symbol, slot)
 

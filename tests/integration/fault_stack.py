@@ -61,7 +61,7 @@ class Scripted(Strategy[ScriptedConfig]):
                 self.cancel(tick.symbol, rest[0])
                 continue
             side, quantity, price, slot = rest
-            self.emit(Signal(tick.symbol, side, float(quantity), order_type=what,
+            self.emit(Signal(symbol=tick.symbol, side=side, quantity=float(quantity), order_type=what,
                              price=float(price) if what == "limit" else None, slot=slot,
                              metadata={"seq": seq}))
 

@@ -175,7 +175,18 @@ class Stack:
     def tick(self, symbol: str = "BTCUSDT") -> None:
         """One fresh tick through the engine (books, paper matching, strategies)."""
         self.seq += 1
-        self.engine.on_market(Tick(symbol, time.time_ns(), 100.0, 5.0, 100.1, 5.0, 100.05, self.seq))
+        self.engine.on_market(
+            Tick(
+                symbol=symbol,
+                timestamp_ns=time.time_ns(),
+                bid_price=100.0,
+                bid_size=5.0,
+                ask_price=100.1,
+                ask_size=5.0,
+                last_price=100.05,
+                sequence=self.seq,
+            )
+        )
 
     async def feed_until(self, predicate: Callable[[], bool], timeout: float = 15.0, symbol: str = "BTCUSDT") -> None:
         def step() -> bool:

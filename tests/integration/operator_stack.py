@@ -104,16 +104,16 @@ class Counter(Strategy[CounterConfig]):
             time.sleep(self.config.delay_ms / 1000)
         if self.config.rest and self.seen == 1:
             price = round(tick.bid_price * 0.97, 2)
-            self.emit(Signal(tick.symbol, "buy", self.config.size, order_type="limit", price=price, slot="rest",
-                             metadata={"version": VERSION, "label": "rest", "seen": "0"}))
+            self.emit(Signal(symbol=tick.symbol, side="buy", quantity=self.config.size, order_type="limit", price=price,
+                             slot="rest", metadata={"version": VERSION, "label": "rest", "seen": "0"}))
         for _ in range(self.config.hog):
-            self.emit(Signal(tick.symbol, "buy", self.config.size, priority=10,
+            self.emit(Signal(symbol=tick.symbol, side="buy", quantity=self.config.size, priority=10,
                              metadata={"version": VERSION, "label": "hog", "seen": str(self.seen)}))
         if self.seen % self.config.every:
             return
         side = "buy" if self.config.side == "buy" or (self.seen // self.config.every) % 2 else "sell"
         metadata = {"version": VERSION, "label": self.config.label, "seen": str(self.seen), "seq": str(tick.sequence)}
-        self.emit(Signal(tick.symbol, side, self.config.size, metadata=metadata))
+        self.emit(Signal(symbol=tick.symbol, side=side, quantity=self.config.size, metadata=metadata))
 
     def on_position(self, position: Position) -> None:
         if self.config.log_positions:

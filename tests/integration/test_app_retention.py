@@ -32,7 +32,20 @@ def history(path: Path) -> None:
             ledger.journal(OrderIntent(cid, "solo", "BTCUSDT", Side.BUY, OrderType.LIMIT, 1.0, price=100.0), at)
             ledger.transition(cid, OrderStatus.ACCEPTED, at, venue_order_id=f"V-{cid}")
             if cid != "working":
-                ledger.record_fill(Fill(f"F-{cid}", f"V-{cid}", "BTCUSDT", Side.BUY, 100.0, 1.0, at, 0.0, "solo"), at)
+                ledger.record_fill(
+                    Fill(
+                        fill_id=f"F-{cid}",
+                        order_id=f"V-{cid}",
+                        symbol="BTCUSDT",
+                        side=Side.BUY,
+                        price=100.0,
+                        quantity=1.0,
+                        timestamp_ns=at,
+                        fee=0.0,
+                        strategy="solo",
+                    ),
+                    at,
+                )
 
 
 async def test_the_engine_compacts_its_ledger_at_start(tmp_path: Path) -> None:

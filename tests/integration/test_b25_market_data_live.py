@@ -72,8 +72,8 @@ class Recorder(Strategy[StrategyConfig]):
         self.record("book", book.symbol, book.timestamp_ns, book.sequence, data, book.bids[0][0])
 
     def on_trade(self, trade: Trade) -> None:
-        data = f"{trade.price!r} x {trade.quantity!r} quote={trade.quote_quantity!r} side={trade.side!r}"
-        self.record("trade", trade.symbol, trade.timestamp_ns, trade.sequence, data, trade.price)
+        data = f"{trade.last_price!r} x {trade.volume!r} quote={trade.volume_quote!r} side={trade.side!r}"
+        self.record("trade", trade.symbol, trade.timestamp_ns, trade.sequence, data, trade.last_price)
 
     def record(self, kind: str, symbol: str, timestamp_ns: int, sequence: int, data: str, price: float) -> None:
         self.seen += 1
@@ -82,7 +82,7 @@ class Recorder(Strategy[StrategyConfig]):
         self.log.info("seen", n=self.seen, kind=kind, symbol=symbol, timestamp_ns=timestamp_ns, sequence=sequence,
                       data=data, digest=self.digest.hexdigest()[:16], limit=limit)
         if limit is not None:
-            self.emit(Signal(symbol, "buy", 0.001, order_type="limit", price=limit,
+            self.emit(Signal(symbol=symbol, side="buy", quantity=0.001, order_type="limit", price=limit,
                              metadata={"n": str(self.seen), "kind": kind}))
 
 

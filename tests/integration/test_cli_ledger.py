@@ -76,7 +76,20 @@ def ledger(recorded: Path, tmp_path: Path) -> Path:
     with Ledger.open(copy) as books:
         books.journal(OrderIntent("old-rest", "momentum", "BTCUSDT", Side.BUY, OrderType.LIMIT, 0.5, price=1.0), at)
         books.transition("old-rest", OrderStatus.ACCEPTED, at, venue_order_id="V-old-rest")
-        books.record_fill(Fill("F-old-rest", "V-old-rest", "BTCUSDT", Side.BUY, 1.0, 0.1, at, 0.0, "momentum"), at)
+        books.record_fill(
+            Fill(
+                fill_id="F-old-rest",
+                order_id="V-old-rest",
+                symbol="BTCUSDT",
+                side=Side.BUY,
+                price=1.0,
+                quantity=0.1,
+                timestamp_ns=at,
+                fee=0.0,
+                strategy="momentum",
+            ),
+            at,
+        )
     return copy
 
 

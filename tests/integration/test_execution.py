@@ -52,11 +52,11 @@ LIMIT = OrderType.LIMIT
 
 
 def limit(side: Side, quantity: float, price: float, slot: str = "") -> Signal:
-    return Signal(SYM, side, quantity, LIMIT, price=price, slot=slot)
+    return Signal(symbol=SYM, side=side, quantity=quantity, order_type=LIMIT, price=price, slot=slot)
 
 
 def market(side: Side, quantity: float) -> Signal:
-    return Signal(SYM, side, quantity)
+    return Signal(symbol=SYM, side=side, quantity=quantity)
 
 
 def status(host: Host, order: OrderState) -> OrderStatus:
@@ -209,7 +209,7 @@ REJECTIONS = [
                  "price_collar: limit price 110.00 is 10.00% from ref 100.00", id="price_collar"),
     pytest.param({}, "stale", market(BUY, 1.0), "stale_reference_price",
                  "stale_reference_price: BTCUSDT reference is 6.000s old > limit 5s", id="stale_reference"),
-    pytest.param({}, "", Signal("ETHUSDT", BUY, 1.0), "no_reference_price",
+    pytest.param({}, "", Signal(symbol="ETHUSDT", side=BUY, quantity=1.0), "no_reference_price",
                  "no_reference_price: none for ETHUSDT", id="missing_reference"),
     pytest.param({"max_position_size": 2.0}, "working", limit(BUY, 1.0, 96.0), "max_position_size",
                  "max_position_size: strategy alpha BTCUSDT position would be 2.5 > limit 2 "
@@ -273,7 +273,7 @@ class TestSlotsAndCancels:
         """Cancel(symbol, slot) from the strategy cancels that slot's order at the venue and in the ledger."""
         host.signal("alpha", limit(SELL, 1.0, 103.0, slot="ask"))
         [order] = await settled(host, 1)
-        host.engine.signals("alpha", [], [Cancel(SYM, "ask")])
+        host.engine.signals("alpha", [], [Cancel(symbol=SYM, slot="ask")])
         await wait_until(lambda: status(host, order) is OrderStatus.CANCELLED, timeout=5)
         assert venue_status(host, order) is OrderStatus.CANCELLED
         assert host.book.slot_order("alpha", SYM, "ask") is None and host.engine.stats.cancels == 1
@@ -288,7 +288,20 @@ class TestSlotsAndCancels:
             book.order_changed(ledger.transition("A", OrderStatus.ACCEPTED, 0, venue_order_id="V-A"))
             book.order_changed(ledger.transition("A", OrderStatus.CANCEL_PENDING, 0))
             book.order_changed(ledger.journal(new, 0))
-            position = ledger.record_fill(Fill("V-A-1", "V-A", SYM, BUY, 98.0, 1.0, 1, 0.0, "alpha"), 1)
+            position = ledger.record_fill(
+                Fill(
+                    fill_id="V-A-1",
+                    order_id="V-A",
+                    symbol=SYM,
+                    side=BUY,
+                    price=98.0,
+                    quantity=1.0,
+                    timestamp_ns=1,
+                    fee=0.0,
+                    strategy="alpha",
+                ),
+                1,
+            )
             assert position is not None
             late = ledger.order("A")
             assert late is not None and late.status is OrderStatus.CANCEL_PENDING and late.filled_quantity == 1.0
@@ -376,7 +389,7 @@ class TestLedgerFailure:
         assert host.metric("orders_rejected_total", reason="ledger_unavailable") == 1.0
         assert host.metric("risk_violations_total", type="ledger_unavailable", strategy="alpha") == 0.0
         assert len(host.venue_orders()) == 1 and not host.ledger.healthy
-        host.engine.signals("alpha", [], [Cancel(SYM, "bid")])
+        host.engine.signals("alpha", [], [Cancel(symbol=SYM, slot="bid")])
         await wait_until(lambda: venue_status(host, working) is OrderStatus.CANCELLED, timeout=5)
 
 
@@ -386,7 +399,7 @@ def fill_the_disk(ledger: Ledger) -> None:
     pages = db.execute("PRAGMA page_count").fetchone()[0]
     db.execute(f"PRAGMA max_page_count = {pages}")
     for n in range(10_000):
-        filler = OrderIntent.from_signal("alpha", Signal(SYM, BUY, 1.0), 0, f"{n:032x}")
+        filler = OrderIntent.from_signal("alpha", Signal(symbol=SYM, side=BUY, quantity=1.0), 0, f"{n:032x}")
         try:
             ledger.journal(filler, 0)
         except LedgerError:
@@ -486,7 +499,7 @@ class TestAmbiguousSubmit:
         server, feed = served
         feed.target = None
         price = 100.0 if order_type is LIMIT else None
-        signal = Signal(SYM, BUY, 1.0, order_type, price=price)
+        signal = Signal(symbol=SYM, side=BUY, quantity=1.0, order_type=order_type, price=price)
         state = live.ledger.journal(OrderIntent.from_signal("alpha", signal, live.clock.now_ns(), cid), 0)
         live.book.order_changed(state)
         await live.engine._send(state)
@@ -572,7 +585,7 @@ class TestCancelsOverGrpc:
         [order] = await settled(live, 1)
         server.on_market(live.tick(99.0, 100.0, ask_size=1.0))
         await wait_until(lambda: status(live, order) is OrderStatus.PARTIALLY_FILLED, timeout=5)
-        live.engine.signals("alpha", [], [Cancel(SYM, "bid")])
+        live.engine.signals("alpha", [], [Cancel(symbol=SYM, slot="bid")])
         await wait_until(lambda: status(live, order) is OrderStatus.CANCELLED, timeout=5)
         final = live.ledger.order(order.intent.client_order_id)
         assert final is not None and (final.filled_quantity, final.average_price) == (1.0, 100.0)

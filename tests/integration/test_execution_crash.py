@@ -54,7 +54,9 @@ async def venue() -> AsyncIterator[tuple[PaperVenueServer, FillFeed]]:
         fill_sink=feed, drop_reply_for={LOST_REPLY},
     )  # fmt: skip
     await server.start()
-    server.on_market(Tick(SYM, time.time_ns(), 99.0, 10.0, 101.0, 10.0))
+    server.on_market(
+        Tick(symbol=SYM, timestamp_ns=time.time_ns(), bid_price=99.0, bid_size=10.0, ask_price=101.0, ask_size=10.0)
+    )
     try:
         yield server, feed
     finally:

@@ -47,11 +47,11 @@ async def settled(host: Host, count: int) -> None:
 class TestTerminalOrdersAreForgotten:
     async def test_filled_orders_leave_the_venue_id_map_and_only_working_ones_stay(self, host: Host) -> None:
         """300 market orders that fill and one resting limit: the engine keeps the limit's venue id alone."""
-        host.signal("alpha", Signal(SYM, Side.BUY, 1.0, OrderType.LIMIT, price=95.0))
+        host.signal("alpha", Signal(symbol=SYM, side=Side.BUY, quantity=1.0, order_type=OrderType.LIMIT, price=95.0))
         await settled(host, 1)
         for batch in range(6):  # one side a batch: opposite signals of one batch would net out
             side = Side.BUY if batch % 2 else Side.SELL
-            host.signal("alpha", *(Signal(SYM, side, 0.1) for _ in range(50)))
+            host.signal("alpha", *(Signal(symbol=SYM, side=side, quantity=0.1) for _ in range(50)))
             await settled(host, 1 + 50 * (batch + 1))
         [resting] = host.book.strategy_orders("alpha")
         assert host.engine._venue_ids == {resting.venue_order_id: resting.intent.client_order_id}
@@ -60,7 +60,17 @@ class TestTerminalOrdersAreForgotten:
     async def test_replaced_quotes_leave_the_cancel_requests(self, host: Host) -> None:
         """100 quotes replacing each other in one slot: 99 cancels asked and answered, none remembered."""
         for n in range(100):
-            host.signal("alpha", Signal(SYM, Side.BUY, 1.0, OrderType.LIMIT, price=97.0 + n * 0.01, slot="bid"))
+            host.signal(
+                "alpha",
+                Signal(
+                    symbol=SYM,
+                    side=Side.BUY,
+                    quantity=1.0,
+                    order_type=OrderType.LIMIT,
+                    price=97.0 + n * 0.01,
+                    slot="bid",
+                ),
+            )
             await settled(host, n + 1)
         assert host.engine.stats.cancels == 99
         assert host.engine._cancel_requested == set()
@@ -69,7 +79,7 @@ class TestTerminalOrdersAreForgotten:
 
     async def test_a_finished_order_is_still_routed_by_its_venue_id(self, host: Host) -> None:
         """A fill naming only a finished order's venue id (no strategy) still finds its strategy, from the ledger."""
-        host.signal("alpha", Signal(SYM, Side.BUY, 1.0))
+        host.signal("alpha", Signal(symbol=SYM, side=Side.BUY, quantity=1.0))
         await settled(host, 1)
         [order] = journaled(host.ledger.path)
         assert order.status is OrderStatus.FILLED and host.engine._venue_ids == {}
@@ -80,13 +90,25 @@ class TestTerminalOrdersAreForgotten:
     async def test_a_late_fill_of_a_finished_order_is_its_own_not_a_waiting_orders(self, host: Host) -> None:
         """A late report naming a finished order's venue id (forgotten by the engine) is tied to that order
         through the ledger, even while another order on the same symbol and side waits for its reply."""
-        host.signal("alpha", Signal(SYM, Side.BUY, 1.0))
+        host.signal("alpha", Signal(symbol=SYM, side=Side.BUY, quantity=1.0))
         await settled(host, 1)
         [done] = journaled(host.ledger.path)
-        waiting = OrderIntent.from_signal("alpha", Signal(SYM, Side.BUY, 1.0), host.clock.now_ns(), "waiting")
+        waiting = OrderIntent.from_signal(
+            "alpha", Signal(symbol=SYM, side=Side.BUY, quantity=1.0), host.clock.now_ns(), "waiting"
+        )
         host.book.order_changed(host.ledger.journal(waiting, host.clock.now_ns()))
         host.book.order_changed(host.ledger.transition("waiting", OrderStatus.SENT, host.clock.now_ns()))
-        late = Fill("late-1", done.venue_order_id, SYM, Side.BUY, 101.0, 0.25, host.clock.now_ns(), 0.0, "alpha")
+        late = Fill(
+            fill_id="late-1",
+            order_id=done.venue_order_id,
+            symbol=SYM,
+            side=Side.BUY,
+            price=101.0,
+            quantity=0.25,
+            timestamp_ns=host.clock.now_ns(),
+            fee=0.0,
+            strategy="alpha",
+        )
         assert host.engine.record_fill(late)
         finished, sent = host.ledger.order(done.intent.client_order_id), host.ledger.order("waiting")
         assert finished is not None and finished.filled_quantity == 1.25
@@ -104,7 +126,7 @@ class TestRejectionLog:
 
         with capture_logs() as logs:
             for batch in range(1, 6):  # 200 at a time: the harness's signal queue holds 256
-                host.signal("alpha", *(Signal("NODATA", Side.BUY, 0.1) for _ in range(200)))
+                host.signal("alpha", *(Signal(symbol="NODATA", side=Side.BUY, quantity=0.1) for _ in range(200)))
                 await wait_until(lambda: refused() == 200 * batch, timeout=20)  # noqa: B023  (awaited here)
             host.engine.rejection_log.flush()
         assert host.metric("orders_rejected_total", reason="no_reference_price") == 1000.0

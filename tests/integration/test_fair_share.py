@@ -95,7 +95,16 @@ class TestCpuBudget:
 
 
 def _tick(sequence: int) -> Tick:
-    return Tick("BTCUSDT", time.time_ns(), 100.0, 5.0, 100.1, 5.0, 100.05, sequence)
+    return Tick(
+        symbol="BTCUSDT",
+        timestamp_ns=time.time_ns(),
+        bid_price=100.0,
+        bid_size=5.0,
+        ask_price=100.1,
+        ask_size=5.0,
+        last_price=100.05,
+        sequence=sequence,
+    )
 
 
 class TestOrderQuota:

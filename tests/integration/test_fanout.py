@@ -15,7 +15,7 @@ from host.metrics import EngineMetrics
 from host.supervisor.managed import StrategyDefinition, StrategyState, SupervisionSettings
 from host.supervisor.process import RunnerLimits
 from host.supervisor.supervisor import Supervisor
-from sdk.codec import encode_market
+from sdk._codec import encode_market
 from sdk.events import Tick
 from tests.helpers import RUNNERS, wait_until
 from tests.integration.test_supervisor import RecordingListener
@@ -51,7 +51,16 @@ class TestSlowRunner:
             client = aioredis.Redis(port=redis_server.port)
             for seq in range(1, TICKS + 1):
                 symbol = "BTCUSDT" if seq % 2 else "ETHUSDT"
-                tick = Tick(symbol, 1_700_000_000_000_000_000 + seq, 100.0, 1.0, 100.1, 1.0, None, seq)
+                tick = Tick(
+                    symbol=symbol,
+                    timestamp_ns=1_700_000_000_000_000_000 + seq,
+                    bid_price=100.0,
+                    bid_size=1.0,
+                    ask_price=100.1,
+                    ask_size=1.0,
+                    last_price=None,
+                    sequence=seq,
+                )
                 await client.publish(f"market:{symbol.lower()}", orjson.dumps(encode_market(tick)))
                 if seq % 20 == 0:  # bursts of 20: within what a healthy runner absorbs, far past a slow one
                     await asyncio.sleep(0.02)

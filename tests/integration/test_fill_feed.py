@@ -343,7 +343,12 @@ class TestDeduplication:
     async def test_fill_the_ledger_already_holds_is_a_duplicate(self, nats_server: NatsServer, pub: Client) -> None:
         """A fill on_fill answers False for (recorded before a restart) counts as a duplicate, not a fill."""
         ledger = Ledger()
-        await ledger.on_fill("momentum", Fill("f-1", "o-2", "BTCUSDT", Side.BUY, 1.0, 1.0, 0))
+        await ledger.on_fill(
+            "momentum",
+            Fill(
+                fill_id="f-1", order_id="o-2", symbol="BTCUSDT", side=Side.BUY, price=1.0, quantity=1.0, timestamp_ns=0
+            ),
+        )
         async with running(make_feed(nats_server, ledger)) as feed:
             await pub.publish(FILLS, encode(seed_fill("f-1")))
             await wait_until(lambda: metric(feed, "fills_duplicate_total") == 1)

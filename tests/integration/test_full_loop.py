@@ -26,7 +26,7 @@ from host.live import LiveSource, live_app
 from host.orders import OrderIntent
 from host.paper_service import PaperVenueService
 from host.risk import APPROVED, Rejected, Rule
-from sdk.codec import encode_market
+from sdk._codec import encode_market
 from sdk.events import OrderType, Side, Tick
 from tests.helpers import RUNNERS, wait_until
 from tests.servers import NatsServer, RedisServer, free_port
@@ -87,7 +87,16 @@ async def _publish_ticks(port: int, count: int, clock_ahead_s: float = 0.0) -> N
     client = aioredis.Redis(port=port)
     try:
         for i in range(1, count + 1):
-            tick = Tick("BTCUSDT", time.time_ns() + round(clock_ahead_s * 1e9), 100.0, 5.0, 100.1, 5.0, 100.05, i)
+            tick = Tick(
+                symbol="BTCUSDT",
+                timestamp_ns=time.time_ns() + round(clock_ahead_s * 1e9),
+                bid_price=100.0,
+                bid_size=5.0,
+                ask_price=100.1,
+                ask_size=5.0,
+                last_price=100.05,
+                sequence=i,
+            )
             await client.publish("market:btcusdt", orjson.dumps(encode_market(tick)))
             await asyncio.sleep(0.01)
     finally:

@@ -50,7 +50,7 @@ class Hostile(Strategy[HostileConfig]):
             sys.stdout.write("x" * 1_000_000 + "\\n")
             sys.stdout.flush()
         for i in range(self.config.forge):
-            self.emit(Signal(f"FORGED{self.seen}X{i}", "buy", 0.001))
+            self.emit(Signal(symbol=f"FORGED{self.seen}X{i}", side="buy", quantity=0.001))
 
 
 @hookimpl

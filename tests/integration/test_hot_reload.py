@@ -145,7 +145,18 @@ class Engine:
         for n in itertools.count(1):
             if not self._feeding:
                 return
-            self.supervisor.publish(Tick("BTCUSDT", 1_700_000_000_000_000_000 + n, 100.0, 1.0, 100.02, 1.0, None, n))
+            self.supervisor.publish(
+                Tick(
+                    symbol="BTCUSDT",
+                    timestamp_ns=1_700_000_000_000_000_000 + n,
+                    bid_price=100.0,
+                    bid_size=1.0,
+                    ask_price=100.02,
+                    ask_size=1.0,
+                    last_price=None,
+                    sequence=n,
+                )
+            )
             self.published.append(n)
             await asyncio.sleep(max(0.0, started + n / RATE - loop.time()))  # pacing, not a wait for a result
 

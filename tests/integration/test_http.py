@@ -290,7 +290,10 @@ class TestMetrics:
 
     async def test_current_positions_follow_the_books(self, stack: Stack) -> None:
         """current_positions{strategy,symbol} is the signed position the books hold, read at scrape time."""
-        stack.engine.book.position_changed(Position("BTCUSDT", -0.5, 100.0, 1, strategy="alpha"), date.today())
+        stack.engine.book.position_changed(
+            Position(symbol="BTCUSDT", quantity=-0.5, avg_entry_price=100.0, timestamp_ns=1, strategy="alpha"),
+            date.today(),
+        )
         text = (await stack.get("/metrics")).text
         assert 'strategy_engine_current_positions{strategy="alpha",symbol="BTCUSDT"} -0.5' in text
 

@@ -3,7 +3,7 @@
 After every kill the parent reopens the file and checks that nothing is torn: the database is
 intact, every order's trail starts with its journal entry and ends in the order's current state,
 fill ids are unique, each order's filled quantity is the sum of its stored fills, and positions and
-daily P&L are exactly the replay of the stored fills through ``sdk.positions.PositionState``.
+daily P&L are exactly the replay of the stored fills through ``sdk._positions.PositionState``.
 
 The child is this module run as a script (``python -m tests.integration.test_ledger_crash DB RUN SEED``).
 """
@@ -26,8 +26,8 @@ import pytest
 
 from host.ledger import DuplicateOrder, Ledger, utc_day
 from host.orders import OrderIntent, OrderStatus
+from sdk._positions import PositionState
 from sdk.events import Fill, OrderType, Side
-from sdk.positions import PositionState
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -80,7 +80,14 @@ def _one_order(ledger: Ledger, coid: str, rng: random.Random, ts: int) -> None:
         order_id = f"v-{coid}" if k % 2 else coid
         price = round(rng.uniform(90, 110), 2)
         fill = Fill(
-            f"{coid}-f{k}", order_id, intent.symbol, intent.side, price, piece, ts + 3 + k, round(piece * 0.01, 4)
+            fill_id=f"{coid}-f{k}",
+            order_id=order_id,
+            symbol=intent.symbol,
+            side=intent.side,
+            price=price,
+            quantity=piece,
+            timestamp_ns=ts + 3 + k,
+            fee=round(piece * 0.01, 4),
         )
         assert ledger.record_fill(fill, ts + 3 + k) is not None
         if rng.random() < 0.2:

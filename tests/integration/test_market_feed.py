@@ -49,7 +49,16 @@ def tick(sequence: int, symbol: str = "BTCUSDT", **fields: Any) -> dict[str, Any
 
 
 def decoded_tick(sequence: int, symbol: str = "BTCUSDT") -> Tick:
-    return Tick(symbol, T0_NS, 61837.63, 3.78826, 61837.64, 1.54698, None, sequence)
+    return Tick(
+        symbol=symbol,
+        timestamp_ns=T0_NS,
+        bid_price=61837.63,
+        bid_size=3.78826,
+        ask_price=61837.64,
+        ask_size=1.54698,
+        last_price=None,
+        sequence=sequence,
+    )
 
 
 go_market = functools.partial(helpers.go_market, timestamp=T0)
@@ -133,16 +142,34 @@ class TestDecoding:
             await wait_until(lambda: len(sink.events) == 4)
         assert sink.events == [
             decoded_tick(1),
-            Trade("BTCUSDT", T0_NS, 61837.63, 0.02, 1236.7526, None, 2),
-            Book(
-                "BTCUSDT",
-                T0_NS,
-                ((61837.63, 3.78826), (61837.62, 0.5)),
-                ((61837.64, 1.5), (61837.65, 2.0)),
-                61837.63,
-                3,
+            Trade(
+                symbol="BTCUSDT",
+                timestamp_ns=T0_NS,
+                last_price=61837.63,
+                volume=0.02,
+                volume_quote=1236.7526,
+                side=None,
+                sequence=2,
             ),
-            Candle("BTCUSDT", T0_NS, 100.0, 110.0, 95.0, 105.0, 12.5, 1300.0, 4),
+            Book(
+                symbol="BTCUSDT",
+                timestamp_ns=T0_NS,
+                bids=((61837.63, 3.78826), (61837.62, 0.5)),
+                asks=((61837.64, 1.5), (61837.65, 2.0)),
+                last_price=61837.63,
+                sequence=3,
+            ),
+            Candle(
+                symbol="BTCUSDT",
+                timestamp_ns=T0_NS,
+                open=100.0,
+                high=110.0,
+                low=95.0,
+                close=105.0,
+                volume=12.5,
+                volume_quote=1300.0,
+                sequence=4,
+            ),
         ]
         for kind in ("tick", "trade", "book", "candle"):
             assert sample(feed, "market_data_received_total", symbol="BTCUSDT", type=kind) == 1
@@ -154,7 +181,18 @@ class TestDecoding:
             await publish(publisher, BTC, go_market("tick", sequence=1, bid_price=10.0, ask_price=10.5, bid_size=1,
                                                      ask_size=2))  # fmt: skip
             await wait_until(lambda: len(sink.events) == 1)
-        assert sink.events == [Tick("BTCUSDT", T0_NS, 10.0, 1.0, 10.5, 2.0, None, 1)]
+        assert sink.events == [
+            Tick(
+                symbol="BTCUSDT",
+                timestamp_ns=T0_NS,
+                bid_price=10.0,
+                bid_size=1.0,
+                ask_price=10.5,
+                ask_size=2.0,
+                last_price=None,
+                sequence=1,
+            )
+        ]
 
     @pytest.mark.parametrize(
         ("message", "expected"),
@@ -162,22 +200,33 @@ class TestDecoding:
             (
                 {"symbol": "ETHUSDT", "timestamp": "2024-08-08T23:54:14Z", "sequence": "5", "type": "TICK",
                  "bid_price": "2680.01", "bid_size": "1.5", "ask_price": "2680.02", "ask_size": "2"},
-                Tick("ETHUSDT", T0_WHOLE_NS, 2680.01, 1.5, 2680.02, 2.0, None, 5),
+                Tick(
+                    symbol="ETHUSDT", timestamp_ns=T0_WHOLE_NS, bid_price=2680.01, bid_size=1.5, ask_price=2680.02,
+                    ask_size=2.0, sequence=5,
+                ),
             ),
             (
                 {"symbol": "ETHUSDT", "timestamp": "2024-08-09T01:54:14.5+02:00", "type": "Trade",
                  "last_price": "2680.5", "volume": "0.25", "sequence": 6},
-                Trade("ETHUSDT", T0_WHOLE_NS + 500_000_000, 2680.5, 0.25, None, None, 6),
+                Trade(
+                    symbol="ETHUSDT", timestamp_ns=T0_WHOLE_NS + 500_000_000, last_price=2680.5, volume=0.25,
+                    sequence=6,
+                ),
             ),
             (
                 {"symbol": "ETHUSDT", "timestamp": "2024-08-08T23:54:14.25", "type": "tick", "bid_price": 1,
                  "ask_price": 2},
-                Tick("ETHUSDT", T0_WHOLE_NS + 250_000_000, 1.0, 0.0, 2.0, 0.0, None, 0),
+                Tick(
+                    symbol="ETHUSDT", timestamp_ns=T0_WHOLE_NS + 250_000_000, bid_price=1.0, bid_size=0.0,
+                    ask_price=2.0, ask_size=0.0,
+                ),
             ),
             (
                 {"symbol": "ETHUSDT", "timestamp": "2024-08-08T23:54:14.123456789Z", "type": "CANDLE",
                  "open": "1", "high": "2", "low": "0.5", "close": "1.5"},
-                Candle("ETHUSDT", T0_WHOLE_NS + 123_456_789, 1.0, 2.0, 0.5, 1.5, None, None, 0),
+                Candle(
+                    symbol="ETHUSDT", timestamp_ns=T0_WHOLE_NS + 123_456_789, open=1.0, high=2.0, low=0.5, close=1.5,
+                ),
             ),
         ],
         ids=["strings-upper-case-no-fraction", "offset-mixed-case", "no-zone", "nanoseconds"],

@@ -117,12 +117,44 @@ class TestB25Channels:
                           ("market:btcusdt", seed))  # fmt: skip
             await wait_until(lambda: len(sink.events) == 4)
         assert sink.events == [
-            Tick("BTCUSDT", T_NS, 61837.63, 0.0, 61837.64, 0.0, 61837.635, 0),
-            Book("BTCUSDT", T_NS, ((61837.63, 1.2), (61837.62, 0.4)), ((61837.64, 0.8), (61837.65, 2.5)), None,
-                 51234567),
-            Trade("BTCUSDT", T_NS - 456_000, 61837.64, 0.0125, None, Side.SELL, 3061234567),
-            Tick("BTCUSDT", T_NS, 61837.63, 1.0, 61837.64, 2.0, None, 1),
-        ]  # fmt: skip
+            Tick(
+                symbol="BTCUSDT",
+                timestamp_ns=T_NS,
+                bid_price=61837.63,
+                bid_size=0.0,
+                ask_price=61837.64,
+                ask_size=0.0,
+                last_price=61837.635,
+                sequence=0,
+            ),
+            Book(
+                symbol="BTCUSDT",
+                timestamp_ns=T_NS,
+                bids=((61837.63, 1.2), (61837.62, 0.4)),
+                asks=((61837.64, 0.8), (61837.65, 2.5)),
+                last_price=None,
+                sequence=51234567,
+            ),
+            Trade(
+                symbol="BTCUSDT",
+                timestamp_ns=T_NS - 456_000,
+                last_price=61837.64,
+                volume=0.0125,
+                volume_quote=None,
+                side=Side.SELL,
+                sequence=3061234567,
+            ),
+            Tick(
+                symbol="BTCUSDT",
+                timestamp_ns=T_NS,
+                bid_price=61837.63,
+                bid_size=1.0,
+                ask_price=61837.64,
+                ask_size=2.0,
+                last_price=None,
+                sequence=1,
+            ),
+        ]
         assert feed.stats.rejected == 0
         for kind, count in (("tick", 2), ("book", 1), ("trade", 1)):
             assert sample(feed, "market_data_received_total", symbol="BTCUSDT", type=kind) == count

@@ -186,7 +186,15 @@ async def start() -> AsyncIterator[Start]:
 
 
 def _fill(fill_id: str) -> Fill:
-    return Fill(fill_id, "o1", "BTCUSDT", "buy", 100.0, 1.0, 1_700_000_000_000_000_000)  # type: ignore[arg-type]
+    return Fill(
+        fill_id=fill_id,
+        order_id="o1",
+        symbol="BTCUSDT",
+        side="buy",
+        price=100.0,
+        quantity=1.0,
+        timestamp_ns=1_700_000_000_000_000_000,
+    )  # type: ignore[arg-type]
 
 
 class TestPause:

@@ -57,11 +57,20 @@ CANCELLED, EXPIRED, REJECTED = OrderUpdateStatus.CANCELLED, OrderUpdateStatus.EX
 def limit(
     side: Side, quantity: float, price: float, cid: str, slot: str = "", tif: TimeInForce = TimeInForce.GTC
 ) -> Signal:
-    return Signal(SYM, side, quantity, OrderType.LIMIT, price=price, time_in_force=tif, slot=slot, client_order_id=cid)
+    return Signal(
+        symbol=SYM,
+        side=side,
+        quantity=quantity,
+        order_type=OrderType.LIMIT,
+        price=price,
+        time_in_force=tif,
+        slot=slot,
+        client_order_id=cid,
+    )
 
 
 def market(side: Side, quantity: float, cid: str = "") -> Signal:
-    return Signal(SYM, side, quantity, client_order_id=cid)
+    return Signal(symbol=SYM, side=side, quantity=quantity, client_order_id=cid)
 
 
 def told(host: Host, strategy: str = "alpha") -> list[tuple[str, OrderUpdateStatus, float, float, str]]:
@@ -106,7 +115,7 @@ class TestAnOrdersLife:
         cancel; the host's own steps (pending_new, sent, cancel_pending) are never told."""
         host.signal("alpha", limit(BUY, 1.0, 97.0, "q-1", slot="bid"))
         await hears(host, 1)
-        host.engine.signals("alpha", [], [Cancel(SYM, "bid")])
+        host.engine.signals("alpha", [], [Cancel(symbol=SYM, slot="bid")])
         updates = await hears(host, 2)
         assert told(host) == [("q-1", ACCEPTED, 0.0, 1.0, ""), ("q-1", CANCELLED, 0.0, 0.0, "")]
         assert updates[1].reason == "cancelled by strategy (slot 'bid')"

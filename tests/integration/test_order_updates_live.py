@@ -59,9 +59,10 @@ class Answered(Strategy[AnsweredConfig]):
         if self.ticks > 1:
             return
         rest = round(tick.bid_price * 0.97, 2)
-        self.send("rest", Signal(tick.symbol, "buy", self.config.size, order_type="limit", price=rest, slot="rest"))
-        self.send("market", Signal(tick.symbol, "buy", self.config.size))
-        self.send("too_big", Signal(tick.symbol, "buy", self.config.too_big))
+        symbol, size = tick.symbol, self.config.size
+        self.send("rest", Signal(symbol=symbol, side="buy", quantity=size, order_type="limit", price=rest, slot="rest"))
+        self.send("market", Signal(symbol=tick.symbol, side="buy", quantity=self.config.size))
+        self.send("too_big", Signal(symbol=tick.symbol, side="buy", quantity=self.config.too_big))
 
     def send(self, purpose: str, signal: Signal) -> None:
         client_order_id = self.emit(signal)

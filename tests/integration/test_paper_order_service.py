@@ -41,7 +41,7 @@ NOON_S = NOON // SECOND
 def tick(
     ask: float = 101.0, ask_size: float = 10.0, bid: float = 99.0, bid_size: float = 10.0, symbol: str = SYM
 ) -> Tick:
-    return Tick(symbol, NOON, bid_price=bid, bid_size=bid_size, ask_price=ask, ask_size=ask_size)
+    return Tick(symbol=symbol, timestamp_ns=NOON, bid_price=bid, bid_size=bid_size, ask_price=ask, ask_size=ask_size)
 
 
 def order(**fields: Any) -> pb.CreateOrderRequest:

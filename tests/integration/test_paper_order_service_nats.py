@@ -30,7 +30,7 @@ from engine_proto import order_service_pb2 as pb
 from engine_proto.order_service_pb2_grpc import OrderServiceStub
 from host.config import parse
 from host.paper_service import PaperVenueService
-from sdk.codec import encode_market, parse_timestamp
+from sdk._codec import encode_market, parse_timestamp
 from sdk.events import Side, Tick
 from tests.helpers import SECOND, wait_until
 from tests.integration.operator_stack import engine_command, environment
@@ -64,7 +64,9 @@ def venue_config(redis_server: RedisServer, nats_server: NatsServer, protocol: s
 async def publish_tick(port: int, ask: float, bid: float) -> None:
     client = aioredis.Redis(port=port)
     try:
-        tick = Tick(SYM, 1_800_000_000 * SECOND, bid, 10.0, ask, 10.0)
+        tick = Tick(
+            symbol=SYM, timestamp_ns=1_800_000_000 * SECOND, bid_price=bid, bid_size=10.0, ask_price=ask, ask_size=10.0
+        )
         await client.publish("market:btcusdt", orjson.dumps(encode_market(tick)))
     finally:
         await client.aclose()

@@ -21,7 +21,7 @@ from host.app import App
 from host.config import parse
 from host.live import LiveSource, live_app
 from host.paper_service import PaperVenueService
-from sdk.codec import format_timestamp
+from sdk._codec import format_timestamp
 from tests.helpers import RUNNERS, wait_until
 from tests.servers import NatsServer, RedisServer, free_port
 

@@ -255,7 +255,12 @@ class TestStatusPage:
         engine.execution.last_reconcile = Reconciled(  # type: ignore[attr-defined]
             NOON, "venue_reconnected", checked=4, closed=1, resent=2, reconciled_fills=3, unavailable=0
         )
-        engine.venue_position("beta", Position("ETHUSDT", 0.5, 2600.0, time.time_ns(), strategy="beta"))
+        engine.venue_position(
+            "beta",
+            Position(
+                symbol="ETHUSDT", quantity=0.5, avg_entry_price=2600.0, timestamp_ns=time.time_ns(), strategy="beta"
+            ),
+        )
 
         def judged() -> bool:
             engine.positions.expire()  # what the live source does every 0.25 s

@@ -25,7 +25,7 @@ from host.app import App
 from host.config import parse
 from host.execution.position_check import PositionCheck
 from host.live import live_app
-from sdk.codec import encode_fill, encode_position
+from sdk._codec import encode_fill, encode_position
 from sdk.events import Fill, Position, Side
 from tests.helpers import RUNNERS, wait_until
 from tests.servers import NatsServer, RedisServer, free_port
@@ -44,12 +44,23 @@ class Peer:
 
     async def fill(self, quantity: float, side: Side = Side.BUY) -> None:
         self.fills += 1
-        fill = Fill(f"f-{self.fills}", "", SYMBOL, side, 100.0, quantity, time.time_ns(), strategy="quiet")
+        fill = Fill(
+            fill_id=f"f-{self.fills}",
+            order_id="",
+            symbol=SYMBOL,
+            side=side,
+            price=100.0,
+            quantity=quantity,
+            timestamp_ns=time.time_ns(),
+            strategy="quiet",
+        )
         await self.client.publish("trading.fills", orjson.dumps(encode_fill(fill)))
         await self.client.flush()
 
     async def position(self, quantity: float) -> None:
-        position = Position(SYMBOL, quantity, 100.0, time.time_ns(), strategy="quiet")
+        position = Position(
+            symbol=SYMBOL, quantity=quantity, avg_entry_price=100.0, timestamp_ns=time.time_ns(), strategy="quiet"
+        )
         await self.client.publish("trading.positions", orjson.dumps(encode_position(position)))
         await self.client.flush()
 

@@ -36,7 +36,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 SYM = "BTCUSDT"
 VENUES: tuple[type[Venue], ...] = (PaperVenue, GrpcVenue)  # mypy checks both satisfy the protocol
-TOUCH = Tick(SYM, 1, bid_price=99.0, bid_size=10.0, ask_price=101.0, ask_size=10.0)
+TOUCH = Tick(symbol=SYM, timestamp_ns=1, bid_price=99.0, bid_size=10.0, ask_price=101.0, ask_size=10.0)
 
 
 def intent(
@@ -120,7 +120,7 @@ class TestSubmitFillStatusCancel:
         reply = await client.submit(intent("l1", kind=OrderType.LIMIT, price=100.0))
         assert reply.status is OrderStatus.ACCEPTED and reply.filled_quantity == 0.0
         assert (await client.status("l1")).status is OrderStatus.ACCEPTED
-        server.on_market(Tick(SYM, 2, 99.0, 5.0, 99.5, 5.0))
+        server.on_market(Tick(symbol=SYM, timestamp_ns=2, bid_price=99.0, bid_size=5.0, ask_price=99.5, ask_size=5.0))
         assert [(f.price, f.quantity) for f in published.fills] == [(100.0, 1.0)]
         status = await client.status("l1")
         assert (status.status, status.filled_quantity, status.average_price) == (OrderStatus.FILLED, 1.0, 100.0)
@@ -362,7 +362,7 @@ class TestPaperVenue:
         await venue.submit(intent("r1", kind=OrderType.LIMIT, price=100.0))
         await venue.submit(intent("r2", kind=OrderType.LIMIT, price=100.0))
         assert (await venue.cancel("r2")).status is OrderStatus.CANCELLED
-        venue.on_market(Tick(SYM, 2, 98.0, 5.0, 99.0, 5.0))
+        venue.on_market(Tick(symbol=SYM, timestamp_ns=2, bid_price=98.0, bid_size=5.0, ask_price=99.0, ask_size=5.0))
         assert [(f.price, f.quantity) for f in received] == [(100.0, 1.0)]
         assert (await venue.status("r1")).status is OrderStatus.FILLED
 

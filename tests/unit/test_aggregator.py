@@ -24,7 +24,16 @@ def sig(
     price: float | None = None,
 ) -> Signal:
     kind = OrderType.MARKET if price is None else OrderType.LIMIT
-    return Signal(symbol, Side(side), quantity, kind, price, priority=priority, confidence=confidence, slot=slot)
+    return Signal(
+        symbol=symbol,
+        side=Side(side),
+        quantity=quantity,
+        order_type=kind,
+        price=price,
+        priority=priority,
+        confidence=confidence,
+        slot=slot,
+    )
 
 
 def kinds(result: AggregationResult) -> list[str]:

@@ -57,7 +57,16 @@ def invalid(decode: Any, data: dict[str, Any]) -> ValidationError:
 class TestTicker:
     def test_the_documented_message(self) -> None:
         """bid/ask as they are, last = b25's mid, no sizes (0), no sequence (0), time from updated_at."""
-        assert decode_b25_ticker(ticker()) == Tick("BTCUSDT", UPDATED_AT_NS, 61837.63, 0.0, 61837.64, 0.0, 61837.635, 0)
+        assert decode_b25_ticker(ticker()) == Tick(
+            symbol="BTCUSDT",
+            timestamp_ns=UPDATED_AT_NS,
+            bid_price=61837.63,
+            bid_size=0.0,
+            ask_price=61837.64,
+            ask_size=0.0,
+            last_price=61837.635,
+            sequence=0,
+        )
 
     @pytest.mark.parametrize(
         ("updated_at", "expected"),
@@ -125,8 +134,8 @@ class TestTicker:
 class TestBook:
     def test_the_documented_message(self) -> None:
         """Levels best first (bids down, asks up), time from microseconds, last_update_id the sequence."""
-        expected = Book("BTCUSDT", BOOK_US * 1000, ((61837.63, 1.2), (61837.62, 0.4)),
-                        ((61837.64, 0.8), (61837.65, 2.5)), None, 51234567)  # fmt: skip
+        expected = Book(symbol="BTCUSDT", timestamp_ns=BOOK_US * 1000, bids=((61837.63, 1.2), (61837.62, 0.4)),
+                        asks=((61837.64, 0.8), (61837.65, 2.5)), last_price=None, sequence=51234567)  # fmt: skip
         assert decode_b25_book(book()) == expected
 
     def test_levels_in_any_order_come_out_sorted(self) -> None:
@@ -206,7 +215,15 @@ class TestBook:
 class TestTrade:
     def test_the_documented_message(self) -> None:
         """Price and quantity, time from milliseconds, trade_id the sequence; the buyer took: a buy."""
-        expected = Trade("BTCUSDT", TRADE_MS * 1_000_000, 61837.64, 0.0125, None, Side.BUY, 3061234567)
+        expected = Trade(
+            symbol="BTCUSDT",
+            timestamp_ns=TRADE_MS * 1_000_000,
+            last_price=61837.64,
+            volume=0.0125,
+            volume_quote=None,
+            side=Side.BUY,
+            sequence=3061234567,
+        )
         assert decode_b25_trade(trade()) == expected
 
     @pytest.mark.parametrize(("maker", "side"), [(True, Side.SELL), (False, Side.BUY), (_DROP, None), (None, None)])
@@ -216,7 +233,7 @@ class TestTrade:
 
     def test_a_zero_quantity_is_a_trade(self) -> None:
         """Quantity 0 is accepted, as the Trade event accepts it."""
-        assert decode_b25_trade(trade(quantity=0)).quantity == 0.0
+        assert decode_b25_trade(trade(quantity=0)).volume == 0.0
 
     @pytest.mark.parametrize(
         ("fields", "message"),
@@ -266,7 +283,7 @@ class TestTable:
             ("b25-book", ValidationError("Book", "sequence", "x"), "last_update_id"),
             ("b25-trade", ValidationError("Trade", "timestamp_ns", "x"), "timestamp"),
             ("b25-ticker", ValidationError("Tick", "timestamp_ns", "x"), "updated_at"),
-            ("seed", ValidationError("Trade", "price", "x"), "last_price"),
+            ("seed", ValidationError("Trade", "timestamp_ns", "x"), "timestamp"),
             ("seed", ValidationError("market_data", "bids[3].price", "x"), "bids"),
         ],
     )

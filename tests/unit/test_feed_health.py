@@ -12,7 +12,16 @@ STALE_AFTER = 5.0
 
 
 def tick(sequence: int, symbol: str = "BTCUSDT") -> Tick:
-    return Tick(symbol, 1_700_000_000_000_000_000, 100.0, 1.0, 100.5, 1.0, None, sequence)
+    return Tick(
+        symbol=symbol,
+        timestamp_ns=1_700_000_000_000_000_000,
+        bid_price=100.0,
+        bid_size=1.0,
+        ask_price=100.5,
+        ask_size=1.0,
+        last_price=None,
+        sequence=sequence,
+    )
 
 
 @pytest.fixture
@@ -96,7 +105,20 @@ class TestSequences:
     def test_types_share_one_sequence_per_symbol(self, health: FeedHealth) -> None:
         """A tick and a trade of one symbol are numbered in one stream, as the seed publishes them."""
         health.observe(tick(1))
-        assert health.observe(Trade("BTCUSDT", 1, 100.0, 1.0, None, None, 2)) is None
+        assert (
+            health.observe(
+                Trade(
+                    symbol="BTCUSDT",
+                    timestamp_ns=1,
+                    last_price=100.0,
+                    volume=1.0,
+                    volume_quote=None,
+                    side=None,
+                    sequence=2,
+                )
+            )
+            is None
+        )
         assert health.observe(tick(3)) is None
 
     @pytest.mark.parametrize(
@@ -118,11 +140,26 @@ class TestSequences:
 
 
 def book(sequence: int, symbol: str = "BTCUSDT") -> Book:
-    return Book(symbol, 1_700_000_000_000_000_000, ((100.0, 1.0),), ((100.5, 1.0),), None, sequence)
+    return Book(
+        symbol=symbol,
+        timestamp_ns=1_700_000_000_000_000_000,
+        bids=((100.0, 1.0),),
+        asks=((100.5, 1.0),),
+        last_price=None,
+        sequence=sequence,
+    )
 
 
 def trade(sequence: int, symbol: str = "BTCUSDT") -> Trade:
-    return Trade(symbol, 1_700_000_000_000_000_000, 100.0, 1.0, None, None, sequence)
+    return Trade(
+        symbol=symbol,
+        timestamp_ns=1_700_000_000_000_000_000,
+        last_price=100.0,
+        volume=1.0,
+        volume_quote=None,
+        side=None,
+        sequence=sequence,
+    )
 
 
 class TestStreams:

@@ -67,8 +67,10 @@ class TestGuardedMetrics:
         """current_positions keeps configured (strategy, symbol) pairs; the rest sum into ``other``."""
         metrics = EngineMetrics()
         metrics.allow_strategies(["s"], ["BTCUSDT"])
-        held = [Position(symbol, quantity, 1.0, 0, strategy="s") for symbol, quantity in
-                (("BTCUSDT", 1.0), ("X1", 2.0), ("X2", 3.0))]  # fmt: skip
+        held = [
+            Position(symbol=symbol, quantity=quantity, avg_entry_price=1.0, timestamp_ns=0, strategy="s")
+            for symbol, quantity in (("BTCUSDT", 1.0), ("X1", 2.0), ("X2", 3.0))
+        ]
         metrics.watch_positions(lambda: held)
         sample = metrics.registry.get_sample_value
         assert sample("strategy_engine_current_positions", {"strategy": "s", "symbol": "BTCUSDT"}) == 1.0

@@ -32,7 +32,17 @@ def fill(
     fill_id: str, side: Side, quantity: float, price: float, fee: float = 0.0, *,
     order_id: str = "c1", symbol: str = "BTCUSDT", ts: int = NOON, strategy: str = "mm",
 ) -> Fill:  # fmt: skip
-    return Fill(fill_id, order_id, symbol, side, price, quantity, ts, fee, strategy)
+    return Fill(
+        fill_id=fill_id,
+        order_id=order_id,
+        symbol=symbol,
+        side=side,
+        price=price,
+        quantity=quantity,
+        timestamp_ns=ts,
+        fee=fee,
+        strategy=strategy,
+    )
 
 
 def fill_the_disk(ledger: Ledger) -> None:

@@ -46,11 +46,19 @@ def tick(
     ask_size: float = 10.0,
     last_price: float | None = None,
 ) -> Tick:
-    return Tick(SYM, 1, bid, bid_size, ask, ask_size, last_price)
+    return Tick(
+        symbol=SYM,
+        timestamp_ns=1,
+        bid_price=bid,
+        bid_size=bid_size,
+        ask_price=ask,
+        ask_size=ask_size,
+        last_price=last_price,
+    )
 
 
 def candle(o: float, h: float, low: float, c: float) -> Candle:
-    return Candle(SYM, 1, o, h, low, c)
+    return Candle(symbol=SYM, timestamp_ns=1, open=o, high=h, low=low, close=c)
 
 
 def pq(fills: Iterable[Fill]) -> list[tuple[float, float]]:
@@ -77,7 +85,7 @@ class TestMarketOrders:
     def test_market_order_walks_book_levels_one_fill_per_level(self) -> None:
         """Buying 2.5 against asks 1@101, 2@102 fills 1@101 then 1.5@102; average 101.6."""
         eng = engine()
-        eng.on_market(Book(SYM, 1, bids=((99.0, 5.0),), asks=((101.0, 1.0), (102.0, 2.0))))
+        eng.on_market(Book(symbol=SYM, timestamp_ns=1, bids=((99.0, 5.0),), asks=((101.0, 1.0), (102.0, 2.0))))
         result = eng.submit(order("b", quantity=2.5))
         assert pq(result.fills) == [(101.0, 1.0), (102.0, 1.5)]
         assert result.order.average_price == pytest.approx((101.0 + 1.5 * 102.0) / 2.5)
@@ -126,10 +134,10 @@ class TestMarketOrders:
     def test_trade_only_symbol_fills_at_the_last_trade_sized_by_it(self) -> None:
         """Only trades seen: a buy of 3 fills 2 at the last trade's 100.5 (its quantity) and waits."""
         eng = engine()
-        eng.on_market(Trade(SYM, 1, price=100.5, quantity=2.0))
+        eng.on_market(Trade(symbol=SYM, timestamp_ns=1, last_price=100.5, volume=2.0))
         result = eng.submit(order("b", quantity=3.0))
         assert pq(result.fills) == [(100.5, 2.0)]
-        assert pq(eng.on_market(Trade(SYM, 2, 100.7, 5.0))) == [(100.7, 1.0)]
+        assert pq(eng.on_market(Trade(symbol=SYM, timestamp_ns=2, last_price=100.7, volume=5.0))) == [(100.7, 1.0)]
 
 
 class TestUnreportedSizes:
@@ -159,7 +167,7 @@ class TestUnreportedSizes:
     def test_beside_a_book_a_tick_without_sizes_leaves_the_book_the_live_quote(self) -> None:
         """Book 1@101 then a sizeless tick (b25's ticker beside its book): a buy of 3 fills 1 from the book."""
         eng = engine()
-        eng.on_market(Book(SYM, 1, bids=((99.0, 1.0),), asks=((101.0, 1.0),)))
+        eng.on_market(Book(symbol=SYM, timestamp_ns=1, bids=((99.0, 1.0),), asks=((101.0, 1.0),)))
         assert eng.on_market(tick(99.0, 101.0, bid_size=0.0, ask_size=0.0)) == []
         assert pq(eng.submit(order("b", quantity=3.0)).fills) == [(101.0, 1.0)]
 
@@ -167,15 +175,17 @@ class TestUnreportedSizes:
         """A resting buy limit 100 is crossed only by sized data: the sizeless tick at 99.5 fills nothing, the
         book that follows it does, sized by its level."""
         eng = engine()
-        eng.on_market(Book(SYM, 1, bids=((99.0, 1.0),), asks=((101.0, 1.0),)))
+        eng.on_market(Book(symbol=SYM, timestamp_ns=1, bids=((99.0, 1.0),), asks=((101.0, 1.0),)))
         eng.submit(order("b", quantity=5.0, kind=OrderType.LIMIT, price=100.0))
         assert eng.on_market(tick(99.0, 99.5, bid_size=0.0, ask_size=0.0)) == []
-        assert pq(eng.on_market(Book(SYM, 2, bids=((99.0, 1.0),), asks=((99.5, 2.0),)))) == [(100.0, 2.0)]
+        assert pq(eng.on_market(Book(symbol=SYM, timestamp_ns=2, bids=((99.0, 1.0),), asks=((99.5, 2.0),)))) == [
+            (100.0, 2.0)
+        ]
 
     def test_beside_a_book_a_tick_without_sizes_still_triggers_stops_against_the_book(self) -> None:
         """A buy stop at 102: the sizeless tick's ask 102 triggers it; it fills from the book's sizes."""
         eng = engine()
-        eng.on_market(Book(SYM, 1, bids=((99.0, 1.0),), asks=((101.0, 0.5), (102.0, 4.0))))
+        eng.on_market(Book(symbol=SYM, timestamp_ns=1, bids=((99.0, 1.0),), asks=((101.0, 0.5), (102.0, 4.0))))
         eng.submit(order("b", quantity=2.0, kind=OrderType.STOP, stop=102.0))
         fills = eng.on_market(tick(101.0, 102.0, bid_size=0.0, ask_size=0.0))
         assert pq(fills) == [(101.0, 0.5), (102.0, 1.5)]
@@ -183,7 +193,7 @@ class TestUnreportedSizes:
     def test_a_sized_tick_replaces_the_book_as_the_live_quote(self) -> None:
         """A tick with sizes is as fine as a book: it is the live quote after it."""
         eng = engine()
-        eng.on_market(Book(SYM, 1, bids=((99.0, 1.0),), asks=((101.0, 1.0),)))
+        eng.on_market(Book(symbol=SYM, timestamp_ns=1, bids=((99.0, 1.0),), asks=((101.0, 1.0),)))
         eng.on_market(tick(99.0, 100.0, bid_size=1.0, ask_size=2.0))
         assert pq(eng.submit(order("b", quantity=3.0)).fills) == [(100.0, 2.0)]
 
@@ -191,13 +201,13 @@ class TestUnreportedSizes:
         """Sizeless ticks are finer than trades: a trade after one neither fills nor becomes the quote."""
         eng = engine()
         eng.on_market(tick(99.0, 101.0, bid_size=0.0, ask_size=0.0))
-        eng.on_market(Trade(SYM, 2, price=100.0, quantity=0.1))
+        eng.on_market(Trade(symbol=SYM, timestamp_ns=2, last_price=100.0, volume=0.1))
         assert pq(eng.submit(order("b", quantity=3.0)).fills) == [(101.0, 3.0)]
 
     def test_a_book_level_of_size_zero_is_still_empty(self) -> None:
         """In a book, size 0 is a level with nothing left: a buy skips it to the next level."""
         eng = engine()
-        eng.on_market(Book(SYM, 1, bids=((99.0, 1.0),), asks=((101.0, 0.0), (102.0, 1.0))))
+        eng.on_market(Book(symbol=SYM, timestamp_ns=1, bids=((99.0, 1.0),), asks=((101.0, 0.0), (102.0, 1.0))))
         assert pq(eng.submit(order("b", quantity=1.0)).fills) == [(102.0, 1.0)]
 
 
@@ -211,7 +221,7 @@ class TestLimitOrders:
     def test_marketable_limit_takes_only_levels_within_its_limit_and_rests(self) -> None:
         """Asks 1@101, 1@102, 5@103; buy 3 limit 102 takes 101 and 102, then rests 1 at 102."""
         eng = engine()
-        eng.on_market(Book(SYM, 1, bids=(), asks=((101.0, 1.0), (102.0, 1.0), (103.0, 5.0))))
+        eng.on_market(Book(symbol=SYM, timestamp_ns=1, bids=(), asks=((101.0, 1.0), (102.0, 1.0), (103.0, 5.0))))
         result = eng.submit(order("b", quantity=3.0, kind=OrderType.LIMIT, price=102.0))
         assert pq(result.fills) == [(101.0, 1.0), (102.0, 1.0)]
         assert result.order.status is OrderStatus.PARTIALLY_FILLED
@@ -250,10 +260,10 @@ class TestLimitOrders:
     def test_a_trade_must_go_through_the_limit(self) -> None:
         """Trades only: a print AT the buy limit 100 does not fill it, a print at 99.9 does, at 100."""
         eng = engine()
-        eng.on_market(Trade(SYM, 1, 101.0, 1.0))
+        eng.on_market(Trade(symbol=SYM, timestamp_ns=1, last_price=101.0, volume=1.0))
         eng.submit(order("b", kind=OrderType.LIMIT, price=100.0))
-        assert eng.on_market(Trade(SYM, 2, 100.0, 5.0)) == []
-        assert pq(eng.on_market(Trade(SYM, 3, 99.9, 5.0))) == [(100.0, 1.0)]
+        assert eng.on_market(Trade(symbol=SYM, timestamp_ns=2, last_price=100.0, volume=5.0)) == []
+        assert pq(eng.on_market(Trade(symbol=SYM, timestamp_ns=3, last_price=99.9, volume=5.0))) == [(100.0, 1.0)]
 
     def test_a_candle_must_go_through_the_limit(self) -> None:
         """Candles only: low == 100 leaves a buy limit 100 resting; low 99.5 fills it at 100."""
@@ -286,7 +296,7 @@ class TestStopOrders:
         eng = engine()
         eng.on_market(tick(bid=98.5, ask=99.0))
         eng.submit(order("s", Side.SELL, kind=OrderType.STOP, stop=98.0))
-        assert pq(eng.on_market(Trade(SYM, 2, 97.9, 1.0))) == [(98.5, 1.0)]
+        assert pq(eng.on_market(Trade(symbol=SYM, timestamp_ns=2, last_price=97.9, volume=1.0))) == [(98.5, 1.0)]
 
     def test_stop_already_through_on_arrival_triggers_at_once(self) -> None:
         """A buy stop 100 submitted with the ask at 101 fills immediately at 101."""
@@ -358,7 +368,7 @@ class TestTimeInForce:
     def test_fok_with_the_whole_quantity_fills_across_levels(self) -> None:
         """FOK buy 3 limit 102 against 1@101, 2@102: all of it fills."""
         eng = engine()
-        eng.on_market(Book(SYM, 1, bids=(), asks=((101.0, 1.0), (102.0, 2.0))))
+        eng.on_market(Book(symbol=SYM, timestamp_ns=1, bids=(), asks=((101.0, 1.0), (102.0, 2.0))))
         result = eng.submit(order("f", quantity=3.0, kind=OrderType.LIMIT, price=102.0, tif=TimeInForce.FOK))
         assert pq(result.fills) == [(101.0, 1.0), (102.0, 2.0)]
         assert result.order.status is OrderStatus.FILLED
@@ -384,7 +394,7 @@ class TestFeesAndFillRecords:
         """Fill ids are {venue order id}-{k}; order ids {prefix}{n}; strategy from the intent; clock time."""
         clock = ManualClocks(wall_ns=42)
         eng = MatchingEngine(clock=clock, id_prefix="X-")
-        eng.on_market(Book(SYM, 1, bids=(), asks=((101.0, 1.0), (102.0, 2.0))))
+        eng.on_market(Book(symbol=SYM, timestamp_ns=1, bids=(), asks=((101.0, 1.0), (102.0, 2.0))))
         first = eng.submit(order("a", quantity=2.0))
         second = eng.submit(order("b", quantity=0.5))
         ids = [f.fill_id for f in (*first.fills, *second.fills)]

@@ -11,7 +11,7 @@ NOW = 1_700_000_000_000_000_000
 
 
 def state(status: OrderStatus, filled: float = 0.0, reason: str = "", updated_ns: int = NOW - 5) -> OrderState:
-    signal = Signal("BTCUSDT", Side.SELL, 2.0, slot="ask", client_order_id="ask-1")
+    signal = Signal(symbol="BTCUSDT", side=Side.SELL, quantity=2.0, slot="ask", client_order_id="ask-1")
     intent = OrderIntent.from_signal("mm", signal, 0)
     return OrderState(intent, status, filled_quantity=filled, average_price=100.0 if filled else 0.0,
                       reason=reason, updated_ns=updated_ns)  # fmt: skip

@@ -111,9 +111,15 @@ class TestTakesLiquidity:
         """No market: None; a tick: its ask/bid; a book: its best levels; a trade beside a quote changes nothing."""
         engine = MatchingEngine(clock=ManualClocks())
         assert engine.touch("BTCUSDT", Side.BUY) is None
-        engine.on_market(Tick("BTCUSDT", NOON, 99.0, 1.0, 101.0, 1.0))
+        engine.on_market(
+            Tick(symbol="BTCUSDT", timestamp_ns=NOON, bid_price=99.0, bid_size=1.0, ask_price=101.0, ask_size=1.0)
+        )
         assert (engine.touch("BTCUSDT", Side.BUY), engine.touch("BTCUSDT", Side.SELL)) == (101.0, 99.0)
-        engine.on_market(Book("BTCUSDT", NOON, bids=((98.0, 1.0), (97.0, 1.0)), asks=((100.5, 1.0), (102.0, 1.0))))
+        engine.on_market(
+            Book(
+                symbol="BTCUSDT", timestamp_ns=NOON, bids=((98.0, 1.0), (97.0, 1.0)), asks=((100.5, 1.0), (102.0, 1.0))
+            )
+        )
         assert (engine.touch("BTCUSDT", Side.BUY), engine.touch("BTCUSDT", Side.SELL)) == (100.5, 98.0)
-        engine.on_market(Trade("BTCUSDT", NOON, 150.0, 1.0))
+        engine.on_market(Trade(symbol="BTCUSDT", timestamp_ns=NOON, last_price=150.0, volume=1.0))
         assert engine.touch("BTCUSDT", Side.BUY) == 100.5

@@ -41,13 +41,15 @@ class TestPeak:
             book = Book(1000.0)
             counters = DurableCounters(ledger)
             for fill in (
-                Fill("f1", "o1", "X", Side.BUY, 10.0, 10.0, 1),
-                Fill("f2", "o2", "X", Side.SELL, 15.0, 10.0, 2),
+                Fill(fill_id="f1", order_id="o1", symbol="X", side=Side.BUY, price=10.0, quantity=10.0, timestamp_ns=1),
+                Fill(
+                    fill_id="f2", order_id="o2", symbol="X", side=Side.SELL, price=15.0, quantity=10.0, timestamp_ns=2
+                ),
             ):
                 position = ledger.record_fill(fill, 3)
                 assert position is not None
                 book.position_changed(position, date(2026, 11, 26))
-            book.on_market(Tick("X", 4, 15.0, 1.0, 15.0, 1.0))
+            book.on_market(Tick(symbol="X", timestamp_ns=4, bid_price=15.0, bid_size=1.0, ask_price=15.0, ask_size=1.0))
             assert book.equity() == 1050.0
             Persister(ledger, counters, Book(1000.0)).flush(5)  # a book at the old peak records nothing
             assert ledger.peak_equity() is None
@@ -64,10 +66,14 @@ class TestReferencePrices:
 
         minute = 60_000_000_000
         book = Book(1000.0)
-        book.on_market(Candle("X", 0, 10.0, 11.0, 9.0, 10.5))
+        book.on_market(Candle(symbol="X", timestamp_ns=0, open=10.0, high=11.0, low=9.0, close=10.5))
         assert book.reference("X") == (10.5, minute)
-        book.on_market(Candle("X", minute, 10.5, 12.0, 10.0, 11.5))
+        book.on_market(Candle(symbol="X", timestamp_ns=minute, open=10.5, high=12.0, low=10.0, close=11.5))
         assert book.reference("X") == (11.5, 2 * minute)
-        book.on_market(Tick("X", 2 * minute + 5, 11.9, 1.0, 12.1, 1.0))
-        book.on_market(Candle("X", minute // 2, 10.0, 10.0, 10.0, 10.0))  # late, older bar
+        book.on_market(
+            Tick(symbol="X", timestamp_ns=2 * minute + 5, bid_price=11.9, bid_size=1.0, ask_price=12.1, ask_size=1.0)
+        )
+        book.on_market(
+            Candle(symbol="X", timestamp_ns=minute // 2, open=10.0, high=10.0, low=10.0, close=10.0)
+        )  # late, older bar
         assert book.reference("X") == (12.0, 2 * minute + 5)

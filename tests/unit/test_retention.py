@@ -34,7 +34,20 @@ def filled(ledger: Ledger, cid: str, at: int, side: Side = Side.BUY, quantity: f
     """An order journaled, accepted and filled at ``at`` (its fill says so too)."""
     ledger.journal(intent(cid, side, quantity), at)
     ledger.transition(cid, S.ACCEPTED, at, venue_order_id=f"V-{cid}")
-    ledger.record_fill(Fill(f"F-{cid}", f"V-{cid}", "BTCUSDT", side, 100.0 + at % 7, quantity, at, 0.01, "mm"), at)
+    ledger.record_fill(
+        Fill(
+            fill_id=f"F-{cid}",
+            order_id=f"V-{cid}",
+            symbol="BTCUSDT",
+            side=side,
+            price=100.0 + at % 7,
+            quantity=quantity,
+            timestamp_ns=at,
+            fee=0.01,
+            strategy="mm",
+        ),
+        at,
+    )
 
 
 def build(path: Path) -> None:
@@ -50,14 +63,66 @@ def build(path: Path) -> None:
         # Working for ten days: partly filled, and never removed, however old.
         ledger.journal(intent("old-working", quantity=2.0), OLD)
         ledger.transition("old-working", S.ACCEPTED, OLD, venue_order_id="V-old-working")
-        ledger.record_fill(Fill("F-old-working", "V-old-working", "BTCUSDT", Side.BUY, 99.0, 0.5, OLD, 0.0, "mm"), OLD)
+        ledger.record_fill(
+            Fill(
+                fill_id="F-old-working",
+                order_id="V-old-working",
+                symbol="BTCUSDT",
+                side=Side.BUY,
+                price=99.0,
+                quantity=0.5,
+                timestamp_ns=OLD,
+                fee=0.0,
+                strategy="mm",
+            ),
+            OLD,
+        )
         ledger.journal(intent("old-pending"), OLD)
         # A fill tied to no order (the account monitor's), and one naming a venue id no order has yet: while
         # an order without its venue id works, that fill may be its own (it beat the order's reply).
-        ledger.record_fill(Fill("F-loose", "", "BTCUSDT", Side.SELL, 101.0, 0.1, OLD, 0.0, "mm"), OLD)
-        ledger.record_fill(Fill("F-early", "V-old-pending", "BTCUSDT", Side.BUY, 99.5, 0.2, OLD, 0.0, "mm"), OLD)
+        ledger.record_fill(
+            Fill(
+                fill_id="F-loose",
+                order_id="",
+                symbol="BTCUSDT",
+                side=Side.SELL,
+                price=101.0,
+                quantity=0.1,
+                timestamp_ns=OLD,
+                fee=0.0,
+                strategy="mm",
+            ),
+            OLD,
+        )
+        ledger.record_fill(
+            Fill(
+                fill_id="F-early",
+                order_id="V-old-pending",
+                symbol="BTCUSDT",
+                side=Side.BUY,
+                price=99.5,
+                quantity=0.2,
+                timestamp_ns=OLD,
+                fee=0.0,
+                strategy="mm",
+            ),
+            OLD,
+        )
         filled(ledger, "new-buy", NEW)
-        ledger.record_fill(Fill("F-loose-new", "", "BTCUSDT", Side.SELL, 102.0, 0.1, NEW, 0.0, "mm"), NEW)
+        ledger.record_fill(
+            Fill(
+                fill_id="F-loose-new",
+                order_id="",
+                symbol="BTCUSDT",
+                side=Side.SELL,
+                price=102.0,
+                quantity=0.1,
+                timestamp_ns=NEW,
+                fee=0.0,
+                strategy="mm",
+            ),
+            NEW,
+        )
         ledger.record_equity(100_500.0, NEW)
         ledger.save_snapshot("mm", b"state", NEW)
         ledger.set_value("risk.2026-01-02.approved", "7")
@@ -170,10 +235,34 @@ class TestFillsStayDeduplicated:
         compact(path, CUTOFF)
         with Ledger.open(path) as ledger:
             positions = ledger.positions()
-            again = Fill("F-old-buy", "V-old-buy", "BTCUSDT", Side.BUY, 101.0, 1.0, OLD, 0.01, "mm")
+            again = Fill(
+                fill_id="F-old-buy",
+                order_id="V-old-buy",
+                symbol="BTCUSDT",
+                side=Side.BUY,
+                price=101.0,
+                quantity=1.0,
+                timestamp_ns=OLD,
+                fee=0.01,
+                strategy="mm",
+            )
             assert ledger.record_fill(again, NEW) is None
             assert (
-                ledger.record_fill(Fill("F-loose", "", "BTCUSDT", Side.SELL, 101.0, 0.1, OLD, 0.0, "mm"), NEW) is None
+                ledger.record_fill(
+                    Fill(
+                        fill_id="F-loose",
+                        order_id="",
+                        symbol="BTCUSDT",
+                        side=Side.SELL,
+                        price=101.0,
+                        quantity=0.1,
+                        timestamp_ns=OLD,
+                        fee=0.0,
+                        strategy="mm",
+                    ),
+                    NEW,
+                )
+                is None
             )
             assert ledger.positions() == positions
 
@@ -181,9 +270,29 @@ class TestFillsStayDeduplicated:
         """The horizon only covers fills of no known order: an old-stamped fill of a held order is booked."""
         compact(path, CUTOFF)
         with Ledger.open(path) as ledger:
-            late = Fill("F-old-working-2", "V-old-working", "BTCUSDT", Side.BUY, 99.0, 0.5, OLD, 0.0, "mm")
+            late = Fill(
+                fill_id="F-old-working-2",
+                order_id="V-old-working",
+                symbol="BTCUSDT",
+                side=Side.BUY,
+                price=99.0,
+                quantity=0.5,
+                timestamp_ns=OLD,
+                fee=0.0,
+                strategy="mm",
+            )
             assert ledger.record_fill(late, NEW) is not None
-            fresh = Fill("F-loose-later", "", "BTCUSDT", Side.SELL, 101.0, 0.1, NEW + 1, 0.0, "mm")
+            fresh = Fill(
+                fill_id="F-loose-later",
+                order_id="",
+                symbol="BTCUSDT",
+                side=Side.SELL,
+                price=101.0,
+                quantity=0.1,
+                timestamp_ns=NEW + 1,
+                fee=0.0,
+                strategy="mm",
+            )
             assert ledger.record_fill(fresh, NEW) is not None
 
 

@@ -291,7 +291,18 @@ class TestSilentFeed:
 
     def _feed(self, clock: ManualClocks) -> FeedHealth:
         feed = FeedHealth(stale_after_s=2.0, clock=clock)
-        feed.observe(Tick(BTC, clock.now_ns(), 49_999.0, 1.0, 50_001.0, 1.0, None, 1))
+        feed.observe(
+            Tick(
+                symbol=BTC,
+                timestamp_ns=clock.now_ns(),
+                bid_price=49_999.0,
+                bid_size=1.0,
+                ask_price=50_001.0,
+                ask_size=1.0,
+                last_price=None,
+                sequence=1,
+            )
+        )
         return feed
 
     def test_a_silent_feed_refuses_an_order_whose_reference_looks_fresh(

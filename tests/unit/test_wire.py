@@ -31,30 +31,135 @@ from sdk.events import (
 T0 = 1_723_161_254_087_891_000
 
 EVENTS: list[Event] = [
-    Tick("BTCUSDT", T0, 61837.63, 3.5, 61837.64, 1.2, None, 7),
-    Tick("BTCUSDT", T0, 61837.63, 0.0, 61837.64, 0.0, 61837.6, 0),
-    Trade("ETHUSDT", T0, 2657.1, 0.25, None, None, 1),
-    Trade("ETHUSDT", T0, 2657.1, 0.25, 664.275, None, 300),
-    Trade("ETHUSDT", T0, 2657.1, 0.25, None, Side.SELL, 301),  # the aggressor's side (b25's is_buyer_maker)
-    Trade("ETHUSDT", T0, 2657.1, 0.25, None, Side.BUY, 302),
-    Book("BTCUSDT", T0, tuple((61837.0 - i, 0.5) for i in range(40)), tuple((61838.0 + i, 0.7) for i in range(40))),
-    Candle("BTCUSDT", T0, 61800.0, 61900.0, 61750.0, 61850.0, None, None, 5),
-    Candle("BTCUSDT", T0, 61800.0, 61900.0, 61750.0, 61850.0, 12.5, 772_000.0, 16_384),
-    Fill("f-1", "o-1", "BTCUSDT", Side.BUY, 61837.64, 0.001, T0, 0.02, "momentum"),
-    Fill("fill-test-001", "", "BTCUSDT", Side.BUY, 50000.0, 0.001, T0, 0.05, "momentum", "USDT"),
-    Position("BTCUSDT", 0.003, 61800.0, T0, 61837.64, 0.11, 0.0, "momentum"),
-    Timer("rebalance", T0),
+    Tick(
+        symbol="BTCUSDT",
+        timestamp_ns=T0,
+        bid_price=61837.63,
+        bid_size=3.5,
+        ask_price=61837.64,
+        ask_size=1.2,
+        last_price=None,
+        sequence=7,
+    ),
+    Tick(
+        symbol="BTCUSDT",
+        timestamp_ns=T0,
+        bid_price=61837.63,
+        bid_size=0.0,
+        ask_price=61837.64,
+        ask_size=0.0,
+        last_price=61837.6,
+        sequence=0,
+    ),
+    Trade(symbol="ETHUSDT", timestamp_ns=T0, last_price=2657.1, volume=0.25, volume_quote=None, side=None, sequence=1),
+    Trade(
+        symbol="ETHUSDT", timestamp_ns=T0, last_price=2657.1, volume=0.25, volume_quote=664.275, side=None, sequence=300
+    ),
+    Trade(
+        symbol="ETHUSDT",
+        timestamp_ns=T0,
+        last_price=2657.1,
+        volume=0.25,
+        volume_quote=None,
+        side=Side.SELL,
+        sequence=301,
+    ),  # the aggressor's side (b25's is_buyer_maker)
+    Trade(
+        symbol="ETHUSDT",
+        timestamp_ns=T0,
+        last_price=2657.1,
+        volume=0.25,
+        volume_quote=None,
+        side=Side.BUY,
+        sequence=302,
+    ),
+    Book(
+        symbol="BTCUSDT",
+        timestamp_ns=T0,
+        bids=tuple((61837.0 - i, 0.5) for i in range(40)),
+        asks=tuple((61838.0 + i, 0.7) for i in range(40)),
+    ),
+    Candle(
+        symbol="BTCUSDT",
+        timestamp_ns=T0,
+        open=61800.0,
+        high=61900.0,
+        low=61750.0,
+        close=61850.0,
+        volume=None,
+        volume_quote=None,
+        sequence=5,
+    ),
+    Candle(
+        symbol="BTCUSDT",
+        timestamp_ns=T0,
+        open=61800.0,
+        high=61900.0,
+        low=61750.0,
+        close=61850.0,
+        volume=12.5,
+        volume_quote=772_000.0,
+        sequence=16_384,
+    ),
+    Fill(
+        fill_id="f-1",
+        order_id="o-1",
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        price=61837.64,
+        quantity=0.001,
+        timestamp_ns=T0,
+        fee=0.02,
+        strategy="momentum",
+    ),
+    Fill(
+        fill_id="fill-test-001",
+        order_id="",
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        price=50000.0,
+        quantity=0.001,
+        timestamp_ns=T0,
+        fee=0.05,
+        strategy="momentum",
+        fee_currency="USDT",
+    ),
+    Position(
+        symbol="BTCUSDT",
+        quantity=0.003,
+        avg_entry_price=61800.0,
+        timestamp_ns=T0,
+        current_price=61837.64,
+        unrealized_pnl=0.11,
+        realized_pnl=0.0,
+        strategy="momentum",
+    ),
+    Timer(name="rebalance", timestamp_ns=T0),
     OrderUpdate(
-        client_order_id="order-1", strategy="momentum", symbol="BTCUSDT", side=Side.SELL,
-        status=OrderUpdateStatus.REJECTED, quantity=0.5, reason="max_position_size: 1.5 > limit 1.0",
-        rule="max_position_size", timestamp_ns=T0,
+        client_order_id="order-1",
+        strategy="momentum",
+        symbol="BTCUSDT",
+        side=Side.SELL,
+        status=OrderUpdateStatus.REJECTED,
+        quantity=0.5,
+        reason="max_position_size: 1.5 > limit 1.0",
+        rule="max_position_size",
+        timestamp_ns=T0,
     ),
     OrderUpdate(
-        client_order_id="4f1c0b7e9a2d4c1e8b3a5d6f7e8c9b0a", strategy="mm", symbol="ETHUSDT", side=Side.BUY,
-        slot="bid", status=OrderUpdateStatus.PARTIALLY_FILLED, quantity=2.0, filled_quantity=0.75,
-        remaining_quantity=1.25, average_price=2657.1, timestamp_ns=T0,
+        client_order_id="4f1c0b7e9a2d4c1e8b3a5d6f7e8c9b0a",
+        strategy="mm",
+        symbol="ETHUSDT",
+        side=Side.BUY,
+        slot="bid",
+        status=OrderUpdateStatus.PARTIALLY_FILLED,
+        quantity=2.0,
+        filled_quantity=0.75,
+        remaining_quantity=1.25,
+        average_price=2657.1,
+        timestamp_ns=T0,
     ),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("event", EVENTS, ids=lambda e: type(e).__name__)
@@ -111,12 +216,20 @@ class TestOrderUpdates:
 class TestSignals:
     def test_a_signal_keeps_its_client_order_id(self) -> None:
         """The id a strategy's emit gave its signal reaches the host unchanged."""
-        signal = Signal("BTCUSDT", Side.BUY, 0.1, OrderType.LIMIT, price=61000.0, slot="bid", client_order_id="q-9")
+        signal = Signal(
+            symbol="BTCUSDT",
+            side=Side.BUY,
+            quantity=0.1,
+            order_type=OrderType.LIMIT,
+            price=61000.0,
+            slot="bid",
+            client_order_id="q-9",
+        )
         assert wire.signal_from_pb(wire.signal_to_pb(signal, T0)) == signal
 
     def test_a_bad_client_order_id_is_refused_by_the_host(self) -> None:
         """The host validates the id a runner sends, as every other field of an untrusted signal."""
-        message = wire.signal_to_pb(Signal("BTCUSDT", Side.BUY, 0.1))
+        message = wire.signal_to_pb(Signal(symbol="BTCUSDT", side=Side.BUY, quantity=0.1))
         message.client_order_id = "has spaces and is far longer than any exchange would take"
         with pytest.raises(ValidationError, match=r"Signal\.client_order_id"):
             wire.signal_from_pb(message)

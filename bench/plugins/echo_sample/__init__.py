@@ -24,7 +24,7 @@ class EchoSample(Strategy[EchoSampleConfig]):
     def on_tick(self, tick: Tick) -> None:
         if tick.sequence % self.config.every == 0:
             meta = {"ts": str(tick.timestamp_ns), "seq": str(tick.sequence)}
-            self.emit(Signal(tick.symbol, Side.BUY, 0.001, metadata=meta))
+            self.emit(Signal(symbol=tick.symbol, side=Side.BUY, quantity=0.001, metadata=meta))
 
 
 @hookimpl

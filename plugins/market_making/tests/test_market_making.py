@@ -34,11 +34,19 @@ def config(**params: Any) -> MarketMakingConfig:
 
 
 def tick(second: float, bid: float = 99.9, ask: float = 100.1, symbol: str = SYMBOL) -> Tick:
-    return Tick(symbol, int(second * NS), bid, 1.0, ask, 1.0)
+    return Tick(symbol=symbol, timestamp_ns=int(second * NS), bid_price=bid, bid_size=1.0, ask_price=ask, ask_size=1.0)
 
 
 def fill(second: float, side: Side, quantity: float, price: float = 100.0) -> Fill:
-    return Fill(f"f{second}-{side.value}", "o1", SYMBOL, side, price, quantity, int(second * NS))
+    return Fill(
+        fill_id=f"f{second}-{side.value}",
+        order_id="o1",
+        symbol=SYMBOL,
+        side=side,
+        price=price,
+        quantity=quantity,
+        timestamp_ns=int(second * NS),
+    )
 
 
 def run(events: Sequence[Event], **params: Any) -> RunResult:
@@ -79,12 +87,15 @@ class TestQuoting:
 
     def test_book_updates_quote_like_ticks(self) -> None:
         """A Book's best levels are used like a Tick's bid and ask."""
-        book = Book(SYMBOL, 0, bids=((99.9, 2.0), (99.8, 1.0)), asks=((100.1, 1.0),))
+        book = Book(symbol=SYMBOL, timestamp_ns=0, bids=((99.9, 2.0), (99.8, 1.0)), asks=((100.1, 1.0),))
         assert by_slot(run([book]).signals) == {"bid": [pytest.approx(99.0)], "ask": [pytest.approx(101.0)]}
 
     def test_trades_and_candles_are_ignored(self) -> None:
         """Trades and candles carry no two-sided market, so they quote nothing."""
-        events: list[Event] = [Trade(SYMBOL, 0, 100.0, 1.0), Candle(SYMBOL, NS, 100.0, 101.0, 99.0, 100.0)]
+        events: list[Event] = [
+            Trade(symbol=SYMBOL, timestamp_ns=0, last_price=100.0, volume=1.0),
+            Candle(symbol=SYMBOL, timestamp_ns=NS, open=100.0, high=101.0, low=99.0, close=100.0),
+        ]
         assert run(events).signals == []
 
     def test_symbols_are_quoted_separately(self) -> None:
@@ -109,7 +120,7 @@ class TestNarrowMarket:
         events: list[Event] = [tick(0), tick(1, 99.99, 100.01), tick(2, 99.99, 100.01)]
         result = run(events, min_spread_bps=5.0)
         assert len(result.signals) == 2
-        assert result.cancels == [Cancel(SYMBOL, "bid"), Cancel(SYMBOL, "ask")]
+        assert result.cancels == [Cancel(symbol=SYMBOL, slot="bid"), Cancel(symbol=SYMBOL, slot="ask")]
 
     def test_requotes_when_the_market_widens_again(self) -> None:
         """After a narrow spell, a wide enough market is quoted again."""
@@ -132,7 +143,7 @@ class TestInventory:
         """A bid whose fill would pass max_inventory is not sent, and the working bid is cancelled."""
         result = run([tick(0), fill(1, Side.BUY, 2.5), tick(2)])
         assert [s.slot for s in result.signals] == ["bid", "ask", "ask"]
-        assert result.cancels == [Cancel(SYMBOL, "bid")]
+        assert result.cancels == [Cancel(symbol=SYMBOL, slot="bid")]
 
     def test_stops_offering_at_max_short_inventory(self) -> None:
         """An ask whose fill would take the inventory below -max_inventory is not sent."""

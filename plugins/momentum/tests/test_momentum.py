@@ -21,7 +21,7 @@ NS = 1_000_000_000
 
 
 def candle(second: float, close: float, symbol: str = SYMBOL) -> Candle:
-    return Candle(symbol, int(second * NS), open=close, high=close, low=close, close=close)
+    return Candle(symbol=symbol, timestamp_ns=int(second * NS), open=close, high=close, low=close, close=close)
 
 
 def candles(*closes: float, start: int = 0) -> list[Event]:
@@ -30,7 +30,15 @@ def candles(*closes: float, start: int = 0) -> list[Event]:
 
 
 def fill(second: float, side: Side, quantity: float, price: float = 100.0) -> Fill:
-    return Fill(f"f{second}-{side.value}", "o1", SYMBOL, side, price, quantity, int(second * NS))
+    return Fill(
+        fill_id=f"f{second}-{side.value}",
+        order_id="o1",
+        symbol=SYMBOL,
+        side=side,
+        price=price,
+        quantity=quantity,
+        timestamp_ns=int(second * NS),
+    )
 
 
 def update(
@@ -192,13 +200,21 @@ class TestPositionLimit:
 class TestPriceSources:
     def test_trade_source_uses_trade_prices_only(self) -> None:
         """With price_source "trade", trade prices form the lookback and candles are ignored."""
-        trades = [Trade(SYMBOL, i * NS, price, 0.1) for i, price in enumerate((100, 100, 100, 103))]
+        trades = [
+            Trade(symbol=SYMBOL, timestamp_ns=i * NS, last_price=price, volume=0.1)
+            for i, price in enumerate((100, 100, 100, 103))
+        ]
         assert len(run_strategy(strategy(price_source="trade"), trades).signals) == 1
         assert run_strategy(strategy(price_source="trade"), candles(100, 100, 100, 103)).signals == []
 
     def test_tick_source_uses_mids(self) -> None:
         """With price_source "tick", the lookback holds bid/ask mids."""
-        ticks = [Tick(SYMBOL, i * NS, mid - 0.5, 1.0, mid + 0.5, 1.0) for i, mid in enumerate((100, 100, 100, 97))]
+        ticks = [
+            Tick(
+                symbol=SYMBOL, timestamp_ns=i * NS, bid_price=mid - 0.5, bid_size=1.0, ask_price=mid + 0.5, ask_size=1.0
+            )
+            for i, mid in enumerate((100, 100, 100, 97))
+        ]
         assert [s.side for s in run_strategy(strategy(price_source="tick"), ticks).signals] == [Side.SELL]
 
     def test_symbols_have_separate_lookbacks(self) -> None:

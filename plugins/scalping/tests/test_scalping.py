@@ -29,7 +29,7 @@ PARAMS: dict[str, Any] = {
 
 
 def book(second: float, bid: float = 99.99, ask: float = 100.01, bid_size: float = 1.0, ask_size: float = 1.0) -> Book:
-    return Book(SYMBOL, int(second * NS), bids=((bid, bid_size),), asks=((ask, ask_size),))
+    return Book(symbol=SYMBOL, timestamp_ns=int(second * NS), bids=((bid, bid_size),), asks=((ask, ask_size),))
 
 
 def bullish(second: float) -> Book:
@@ -38,7 +38,15 @@ def bullish(second: float) -> Book:
 
 
 def fill(second: float, side: Side, price: float = 100.0, quantity: float = 1.0) -> Fill:
-    return Fill(f"f{second}-{side.value}", "o1", SYMBOL, side, price, quantity, int(second * NS))
+    return Fill(
+        fill_id=f"f{second}-{side.value}",
+        order_id="o1",
+        symbol=SYMBOL,
+        side=side,
+        price=price,
+        quantity=quantity,
+        timestamp_ns=int(second * NS),
+    )
 
 
 def update(second: float, status: str, side: Side = Side.BUY, client_order_id: str = "order-1") -> OrderUpdate:
@@ -78,11 +86,18 @@ class TestEntry:
 
     def test_ticks_do_not_enter(self) -> None:
         """Entries need a Book: a Tick's lopsided sizes do not open a scalp."""
-        assert run([Tick(SYMBOL, 0, 99.99, 9.0, 100.01, 1.0)]).signals == []
+        assert (
+            run(
+                [Tick(symbol=SYMBOL, timestamp_ns=0, bid_price=99.99, bid_size=9.0, ask_price=100.01, ask_size=1.0)]
+            ).signals
+            == []
+        )
 
     def test_imbalance_counts_depth_levels(self) -> None:
         """Imbalance is summed over the top ``depth`` levels per side."""
-        deep = Book(SYMBOL, 0, bids=((99.99, 1.0), (99.98, 5.0)), asks=((100.01, 1.0), (100.02, 1.0)))
+        deep = Book(
+            symbol=SYMBOL, timestamp_ns=0, bids=((99.99, 1.0), (99.98, 5.0)), asks=((100.01, 1.0), (100.02, 1.0))
+        )
         assert len(run([deep]).signals) == 1
         assert run([deep], depth=1).signals == []
 
@@ -176,12 +191,16 @@ class TestExit:
 
     def test_timer_enforces_max_hold_time(self) -> None:
         """A Timer event closes a position past its time limit even with no market data."""
-        events: list[Event] = [bullish(0), fill(1, Side.BUY), Timer("heartbeat", 61 * NS)]
+        events: list[Event] = [bullish(0), fill(1, Side.BUY), Timer(name="heartbeat", timestamp_ns=61 * NS)]
         assert reasons(run(events))[1:] == [(Side.SELL, "max_hold_time")]
 
     def test_ticks_check_exits(self) -> None:
         """A Tick's best bid and ask trigger exits too."""
-        events: list[Event] = [bullish(0), fill(1, Side.BUY, 100.0), Tick(SYMBOL, 2 * NS, 100.11, 1.0, 100.13, 1.0)]
+        events: list[Event] = [
+            bullish(0),
+            fill(1, Side.BUY, 100.0),
+            Tick(symbol=SYMBOL, timestamp_ns=2 * NS, bid_price=100.11, bid_size=1.0, ask_price=100.13, ask_size=1.0),
+        ]
         assert reasons(run(events))[1:] == [(Side.SELL, "profit_target")]
 
     def test_one_exit_while_it_is_in_flight(self) -> None:
@@ -259,7 +278,10 @@ class TestState:
     def test_save_load_round_trip(self) -> None:
         """The entry time carries over, so the time limit still counts from the original entry fill."""
         first = run([bullish(0), fill(1, Side.BUY)])
-        later: list[Event] = [Position(SYMBOL, 1.0, 100.0, 1 * NS), book(61)]
+        later: list[Event] = [
+            Position(symbol=SYMBOL, quantity=1.0, avg_entry_price=100.0, timestamp_ns=1 * NS),
+            book(61),
+        ]
         restored = run_strategy(Scalping(ScalpingConfig.from_mapping(PARAMS)), later, restore=first.state)
         fresh = run_strategy(Scalping(ScalpingConfig.from_mapping(PARAMS)), later)
         assert (reasons(restored), fresh.signals) == ([(Side.SELL, "max_hold_time")], [])

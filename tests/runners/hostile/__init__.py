@@ -115,13 +115,13 @@ class Hostile(Strategy[HostileConfig]):
 
     def on_tick(self, tick: Tick) -> None:
         if self.tried:
-            self.emit(Signal(tick.symbol, "buy", 1.0))
+            self.emit(Signal(symbol=tick.symbol, side="buy", quantity=1.0))
             return
         self.tried = True
         outcomes = self.attempts()
         for attempt, outcome in outcomes.items():
             self.log.warning("hostile_attempt", attempt=attempt, outcome=outcome)
-        self.emit(Signal(tick.symbol, "buy", 1.0, metadata={"outcomes": json.dumps(outcomes)}))
+        self.emit(Signal(symbol=tick.symbol, side="buy", quantity=1.0, metadata={"outcomes": json.dumps(outcomes)}))
 
 
 @hookimpl

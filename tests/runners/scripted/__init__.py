@@ -77,7 +77,7 @@ class Scripted(Strategy[ScriptedConfig]):
         if action is not None:
             action(tick, arg)
         if self.seen % self.config.every == 0:
-            self.emit(Signal(tick.symbol, "buy", 1.0, metadata={"seen": str(self.seen)}))
+            self.emit(Signal(symbol=tick.symbol, side="buy", quantity=1.0, metadata={"seen": str(self.seen)}))
 
     def _do_raise(self, tick: Tick, arg: str) -> None:
         raise RuntimeError(f"scripted failure on tick {tick.sequence}")
@@ -116,13 +116,13 @@ class Scripted(Strategy[ScriptedConfig]):
     def _do_impersonate(self, tick: Tick, arg: str) -> None:
         if self.seen == 1:
             _claim_slot(self, arg)
-        self.emit(Signal(tick.symbol, "sell", 1.0, metadata={"impersonator": "1"}))
+        self.emit(Signal(symbol=tick.symbol, side="sell", quantity=1.0, metadata={"impersonator": "1"}))
 
     def _do_impersonate_start(self, tick: Tick, arg: str) -> None:
-        self.emit(Signal(tick.symbol, "sell", 1.0, metadata={"impersonator": "1"}))
+        self.emit(Signal(symbol=tick.symbol, side="sell", quantity=1.0, metadata={"impersonator": "1"}))
 
     def _do_forge_output(self, tick: Tick, arg: str) -> None:
-        self.emit(Signal(tick.symbol, "sell", 1.0, metadata={"impersonator": "1"}))
+        self.emit(Signal(symbol=tick.symbol, side="sell", quantity=1.0, metadata={"impersonator": "1"}))
 
     def _do_eat_memory(self, tick: Tick, arg: str) -> None:
         hoard = []
@@ -134,13 +134,13 @@ class Scripted(Strategy[ScriptedConfig]):
 
     def _do_flood(self, tick: Tick, arg: str) -> None:
         for _ in range(int(arg or "10000")):
-            self.emit(Signal(tick.symbol, "sell", 1.0))
+            self.emit(Signal(symbol=tick.symbol, side="sell", quantity=1.0))
 
     def _do_order_hog(self, tick: Tick, arg: str) -> None:
         # Valid tiny orders at top priority, alternating sides so the position stays near flat.
         for i in range(int(arg or "3")):
             side = "buy" if (self.seen + i) % 2 else "sell"
-            self.emit(Signal(tick.symbol, side, 0.001, priority=10, metadata={"hog": str(i)}))
+            self.emit(Signal(symbol=tick.symbol, side=side, quantity=0.001, priority=10, metadata={"hog": str(i)}))
 
     def _do_long_line(self, tick: Tick, arg: str) -> None:
         sys.stdout.write("x" * int(arg or "100000") + "\n")
@@ -149,7 +149,7 @@ class Scripted(Strategy[ScriptedConfig]):
 
     def _do_forge_symbols(self, tick: Tick, arg: str) -> None:
         for i in range(int(arg or "20")):
-            self.emit(Signal(f"FORGED{tick.sequence}X{i}", "buy", 1.0))
+            self.emit(Signal(symbol=f"FORGED{tick.sequence}X{i}", side="buy", quantity=1.0))
 
     def _do_log(self, tick: Tick, arg: str) -> None:
         self.log.debug("tick_seen", sequence=tick.sequence)
@@ -179,13 +179,13 @@ class Scripted(Strategy[ScriptedConfig]):
                 found["proc"] = self.config.secret_name.encode() in environ.read()
         except OSError as err:
             found["proc_error"] = type(err).__name__  # type: ignore[assignment]
-        self.emit(Signal(tick.symbol, "buy", 1.0, metadata={"found": json.dumps(found)}))
+        self.emit(Signal(symbol=tick.symbol, side="buy", quantity=1.0, metadata={"found": json.dumps(found)}))
 
     def _do_kill_parent(self, tick: Tick, arg: str) -> None:
         os.kill(os.getppid(), int(arg or signal.SIGKILL))
 
     def _do_report(self, tick: Tick, arg: str) -> None:
-        self.emit(Signal(tick.symbol, "buy", 1.0, metadata=self.probe))
+        self.emit(Signal(symbol=tick.symbol, side="buy", quantity=1.0, metadata=self.probe))
 
     def _do_write_file(self, tick: Tick, arg: str) -> None:
         with open(self.config.path, "w") as file:
@@ -193,7 +193,7 @@ class Scripted(Strategy[ScriptedConfig]):
 
     def on_fill(self, fill: Fill) -> None:
         if self.config.echo_fills:
-            self.emit(Signal(fill.symbol, "buy", 1.0, metadata={"fill": fill.fill_id}))
+            self.emit(Signal(symbol=fill.symbol, side="buy", quantity=1.0, metadata={"fill": fill.fill_id}))
 
     def on_stop(self) -> None:
         self.stopped = True

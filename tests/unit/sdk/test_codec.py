@@ -22,7 +22,7 @@ from sdk import (
     Trade,
     ValidationError,
 )
-from sdk.codec import (
+from sdk._codec import (
     decode_event,
     decode_fill,
     decode_market,
@@ -70,7 +70,16 @@ class TestDecodeMarket:
         """A peer's tick with numbers and sequence as strings and an upper-case type decodes to a Tick."""
         tick = decode_market(market(type="TICK", sequence="7", bid_price="100.5", ask_price="101", bid_size="1.5",
                                     ask_size="2", last_price="100.75"))  # fmt: skip
-        assert tick == Tick("BTCUSDT", T0_NS, 100.5, 1.5, 101.0, 2.0, 100.75, 7)
+        assert tick == Tick(
+            symbol="BTCUSDT",
+            timestamp_ns=T0_NS,
+            bid_price=100.5,
+            bid_size=1.5,
+            ask_price=101.0,
+            ask_size=2.0,
+            last_price=100.75,
+            sequence=7,
+        )
 
     def test_absent_type_means_tick(self) -> None:
         """A message without a type is a tick."""
@@ -83,18 +92,29 @@ class TestDecodeMarket:
     def test_go_tick_with_zero_values(self) -> None:
         """A Go tick with every other field at zero/null decodes; zero sizes and last price are missing."""
         tick = decode_market(go_market("tick", bid_price=100.0, ask_price=101.0))
-        assert tick == Tick("BTCUSDT", T0_NS, 100.0, 0.0, 101.0, 0.0, None, 0)
+        assert tick == Tick(
+            symbol="BTCUSDT",
+            timestamp_ns=T0_NS,
+            bid_price=100.0,
+            bid_size=0.0,
+            ask_price=101.0,
+            ask_size=0.0,
+            last_price=None,
+            sequence=0,
+        )
 
     def test_go_trade(self) -> None:
-        """A trade maps last_price to price, volume to quantity and volume_quote to quote_quantity."""
+        """A trade keeps last_price, volume and volume_quote under their JSON names."""
         trade = decode_market(go_market("trade", last_price="100.5", volume="0.2", volume_quote="20.1", sequence=9))
-        assert trade == Trade("BTCUSDT", T0_NS, 100.5, 0.2, 20.1, None, 9)
+        assert trade == Trade(
+            symbol="BTCUSDT", timestamp_ns=T0_NS, last_price=100.5, volume=0.2, volume_quote=20.1, side=None, sequence=9
+        )
 
     def test_trade_without_quote_volume(self) -> None:
         """A trade with zero quote volume has none."""
         trade = decode_market(go_market("trade", last_price=100.0, volume=1.0))
         assert isinstance(trade, Trade)
-        assert trade.quote_quantity is None
+        assert trade.volume_quote is None
 
     def test_go_book_with_string_levels(self) -> None:
         """A book's levels sent as [["price", "size"], ...] decode to float pairs."""
@@ -115,7 +135,17 @@ class TestDecodeMarket:
         """A candle takes open/high/low/close and both volumes."""
         candle = decode_market(go_market("candle", open="100", high="110", low="95", close="105", volume="3",
                                          volume_quote="315"))  # fmt: skip
-        assert candle == Candle("BTCUSDT", T0_NS, 100.0, 110.0, 95.0, 105.0, 3.0, 315.0, 0)
+        assert candle == Candle(
+            symbol="BTCUSDT",
+            timestamp_ns=T0_NS,
+            open=100.0,
+            high=110.0,
+            low=95.0,
+            close=105.0,
+            volume=3.0,
+            volume_quote=315.0,
+            sequence=0,
+        )
 
     @pytest.mark.parametrize(
         ("data", "message"),
@@ -231,7 +261,17 @@ class TestParseTimestamp:
 class TestDecodeFill:
     def test_seed_fill(self) -> None:
         """A seed fill decodes field for field."""
-        assert decode_fill(fill_message()) == Fill("f-1", "o-1", "BTCUSDT", Side.BUY, 100.0, 2.0, T0_NS, 0.1, "mm")
+        assert decode_fill(fill_message()) == Fill(
+            fill_id="f-1",
+            order_id="o-1",
+            symbol="BTCUSDT",
+            side=Side.BUY,
+            price=100.0,
+            quantity=2.0,
+            timestamp_ns=T0_NS,
+            fee=0.1,
+            strategy="mm",
+        )
 
     def test_peer_fill_with_strings_and_upper_case(self) -> None:
         """Numbers as strings and an upper-case side are accepted."""
@@ -260,9 +300,17 @@ class TestDecodeFill:
             '"fee":"0.05","fee_currency":"USDT","timestamp":"2025-10-06T10:00:01Z","strategy":"momentum"}'
         )
         assert decode_fill(data) == Fill(
-            "fill-test-001", "", "BTCUSDT", Side.BUY, 50000.0, 0.001, 1_759_744_801_000_000_000, 0.05, "momentum",
-            "USDT",
-        )  # fmt: skip
+            fill_id="fill-test-001",
+            order_id="",
+            symbol="BTCUSDT",
+            side=Side.BUY,
+            price=50000.0,
+            quantity=0.001,
+            timestamp_ns=1_759_744_801_000_000_000,
+            fee=0.05,
+            strategy="momentum",
+            fee_currency="USDT",
+        )
 
     def test_fill_without_order_id_or_fee_currency(self) -> None:
         """A fill naming no order decodes with order_id "" and fee_currency ""."""
@@ -358,7 +406,16 @@ class TestDecodePosition:
 
     def test_seed_position(self) -> None:
         """A seed position decodes field for field."""
-        assert decode_position(position_message()) == Position("BTCUSDT", 2.0, 100.0, T0_NS, 101.0, 2.0, 0.5, "mm")
+        assert decode_position(position_message()) == Position(
+            symbol="BTCUSDT",
+            quantity=2.0,
+            avg_entry_price=100.0,
+            timestamp_ns=T0_NS,
+            current_price=101.0,
+            unrealized_pnl=2.0,
+            realized_pnl=0.5,
+            strategy="mm",
+        )
 
     def test_informational_position_fields_are_accepted(self) -> None:
         """An exchange-style position with leverage, margin, mark and liquidation prices decodes as the seed's."""
@@ -406,11 +463,13 @@ class TestDecodeEvent:
 
     def test_timer(self) -> None:
         """type timer decodes a timer with its name and time."""
-        assert decode_event({"type": "timer", "name": "minute", "timestamp": T0}) == Timer("minute", T0_NS)
+        assert decode_event({"type": "timer", "name": "minute", "timestamp": T0}) == Timer(
+            name="minute", timestamp_ns=T0_NS
+        )
 
     def test_timer_name_defaults(self) -> None:
         """A timer without a name is called "timer"."""
-        assert decode_event({"type": "timer", "timestamp": T0}) == Timer("timer", T0_NS)
+        assert decode_event({"type": "timer", "timestamp": T0}) == Timer(name="timer", timestamp_ns=T0_NS)
 
     def test_order_update(self) -> None:
         """type order decodes an order update, its fields by their own names, numbers also as strings."""
@@ -552,12 +611,42 @@ class TestEncoding:
 
     def test_fill_and_position_round_trip(self) -> None:
         """Fills keep every field; positions travel as side + unsigned quantity and come back signed."""
-        fill = Fill("f1", "o1", "BTCUSDT", Side.BUY, 100.5, 2.0, 1_700_000_000_123_456_789, 0.1, "mm")
+        fill = Fill(
+            fill_id="f1",
+            order_id="o1",
+            symbol="BTCUSDT",
+            side=Side.BUY,
+            price=100.5,
+            quantity=2.0,
+            timestamp_ns=1_700_000_000_123_456_789,
+            fee=0.1,
+            strategy="mm",
+        )
         assert decode_fill(encode_fill(fill)) == fill
         assert "fee_currency" not in encode_fill(fill)
-        peer = Fill("f2", "", "BTCUSDT", Side.SELL, 100.5, 2.0, 1_700_000_000_123_456_789, 0.1, "mm", "USDT")
+        peer = Fill(
+            fill_id="f2",
+            order_id="",
+            symbol="BTCUSDT",
+            side=Side.SELL,
+            price=100.5,
+            quantity=2.0,
+            timestamp_ns=1_700_000_000_123_456_789,
+            fee=0.1,
+            strategy="mm",
+            fee_currency="USDT",
+        )
         assert decode_fill(encode_fill(peer)) == peer
-        short = Position("BTCUSDT", -2.0, 10.0, 1_700_000_000_000_000_001, 11.0, -2.0, 1.0, "mm")
+        short = Position(
+            symbol="BTCUSDT",
+            quantity=-2.0,
+            avg_entry_price=10.0,
+            timestamp_ns=1_700_000_000_000_000_001,
+            current_price=11.0,
+            unrealized_pnl=-2.0,
+            realized_pnl=1.0,
+            strategy="mm",
+        )
         assert encode_position(short)["side"] == "short" and encode_position(short)["quantity"] == 2.0
         assert decode_position(encode_position(short)) == short
 

@@ -30,15 +30,24 @@ TS = 1_704_164_645_000_000_000
 
 
 def tick(symbol: str = "BTCUSDT", ts: int = TS) -> Tick:
-    return Tick(symbol, ts, 100.0, 1.0, 101.0, 1.0)
+    return Tick(symbol=symbol, timestamp_ns=ts, bid_price=100.0, bid_size=1.0, ask_price=101.0, ask_size=1.0)
 
 
 def fill(strategy: str = "", ts: int = TS) -> Fill:
-    return Fill("f1", "o1", "BTCUSDT", Side.BUY, 100.0, 1.0, ts, strategy=strategy)
+    return Fill(
+        fill_id="f1",
+        order_id="o1",
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        price=100.0,
+        quantity=1.0,
+        timestamp_ns=ts,
+        strategy=strategy,
+    )
 
 
 def position(strategy: str = "", quantity: float = 1.0) -> Position:
-    return Position("BTCUSDT", quantity, 100.0, TS, strategy=strategy)
+    return Position(symbol="BTCUSDT", quantity=quantity, avg_entry_price=100.0, timestamp_ns=TS, strategy=strategy)
 
 
 def order_update(strategy: str = "", status: OrderUpdateStatus = OrderUpdateStatus.REJECTED) -> OrderUpdate:
@@ -50,12 +59,12 @@ def order_update(strategy: str = "", status: OrderUpdateStatus = OrderUpdateStat
 
 EVENTS: list[tuple[Any, str]] = [
     (tick(), "on_tick"),
-    (Trade("BTCUSDT", TS, 100.0, 1.0), "on_trade"),
-    (Book("BTCUSDT", TS, ((100.0, 1.0),), ((101.0, 1.0),)), "on_book"),
-    (Candle("BTCUSDT", TS, 100.0, 101.0, 99.0, 100.5), "on_candle"),
+    (Trade(symbol="BTCUSDT", timestamp_ns=TS, last_price=100.0, volume=1.0), "on_trade"),
+    (Book(symbol="BTCUSDT", timestamp_ns=TS, bids=((100.0, 1.0),), asks=((101.0, 1.0),)), "on_book"),
+    (Candle(symbol="BTCUSDT", timestamp_ns=TS, open=100.0, high=101.0, low=99.0, close=100.5), "on_candle"),
     (fill(), "on_fill"),
     (position(), "on_position"),
-    (Timer("minute", TS), "on_timer"),
+    (Timer(name="minute", timestamp_ns=TS), "on_timer"),
     (order_update(), "on_order"),
 ]
 
@@ -223,11 +232,22 @@ class TestWants:
     def test_fills_are_not_filtered_by_symbols(self) -> None:
         """A strategy's own fill is wanted even in a symbol outside its market-data filter."""
         slot = slot_for(Recorder(BtcOnly()), "mm")
-        assert slot.wants(Fill("f", "o", "ETHUSDT", Side.BUY, 1.0, 1.0, TS, strategy="mm"))
+        assert slot.wants(
+            Fill(
+                fill_id="f",
+                order_id="o",
+                symbol="ETHUSDT",
+                side=Side.BUY,
+                price=1.0,
+                quantity=1.0,
+                timestamp_ns=TS,
+                strategy="mm",
+            )
+        )
 
     def test_timers_always_wanted(self) -> None:
         """Timers reach every strategy."""
-        assert slot_for(Recorder(BtcOnly())).wants(Timer("minute", TS))
+        assert slot_for(Recorder(BtcOnly())).wants(Timer(name="minute", timestamp_ns=TS))
 
 
 class TestHandlerErrors:
@@ -247,7 +267,7 @@ class TestHandlerErrors:
         strategy = Misbehaving("raise")
         slot = slot_for(strategy)
         slot.deliver(tick())
-        assert slot.deliver(Timer("minute", TS + 1)) is None
+        assert slot.deliver(Timer(name="minute", timestamp_ns=TS + 1)) is None
         assert strategy.handlers == ["on_tick", "on_timer"]
 
     def test_emit_non_signal_is_bad_signal(self) -> None:
@@ -283,18 +303,18 @@ class TestOutputs:
         """Signals and cancels are collected and handed out once by drain()."""
         strategy = Recorder()
         slot = slot_for(strategy)
-        signal = Signal("BTCUSDT", Side.BUY, 1.0, client_order_id="entry-1")
+        signal = Signal(symbol="BTCUSDT", side=Side.BUY, quantity=1.0, client_order_id="entry-1")
         strategy.emit(signal)
         strategy.cancel("BTCUSDT", "bid")
-        assert slot.drain() == ([signal], [Cancel("BTCUSDT", "bid")])
+        assert slot.drain() == ([signal], [Cancel(symbol="BTCUSDT", slot="bid")])
         assert slot.drain() == ([], [])
 
     def test_emit_names_the_order_a_signal_without_id_becomes(self) -> None:
         """A signal emitted without a client order id leaves with a fresh one, which emit returns."""
         strategy = Recorder()
         slot = slot_for(strategy)
-        first = strategy.emit(Signal("BTCUSDT", Side.BUY, 1.0))
-        second = strategy.emit(Signal("BTCUSDT", Side.BUY, 1.0))
+        first = strategy.emit(Signal(symbol="BTCUSDT", side=Side.BUY, quantity=1.0))
+        second = strategy.emit(Signal(symbol="BTCUSDT", side=Side.BUY, quantity=1.0))
         signals, _ = slot.drain()
         assert [s.client_order_id for s in signals] == [first, second]
         assert first != second and len(first) == 32
@@ -303,7 +323,7 @@ class TestOutputs:
         """A strategy that names its order gets that name back, and the signal leaves unchanged."""
         strategy = Recorder()
         slot = slot_for(strategy)
-        signal = Signal("BTCUSDT", Side.SELL, 2.0, client_order_id="exit-7")
+        signal = Signal(symbol="BTCUSDT", side=Side.SELL, quantity=2.0, client_order_id="exit-7")
         assert strategy.emit(signal) == "exit-7"
         assert slot.drain()[0] == [signal]
 
@@ -312,7 +332,7 @@ class TestOutputs:
         strategy = Recorder()
         names = iter(["a", "b"])
         StrategySlot("mm", strategy, new_id=lambda: next(names))
-        assert [strategy.emit(Signal("BTCUSDT", Side.BUY, 1.0)) for _ in range(2)] == ["a", "b"]
+        assert [strategy.emit(Signal(symbol="BTCUSDT", side=Side.BUY, quantity=1.0)) for _ in range(2)] == ["a", "b"]
 
 
 class TestSave:

@@ -27,7 +27,8 @@ from sdk import (
     Trade,
     ValidationError,
 )
-from sdk.events import unchecked
+from sdk._codec import FILL_FIELDS, MARKET_FIELDS, ORDER_UPDATE_FIELDS, POSITION_FIELDS, TIMER_FIELDS
+from sdk._unchecked import unchecked
 
 TS = 1_704_164_645_000_000_000  # 2024-01-02T03:04:05Z
 NAN = math.nan
@@ -36,7 +37,7 @@ INF = math.inf
 VALID: dict[type[Any], dict[str, Any]] = {
     Tick: {"symbol": "BTCUSDT", "timestamp_ns": TS, "bid_price": 100.0, "bid_size": 1.0, "ask_price": 101.0,
            "ask_size": 2.0},
-    Trade: {"symbol": "BTCUSDT", "timestamp_ns": TS, "price": 100.0, "quantity": 0.5},
+    Trade: {"symbol": "BTCUSDT", "timestamp_ns": TS, "last_price": 100.0, "volume": 0.5},
     Book: {"symbol": "BTCUSDT", "timestamp_ns": TS, "bids": [[100.0, 1.0]], "asks": [[101.0, 2.0]]},
     Candle: {"symbol": "BTCUSDT", "timestamp_ns": TS, "open": 100.0, "high": 110.0, "low": 95.0, "close": 105.0},
     Fill: {"fill_id": "f1", "order_id": "o1", "symbol": "BTCUSDT", "side": Side.BUY, "price": 100.0,
@@ -132,10 +133,10 @@ NUMBER_FAILURES = [
     (Tick, "ask_size", False, "expected a number"),
     (Tick, "last_price", 0, "must be > 0"),
     (Tick, "last_price", "1", "expected a number"),
-    (Trade, "price", 0, "must be > 0"),
-    (Trade, "quantity", -1, "must be >= 0"),
-    (Trade, "quantity", "0.5", "expected a number"),
-    (Trade, "quote_quantity", -1, "must be >= 0"),
+    (Trade, "last_price", 0, "must be > 0"),
+    (Trade, "volume", -1, "must be >= 0"),
+    (Trade, "volume", "0.5", "expected a number"),
+    (Trade, "volume_quote", -1, "must be >= 0"),
     (Trade, "side", "hold", "expected one of buy, sell"),
     (Trade, "side", 1, "expected one of buy, sell"),
     (Book, "last_price", -2, "must be > 0"),
@@ -549,16 +550,40 @@ class TestCancel:
         assert (cancel.symbol, cancel.slot) == ("BTCUSDT", "bid")
 
 
+class TestKeywordOnly:
+    @pytest.mark.parametrize("cls", list(VALID), ids=lambda c: c.__name__)
+    def test_positional_arguments_are_refused(self, cls: type[Any]) -> None:
+        """Every event and signal constructor takes keywords only: positional values raise TypeError."""
+        with pytest.raises(TypeError, match="positional"):
+            cls(*VALID[cls].values())
+
+    @pytest.mark.parametrize(
+        ("cls", "json_fields"),
+        [(Tick, MARKET_FIELDS), (Trade, MARKET_FIELDS), (Book, MARKET_FIELDS), (Candle, MARKET_FIELDS),
+         (Fill, FILL_FIELDS | {"reconciled"}), (Position, POSITION_FIELDS), (Timer, TIMER_FIELDS),
+         (OrderUpdate, ORDER_UPDATE_FIELDS)],
+        ids=lambda c: getattr(c, "__name__", ""),
+    )  # fmt: skip
+    def test_field_names_are_the_json_names(self, cls: type[Any], json_fields: frozenset[str]) -> None:
+        """Each field is named as the JSON-lines format names it; only the time is timestamp_ns (int) for timestamp.
+
+        ``Fill.reconciled`` is the engine's own (a fill recovered from the venue's order state), never in JSON.
+        """
+        names = {"timestamp" if f.name == "timestamp_ns" else f.name for f in dataclasses.fields(cls)}
+        assert names <= json_fields, sorted(names - json_fields)
+
+
 class TestUnchecked:
     def test_builds_an_equal_event(self) -> None:
         """unchecked(cls)(*fields) gives the same value as the validating constructor."""
-        values = ("BTCUSDT", TS, 100.0, 1.0, 101.0, 2.0, 100.5, 7)
-        assert unchecked(Tick)(*values) == Tick(*values)
+        values = {"symbol": "BTCUSDT", "timestamp_ns": TS, "bid_price": 100.0, "bid_size": 1.0, "ask_price": 101.0,
+                  "ask_size": 2.0, "last_price": 100.5, "sequence": 7}  # fmt: skip
+        assert unchecked(Tick)(*values.values()) == Tick(**values)
 
     def test_skips_validation(self) -> None:
         """Values are taken as given: for already-validated data only."""
         trade = unchecked(Trade)("BTCUSDT", TS, -1.0, 1.0, None, None, 0)
-        assert trade.price == -1.0
+        assert trade.last_price == -1.0
 
     def test_result_is_still_frozen(self) -> None:
         """An unchecked event is as immutable as a checked one."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sdk import Fill, Position, Side
-from sdk.positions import PositionBook, PositionState
+from sdk._positions import PositionBook, PositionState
 
 BUY, SELL = Side.BUY, Side.SELL
 TS = 1_704_164_645_000_000_000
@@ -19,7 +19,9 @@ def state_after(*fills: tuple[Side, float, float] | tuple[Side, float, float, fl
 
 
 def fill(side: Side, quantity: float, price: float, fee: float = 0.0, symbol: str = "BTCUSDT") -> Fill:
-    return Fill("f", "o", symbol, side, price, quantity, TS, fee)
+    return Fill(
+        fill_id="f", order_id="o", symbol=symbol, side=side, price=price, quantity=quantity, timestamp_ns=TS, fee=fee
+    )
 
 
 class TestPositionState:
@@ -136,7 +138,16 @@ class TestSnapshot:
         """A snapshot carries quantity, entry, mark, both P&Ls, time and strategy."""
         state = state_after((BUY, 2, 100), (SELL, 1, 110))
         position = state.snapshot(TS, "mm", mark=120.0)
-        assert position == Position("BTCUSDT", 1.0, 100.0, TS, 120.0, 20.0, 10.0, "mm")
+        assert position == Position(
+            symbol="BTCUSDT",
+            quantity=1.0,
+            avg_entry_price=100.0,
+            timestamp_ns=TS,
+            current_price=120.0,
+            unrealized_pnl=20.0,
+            realized_pnl=10.0,
+            strategy="mm",
+        )
 
     def test_snapshot_without_mark_uses_last_price(self) -> None:
         """Without a mark the snapshot values the position at the latest fill price."""
@@ -150,7 +161,16 @@ class TestPositionBook:
         """Applying a fill returns the symbol's position after it, stamped with the fill time and strategy."""
         book = PositionBook("mm")
         position = book.apply_fill(fill(BUY, 2, 100, fee=0.2))
-        assert position == Position("BTCUSDT", 2.0, 100.0, TS, 100.0, 0.0, -0.2, "mm")
+        assert position == Position(
+            symbol="BTCUSDT",
+            quantity=2.0,
+            avg_entry_price=100.0,
+            timestamp_ns=TS,
+            current_price=100.0,
+            unrealized_pnl=0.0,
+            realized_pnl=-0.2,
+            strategy="mm",
+        )
 
     def test_symbols_are_independent(self) -> None:
         """Fills in one symbol do not move another's position."""

@@ -27,11 +27,20 @@ TS = 1_704_164_645_000_000_000
 
 
 def tick(price: float = 100.0, ts: int = TS, symbol: str = "BTCUSDT") -> Tick:
-    return Tick(symbol, ts, price, 1.0, price + 1, 1.0)
+    return Tick(symbol=symbol, timestamp_ns=ts, bid_price=price, bid_size=1.0, ask_price=price + 1, ask_size=1.0)
 
 
 def fill(side: Side = Side.BUY, quantity: float = 2.0, price: float = 100.0, strategy: str = "") -> Fill:
-    return Fill("f1", "o1", "BTCUSDT", side, price, quantity, TS, strategy=strategy)
+    return Fill(
+        fill_id="f1",
+        order_id="o1",
+        symbol="BTCUSDT",
+        side=side,
+        price=price,
+        quantity=quantity,
+        timestamp_ns=TS,
+        strategy=strategy,
+    )
 
 
 class BuyEveryTick(Strategy[StrategyConfig]):
@@ -48,7 +57,7 @@ class BuyEveryTick(Strategy[StrategyConfig]):
 
     def on_start(self) -> None:
         if self.signal_on_start:
-            self.emit(Signal("BTCUSDT", Side.SELL, 1.0))
+            self.emit(Signal(symbol="BTCUSDT", side=Side.SELL, quantity=1.0))
 
     def on_load(self, state: bytes) -> None:
         self.loaded.append(state)
@@ -56,7 +65,7 @@ class BuyEveryTick(Strategy[StrategyConfig]):
     def on_tick(self, tick: Tick) -> None:
         self.ticks += 1
         self.positions_seen.append(self.position(tick.symbol))
-        self.emit(Signal(tick.symbol, Side.BUY, 1.0))
+        self.emit(Signal(symbol=tick.symbol, side=Side.BUY, quantity=1.0))
         self.log.info("bought", price=tick.bid_price)
 
     def on_timer(self, timer: Timer) -> None:
@@ -84,7 +93,7 @@ class Answered(BuyEveryTick):
         self.updates: list[OrderUpdate] = []
 
     def on_tick(self, tick: Tick) -> None:
-        self.sent.append(self.emit(Signal(tick.symbol, Side.BUY, 1.0)))
+        self.sent.append(self.emit(Signal(symbol=tick.symbol, side=Side.BUY, quantity=1.0)))
 
     def on_order(self, update: OrderUpdate) -> None:
         self.updates.append(update)
@@ -110,7 +119,7 @@ class TestInputs:
         assert result.errors == []
 
     def test_json_lines_path(self, tmp_path: Path) -> None:
-        """A JSON-lines file path (str or Path) is decoded through sdk.codec and run."""
+        """A JSON-lines file path (str or Path) is decoded through sdk._codec and run."""
         path = tmp_path / "events.jsonl"
         lines = [
             {"symbol": "BTCUSDT", "timestamp": "2024-01-02T03:04:05Z", "bid_price": "100", "ask_price": "101"},
@@ -131,7 +140,7 @@ class TestInputs:
 class TestSignalEvents:
     def test_signal_event_indices(self) -> None:
         """signal_events gives, per signal, the index of the input event that produced it; -1 for on_start."""
-        events: list[Event] = [tick(), Timer("minute", TS), tick(symbol="ETHUSDT"), tick()]
+        events: list[Event] = [tick(), Timer(name="minute", timestamp_ns=TS), tick(symbol="ETHUSDT"), tick()]
         result = run_strategy(BuyEveryTick(signal_on_start=True), events)
         assert result.signal_events == [-1, 0, 2, 3]
         assert [s.symbol for s in result.signals] == ["BTCUSDT", "BTCUSDT", "ETHUSDT", "BTCUSDT"]
@@ -262,7 +271,7 @@ class TestStateAndOutputs:
 
     def test_logs_and_cancels_are_collected(self) -> None:
         """Log records and cancels end up in the result."""
-        result = run_strategy(BuyEveryTick(), [tick(), Timer("minute", TS)])
+        result = run_strategy(BuyEveryTick(), [tick(), Timer(name="minute", timestamp_ns=TS)])
         assert result.logs == [("info", "bought", {"price": 100.0})]
         assert [(c.symbol, c.slot) for c in result.cancels] == [("BTCUSDT", "bid")]
 

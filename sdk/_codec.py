@@ -246,9 +246,9 @@ def _tick(data: Mapping[str, Any], symbol: str, ts: int, seq: int) -> Tick:
         raise ValidationError(o, "bid_price", f"crossed market: bid_price {bid!r} > ask_price {ask!r} "
                               "(the bid must not exceed the ask; bid == ask is accepted)")  # fmt: skip
     return Tick(
-        symbol, ts, bid, _num(o, data, "bid_size", required=False) or 0.0,
-        ask, _num(o, data, "ask_size", required=False) or 0.0,
-        _num(o, data, "last_price", required=False), seq,
+        symbol=symbol, timestamp_ns=ts, bid_price=bid, bid_size=_num(o, data, "bid_size", required=False) or 0.0,
+        ask_price=ask, ask_size=_num(o, data, "ask_size", required=False) or 0.0,
+        last_price=_num(o, data, "last_price", required=False), sequence=seq,
     )  # fmt: skip
 
 
@@ -257,22 +257,36 @@ def _trade(data: Mapping[str, Any], symbol: str, ts: int, seq: int) -> Trade:
     side = data.get("side")  # the aggressor's, when the publisher says (buy/sell, any case)
     aggressor = None if side in (None, "") else check.member(o, "side", Side, side)
     return Trade(
-        symbol, ts, _req(o, data, "last_price"), _req(o, data, "volume"),
-        _num(o, data, "volume_quote", required=False), aggressor, seq,
+        symbol=symbol, timestamp_ns=ts, last_price=_req(o, data, "last_price"), volume=_req(o, data, "volume"),
+        volume_quote=_num(o, data, "volume_quote", required=False), side=aggressor, sequence=seq,
     )  # fmt: skip
 
 
 def _book(data: Mapping[str, Any], symbol: str, ts: int, seq: int) -> Book:
     last = _num("market_data", data, "last_price", required=False)
-    return Book(symbol, ts, tuple(_levels(data, "bids")), tuple(_levels(data, "asks")), last, seq)
+    return Book(
+        symbol=symbol,
+        timestamp_ns=ts,
+        bids=tuple(_levels(data, "bids")),
+        asks=tuple(_levels(data, "asks")),
+        last_price=last,
+        sequence=seq,
+    )
 
 
 def _candle(data: Mapping[str, Any], symbol: str, ts: int, seq: int) -> Candle:
     o = "market_data"
     return Candle(
-        symbol, ts, _req(o, data, "open"), _req(o, data, "high"), _req(o, data, "low"), _req(o, data, "close"),
-        _num(o, data, "volume", required=False), _num(o, data, "volume_quote", required=False), seq,
-    )  # fmt: skip
+        symbol=symbol,
+        timestamp_ns=ts,
+        open=_req(o, data, "open"),
+        high=_req(o, data, "high"),
+        low=_req(o, data, "low"),
+        close=_req(o, data, "close"),
+        volume=_num(o, data, "volume", required=False),
+        volume_quote=_num(o, data, "volume_quote", required=False),
+        sequence=seq,
+    )
 
 
 _MARKET_BUILDERS: dict[str, Callable[[Mapping[str, Any], str, int, int], Tick | Trade | Book | Candle]] = {
@@ -420,7 +434,7 @@ def encode_market(event: Tick | Trade | Book | Candle) -> dict[str, Any]:
             body = {"bid_price": event.bid_price, "bid_size": event.bid_size, "ask_price": event.ask_price,
                     "ask_size": event.ask_size, "last_price": event.last_price}  # fmt: skip
         case Trade():
-            body = {"last_price": event.price, "volume": event.quantity, "volume_quote": event.quote_quantity}
+            body = {"last_price": event.last_price, "volume": event.volume, "volume_quote": event.volume_quote}
             if event.side is not None:
                 body["side"] = event.side.value
         case Book():
