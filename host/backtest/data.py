@@ -20,7 +20,7 @@ Formats, by the file name (``.gz`` is read through gzip, then the name before it
   from the file's ``symbol`` column; without one, from the ``symbol`` argument; without that, from
   the file name: the stem (``BTCUSDT.csv`` -> ``BTCUSDT``), or the part before the interval in a
   Binance archive name (``ETHUSDT-1m-2022-08-14.csv`` -> ``ETHUSDT``).
-- anything else: JSON lines in the engine's market-data format (``sdk.codec.decode_market``: the
+- anything else: JSON lines in the engine's market-data format (``sdk._codec.decode_market``: the
   ``type`` tick, trade, book or candle). A fill, position, timer or order line is a bad row: a
   backtest makes its own fills.
 
@@ -49,8 +49,8 @@ import orjson
 
 from host.errors import EngineError
 
-# The one place the backtest reaches into the SDK's decoder (it may move to sdk._codec).
-from sdk.codec import decode_market, format_timestamp, parse_timestamp
+# The one place the backtest reaches into the SDK's (private) decoder.
+from sdk._codec import decode_market, format_timestamp, parse_timestamp
 from sdk.errors import ValidationError
 from sdk.events import Candle, MarketEvent
 

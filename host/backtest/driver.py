@@ -78,7 +78,7 @@ def mark_price(event: MarketEvent) -> float | None:
         case Tick():
             return (event.bid_price + event.ask_price) / 2
         case Trade():
-            return event.price
+            return event.last_price
         case Book():
             if event.bids and event.asks:
                 return (event.bids[0][0] + event.asks[0][0]) / 2

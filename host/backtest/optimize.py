@@ -36,7 +36,7 @@ from typing import Any
 from host.backtest import metrics
 from host.backtest.results import BacktestReport, Summary, round_floats
 from host.errors import EngineError
-from sdk.codec import format_timestamp
+from sdk._codec import format_timestamp
 
 __all__ = [
     "OBJECTIVES",

@@ -47,7 +47,7 @@ from host.config import LOG_LEVELS, ConfigError
 from host.logs import configure_logging
 from host.supervisor.sandbox import make_host_undumpable
 from host.supervisor.status import StrategyState
-from sdk.codec import format_timestamp
+from sdk._codec import format_timestamp
 
 __all__ = ["add_optimize", "add_optimize_arguments", "backtest_job", "main", "optimize_command"]
 

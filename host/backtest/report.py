@@ -18,7 +18,7 @@ from pathlib import Path
 
 from host.backtest import metrics
 from host.backtest.results import OVERALL, BacktestReport, Summary, round_floats
-from sdk.codec import format_timestamp
+from sdk._codec import format_timestamp
 
 __all__ = ["render_html", "write_report"]
 

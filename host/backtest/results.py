@@ -36,7 +36,7 @@ from typing import Any
 
 from host.backtest import metrics
 from host.errors import EngineError
-from sdk.codec import format_timestamp
+from sdk._codec import format_timestamp
 from sdk.events import Fill
 
 __all__ = ["OVERALL", "BacktestReport", "EquityRecorder", "ResultsError", "Summary", "Trade", "round_floats"]

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from sdk.codec import encode_market
+from sdk._codec import encode_market
 from sdk.events import Candle
 from tests.helpers import ROOT
 

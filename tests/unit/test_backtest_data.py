@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from host.backtest.data import DataError, open_data, parse_time
-from sdk.codec import encode_market, format_timestamp
+from sdk._codec import encode_market, format_timestamp
 from sdk.events import Candle, Tick, Trade
 
 T0 = 1_723_161_254_000_000_000  # 2024-08-08T23:54:14Z
@@ -38,7 +38,7 @@ class TestJsonLines:
         """Ticks, trades and candles come back as the SDK events they were written from."""
         events = [
             tick(T0, sequence=1),
-            Trade(symbol="BTCUSDT", timestamp_ns=T0 + 1, price=100.5, quantity=0.1, sequence=2),
+            Trade(symbol="BTCUSDT", timestamp_ns=T0 + 1, last_price=100.5, volume=0.1, sequence=2),
             Candle(symbol="BTCUSDT", timestamp_ns=T0 + 2, open=1.0, high=2.0, low=0.5, close=1.5, sequence=3),
         ]
         data = open_data([write_jsonl(tmp_path / "a.jsonl", events)])  # type: ignore[arg-type]
