@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -36,6 +37,7 @@ h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 28px; } h3 { font-size
 table { border-collapse: collapse; margin: 8px 0; }
 td, th { padding: 3px 8px; border-bottom: 1px solid #e3e6ec; white-space: nowrap; }
 th { text-align: left; background: #f3f5f8; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
+td.wrap { white-space: normal; max-width: 820px; font-family: ui-monospace, monospace; font-size: 12px; }
 .neg { color: #b3261e; } .pos { color: #1b7f3b; } .note { color: #5b6472; }
 svg { display: block; background: #fbfcfd; border: 1px solid #e3e6ec; margin: 4px 0 12px; }
 svg text { font-size: 11px; fill: #5b6472; } .grid { stroke: #e3e6ec; }
@@ -106,6 +108,7 @@ def render_html(report: BacktestReport) -> str:
         initial = report.overall.initial_cash if name == OVERALL else report.strategies[name].initial_cash
         parts.append(_charts(name, report.sample_times_ns, report.equity[name], initial))
     parts.append(_trades_table(report))
+    parts.append(_run_table(report.sections.get("run")))
     parts.append("</body></html>\n")
     return "\n".join(parts)
 
@@ -213,6 +216,22 @@ def _trades_table(report: BacktestReport) -> str:
     note = f'<p class="note" id="more-trades">{more} more trades in trades.csv</p>' if more else ""
     total = f'<p class="note">{len(report.trades)} trades</p>'
     return f'<h2>Trades</h2>{total}<table id="trades"><tr>{head}</tr>{"".join(rows)}</table>{note}'
+
+
+def _run_table(run: object) -> str:
+    """The driver's ``run`` section (inputs and options) as a key/value table; bad data rows listed."""
+    if not isinstance(run, dict) or not run:
+        return ""
+    rows = []
+    for key in sorted(run):
+        value = run[key]
+        text = value if isinstance(value, str) else json.dumps(round_floats(value), sort_keys=True)
+        rows.append(f'<tr><th>{_e(key)}</th><td class="wrap">{_e(text)}</td></tr>')
+    bad = run.get("data", {}).get("bad_rows", {}) if isinstance(run.get("data"), dict) else {}
+    listed = "".join(f"<li>{_e(row.get('file'))}:{_e(row.get('line'))}: {_e(row.get('reason'))}</li>"
+                     for row in bad.get("first", []))  # fmt: skip
+    skipped = f"<p>{_e(bad.get('total'))} bad data rows skipped; the first:</p><ul>{listed}</ul>" if listed else ""
+    return f'<h2>Run</h2><table id="run">{"".join(rows)}</table>{skipped}'
 
 
 def _number(key: str, value: object) -> str:
