@@ -60,7 +60,7 @@ def read_and_record(paths: Sequence[Path]) -> int:
             case Tick():
                 recorder.mark(event.timestamp_ns, event.symbol, event.mid)
             case Trade():
-                recorder.mark(event.timestamp_ns, event.symbol, event.price)
+                recorder.mark(event.timestamp_ns, event.symbol, event.last_price)
             case Book():
                 mid = event.mid
                 if mid is not None:

@@ -57,6 +57,7 @@ import structlog
 import sdk
 from host.app import default_shutdown, resolve, settings
 from host.backtest.cli import add_backtest, backtest_command
+from host.backtest.optimize_cli import add_optimize, optimize_command
 from host.config import LOG_FORMATS, LOG_LEVELS, Config, ConfigError, LoggingConfig, load
 from host.demo import demo_feed
 from host.errors import EngineError
@@ -134,6 +135,7 @@ def _parser() -> argparse.ArgumentParser:
     scaffold.add_argument("name")
     scaffold.add_argument("--dir", type=Path, default=Path("plugins"), help="plugins folder (default ./plugins)")
     add_backtest(commands)
+    add_optimize(commands)
     _ledger_commands(commands)
     _reproduce_command(commands)
     return parser
@@ -191,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {
         "run": _run, "paper-venue": _paper_venue, "check-config": _check_config, "check-plugin": _check_plugin,
         "new-plugin": _new_plugin, "ledger": _ledger, "reproduce": _reproduce, "backtest": backtest_command,
+        "optimize": optimize_command,
     }  # fmt: skip
     return handlers[args.command](args)
 

@@ -74,8 +74,8 @@ _REQUIRED = ("timestamp", "open", "high", "low", "close")
 # A headerless file, read as a Binance kline archive: column index of each field.
 _KLINE_LAYOUT = {"timestamp": 0, "open": 1, "high": 2, "low": 3, "close": 4, "volume": 5, "volume_quote": 7}
 _BINANCE_NAME = re.compile(r"([A-Za-z0-9]+)-\d+[smhdwM]-")
-_MINUTE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}")
-_MINUTES: dict[str, int] = {}  # "YYYY-MM-DDTHH:MM" -> epoch ns, for _rfc3339_ns
+_HOUR = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}")
+_HOURS: dict[str, int] = {}  # "YYYY-MM-DDTHH" -> epoch ns, for _rfc3339_ns
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
@@ -87,6 +87,9 @@ class DataError(EngineError):
         self.line = line
         self.reason = reason
         super().__init__(f"{where}:{line}: {reason}" if line else f"{where}: {reason}")
+
+    def __reduce__(self) -> tuple[type[DataError], tuple[str, str, int]]:
+        return DataError, (self.where, self.reason, self.line)  # it may come back from a sweep's worker
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +191,15 @@ class DataSet:
                     gaps[event.timestamp_ns - before] += 1
                 last[event.symbol] = event.timestamp_ns
         return min(gaps, key=lambda gap: (-gaps[gap], gap)) if gaps else None
+
+    def span(self) -> tuple[int, int] | None:
+        """(first, last) event time within the bounds, None without events; reads every file once."""
+        first = last = None
+        for source in self._sources:
+            for ts, _, _, _ in self._read(source, 0, BadRows(keep=0), strict=False):
+                first = ts if first is None else min(first, ts)
+                last = ts if last is None else max(last, ts)
+        return None if first is None or last is None else (first, last)
 
     def describe(self) -> dict[str, Any]:
         """The inputs as the report shows them: files with format and symbol source, bounds, bad rows."""
@@ -365,12 +377,12 @@ def _json_rows(source: _Source) -> Iterator[tuple[int, MarketEvent | str]]:
             if not isinstance(data, dict):
                 yield line, f"expected a JSON object, got {type(data).__name__}"
                 continue
+            kind = data.get("type")
             stamp = data.get("timestamp")
-            if type(stamp) is str:
+            if kind == "candle" and type(stamp) is str:  # ticks hit the decoder's own per-second table
                 fast = _rfc3339_ns(stamp)
                 if fast is not None:
                     data["timestamp"] = fast
-            kind = data.get("type")
             if isinstance(kind, str) and kind.lower() in _NOT_MARKET:
                 yield line, f"a {kind.lower()} is not market data (a backtest makes its own fills and timers)"
                 continue
@@ -381,26 +393,22 @@ def _json_rows(source: _Source) -> Iterator[tuple[int, MarketEvent | str]]:
 
 
 def _rfc3339_ns(text: str) -> int | None:
-    """Epoch ns of ``YYYY-MM-DDTHH:MM:SS[.fraction][Z|+00:00]`` with the minute from a table; None otherwise.
+    """Epoch ns of ``YYYY-MM-DDTHH:MM:SS[.fraction][Z|+00:00]`` with the hour from a table; None otherwise.
 
-    Recorded files stamp every row this way, and a candle file has a new second on every row, which
-    misses the decoder's per-second table; anything else is left to the decoder (``parse_timestamp``).
+    Used for candles: a one-minute candle file has a new second (and minute) on every row, which
+    misses the decoder's per-second table, while an hour is shared by 60 of them. Anything else
+    (another form, a minute or second past 59) is left to the decoder (``parse_timestamp``).
     """
-    if len(text) < 19 or text[10] != "T" or text[16] != ":":
+    hour_ns = _HOURS.get(text[:13])
+    if hour_ns is None:
+        hour_ns = _hour_ns(text[:13])
+        if hour_ns is None:
+            return None
+    clock, rest = text[13:19], text[19:]
+    if len(clock) != 6 or clock[0] != ":" or clock[3] != ":" or not (clock[1:3] + clock[4:6]).isdigit():
         return None
-    minute_ns = _MINUTES.get(text[:16])
-    if minute_ns is None:
-        if not _MINUTE.fullmatch(text[:16]):
-            return None
-        try:
-            minute_ns = parse_timestamp("timestamp", text[:16] + "Z")
-        except ValidationError:
-            return None
-        if len(_MINUTES) >= 4096:
-            _MINUTES.clear()
-        _MINUTES[text[:16]] = minute_ns
-    seconds, rest = text[17:19], text[19:]
-    if not (seconds.isascii() and seconds.isdigit()):
+    minutes, seconds = int(clock[1:3]), int(clock[4:6])
+    if minutes > 59 or seconds > 59:
         return None
     if rest[-1:] == "Z":
         rest = rest[:-1]
@@ -412,7 +420,20 @@ def _rfc3339_ns(text: str) -> int | None:
         if rest[0] != "." or not (digits.isascii() and digits.isdigit()):
             return None
         fraction = int(digits[:9].ljust(9, "0"))
-    return minute_ns + int(seconds) * 1_000_000_000 + fraction
+    return hour_ns + (minutes * 60 + seconds) * 1_000_000_000 + fraction
+
+
+def _hour_ns(head: str) -> int | None:
+    if not _HOUR.fullmatch(head):
+        return None
+    try:
+        hour_ns = parse_timestamp("timestamp", head + ":00:00Z")
+    except ValidationError:
+        return None
+    if len(_HOURS) >= 4096:
+        _HOURS.clear()
+    _HOURS[head] = hour_ns
+    return hour_ns
 
 
 def _csv_rows(source: _Source) -> Iterator[tuple[int, MarketEvent | str]]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,7 +25,7 @@ __all__ = ["render_html", "write_report"]
 
 _POINTS = 1200
 _TRADE_ROWS = 500
-_WIDTH, _HEIGHT, _PAD = 960, 220, 48
+_WIDTH, _HEIGHT, _LEFT, _RIGHT = 960, 220, 84, 16  # the left margin holds the value labels
 _TRADE_FIELDS = (
     "strategy", "symbol", "side", "quantity", "entry_time", "entry_price", "exit_time", "exit_price",
     "gross_pnl", "fees", "net_pnl", "exit_reason",
@@ -33,8 +34,10 @@ _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 _STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #1d2330; background: #fff; }
 h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 28px; } h3 { font-size: 15px; margin: 12px 0 4px; }
-table { border-collapse: collapse; margin: 8px 0; } td, th { padding: 3px 8px; border-bottom: 1px solid #e3e6ec; }
+table { border-collapse: collapse; margin: 8px 0; }
+td, th { padding: 3px 8px; border-bottom: 1px solid #e3e6ec; white-space: nowrap; }
 th { text-align: left; background: #f3f5f8; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
+td.wrap { white-space: normal; max-width: 820px; font-family: ui-monospace, monospace; font-size: 12px; }
 .neg { color: #b3261e; } .pos { color: #1b7f3b; } .note { color: #5b6472; }
 svg { display: block; background: #fbfcfd; border: 1px solid #e3e6ec; margin: 4px 0 12px; }
 svg text { font-size: 11px; fill: #5b6472; } .grid { stroke: #e3e6ec; }
@@ -96,7 +99,7 @@ def render_html(report: BacktestReport) -> str:
         f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
         f"<title>{title}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{title}</h1>",
-        f'<p class="note">{_e(_when(report.start_ns))} to {_e(_when(report.end_ns))}; '
+        f'<p class="note">{_e(_when(report.start_ns))} to {_e(_when(report.end_ns))} UTC; '
         f"{len(report.sample_times_ns)} samples every {_e(_duration(report.interval_ns))}</p>",
         _summary_table(report),
         "<h2>Equity and drawdown</h2>",
@@ -105,6 +108,7 @@ def render_html(report: BacktestReport) -> str:
         initial = report.overall.initial_cash if name == OVERALL else report.strategies[name].initial_cash
         parts.append(_charts(name, report.sample_times_ns, report.equity[name], initial))
     parts.append(_trades_table(report))
+    parts.append(_run_table(report.sections.get("run")))
     parts.append("</body></html>\n")
     return "\n".join(parts)
 
@@ -153,7 +157,7 @@ def _chart(chart_id: str, label: str, times: Sequence[int], values: Sequence[flo
     """One SVG line (or area down to zero) chart of ``values`` against ``times``."""
     head = f'<svg id="{_e(chart_id)}" width="{_WIDTH}" height="{_HEIGHT}" viewBox="0 0 {_WIDTH} {_HEIGHT}">'
     if not values:
-        return f'{head}<text x="{_PAD}" y="{_HEIGHT // 2}">{_e(label)}: no samples</text></svg>'
+        return f'{head}<text x="{_LEFT}" y="{_HEIGHT // 2}">{_e(label)}: no samples</text></svg>'
     points = _thin(list(zip(times, values, strict=True)))
     low, high = min(v for _, v in points), max(v for _, v in points)
     if area:
@@ -161,23 +165,23 @@ def _chart(chart_id: str, label: str, times: Sequence[int], values: Sequence[flo
     if high == low:
         low, high = low - 1.0, high + 1.0
     t0, t1 = points[0][0], max(points[-1][0], points[0][0] + 1)
-    width, height = _WIDTH - 2 * _PAD, _HEIGHT - 2 * 24
+    width, height = _WIDTH - _LEFT - _RIGHT, _HEIGHT - 2 * 24
 
     def xy(t: int, v: float) -> str:
-        return f"{_PAD + (t - t0) / (t1 - t0) * width:.1f},{24 + (high - v) / (high - low) * height:.1f}"
+        return f"{_LEFT + (t - t0) / (t1 - t0) * width:.1f},{24 + (high - v) / (high - low) * height:.1f}"
 
     path = "M" + " L".join(xy(t, v) for t, v in points)
     if area:
         path += f" L{xy(points[-1][0], 0.0)} L{xy(t0, 0.0)} Z"
     grid = "".join(
-        f'<line class="grid" x1="{_PAD}" x2="{_WIDTH - _PAD}" y1="{y:.1f}" y2="{y:.1f}"/>'
+        f'<line class="grid" x1="{_LEFT}" x2="{_WIDTH - _RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>'
         f'<text x="4" y="{y + 4:.1f}">{_e(_short(v))}</text>'
         for v, y in ((high, 24.0), ((high + low) / 2, 24 + height / 2), (low, 24.0 + height))
     )
     axis = (
-        f'<text x="{_PAD}" y="{_HEIGHT - 6}">{_e(format_timestamp(t0)[:16])}</text>'
-        f'<text x="{_WIDTH - _PAD}" y="{_HEIGHT - 6}" text-anchor="end">{_e(format_timestamp(t1)[:16])}</text>'
-        f'<text x="{_WIDTH - _PAD}" y="16" text-anchor="end">{_e(label)}</text>'
+        f'<text x="{_LEFT}" y="{_HEIGHT - 6}">{_e(_when(t0))}</text>'
+        f'<text x="{_WIDTH - _RIGHT}" y="{_HEIGHT - 6}" text-anchor="end">{_e(_when(t1))}</text>'
+        f'<text x="{_WIDTH - _RIGHT}" y="16" text-anchor="end">{_e(label)}</text>'
     )
     css = "drawdown" if area else "equity"
     return f'{head}{grid}{axis}<path class="{css}" d="{path}"/></svg>'
@@ -204,6 +208,7 @@ def _trades_table(report: BacktestReport) -> str:
     rows = []
     for trade in shown:
         row = round_floats(trade.to_dict())
+        row["entry_time"], row["exit_time"] = _when(trade.entry_ns, ms=True), _when(trade.exit_ns, ms=True)
         cells = "".join(f'<td class="{"n" if isinstance(row[k], float) else ""}">{_e(str(row[k]))}</td>'
                         for k in _TRADE_FIELDS)  # fmt: skip
         rows.append(f"<tr>{cells}</tr>")
@@ -211,6 +216,22 @@ def _trades_table(report: BacktestReport) -> str:
     note = f'<p class="note" id="more-trades">{more} more trades in trades.csv</p>' if more else ""
     total = f'<p class="note">{len(report.trades)} trades</p>'
     return f'<h2>Trades</h2>{total}<table id="trades"><tr>{head}</tr>{"".join(rows)}</table>{note}'
+
+
+def _run_table(run: object) -> str:
+    """The driver's ``run`` section (inputs and options) as a key/value table; bad data rows listed."""
+    if not isinstance(run, dict) or not run:
+        return ""
+    rows = []
+    for key in sorted(run):
+        value = run[key]
+        text = value if isinstance(value, str) else json.dumps(round_floats(value), sort_keys=True)
+        rows.append(f'<tr><th>{_e(key)}</th><td class="wrap">{_e(text)}</td></tr>')
+    bad = run.get("data", {}).get("bad_rows", {}) if isinstance(run.get("data"), dict) else {}
+    listed = "".join(f"<li>{_e(row.get('file'))}:{_e(row.get('line'))}: {_e(row.get('reason'))}</li>"
+                     for row in bad.get("first", []))  # fmt: skip
+    skipped = f"<p>{_e(bad.get('total'))} bad data rows skipped; the first:</p><ul>{listed}</ul>" if listed else ""
+    return f'<h2>Run</h2><table id="run">{"".join(rows)}</table>{skipped}'
 
 
 def _number(key: str, value: object) -> str:
@@ -227,8 +248,11 @@ def _number(key: str, value: object) -> str:
     return f"{value:,.2f}"
 
 
-def _when(timestamp_ns: int | None) -> str:
-    return "no events" if timestamp_ns is None else format_timestamp(timestamp_ns)[:19].replace("T", " ") + " UTC"
+def _when(timestamp_ns: int | None, *, ms: bool = False) -> str:
+    """UTC time for people: ``2024-08-09 00:05:00`` (with ``.123`` milliseconds when asked)."""
+    if timestamp_ns is None:
+        return "no events"
+    return format_timestamp(timestamp_ns)[: 23 if ms else 19].replace("T", " ")
 
 
 def _short(value: float) -> str:

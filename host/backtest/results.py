@@ -169,6 +169,7 @@ class _Account:
         self.cash = cash
         self.lots: dict[str, deque[_Lot]] = {}
         self.signs: dict[str, int] = {}  # symbol -> +1 long, -1 short (only while lots are open)
+        self.positions: dict[str, float] = {}  # symbol -> signed open quantity (the lots' sum, kept)
         self.trades: list[Trade] = []
         self.fees = 0.0
         self.notional = 0.0
@@ -179,11 +180,13 @@ class _Account:
         self.samples: list[float] = []
 
     def position(self, symbol: str) -> float:
-        lots = self.lots.get(symbol)
-        return self.signs[symbol] * math.fsum(lot.quantity for lot in lots) if lots else 0.0
+        return self.positions.get(symbol, 0.0)
 
     def equity(self, marks: Mapping[str, float]) -> float:
-        return self.cash + math.fsum(self.position(symbol) * marks[symbol] for symbol in self.lots)
+        """Cash plus the open positions at ``marks``; sampled every interval, so kept cheap."""
+        if not self.positions:
+            return self.cash
+        return self.cash + math.fsum([quantity * marks[symbol] for symbol, quantity in self.positions.items()])
 
     def trade(self, symbol: str, sign: int, quantity: float, price: float, fee: float, ts: int, reason: str) -> None:
         """Book one execution: cash, then close lots FIFO (one trade each), then open what is left."""
@@ -196,9 +199,12 @@ class _Account:
         if left > _FLAT * quantity:
             lots.append(_Lot(ts, price, left, fee * left / quantity))
             self.signs[symbol] = sign
-        if not lots:
+        if lots:
+            self.positions[symbol] = self.signs[symbol] * math.fsum(lot.quantity for lot in lots)
+        else:
             del self.lots[symbol]
             self.signs.pop(symbol, None)
+            self.positions.pop(symbol, None)
 
     def _close(
         self, symbol: str, lots: deque[_Lot], quantity: float, price: float, fee: float, ts: int, reason: str

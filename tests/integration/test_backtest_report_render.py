@@ -1,7 +1,9 @@
 """A backtest's report.html rendered by a real headless Chromium from the file write_report wrote.
 
 The report comes from an ``EquityRecorder`` fed a generated random-walk of one-minute candles and a
-strategy that flips between long and short every 30 bars, so its curves rise and fall. Chromium
+strategy that flips between long and short every 30 bars, so its curves rise and fall; or, end to
+end, from ``strategy-engine backtest --report DIR`` run as a subprocess on the same candles written
+as a CSV file (the built-in momentum strategy on closes). Chromium
 opens the file under the page's own Content-Security-Policy (no network, nothing loaded), dumps
 the DOM after layout and takes a screenshot; the test decodes the PNG itself and counts the pixels
 painted in the equity line's and the drawdown area's colours. Skipped, with the reason, when no
@@ -10,10 +12,13 @@ Chromium is installed (.ci/run installs the Debian package ``chromium``).
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import shutil
 import struct
 import subprocess
+import sys
 import zlib
 from html.parser import HTMLParser
 from pathlib import Path
@@ -23,6 +28,7 @@ import pytest
 from host.backtest.report import write_report
 from host.backtest.results import BacktestReport, EquityRecorder
 from sdk.events import Candle, Fill, Side
+from tests.helpers import ROOT
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 MINUTE = 60_000_000_000
@@ -153,3 +159,29 @@ class TestReportRenders:
         assert len(set(pixels)) > 50, "a blank page?"
         assert pixels.count(EQUITY_RGB) > 200, "no equity line painted"
         assert pixels.count(DRAWDOWN_RGB) > 2000, "no drawdown area painted"
+
+
+class TestBacktestCommandReport:
+    def test_report_dir_from_a_csv_backtest_renders(self, tmp_path: Path) -> None:
+        """``backtest --data bars.csv --report DIR`` writes the four files; Chromium draws its charts."""
+        bars = tmp_path / "BTCUSDT-1m.csv"
+        rows = [
+            f"{bar.timestamp_ns // 1_000_000},{bar.open},{bar.high},{bar.low},{bar.close},1.5" for bar in candles(600)
+        ]
+        bars.write_text("open_time,open,high,low,close,volume\n" + "\n".join(rows) + "\n")
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        done = subprocess.run(
+            [sys.executable, "-m", "host.cli", "backtest", "--data", str(bars), "--symbol", "BTCUSDT", "--strategy",
+             "momentum", "--set", "momentum.price_source=candle", "--set", "momentum.lookback_period=5",
+             "--set", "momentum.threshold=0.002", "--set", "momentum.quantity=0.01", "--report", str(tmp_path / "out")],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        out = tmp_path / "out"
+        assert sorted(p.name for p in out.iterdir()) == ["equity.csv", "report.html", "report.json", "trades.csv"]
+        assert (out / "equity.csv").read_text().count("\n") == 601  # a header and one sample a bar
+        assert json.loads((out / "report.json").read_text())["overall"]["trades"] > 0
+        svgs = Svgs()
+        svgs.feed(chromium((out / "report.html").as_uri(), tmp_path / "profile", "--dump-dom"))
+        assert sorted(svgs.paths) == ["drawdown-momentum", "drawdown-overall", "equity-momentum", "equity-overall"]
+        assert all(len(paths) == 1 and paths[0].count(" L") > 100 for paths in svgs.paths.values())

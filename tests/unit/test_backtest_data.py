@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from host.backtest.data import DataError, open_data, parse_time
-from sdk._codec import encode_market, format_timestamp
+from sdk._codec import encode_market, format_timestamp, parse_timestamp
 from sdk.events import Candle, Tick, Trade
 
 T0 = 1_723_161_254_000_000_000  # 2024-08-08T23:54:14Z
@@ -313,3 +313,42 @@ class TestBarInterval:
     def test_ticks_have_none(self, tmp_path: Path) -> None:
         """Tick data has no bar interval: the caller samples at its own."""
         assert open_data([write_jsonl(tmp_path / "a.jsonl", [tick(T0), tick(T0 + S)])]).bar_interval_ns() is None
+
+
+class TestSpan:
+    def test_first_and_last_event_over_all_files_within_bounds(self, tmp_path: Path) -> None:
+        """span() is the earliest and latest event time of all files, the bounds applied."""
+        a = write_jsonl(tmp_path / "a.jsonl", [tick(T0 + S), tick(T0 + 5 * S)])
+        b = write_jsonl(tmp_path / "b.jsonl", [tick(T0), tick(T0 + 3 * S), "{bad"])
+        assert open_data([a, b]).span() == (T0, T0 + 5 * S)
+        assert open_data([a, b], start_ns=T0 + S, end_ns=T0 + 4 * S).span() == (T0 + S, T0 + 3 * S)
+
+    def test_no_events(self, tmp_path: Path) -> None:
+        """Files with no event in the bounds have no span."""
+        path = write_jsonl(tmp_path / "a.jsonl", [tick(T0)])
+        assert open_data([path], start_ns=T0 + S).span() is None
+
+
+class TestTimestamps:
+    @pytest.mark.parametrize(
+        "stamp",
+        ["2022-08-14T00:00:00.000Z", "2022-08-14T23:59:59Z", "2022-08-14T07:08:09.123456789Z", "2022-08-14T07:08:09",
+         "2022-08-14T07:08:09.5+00:00", "2022-08-14T07:08:09+02:00", "2022-08-14 07:08:09Z"],
+    )  # fmt: skip
+    def test_candle_times_read_as_the_decoder_reads_them(self, tmp_path: Path, stamp: str) -> None:
+        """The reader's shortcut for candle times gives what sdk's decoder gives, whatever the form."""
+        line = {"symbol": "X", "timestamp": stamp, "type": "candle", "open": 1, "high": 1, "low": 1, "close": 1}
+        path = tmp_path / "a.jsonl"
+        path.write_text(json.dumps(line) + "\n")
+        (candle,) = list(open_data([path]))
+        assert candle.timestamp_ns == parse_timestamp("x", stamp)
+
+    @pytest.mark.parametrize("stamp", ["2022-08-14T00:60:00Z", "2022-08-14T00:00:61Z", "2022-08-14T24:00:00Z"])
+    def test_impossible_candle_time_is_a_bad_row(self, tmp_path: Path, stamp: str) -> None:
+        """A minute or second past 59 (or hour past 23) is no time: the row is bad, as the decoder says."""
+        line = {"symbol": "X", "timestamp": stamp, "type": "candle", "open": 1, "high": 1, "low": 1, "close": 1}
+        path = tmp_path / "a.jsonl"
+        path.write_text(json.dumps(line) + "\n")
+        data = open_data([path])
+        assert list(data) == []
+        assert "expected RFC 3339 time" in data.bad.kept[0].reason

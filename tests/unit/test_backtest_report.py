@@ -128,3 +128,20 @@ class TestHtml:
         page.feed(render_html(report))
         assert page.paths == []
         assert "equity: no samples" in page.text
+
+    def test_run_section_is_shown_with_bad_rows(self) -> None:
+        """The driver's run section becomes a table (values as JSON, escaped); skipped data rows are listed."""
+        report = two_strategies()
+        report.sections["run"] = {
+            "fees_bps": 10.0,
+            "strategies": {"a": {"parameters": {"note": "<i>"}}},
+            "data": {"bad_rows": {"total": 7, "first": [{"file": "x.csv", "line": 3, "reason": "Candle.low: bad"}]}},
+        }
+        html = render_html(report)
+        page = Page()
+        page.feed(html)
+        assert "run" in page.ids
+        assert "i" not in page.tags
+        assert "x.csv:3: Candle.low: bad" in page.text
+        assert "7 bad data rows skipped; the first:" in page.text
+        assert "&quot;note&quot;: &quot;&lt;i&gt;&quot;" in html
