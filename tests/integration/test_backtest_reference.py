@@ -18,7 +18,10 @@ from backtesting import Strategy as ReferenceStrategy
 
 from tests.integration.backtest_kit import Bar, backtest, candles, report, write_candles, write_config
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.filterwarnings("ignore:DatetimeIndex.dayofweek is deprecated"),  # inside backtesting.py's stats
+]
 
 LOOKBACK, THRESHOLD = 10, 0.01
 
