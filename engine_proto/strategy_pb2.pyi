@@ -126,12 +126,14 @@ class Start(_message.Message):
     def __init__(self, restore: _Optional[_Mapping[str, bytes]] = ..., data_lane: _Optional[bool] = ...) -> None: ...
 
 class EventBatch(_message.Message):
-    __slots__ = ("seq", "events")
+    __slots__ = ("seq", "events", "cut_on_output")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
+    CUT_ON_OUTPUT_FIELD_NUMBER: _ClassVar[int]
     seq: int
     events: _containers.RepeatedCompositeFieldContainer[Event]
-    def __init__(self, seq: _Optional[int] = ..., events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ...) -> None: ...
+    cut_on_output: bool
+    def __init__(self, seq: _Optional[int] = ..., events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., cut_on_output: _Optional[bool] = ...) -> None: ...
 
 class Event(_message.Message):
     __slots__ = ("market", "fill", "position", "timer", "order", "target")
@@ -362,14 +364,16 @@ class BootFailure(_message.Message):
     def __init__(self, kind: _Optional[_Union[BootFailureKind, str]] = ..., plugin: _Optional[str] = ..., hook: _Optional[str] = ..., strategy: _Optional[str] = ..., reason: _Optional[str] = ..., traceback: _Optional[str] = ...) -> None: ...
 
 class BatchResult(_message.Message):
-    __slots__ = ("seq", "outputs", "compute_ns")
+    __slots__ = ("seq", "outputs", "compute_ns", "consumed")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     COMPUTE_NS_FIELD_NUMBER: _ClassVar[int]
+    CONSUMED_FIELD_NUMBER: _ClassVar[int]
     seq: int
     outputs: _containers.RepeatedCompositeFieldContainer[StrategyOutput]
     compute_ns: int
-    def __init__(self, seq: _Optional[int] = ..., outputs: _Optional[_Iterable[_Union[StrategyOutput, _Mapping]]] = ..., compute_ns: _Optional[int] = ...) -> None: ...
+    consumed: int
+    def __init__(self, seq: _Optional[int] = ..., outputs: _Optional[_Iterable[_Union[StrategyOutput, _Mapping]]] = ..., compute_ns: _Optional[int] = ..., consumed: _Optional[int] = ...) -> None: ...
 
 class StrategyOutput(_message.Message):
     __slots__ = ("strategy", "signals", "cancels", "errors", "compute_ns", "events", "timers")

@@ -37,6 +37,7 @@ import structlog
 from host.assembly import Engine, build
 from host.clock import Clocks
 from host.config import Config, ConfigError, StrategySpec
+from host.execution.matching import Arrival
 from host.http import HttpServer, engine_server, readiness
 from host.ledger.retention import retain
 from host.logs import set_level
@@ -237,6 +238,7 @@ def compose(
     http: bool = True,
     real_time: bool = True,
     capture_dir: Path | None = None,
+    arrival: Arrival | None = None,
 ) -> App:
     """Build an engine for any mode: ``source``, ``clock`` and ``venue_kind`` are what differ.
 
@@ -247,6 +249,7 @@ def compose(
     turns off the supervisor's live timer task: the run's own driver fires timers on its clock.
     Crash captures go to ``engine.captureDir``, else ``capture_dir``, else a ``captures`` folder
     beside the ledger.
+    ``arrival`` (a backtest) is how the paper venue's orders reach it (``host.execution.matching``).
     """
     supervision, policy = settings(config, root=root)
     if supervision.capture.directory is None:
@@ -257,7 +260,7 @@ def compose(
     if not real_time:  # simulated time: its driver fires the timers (supervisor.timers), not the wall clock
         supervision = dataclasses.replace(supervision, cpu_share=0.0, live_timers=False)
     engine = build(config, definitions(config), supervision, policy, ledger_path=ledger_path, clock=clock,
-                   venue_kind=venue_kind, feed=source.feed)  # fmt: skip
+                   venue_kind=venue_kind, feed=source.feed, arrival=arrival)  # fmt: skip
     source.bind(engine)
     watcher, reloader = _watching(config, engine, supervision.plugins_dir, config_path)
     server = engine_server(engine, brokers=source.brokers, reloader=reloader) if http else None

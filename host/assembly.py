@@ -32,7 +32,7 @@ from host.config import Config, RiskConfig
 from host.execution.book import Book
 from host.execution.engine import Deliver, ExecutionEngine
 from host.execution.grpc_venue import GrpcVenue
-from host.execution.matching import MatchingEngine
+from host.execution.matching import Arrival, MatchingEngine
 from host.execution.order_service import OrderServiceVenue
 from host.execution.paper import PaperVenue, paper_id_prefix
 from host.execution.persist import DurableCounters, Persister
@@ -67,10 +67,15 @@ class Engine:
 
     def on_market(self, event: MarketEvent) -> None:
         """One market event: books and paper matching first, then the strategies."""
+        self.match(event)
+        self.supervisor.publish(event)
+
+    def match(self, event: MarketEvent) -> None:
+        """The host's part of one market event: books marked, the paper venue's orders matched
+        (a backtest's driver hands the event to the strategies itself, in lockstep)."""
         self.execution.on_market(event)
         if self.paper is not None:
             self.paper.on_market(event)
-        self.supervisor.publish(event)
 
     def venue_position(self, strategy: str, position: Position) -> None:
         """A position the venue published: checked against the ledger's, never handed to the strategy."""
@@ -156,12 +161,14 @@ def order_path(
     resolve_interval_s: float = 0.5,
     strategy_count: Callable[[], int] | None = None,
     over_quota: Callable[[str, str], None] | None = None,
+    arrival: Arrival | None = None,
 ) -> OrderPath:
     """The order path as every run wires it: ``venue`` is one already made, or "paper", "grpc" or None.
 
     ``deliver`` hands fills and positions to the strategies (the supervisor's, in an Engine);
     ``strategy_count`` is how many strategies share the order rate (default: the configured ones)
-    and ``over_quota`` hears of each order refused by its strategy's own quota.
+    and ``over_quota`` hears of each order refused by its strategy's own quota. ``arrival`` (a
+    backtest) makes the paper venue's orders arrive with a later event, under a fixed id prefix.
     """
     today = datetime.fromtimestamp(clock.now_ns() / 1e9, tz=UTC).date()
     book = Book.load(ledger, config.risk.initial_balance, today)
@@ -176,8 +183,9 @@ def order_path(
     paper: PaperVenue | None = None
     if venue == "paper":
         matching = MatchingEngine(
-            config.engine.paper_fee_rate, config.engine.paper_slippage_bps, clock=clock, id_prefix=paper_id_prefix()
-        )
+            config.engine.paper_fee_rate, config.engine.paper_slippage_bps, clock=clock,
+            id_prefix="BT-" if arrival is not None else paper_id_prefix(), arrival=arrival,
+        )  # fmt: skip
         venue = paper = PaperVenue(matching, lambda fill: engines[0].on_fill(fill))
     elif venue == "grpc" and config.grpc.protocol == "order-service":
         venue = OrderServiceVenue(config.grpc, clock, lambda update: engines[0].on_order_update(update))
@@ -209,6 +217,7 @@ def build(
     clock: Clocks,
     venue_kind: str | None,
     feed: FeedView | None = None,
+    arrival: Arrival | None = None,
 ) -> Engine:
     """An Engine ready to run: ``venue_kind`` is "paper", "grpc" or None (observation)."""
     metrics = EngineMetrics(config.metrics.namespace)
@@ -216,12 +225,14 @@ def build(
     positions = VenuePositions(PositionCheck(clock), mismatches=metrics.position_mismatches,
                                mismatched=metrics.positions_mismatched, labels=metrics.labels)  # fmt: skip
     holder: list[Supervisor] = []
-    path = order_path(config, Ledger.open(ledger_path), venue_kind, clock=clock, deliver=_deliverer(holder, positions),
+    ledger = Ledger.open(ledger_path, durable=arrival is None)  # a backtest's ledger is scratch: no fsyncs
+    path = order_path(config, ledger, venue_kind, clock=clock, deliver=_deliverer(holder, positions),
                       metrics=metrics, feed=feed, strategy_count=_strategy_count(holder),
-                      over_quota=_over_quota(holder))  # fmt: skip
+                      over_quota=_over_quota(holder), arrival=arrival)  # fmt: skip
     supervisor = Supervisor(
         supervision, definitions, path.execution, breaker_policy=policy, metrics=metrics,
         state_store=LedgerStateStore(path.ledger, clock),
+        clock=clock if arrival is not None else None,  # a backtest's breakers count simulated time
     )  # fmt: skip
     holder.append(supervisor)
     return Engine(

@@ -56,6 +56,8 @@ import structlog
 
 import sdk
 from host.app import default_shutdown, resolve, settings
+from host.backtest.cli import add_backtest, backtest_command
+from host.backtest.optimize_cli import add_optimize, optimize_command
 from host.config import LOG_FORMATS, LOG_LEVELS, Config, ConfigError, LoggingConfig, load
 from host.demo import demo_feed
 from host.errors import EngineError
@@ -132,6 +134,8 @@ def _parser() -> argparse.ArgumentParser:
     scaffold = commands.add_parser("new-plugin", help="scaffold a plugin package with a test")
     scaffold.add_argument("name")
     scaffold.add_argument("--dir", type=Path, default=Path("plugins"), help="plugins folder (default ./plugins)")
+    add_backtest(commands)
+    add_optimize(commands)
     _ledger_commands(commands)
     _reproduce_command(commands)
     return parser
@@ -188,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {
         "run": _run, "paper-venue": _paper_venue, "check-config": _check_config, "check-plugin": _check_plugin,
-        "new-plugin": _new_plugin, "ledger": _ledger, "reproduce": _reproduce,
+        "new-plugin": _new_plugin, "ledger": _ledger, "reproduce": _reproduce, "backtest": backtest_command,
+        "optimize": optimize_command,
     }  # fmt: skip
     return handlers[args.command](args)
 

@@ -228,15 +228,20 @@ class RunnerSession:
         """Batches travel on the data lane."""
         return self._batches is not self.connection
 
-    async def call(self, events_payload: bytes, count: int, deadline_s: float) -> pb.BatchResult:
-        """Send one batch (events serialized once by the caller); its result within ``deadline_s``."""
+    async def call(
+        self, events_payload: bytes, count: int, deadline_s: float, *, cut_on_output: bool = False
+    ) -> pb.BatchResult:
+        """Send one batch (events serialized once by the caller); its result within ``deadline_s``.
+
+        ``cut_on_output`` (a backtest's lockstep): the runner stops after the first event that made
+        output, and ``BatchResult.consumed`` says how many it handled."""
         self.seq += 1
         seq = self.seq
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
             async with asyncio.timeout(deadline_s):  # the write too: the deadline bounds the whole exchange
-                await self._batches.write(wire.encode_batch(seq, events_payload))
+                await self._batches.write(wire.encode_batch(seq, events_payload, cut_on_output=cut_on_output))
                 while True:
                     message = await self._next()
                     if message.WhichOneof("kind") == "result" and message.result.seq == seq:

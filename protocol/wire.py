@@ -248,13 +248,15 @@ def encode_event_item(event: Event, target: str = "") -> bytes:
     return b"\x12" + _varint(len(body)) + body
 
 
-def encode_batch(seq: int, events_payload: bytes) -> bytes:
-    """A serialized ``HostMessage{batch: EventBatch{seq, events}}`` from pre-serialized events.
+def encode_batch(seq: int, events_payload: bytes, *, cut_on_output: bool = False) -> bytes:
+    """A serialized ``HostMessage{batch: EventBatch{seq, events, cut_on_output}}`` from pre-serialized events.
 
     ``events_payload`` is ``EventBatch(events=...).SerializeToString()``, computed once per
     fan-out; only the seq and two length prefixes are written per runner.
     """
     inner = b"\x08" + _varint(seq) + events_payload  # EventBatch.seq = field 1, varint
+    if cut_on_output:
+        inner += b"\x18\x01"  # EventBatch.cut_on_output = field 3, varint true
     return b"\x0a" + _varint(len(inner)) + inner  # HostMessage.batch = field 1, length-delimited
 
 

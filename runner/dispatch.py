@@ -4,6 +4,11 @@ Every event is converted from the protocol once and offered to every strategy sl
 runner; ``StrategySlot`` wraps each handler call in its own ``try/except``, so a strategy that
 raises gets an ``Error`` for that event and the others carry on. An event the runner cannot
 read is reported as a ``bad_event`` error rather than ending the runner.
+
+A backtest's batch (``cut_on_output``) stops after the first event on which any strategy of the
+runner asked for something; ``BatchResult.consumed`` says how many events were handled, and the
+host sends the rest again once it has acted on that output (so no strategy sees an event that
+comes after its own order before the order's fate).
 """
 
 from __future__ import annotations
@@ -71,14 +76,19 @@ class Dispatcher:
         started = time.perf_counter_ns()
         seq = batch.seq
         outputs = {sid: _Output(slot) for sid, slot in self.by_id.items()}
+        cut = batch.cut_on_output
+        consumed = 0
         for message in batch.events:
+            consumed += 1
             try:
                 event = wire.event_from_pb(message)
             except Exception as exc:
                 self._bad_event(outputs, message.target, seq, exc)
                 continue
             self._deliver(event, message.target, outputs, seq)
-        result = pb.BatchResult(seq=seq, compute_ns=time.perf_counter_ns() - started)
+            if cut and any(slot.has_output() for slot in self.slots):
+                break
+        result = pb.BatchResult(seq=seq, compute_ns=time.perf_counter_ns() - started, consumed=consumed)
         for sid, slot in self.by_id.items():
             result.outputs.append(self._output(sid, slot, outputs[sid]))
         return result

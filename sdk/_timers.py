@@ -154,6 +154,12 @@ class TimerBook:
         ``due`` to anchor it: a driver with unanchored timers should call ``due`` now, see ``waiting``)."""
         return self._next
 
+    def next_due_of(self, owner: str) -> int | None:
+        """The earliest due time of ``owner``'s timers: 0 while one waits to be anchored (it may fall due
+        at the next drive), None without any."""
+        times = [0 if key in self._unanchored else t.next_ns for key, t in self._timers.items() if key[0] == owner]
+        return min(times, default=None)
+
     @property
     def waiting(self) -> bool:
         """Some repeating timer is still to be anchored by the next ``due``."""

@@ -180,6 +180,11 @@ class StrategySlot:
         self.events += 1
         return self._call(handler, event)
 
+    def has_output(self) -> bool:
+        """Whether the strategy asked for anything since the last ``drain``."""
+        context = self.context
+        return bool(context.signals or context.cancels or context.timers)
+
     def drain(self) -> tuple[list[Signal], list[Cancel]]:
         """Outputs since the last drain."""
         context = self.context

@@ -191,6 +191,7 @@ class ExecutionEngine:
         self._venue_up = asyncio.Event()  # set (and replaced) when the venue's connection comes back
         self._reconciling = False
         self._pending_triggers: list[str] = []  # asked for while a reconciliation ran: one more pass
+        self._placing = False  # the run loop is placing a batch it took from the queue
 
     # ---------------------------------------------------------------- the supervisor's listener
 
@@ -424,14 +425,18 @@ class ExecutionEngine:
                 self._wake.clear()
                 if self.persister is not None:
                     self.persister.flush(self.clock.now_ns())
-                while len(self.queue):
-                    batch = self.queue.take_batch(_BATCH)
-                    self.metrics.queue_size.set(len(self.queue))
+                self._placing = True  # until what was queued is placed: a drain waits for that too
+                try:
+                    while len(self.queue):
+                        batch = self.queue.take_batch(_BATCH)
+                        self.metrics.queue_size.set(len(self.queue))
+                        result = self.aggregator.aggregate(batch)
+                        self._absorbed(batch, result)
+                        for strategy, signal in result.orders:
+                            await self._place(strategy, signal)
+                finally:
+                    self._placing = False
                     self._note_settled()
-                    result = self.aggregator.aggregate(batch)
-                    self._absorbed(batch, result)
-                    for strategy, signal in result.orders:
-                        await self._place(strategy, signal)
         finally:
             if self.persister is not None:
                 self.persister.flush(self.clock.now_ns())
@@ -443,7 +448,8 @@ class ExecutionEngine:
                     await watcher
 
     async def drain(self, timeout_s: float = 10.0) -> None:
-        """Until the queue is empty and no cancel or resolution is in flight (bounded)."""
+        """Until the queue is empty, what was taken from it is placed, and no cancel or resolution is in
+        flight (bounded)."""
         self._wake.set()  # run may be sitting out its flush interval with signals queued
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout_s):
@@ -453,7 +459,7 @@ class ExecutionEngine:
                     await self._settled.wait()
 
     def _drained(self) -> bool:
-        return not len(self.queue) and not self._tasks
+        return not len(self.queue) and not self._tasks and not self._placing
 
     def _note_settled(self) -> None:
         """Called where the queue shrinks or a task ends, the only changes that can complete a drain."""

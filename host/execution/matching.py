@@ -82,6 +82,18 @@ comes first. A forgotten id is unknown: ``status`` gives None and a resend under
 so a client must settle an order of unknown outcome within that window. Memory is therefore the
 working orders plus at most ``keep_finished`` finished ones (~0.8 KB each), never the history.
 
+Arrival (a backtest's causality, ``arrival`` given). Live, an order arrives when it is
+submitted and meets the quote the strategy saw. In a backtest an order decided on one event may
+fill no earlier than the next event of its symbol: ``submit`` accepts it and holds it on its way
+(no fill), and it arrives with the first event of its symbol stamped at or after submit time +
+``Arrival.delay_ns`` (the ``--latency``), matched as arriving against that event: a market order on
+a quote fills at that event's touch, on a candle-level symbol at that candle's open; a limit rests
+from there (filled when the price goes through it); a stop is checked from there. With
+``candle_fill="close"`` a market order on a candle-level symbol fills at once at the close of the
+last candle instead (the bar it was decided on; the latency does not apply), as backtesting
+libraries' "trade on close" does. ``arriving(strategy)`` tells a backtest which symbols' next
+events may fill or change that strategy's orders, and from when.
+
 Not modelled: ``max_slippage``, ``priority``, ``reduce_only``, expiry.
 Statuses used: ACCEPTED, PARTIALLY_FILLED, FILLED, CANCELLED, REJECTED.
 """
@@ -98,11 +110,25 @@ from host.clock import WallClock
 from host.orders import OrderIntent, OrderState, OrderStatus
 from sdk.events import Book, Candle, Fill, MarketEvent, OrderType, Side, Tick, TimeInForce, Trade
 
-__all__ = ["MatchResult", "MatchingEngine"]
+__all__ = ["Arrival", "MatchResult", "MatchingEngine"]
 
 _EPS = 1e-9  # relative: a remainder below quantity * _EPS counts as filled
 _INF = math.inf
 Levels = list[list[float]]  # [[price, size left], ...] best first
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """A backtest's order arrival (see Arrival in the module docstring)."""
+
+    delay_ns: int = 0  # the --latency: an order arrives with its symbol's first event at or after submit + this
+    candle_fill: str = "open"  # market orders on candles: the next bar's "open", or the decision bar's "close"
+
+    def __post_init__(self) -> None:
+        if self.delay_ns < 0:
+            raise ValueError(f"latency: must be >= 0, got {self.delay_ns / 1e6:g} ms")
+        if self.candle_fill not in ("open", "close"):
+            raise ValueError(f"candle fill: 'open' or 'close', got {self.candle_fill!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +151,7 @@ class _Detail(IntEnum):
 class _Phase(Enum):
     TRIGGER = "waiting for its stop"
     PRICE = "market order waiting for a price"
+    ARRIVING = "on its way to the venue (backtest)"
     RESTING = "resting"
     DONE = "terminal"
 
@@ -173,6 +200,7 @@ class _Order:
     filled: float = 0.0
     notional: float = 0.0
     fill_count: int = 0
+    arrive_ns: int = 0  # ARRIVING: it arrives with the first event of its symbol at or after this
     market: bool = field(init=False)  # market-like once active (market and stop)
 
     def __post_init__(self) -> None:
@@ -245,6 +273,10 @@ def _problem(intent: OrderIntent) -> str:
     return ""
 
 
+def _is_stop(order: _Order) -> bool:
+    return order.intent.order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
+
+
 def _positive(value: float | None) -> bool:
     return value is not None and math.isfinite(value) and value > 0
 
@@ -262,6 +294,7 @@ class MatchingEngine:
         id_prefix: str = "P-",
         keep_finished: int = 10_000,  # finished orders remembered at most (see Memory above)
         keep_finished_s: float = 600.0,  # ... and for at most this long after they finished
+        arrival: Arrival | None = None,  # a backtest: orders arrive with a later event (see Arrival)
     ) -> None:
         if not math.isfinite(fee_rate):
             raise ValueError(f"fee_rate: must be a finite number, got {fee_rate!r}")
@@ -269,6 +302,8 @@ class MatchingEngine:
             raise ValueError(f"slippage_bps: must be in [0, 10000), got {slippage_bps!r}")
         if keep_finished < 0 or not keep_finished_s >= 0:
             raise ValueError(f"keep_finished, keep_finished_s: must be >= 0, got {keep_finished}, {keep_finished_s}")
+        self.arrival_delay_ns = None if arrival is None else arrival.delay_ns
+        self.candle_fill = "open" if arrival is None else arrival.candle_fill
         self.fee_rate = fee_rate
         self.slippage = slippage_bps / 10_000
         self.fill_at_touch_size = fill_at_touch_size
@@ -323,7 +358,16 @@ class MatchingEngine:
             return MatchResult(order.state())
         self._remember(order)
         fills: list[Fill] = []
-        self._arrive(order, self._market(intent.symbol), fills)
+        market = self._market(intent.symbol)
+        if self.arrival_delay_ns is None:
+            self._arrive(order, market, fills)
+        elif self.candle_fill == "close" and market.detail is _Detail.CANDLE and market.last is not None:
+            if _is_stop(order):
+                self._arrive(order, market, fills)
+            else:  # at the close of the bar it was decided on
+                self._activate(order, _Pool([[market.last, _INF]], [[market.last, _INF]]), fills)
+        else:
+            order.phase, order.arrive_ns = _Phase.ARRIVING, order.updated_ns + self.arrival_delay_ns
         if order.phase is not _Phase.DONE:
             self._working.setdefault(intent.symbol, {})[intent.client_order_id] = order
         return MatchResult(order.state(), tuple(fills))
@@ -344,14 +388,32 @@ class MatchingEngine:
         market = self._market(event.symbol)
         ctx = self._update(market, event)
         book = self._working.get(event.symbol)
-        if ctx is None or not book:
+        if not book:
             return []
         fills: list[Fill] = []
+        if self.arrival_delay_ns is not None:
+            for order in list(book.values()):
+                if order.phase is _Phase.ARRIVING and order.arrive_ns <= event.timestamp_ns:
+                    self._arrive_with(order, market, ctx, fills)
+        if ctx is not None:
+            for order in list(book.values()):
+                if order.phase is not _Phase.ARRIVING:
+                    self._on_event(order, ctx, fills)
         for order in list(book.values()):
-            self._on_event(order, ctx, fills)
             if order.phase is _Phase.DONE:
                 del book[order.intent.client_order_id]
         return fills
+
+    def arriving(self, strategy: str) -> dict[str, int]:
+        """Symbols whose next events may fill or change one of ``strategy``'s working orders: symbol ->
+        the earliest event time that may (0: any event; later: orders still on their way)."""
+        found: dict[str, int] = {}
+        for symbol, book in self._working.items():
+            for order in book.values():
+                if order.intent.strategy == strategy:
+                    since = order.arrive_ns if order.phase is _Phase.ARRIVING else 0
+                    found[symbol] = min(found.get(symbol, since), since)
+        return found
 
     def touch(self, symbol: str, side: Side) -> float | None:
         """The best price an order of ``side`` arriving now would meet (the ask for a buy), or None
@@ -447,6 +509,17 @@ class MatchingEngine:
             self._activate(order, market.quote, fills)
         else:
             order.phase = _Phase.TRIGGER
+
+    def _arrive_with(self, order: _Order, market: _Market, ctx: _Event | None, fills: list[Fill]) -> None:
+        """An order on its way arrives with this event (already applied to ``market``)."""
+        if ctx is not None and ctx.candle is not None:
+            # A bar's prices are history by its close: the order meets the bar from its open, in the
+            # loop over working orders (market: at the open; stop: its high/low; limit: through it).
+            order.phase = _Phase.TRIGGER if _is_stop(order) else _Phase.PRICE if order.market else _Phase.RESTING
+            if not order.market and not _is_stop(order) and order.intent.time_in_force is not TimeInForce.GTC:
+                self._finish(order, OrderStatus.CANCELLED, f"{order.intent.time_in_force.value}: not marketable")
+            return
+        self._arrive(order, market, fills)
 
     def _triggered(self, order: _Order, refs: tuple[float, ...]) -> bool:
         stop = order.intent.stop_price

@@ -107,8 +107,11 @@ class Ledger:
     # --- lifecycle --------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path, *, busy_timeout_s: float = 2.0) -> Ledger:
-        """Open (creating if needed) the ledger at ``path`` and bring its schema up to date."""
+    def open(cls, path: Path, *, busy_timeout_s: float = 2.0, durable: bool = True) -> Ledger:
+        """Open (creating if needed) the ledger at ``path`` and bring its schema up to date.
+
+        ``durable=False`` (a backtest's scratch ledger, rebuilt from the data by running again) does
+        not fsync its commits: ``synchronous=OFF``."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_s)
@@ -116,19 +119,19 @@ class Ledger:
             raise LedgerError("open", f"{path}: {exc}", getattr(exc, "sqlite_errorname", "")) from exc
         ledger = cls(db, path)
         try:
-            ledger._configure(busy_timeout_s)
+            ledger._configure(busy_timeout_s, "FULL" if durable else "OFF")
         except BaseException:
             db.close()
             raise
         return ledger
 
-    def _configure(self, busy_timeout_s: float) -> None:
+    def _configure(self, busy_timeout_s: float, synchronous: str) -> None:
         db = self._db
         db.row_factory = sqlite3.Row
         try:
             db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
             mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            db.execute("PRAGMA synchronous = FULL")
+            db.execute(f"PRAGMA synchronous = {synchronous}")
             db.execute("PRAGMA foreign_keys = ON")
         except sqlite3.Error as exc:
             raise LedgerError("open", f"{self.path}: {exc}", exc.sqlite_errorname) from exc

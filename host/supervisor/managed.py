@@ -42,6 +42,7 @@ from host.supervisor.capture import CaptureSubject, StrategyCapture
 from host.supervisor.control import Control
 from host.supervisor.fairshare import CpuBudget, QuotaStrikes
 from host.supervisor.judging import ResultJudge
+from host.supervisor.lockstep import Lockstep
 from host.supervisor.lograte import LogRateLimiter
 from host.supervisor.policy import CircuitBreaker, Continue, Decision, FailureKind, Open, Restart
 from host.supervisor.runners import Runner, SpawnFailed, StrategyRunners, boot_failure, explain_loss
@@ -93,6 +94,7 @@ class ManagedStrategy:
         clock: Clock | None = None,
         capture: StrategyCapture | None = None,
         timers: TimerBook | None = None,
+        lockstep: Lockstep | None = None,
     ) -> None:
         self._timers = timers  # the supervisor's schedule; this strategy's entries are its serving runner's
         self._capture = capture  # crash capture (host.supervisor.capture): the last events sent, kept per runner
@@ -123,6 +125,7 @@ class ManagedStrategy:
         self._idle = False
         self._unacked: list[bytes] = []
         self._collect = False  # a new runner's on_start outputs (signals, timers) are still to be fetched
+        self._lockstep = lockstep  # a backtest's driver decides every batch (host.supervisor.lockstep)
 
     @property
     def id(self) -> str:
@@ -149,6 +152,10 @@ class ManagedStrategy:
         """A fill, position or timer: kept until a runner has answered the batch carrying it."""
         self.outbox.put_reliable(item)
         self._unacked.append(item)
+        self._wake()
+
+    def wake(self) -> None:
+        """The lockstep driver has a batch for this strategy: wake the loop if it is idle."""
         self._wake()
 
     def _wake(self) -> None:
@@ -350,7 +357,11 @@ class ManagedStrategy:
 
     def _deliver_positions(self) -> None:
         for position in self.listener.positions(self.id):
-            self.offer_reliable(wire.encode_event_item(position, target=self.id))
+            item = wire.encode_event_item(position, target=self.id)
+            if self._lockstep is not None:
+                self._lockstep.deliver(self.id, position, item)
+            else:
+                self.offer_reliable(item)
 
     def _requeue_unacked(self) -> None:
         """After a restart: reliable items the previous runner never answered, in their order.
@@ -381,7 +392,10 @@ class ManagedStrategy:
             if swap.pending is not None:
                 runner = await self._switch(runner)
                 continue
-            items = self.outbox.take(self.settings.max_batch_events)
+            if self._lockstep is not None:
+                items = self._lockstep.chunk(self.id)
+            else:
+                items = self.outbox.take(self.settings.max_batch_events)
             self._notify()
             if not items and not self._collect:
                 if not await self._idle_wait(runner):
@@ -437,17 +451,18 @@ class ManagedStrategy:
         deadline = self.settings.deadline(len(items))
         if self._capture is not None:
             self._capture.sent(items)
+        lockstep = self._lockstep
         try:
-            result = await runner.session.call(b"".join(items), len(items), deadline)
-        except DeadlineMissed as missed:
-            await self._lost(runner, FailureKind.TIMEOUT, missed)
+            result = await runner.session.call(
+                b"".join(items), len(items), deadline, cut_on_output=lockstep is not None
+            )
+        except (DeadlineMissed, RunnerLost, ProtocolViolation) as err:
+            if lockstep is not None:
+                lockstep.lost(self.id)
+            await self._lost(runner, _LOSS_KIND[type(err)], err)
             return False
-        except RunnerLost as lost:
-            await self._lost(runner, FailureKind.CRASH, lost)
-            return False
-        except ProtocolViolation as flood:
-            await self._lost(runner, FailureKind.PROTOCOL, flood)
-            return False
+        if lockstep is not None:
+            lockstep.answered(self.id, min(result.consumed, len(items)))
         self._acked(items)
         self.stats.batches += 1 if items else 0  # the empty one fetching on_start's outputs is not an event batch
         self.stats.events_sent += len(items)
@@ -529,6 +544,13 @@ class ManagedStrategy:
                 log.error("strategy_breaker_open", strategy=self.id, reason=reason)
             case Continue():
                 pass
+
+
+_LOSS_KIND: dict[type[SessionError], FailureKind] = {  # what a lost batch is charged as
+    DeadlineMissed: FailureKind.TIMEOUT,
+    RunnerLost: FailureKind.CRASH,
+    ProtocolViolation: FailureKind.PROTOCOL,
+}
 
 
 def _reason(decision: Decision) -> str:

@@ -42,6 +42,7 @@ from host.link import LinkServer
 from host.router import Router, Subscription
 from host.supervisor.capture import CaptureRecord, CaptureStore, StrategyCapture
 from host.supervisor.cpuwatch import cpu_seconds
+from host.supervisor.lockstep import Lockstep
 from host.supervisor.managed import (
     ManagedStrategy,
     StateStore,
@@ -130,6 +131,16 @@ class Supervisor:
         # whoever runs simulated time (a replay, a backtest) through next_due()/due(now_ns) or fire_timers.
         self._timers_changed = asyncio.Event()
         self.timers = TimerBook(settings.timer_limit, on_sooner=self._timers_changed.set)
+        self._lockstep: Lockstep | None = None
+
+    def use_lockstep(self, lockstep: Lockstep) -> None:
+        """A backtest: ``lockstep`` decides every batch and hears every result (host.supervisor.lockstep).
+
+        Called before ``run``. The driver becomes the strategies' listener (it hands their signals to
+        the execution engine in event order) and takes what ``deliver`` is given.
+        """
+        self._lockstep = lockstep
+        self.listener = lockstep
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -189,7 +200,11 @@ class Supervisor:
                 continue
             if advance is not None:
                 advance(timer.timestamp_ns)
-            managed.offer_reliable(wire.encode_event_item(timer, target=owner))
+            item = wire.encode_event_item(timer, target=owner)
+            if self._lockstep is not None:
+                self._lockstep.deliver(owner, timer, item)
+            else:
+                managed.offer_reliable(item)
         return len(fired)
 
     async def _sample_cpu(self, read: Callable[[int], float | None] = cpu_seconds) -> None:
@@ -208,6 +223,7 @@ class Supervisor:
             definition, self.settings, self.link, CircuitBreaker(self.breaker_policy, self.clock),
             self.listener, meter, self.state_store, notify=self.notify, clock=self.clock,
             capture=StrategyCapture(self.captures, self.clock, meter.capture_written), timers=self.timers,
+            lockstep=self._lockstep,
         )  # fmt: skip
         self._managed[definition.id] = managed
         self.router.set(definition.id, Subscription(symbols=definition.symbols))
@@ -265,7 +281,17 @@ class Supervisor:
         managed = self._managed.get(strategy_id)
         if managed is None:
             raise UnknownStrategy(strategy_id)
-        managed.offer_reliable(wire.encode_event_item(event, target=strategy_id))
+        item = wire.encode_event_item(event, target=strategy_id)
+        if self._lockstep is not None:
+            self._lockstep.deliver(strategy_id, event, item)
+        else:
+            managed.offer_reliable(item)
+
+    def wake(self, strategy_id: str) -> None:
+        """The lockstep driver has a batch for ``strategy_id``."""
+        managed = self._managed.get(strategy_id)
+        if managed is not None:
+            managed.wake()
 
     # ---------------------------------------------------------------- operator
 
@@ -302,6 +328,13 @@ class Supervisor:
     def capture_memory(self) -> int:
         """Bytes the strategies' capture rings hold (an event shared by several rings counted in each)."""
         return sum(m.capture_memory() for m in self._managed.values())
+
+    def states(self) -> dict[str, StrategyState]:
+        """Each strategy's state (cheap: what a backtest's driver looks at every round)."""
+        return {strategy_id: managed.state for strategy_id, managed in self._managed.items()}
+
+    def restarts(self) -> dict[str, int]:
+        return {strategy_id: managed.stats.restarts for strategy_id, managed in self._managed.items()}
 
     def strategy(self, strategy_id: str) -> StrategyStatus:
         return self._get(strategy_id).status()
