@@ -37,7 +37,9 @@ strategy was handed (the simulated ones and any in the events) and its last posi
 as in a replay: before each event, every timer due by its time, each at its own due time (a
 ``self.now_ns`` of the due time, not of the event). The run ends with the last event unless
 ``until_ns`` carries it on over a quiet market, firing what falls due by then; the orders a timer
-sends there are placed but, with no market event left, not filled. ``RunResult.timers`` lists
+sends there are placed but, with no market event left, not filled. A timer due before an event
+fires in that event's turn, so with a fill model an order it sends fills no earlier than the
+market event after that one, as in ``strategy-engine backtest``. ``RunResult.timers`` lists
 every `sdk.Timer` delivered::
 
     result = run_strategy(strategy, ticks, fills=True, until_ns=ticks[-1].timestamp_ns + 60 * 10**9)

@@ -140,12 +140,13 @@ class TestFirstStrategyPage:
             cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr
-        assert "3 passed" in done.stdout
+        assert "4 passed" in done.stdout
 
     def test_page_names_its_commands(self) -> None:
-        """The page tells the author to check and replay the plugin with strategy-engine."""
+        """The page tells the author to check, backtest and replay the plugin with strategy-engine."""
         lines = [" ".join(words) for words in commands(PAGE.read_text(encoding="utf-8"), "strategy-engine")]
         assert lines == [
             "strategy-engine check-plugin plugins/sma_cross",
+            "strategy-engine backtest --config config.yaml --data candles.jsonl",
             "strategy-engine run --config config.yaml --replay candles.jsonl",
         ]
