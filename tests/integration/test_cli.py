@@ -205,7 +205,39 @@ class TestNewPlugin:
             cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert tests.returncode == 0, tests.stdout[-3000:]
-        assert "5 passed" in tests.stdout
+        assert "9 passed" in tests.stdout
+
+    def test_scaffold_shows_the_current_api(self, project: Path) -> None:
+        """The template (what authors start from) declares the config once, follows its orders in
+        on_order, schedules a timer in on_start, and its tests use fills, order updates and timers."""
+        package = project / "plugins" / "my_strat"
+        strategy = (package / "strategy.py").read_text()
+        assert "class MyStrat(Strategy[MyStratConfig]):" in strategy and "Config = " not in strategy
+        assert (
+            "def on_order(self, update: OrderUpdate)" in strategy
+            and "self.in_flight[tick.symbol] = self.emit(" in strategy
+        )
+        assert 'self.every("report", ' in strategy and "def on_timer(self, timer: Timer)" in strategy
+        assert "__post_init__" not in (package / "config.py").read_text()
+        tests = (package / "tests" / "test_my_strat.py").read_text()
+        assert "fills=FillModel()" in tests and "OrderUpdateStatus.REJECTED" in tests and "until_ns=" in tests
+
+    def test_scaffold_passes_mypy_strict_and_the_repository_ruff_settings(self, project: Path) -> None:
+        """As plugins/README.md says: mypy --strict, ruff check and ruff format --check pass on the new package
+        (ruff with the engine's pyproject.toml, the package's folder as a source root as in the checkout)."""
+        plugins = project / "plugins"
+        typed = subprocess.run(
+            [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "my_strat"],
+            cwd=plugins, env=_env() | {"MYPYPATH": str(ROOT)}, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert typed.returncode == 0, typed.stdout[-3000:]
+        settings = ["--config", str(ROOT / "pyproject.toml"), "--config", f"src = ['{ROOT}', '{plugins}']"]
+        for command in (["check"], ["format", "--check"]):
+            linted = subprocess.run(
+                [sys.executable, "-m", "ruff", *command, *settings, "my_strat"],
+                cwd=plugins, capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            assert linted.returncode == 0, linted.stdout[-3000:] + linted.stderr[-3000:]
 
     @pytest.mark.parametrize("name", ["My-Strat", "MyStrat", "class", "1st", "sdk", "protocol"])
     def test_bad_name_exits_2(self, tmp_path: Path, name: str) -> None:
