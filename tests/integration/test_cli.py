@@ -434,7 +434,7 @@ class TestSdkWheel:
             cwd=author, env=env, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-3000:]
-        assert "2 passed" in tests.stdout
+        assert "3 passed" in tests.stdout
 
 
 class TestAuthorFlow:
