@@ -45,7 +45,6 @@ class FaultyConfig(StrategyConfig):
 
 class Faulty(Strategy[FaultyConfig]):
     name = "faulty"
-    Config = FaultyConfig
 
     def __init__(self, config: FaultyConfig) -> None:
         super().__init__(config)
@@ -144,6 +143,7 @@ class TestRaise:
         assert "Traceback (most recent call last)" in reproduced.stderr
         assert 'faulty/__init__.py", line' in reproduced.stderr and "in _raise" in reproduced.stderr
         assert f"reproduced on event 1000 of {len(document['events'])}" in reproduced.stderr
+        assert f"(tick at {tick['timestamp'].removesuffix('Z')}" in reproduced.stderr  # the time as the file has it
         assert f"{error['text']} (the captured error)" in reproduced.stderr
 
     def test_reproduce_of_a_clean_run_exits_0(self, tmp_path: Path) -> None:
