@@ -401,7 +401,8 @@ class TestSdkWheel:
         assert description.strip() == (ROOT / "sdk" / "README.md").read_text().strip()
 
     def test_the_wheel_alone_is_enough_to_write_and_test_a_strategy(self, tmp_path: Path) -> None:
-        """In a fresh venv holding the wheel (and pluggy, pytest), the README's strategy and its tests pass.
+        """In a fresh venv holding the wheel (and pluggy, pytest), the README's strategy and its tests pass,
+        and so do new-plugin's package's tests, which use fills, order updates and timers from sdk.testing.
 
         The venv sees neither the repository nor this interpreter's packages: the SDK comes from
         the wheel, pluggy and pytest from copies of their installed files on a .pth path.
@@ -435,6 +436,13 @@ class TestSdkWheel:
         )  # fmt: skip
         assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-3000:]
         assert "3 passed" in tests.stdout
+        new_plugin("my_strat", author / "plugins")
+        scaffolded = subprocess.run(
+            [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "plugins/my_strat"],
+            cwd=author, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert scaffolded.returncode == 0, scaffolded.stdout[-3000:] + scaffolded.stderr[-3000:]
+        assert "9 passed" in scaffolded.stdout
 
 
 class TestAuthorFlow:
