@@ -30,12 +30,17 @@ from sdk import Strategy, hookimpl
 from .config import {cls}Config
 from .strategy import {cls}
 
-__all__ = ["{cls}", "{cls}Config", "strategy_engine_strategies"]
+__all__ = [
+    "{cls}",
+    "{cls}Config",
+    "strategy_engine_strategies",
+]
 
 
 @hookimpl
 def strategy_engine_strategies() -> list[type[Strategy[{cls}Config]]]:
-    return [{cls}]  # classes, not instances: the runner builds each one from its validated config
+    # classes, not instances: the runner builds each one from its validated config
+    return [{cls}]
 '''
 
 _CONFIG = '''"""Parameters of {cls}: every field has a default; unknown keys are rejected."""
@@ -161,6 +166,13 @@ def tick(mid: float, seq: int) -> Tick:
     )
 
 
+def make(min_move: float = 0.001, report_seconds: float = 60.0) -> {cls}:
+    """The strategy with these parameters, the others at their defaults."""
+    return {cls}(
+        {cls}Config(min_move=min_move, report_seconds=report_seconds),
+    )
+
+
 def rejected(client_order_id: str, seq: int) -> OrderUpdate:
     """What the engine says of an order its risk checks refused."""
     return OrderUpdate(
@@ -177,39 +189,38 @@ def rejected(client_order_id: str, seq: int) -> OrderUpdate:
 class Test{cls}:
     def test_buys_after_a_rise(self) -> None:
         """A rise of min_move from the first mid gives one buy."""
-        result = run_strategy({cls}({cls}Config(min_move=0.01)), [tick(100.0, 1), tick(101.0, 2)])
+        result = run_strategy(make(min_move=0.01), [tick(100.0, 1), tick(101.0, 2)])
         assert [s.side for s in result.signals] == [Side.BUY]
 
     def test_quiet_market_gives_nothing(self) -> None:
         """Moves smaller than min_move give no signal."""
-        result = run_strategy({cls}({cls}Config(min_move=0.01)), [tick(100.0, i) for i in range(1, 50)])
+        result = run_strategy(make(min_move=0.01), [tick(100.0, i) for i in range(1, 50)])
         assert result.signals == []
 
     def test_no_second_order_while_one_is_on_its_way(self) -> None:
         """Unanswered (no fill model), the first order stays in flight: the next move sends nothing."""
-        result = run_strategy({cls}({cls}Config(min_move=0.01)), [tick(100.0, 1), tick(101.0, 2), tick(103.0, 3)])
+        result = run_strategy(make(min_move=0.01), [tick(100.0, 1), tick(101.0, 2), tick(103.0, 3)])
         assert [s.side for s in result.signals] == [Side.BUY]
 
     def test_a_rejected_order_frees_the_symbol(self) -> None:
         """A rejection (an OrderUpdate in the events, by the id sdk.testing gives) lets the next move trade."""
         events: list[Event] = [tick(100.0, 1), tick(101.0, 2), rejected("order-1", 3), tick(103.0, 4)]
-        result = run_strategy({cls}({cls}Config(min_move=0.01)), events)
+        result = run_strategy(make(min_move=0.01), events)
         assert [s.side for s in result.signals] == [Side.BUY, Side.BUY]
         assert [event for _, event, _ in result.logs] == ["order_rejected"]
 
     def test_fills_at_the_next_tick_and_moves_the_position(self) -> None:
         """With a fill model the buy fills at the next tick's ask and the position follows."""
         events = [tick(100.0, 1), tick(101.0, 2), tick(101.2, 3)]
-        result = run_strategy({cls}({cls}Config(min_move=0.01)), events, fills=FillModel())
+        result = run_strategy(make(min_move=0.01), events, fills=FillModel())
         assert [(f.side, f.price) for f in result.fills] == [(Side.BUY, 101.7)]
         assert [u.status for u in result.orders] == [OrderUpdateStatus.ACCEPTED, OrderUpdateStatus.FILLED]
         assert result.positions["BTCUSDT"].quantity == pytest.approx(0.01)
 
     def test_the_timer_logs_the_position_on_a_quiet_market(self) -> None:
         """The report timer fires every report_seconds of engine time, here after the last tick (until_ns)."""
-        config = {cls}Config(min_move=0.01, report_seconds=30)
-        result = run_strategy({cls}(config), [tick(100.0, 1), tick(101.0, 2), tick(101.2, 3)], fills=True,
-                              until_ns=70 * SECOND)  # fmt: skip
+        events = [tick(100.0, 1), tick(101.0, 2), tick(101.2, 3)]
+        result = run_strategy(make(min_move=0.01, report_seconds=30), events, fills=True, until_ns=70 * SECOND)
         assert [t.timestamp_ns for t in result.timers] == [31 * SECOND, 61 * SECOND]
         assert [data for _, event, data in result.logs if event == "position"] == [
             {{"symbol": "BTCUSDT", "quantity": pytest.approx(0.01)}},
@@ -217,13 +228,13 @@ class Test{cls}:
 
     def test_state_survives_a_reload(self) -> None:
         """on_save/on_load carry the anchor price into the next runner."""
-        first = run_strategy({cls}({cls}Config(min_move=0.01)), [tick(100.0, 1)])
-        second = run_strategy({cls}({cls}Config(min_move=0.01)), [tick(99.0, 2)], restore=first.state)
+        first = run_strategy(make(min_move=0.01), [tick(100.0, 1)])
+        second = run_strategy(make(min_move=0.01), [tick(99.0, 2)], restore=first.state)
         assert [s.side for s in second.signals] == [Side.SELL]
 
     def test_unreadable_state_starts_fresh(self) -> None:
         """State it cannot read is dropped with a warning, not raised."""
-        result = run_strategy({cls}({cls}Config()), [tick(100.0, 1)], restore=b"not json")
+        result = run_strategy(make(), [tick(100.0, 1)], restore=b"not json")
         assert [(level, event) for level, event, _ in result.logs] == [("warning", "state_discarded")]
 
     def test_rejects_a_bad_quantity(self) -> None:

@@ -223,18 +223,21 @@ class TestNewPlugin:
         assert "fills=FillModel()" in tests and "OrderUpdateStatus.REJECTED" in tests and "until_ns=" in tests
 
     def test_scaffold_passes_mypy_strict_and_the_repository_ruff_settings(self, project: Path) -> None:
-        """As plugins/README.md says: mypy --strict, ruff check and ruff format --check pass on the new package
-        (ruff with the engine's pyproject.toml, the package's folder as a source root as in the checkout)."""
+        """As plugins/README.md says: mypy --strict, ruff check and ruff format --check pass on the new package,
+        whatever the length of its name (ruff with the engine's pyproject.toml, the package's folder as a source
+        root as in the checkout)."""
         plugins = project / "plugins"
+        long_name = "mean_reversion_on_bollinger_bands_of_the_mid"
+        new_plugin(long_name, plugins)
         typed = subprocess.run(
-            [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "my_strat"],
+            [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "my_strat", long_name],
             cwd=plugins, env=_env() | {"MYPYPATH": str(ROOT)}, capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         assert typed.returncode == 0, typed.stdout[-3000:]
         settings = ["--config", str(ROOT / "pyproject.toml"), "--config", f"src = ['{ROOT}', '{plugins}']"]
         for command in (["check"], ["format", "--check"]):
             linted = subprocess.run(
-                [sys.executable, "-m", "ruff", *command, *settings, "my_strat"],
+                [sys.executable, "-m", "ruff", *command, *settings, "my_strat", long_name],
                 cwd=plugins, capture_output=True, text=True, timeout=120,
             )  # fmt: skip
             assert linted.returncode == 0, linted.stdout[-3000:] + linted.stderr[-3000:]
