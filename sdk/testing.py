@@ -25,7 +25,10 @@ answers them the way a simple venue would, deterministically (the rules are `Fil
   ``on_position`` (the position after it), then ``on_order`` (``filled``), the order the engine
   uses. Ticks fill market orders at the touch, trades at their price, candles at the next bar's
   open (``FillModel(at="close")``: at the deciding bar's close, right after its handler);
-  limits fill at their limit once the market trades through it;
+  limits as the engine's paper venue fills them in a backtest: one the market already reaches
+  when it arrives (its first market event: an ask or a trade at or below a buy's limit) fills at
+  that price; otherwise it rests and fills at its limit once a quote reaches it or a trade or
+  candle goes through it;
 - ``self.cancel(symbol, slot)`` cancels what works in the slot (``cancelled``);
 - orders still working at the end stay so (``result.orders`` shows them accepted), and positions
   stay open. There is no risk check and no aggregation: every signal becomes an order.
