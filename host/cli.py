@@ -72,7 +72,7 @@ from host.supervisor.managed import StrategyState
 from host.supervisor.process import runner_environment
 from host.supervisor.sandbox import make_host_undumpable
 from protocol import describe_exit, wire
-from sdk._codec import load_events
+from sdk._codec import format_timestamp, load_events
 from sdk.errors import ValidationError
 from sdk.events import Event
 
@@ -538,7 +538,8 @@ def _reproduced(exc: Exception, reproduction: Reproduction, post_mortem: bool) -
     capture, event = reproduction.capture, reproduction.event
     where = "in on_start" if reproduction.index < 0 else "in on_save/on_stop"
     if event is not None:
-        where = f"on event {reproduction.index + 1} of {len(capture.events)} ({event.kind} at {event.timestamp_ns})"
+        at = format_timestamp(event.timestamp_ns)  # as the capture's events write their time
+        where = f"on event {reproduction.index + 1} of {len(capture.events)} ({event.kind} at {at})"
     text = f"{type(exc).__name__}: {exc}"
     same = "the captured error" if text == capture.error.get("text") else "not the captured error"
     print(f"strategy-engine: reproduced {where}: {text} ({same})", file=sys.stderr, flush=True)

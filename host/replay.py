@@ -46,12 +46,14 @@ from host.supervisor.managed import StrategyState, StrategyStatus
 from host.supervisor.supervisor import Supervisor
 from sdk.events import Event, Fill, OrderUpdate, Position, Timer
 
-__all__ = ["ReplaySource", "RunReport", "StrategyReport", "run_replay", "summary"]
+__all__ = ["REPRODUCE_HINT", "TEMP_CAPTURES", "ReplaySource", "RunReport", "StrategyReport", "run_replay", "summary"]
 
 log = structlog.get_logger("host.replay")
 
 _DRAIN_S = 30.0
-_CAPTURES = "strategy-engine-captures"  # where a replay on a temporary ledger keeps its crash captures
+# In the system's temporary folder: the crash captures of a run whose ledger is a temporary file.
+TEMP_CAPTURES = "strategy-engine-captures"
+REPRODUCE_HINT = "(strategy-engine reproduce CAPTURE runs a capture into its strategy in this process)"
 
 
 @dataclass(frozen=True)
@@ -223,7 +225,7 @@ async def run_replay(
         app = compose(
             config, source, clock=clock, venue_kind=None if config.engine.mode == "observation" else "paper",
             ledger_path=ledger_path or Path(scratch) / "ledger.sqlite", root=root, config_path=config_path, http=http,
-            real_time=False, capture_dir=None if ledger_path else Path(tempfile.gettempdir()) / _CAPTURES,
+            real_time=False, capture_dir=None if ledger_path else Path(tempfile.gettempdir()) / TEMP_CAPTURES,
         )  # fmt: skip
         await app.run(stop)
     assert source.report is not None, "the replay source reports when it ends"
@@ -265,6 +267,8 @@ def summary(report: RunReport, out: TextIO = sys.stdout) -> None:
             out.write(f"\n{r.status.id}: last error: {r.status.last_error}")
     for capture in report.captures:
         out.write(f"\ncapture ({capture.kind}) of {capture.strategy}: {capture.path}")
+    if report.captures:
+        out.write(f"\n{REPRODUCE_HINT}")
     pnl = report.equity - report.initial_balance
     out.write(f"\n\nequity {report.equity:,.2f} (P&L {pnl:+,.2f} on {report.initial_balance:,.2f})\n")
 

@@ -7,9 +7,16 @@ they cause; ``sdk.testing.run_strategy`` delivers them. Rules (see ``FillModel``
 - Market orders: a tick at the touch (buy at the ask, sell at the bid), a book at its best level,
   a trade at its price, a candle at its open (the bar after the decision's), or, with
   ``at="close"``, a market order decided on a candle at that candle's close (``close``).
-- Limit orders fill at their limit when the market trades through it: a buy when the ask, the
-  trade price or the candle's low goes below the limit, a sell when the bid, the trade price or the
-  high goes above it. Touching the limit is not enough (the queue ahead is unknown).
+- Limit orders, as the engine's paper venue (``host.execution.matching``) fills them in a
+  backtest. On the first market event of their symbol (their arrival) a limit the market already
+  reaches is *marketable* and fills at the market's price, which is at or better than the limit:
+  a buy when the ask (a tick's, a book's best) or the trade price is at or below the limit, at that
+  price; a sell when the bid or the trade price is at or above it. Otherwise it rests, and fills
+  at its limit exactly once a later event crosses it: a quote that reaches it (ask <= limit for a
+  buy, bid >= limit for a sell: that much is offered at our price), or a trade or candle that goes
+  strictly through it (a trade price or candle low below a buy's limit, a trade price or high
+  above a sell's), since a print at our price may have been ahead of us in the queue. A candle is
+  never a quote: a limit arriving on one rests, and that candle may fill it only by going through.
 - Every fill is the order's whole quantity (no partial fills, sizes are not looked at).
   ``slippage_bps`` moves a market order's price against it; ``fee_bps`` of the notional is the fee.
 - IOC and FOK limits not filled by the first market event of their symbol are cancelled. Stop
@@ -54,7 +61,7 @@ class FillModel:
     the default) or ``"close"`` (the deciding bar's own close). Ticks, books and trades always fill
     a market order at the next one's price. ``fee_bps``: fee per fill in basis points of its
     notional (10 = 0.1 %). ``slippage_bps``: how much worse than the quoted price a market order
-    fills, in basis points (limits fill at their limit).
+    fills, in basis points (limits take none: they fill at the limit or better).
     """
 
     at: Literal["next_open", "close"] = "next_open"
@@ -74,6 +81,7 @@ class FillModel:
 class _Order:
     signal: Signal
     placed_at: int  # index of the event during which it was placed: it matches only later events
+    arrived: bool = False  # a market event of its symbol has been matched with it: a limit now rests
 
 
 FillAndUpdate = tuple[Fill, OrderUpdate]
@@ -132,7 +140,8 @@ class Matcher:
             signal = order.signal
             if signal.symbol != event.symbol or order.placed_at >= index:
                 continue
-            price = self._price(signal, event)
+            price = self._price(signal, event, arriving=not order.arrived)
+            order.arrived = True
             if price is not None:
                 out.append(self._fill(cid, price, event.timestamp_ns))
             elif signal.time_in_force is not TimeInForce.GTC:
@@ -154,16 +163,20 @@ class Matcher:
             and order.signal.order_type is OrderType.MARKET
         ]
 
-    def _price(self, signal: Signal, event: MarketEvent) -> float | None:
-        """The price ``event`` fills ``signal`` at, or None."""
+    def _price(self, signal: Signal, event: MarketEvent, *, arriving: bool) -> float | None:
+        """The price ``event`` fills ``signal`` at, or None (``arriving``: its first market event)."""
         buy = signal.side is Side.BUY
         if signal.order_type is OrderType.MARKET:
             quote = _quote(event, buy, limit=False)
             return None if quote is None else self._slipped(signal.side, quote)
-        limit, through = signal.price, _quote(event, buy, limit=True)
-        if limit is None or through is None:
+        limit, market = signal.price, _quote(event, buy, limit=True)
+        if limit is None or market is None:
             return None
-        return limit if (through < limit if buy else through > limit) else None
+        if arriving and not isinstance(event, Candle):  # marketable on arrival: at the market's price
+            return market if (market <= limit if buy else market >= limit) else None
+        if isinstance(event, (Tick, Book)):  # a quote crosses a resting limit by reaching it
+            return limit if (market <= limit if buy else market >= limit) else None
+        return limit if (market < limit if buy else market > limit) else None  # a print must go through
 
     def _slipped(self, side: Side, price: float) -> float:
         return price * (1 + side.sign * self.model.slippage_bps * _BPS)

@@ -30,11 +30,18 @@ class HandlerError:
     """A strategy handler raised (or emitted something that is not an order)."""
 
     strategy: str
+    """The strategy's id."""
     handler: str
+    """The handler that failed (``on_tick``, ``on_save``, ...; ``timer`` for a refused timer request)."""
     kind: str
+    """``exception``; ``bad_signal`` (a `sdk.ValidationError`: a bad `sdk.Signal` or timer request);
+    ``bad_state`` (``on_save`` returned something other than bytes)."""
     text: str
+    """``ExceptionType: message``."""
     traceback: str
+    """The formatted traceback ("" when nothing raised)."""
     exception: BaseException | None = field(default=None, compare=False, repr=False)
+    """The exception itself, when one was raised."""
 
 
 class RecordingLogger:

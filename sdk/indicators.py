@@ -164,7 +164,7 @@ class PriceIndicator(Indicator[T]):
         return self.update(tick_price(tick, price))
 
     def update_trade(self, trade: Trade) -> T | None:
-        """Add the trade's price."""
+        """Add the trade's ``last_price``."""
         return self.update(trade.last_price)
 
     def update_candle(self, candle: Candle, *, price: CandlePrice | None = None) -> T | None:
@@ -508,7 +508,7 @@ class VWAP(Indicator[float]):
         return self._value
 
     def update_trade(self, trade: Trade) -> float | None:
-        """Add the trade's price and quantity."""
+        """Add the trade's ``last_price`` and ``volume``."""
         return self.update(trade.last_price, trade.volume, trade.timestamp_ns)
 
     def update_candle(self, candle: Candle, *, price: CandlePrice = "hlc3") -> float | None:

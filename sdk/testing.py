@@ -25,13 +25,28 @@ answers them the way a simple venue would, deterministically (the rules are `Fil
   ``on_position`` (the position after it), then ``on_order`` (``filled``), the order the engine
   uses. Ticks fill market orders at the touch, trades at their price, candles at the next bar's
   open (``FillModel(at="close")``: at the deciding bar's close, right after its handler);
-  limits fill at their limit once the market trades through it;
+  limits as the engine's paper venue fills them in a backtest: one the market already reaches
+  when it arrives (its first market event: an ask or a trade at or below a buy's limit) fills at
+  that price; otherwise it rests and fills at its limit once a quote reaches it or a trade or
+  candle goes through it;
 - ``self.cancel(symbol, slot)`` cancels what works in the slot (``cancelled``);
 - orders still working at the end stay so (``result.orders`` shows them accepted), and positions
   stay open. There is no risk check and no aggregation: every signal becomes an order.
 
 ``RunResult.fills``, ``.orders`` and ``.positions`` then hold every fill and order update the
 strategy was handed (the simulated ones and any in the events) and its last position per symbol.
+
+**Timers** the strategy schedules (`sdk.Strategy.every`, `sdk.Strategy.at`) fire by event time,
+as in a replay: before each event, every timer due by its time, each at its own due time (a
+``self.now_ns`` of the due time, not of the event). The run ends with the last event unless
+``until_ns`` carries it on over a quiet market, firing what falls due by then; the orders a timer
+sends there are placed but, with no market event left, not filled. A timer due before an event
+fires in that event's turn, so with a fill model an order it sends fills no earlier than the
+market event after that one, as in ``strategy-engine backtest``. ``RunResult.timers`` lists
+every `sdk.Timer` delivered::
+
+    result = run_strategy(strategy, ticks, fills=True, until_ns=ticks[-1].timestamp_ns + 60 * 10**9)
+    assert [t.name for t in result.timers] == ["hold:BTCUSDT"]
 """
 
 from __future__ import annotations
@@ -48,10 +63,10 @@ from sdk._positions import PositionBook
 from sdk._timers import TimerBook, TimerRejected
 from sdk.dispatch import HandlerError, RecordingLogger, StrategySlot
 from sdk.errors import SdkError
-from sdk.events import Book, Cancel, Candle, Event, Fill, OrderUpdate, Position, Signal, Tick, Trade
+from sdk.events import Book, Cancel, Candle, Event, Fill, OrderUpdate, Position, Signal, Tick, Timer, Trade
 from sdk.strategy import Strategy
 
-__all__ = ["FillModel", "RunResult", "run_strategy"]
+__all__ = ["FillModel", "HandlerError", "RunResult", "run_strategy"]
 
 _MAX_ANSWERS = 10_000  # order updates in a row that the strategy answers with new orders: a loop
 
@@ -62,18 +77,27 @@ class RunResult:
     and (with a fill model, or fills in the events) the fills, order updates and positions it got."""
 
     signals: list[Signal] = field(default_factory=list)
+    """Every signal the strategy emitted, in order, each with its client order id (``order-1``, ...)."""
     cancels: list[Cancel] = field(default_factory=list)
+    """Every cancel it asked for (``self.cancel(symbol, slot)``), in order."""
     errors: list[HandlerError] = field(default_factory=list)
+    """Its handler errors, with ``raise_errors=False`` (otherwise the first one is raised)."""
     logs: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    """Its log records as ``(level, event, data)``: ``("info", "crossed", {"symbol": "BTCUSDT"})``."""
     state: bytes = b""
+    """What ``on_save`` returned at the end (for ``run_strategy(..., restore=result.state)``)."""
     signal_events: list[int] = field(default_factory=list)
-    """For each signal, the index of the event that produced it (-1: ``on_start`` / ``on_stop``)."""
+    """For each signal, the index of the event that produced it (or whose turn it was, for a fill, an
+    order update or a timer delivered before it); -1: ``on_start``, ``on_stop`` or a timer fired
+    after the last event (``until_ns``)."""
     fills: list[Fill] = field(default_factory=list)
     """Every fill delivered to the strategy, in order."""
     orders: list[OrderUpdate] = field(default_factory=list)
     """Every order update delivered to the strategy, in order."""
     positions: dict[str, Position] = field(default_factory=dict)
     """The strategy's last position per symbol."""
+    timers: list[Timer] = field(default_factory=list)
+    """Every timer delivered to the strategy (fired by the run, or given in the events), in order."""
 
 
 def run_strategy(
@@ -144,7 +168,7 @@ class _Run:
     def fire(self, now_ns: int, index: int) -> None:
         """Every timer due by ``now_ns``, at its own time (what a replay does before an event)."""
         for _, timer in self.timers.step(now_ns) if self.timers is not None else ():
-            self.settle(self.slot.deliver(timer), index)
+            self.deliver(timer, index)
             self.flush(index)
 
     def event(self, event: Event, index: int) -> None:
@@ -168,6 +192,8 @@ class _Run:
             self.result.fills.append(event)
         elif isinstance(event, OrderUpdate):
             self.result.orders.append(event)
+        elif isinstance(event, Timer):
+            self.result.timers.append(event)
         self.settle(self.slot.deliver(event), index)
         if isinstance(event, Fill) and self.positions:
             self.settle(self.slot.deliver(self.book.apply_fill(event)), index)

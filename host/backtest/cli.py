@@ -26,9 +26,10 @@ from host.backtest.run import FILLS, BacktestOptions, BacktestOutcome, backtest_
 from host.config import LOG_LEVELS, Config, ConfigError, load
 from host.errors import EngineError
 from host.logs import configure_logging
+from host.replay import REPRODUCE_HINT
 from host.supervisor.sandbox import make_host_undumpable
 
-__all__ = ["add_backtest", "backtest_command", "load_inputs"]
+__all__ = ["add_backtest", "backtest_command", "failures", "load_inputs"]
 
 EXIT_USAGE = 2
 
@@ -116,6 +117,7 @@ def backtest_command(args: argparse.Namespace) -> int:
         print(f"strategy-engine: report written to {args.report}", file=sys.stderr)
     if args.json:
         sys.stdout.write(outcome.report.to_json())
+        failures(outcome, sys.stderr)
     else:
         summary(outcome)
     return 0
@@ -133,6 +135,17 @@ def summary(outcome: BacktestOutcome, out: Any = sys.stdout) -> None:
     out.write(f"\nbacktested {outcome.events:,} events\n\n")
     for row in rows:
         out.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() + "\n")
+    failures(outcome, out)
+
+
+def failures(outcome: BacktestOutcome, out: Any) -> None:
+    """Each strategy's handler errors (how many, the last) and the crash captures the run wrote."""
+    for name, (count, last) in outcome.errors.items():
+        out.write(f"\n{name}: {count:,} error(s), the last: {last}")
+    for capture in outcome.captures:
+        out.write(f"\ncapture ({capture.kind}) of {capture.strategy}: {capture.path}")
+    if outcome.errors or outcome.captures:
+        out.write(f"\n{REPRODUCE_HINT}\n")
 
 
 def _leaves(group: BaseExceptionGroup[EngineError]) -> list[EngineError]:

@@ -7,6 +7,12 @@ composes the engine as every mode does (``host.app.compose``) with a ``BacktestD
 source, feeds the ``EquityRecorder`` from the driver, and returns the report: what the strategies
 did (``host.backtest.results``) and a ``run`` section naming the inputs and options. Nothing in it
 depends on the machine or the wall clock, so the same inputs give the same JSON, byte for byte.
+
+A strategy that raises, misses a deadline or crashes leaves a crash capture as in a replay: under
+``engine.captureDir`` when the config sets one, beside the ledger when the caller names one, else
+in the system's temporary folder (``strategy-engine-captures/``, as a replay on a temporary
+ledger), never in the run's scratch folder, which is gone when the run ends. The outcome lists
+them with each strategy's last error (kept out of the report: a capture's name is wall-clock time).
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from host.backtest.results import BacktestReport, EquityRecorder
 from host.clock import ReplayClock
 from host.config import Config, ConfigError
 from host.execution.matching import Arrival
+from host.replay import TEMP_CAPTURES
+from host.supervisor.capture import CaptureRecord
 from host.supervisor.managed import StrategyState
 from host.supervisor.supervisor import Supervisor
 from sdk.events import Fill, OrderUpdate, OrderUpdateStatus
@@ -81,6 +89,8 @@ class BacktestOutcome:
     report: BacktestReport  # its "run" section names the inputs and options
     events: int
     states: dict[str, str]  # strategy id -> its state at the end (running, open, ...)
+    errors: dict[str, tuple[int, str]] = dataclasses.field(default_factory=dict)  # id -> (count, last error)
+    captures: list[CaptureRecord] = dataclasses.field(default_factory=list)  # written by this run, oldest first
 
 
 def parse_sets(values: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -214,10 +224,13 @@ async def run_backtest(
         app = compose(
             config, driver, clock=clock, venue_kind="paper", ledger_path=ledger_path or Path(scratch) / "ledger.sqlite",
             root=root, http=False, real_time=False, arrival=options.arrival(),
+            capture_dir=None if ledger_path else Path(tempfile.gettempdir()) / TEMP_CAPTURES,
         )  # fmt: skip
         await app.run(asyncio.get_running_loop().create_future())  # it ends when the data does
-        observer.states(app.engine.supervisor)
+        supervisor = app.engine.supervisor
+        observer.states(supervisor)
         states = {sid: state.value for sid, state in driver.final_states.items()}
+        captures = [r for r in supervisor.capture_records() if r.time >= supervisor.captures.opened][::-1]
     report = recorder.finish(max(clock.now_ns(), 0))
     run = {
         "data": data.describe(),
@@ -234,4 +247,5 @@ async def run_backtest(
         "signals_dropped": driver.dropped_signals,
     }  # fmt: skip
     report.sections["run"] = run
-    return BacktestOutcome(report, driver.events, states)
+    errors = {sid: (n, last) for sid, (n, last) in driver.final_errors.items() if n}
+    return BacktestOutcome(report, driver.events, states, errors, captures)

@@ -45,7 +45,6 @@ class FaultyConfig(StrategyConfig):
 
 class Faulty(Strategy[FaultyConfig]):
     name = "faulty"
-    Config = FaultyConfig
 
     def __init__(self, config: FaultyConfig) -> None:
         super().__init__(config)
@@ -144,6 +143,7 @@ class TestRaise:
         assert "Traceback (most recent call last)" in reproduced.stderr
         assert 'faulty/__init__.py", line' in reproduced.stderr and "in _raise" in reproduced.stderr
         assert f"reproduced on event 1000 of {len(document['events'])}" in reproduced.stderr
+        assert f"(tick at {tick['timestamp'].removesuffix('Z')}" in reproduced.stderr  # the time as the file has it
         assert f"{error['text']} (the captured error)" in reproduced.stderr
 
     def test_reproduce_of_a_clean_run_exits_0(self, tmp_path: Path) -> None:
@@ -190,6 +190,42 @@ class TestRaise:
     def test_missing_file_exits_2(self, tmp_path: Path) -> None:
         result = cli("reproduce", tmp_path / "nope.json", cwd=tmp_path)
         assert result.returncode == 2 and "nope.json: cannot be read" in result.stderr
+
+
+class TestBacktest:
+    def test_a_raise_in_a_backtest_leaves_a_capture_that_reproduces(self, tmp_path: Path) -> None:
+        """``strategy-engine backtest``: the summary names the error and a capture that outlives the run
+        (in the temporary folder's strategy-engine-captures/, not the run's scratch folder), and
+        ``reproduce`` raises the same error at the 1000th tick."""
+        config = project(tmp_path, at=1000)
+        data = write_ticks(tmp_path / "ticks.jsonl", 1200)
+        temporary = tmp_path / "tmp"
+        temporary.mkdir()
+        result = subprocess.run(
+            [sys.executable, "-m", "host.cli", "backtest", "--config", str(config), "--data", str(data)],
+            cwd=tmp_path, env=_env() | {"TMPDIR": str(temporary)}, capture_output=True, text=True, timeout=90,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-3000:]
+        [path] = sorted((temporary / "strategy-engine-captures" / "f").glob("*-error.json"))
+        tick = tick_line(tmp_path, 1000)
+        assert "f: 1 error(s), the last: on_tick at faulty/__init__.py:" in result.stdout
+        assert f"sequence 1000 bid {tick['bid_price']}" in result.stdout
+        assert f"capture (error) of f: {path}" in result.stdout
+        assert "strategy-engine reproduce CAPTURE" in result.stdout
+        reproduced = cli("reproduce", path, cwd=tmp_path)
+        assert reproduced.returncode == 1, reproduced.stdout + reproduced.stderr
+        assert "reproduced on event 1000 of " in reproduced.stderr and "(the captured error)" in reproduced.stderr
+
+    def test_json_output_stays_json_and_the_capture_goes_to_stderr(self, tmp_path: Path) -> None:
+        """With --json stdout is the report alone; the error and the capture's path are on stderr."""
+        config = project(tmp_path, at=5, engine={"captureDir": "caps"})
+        data = write_ticks(tmp_path / "ticks.jsonl", 20)
+        result = cli("backtest", "--config", config, "--data", data, "--json", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+        report = json.loads(result.stdout)
+        assert report["run"]["strategy_errors"]["f"]["count"] == 1
+        [path] = sorted((tmp_path / "caps" / "f").glob("*-error.json"))
+        assert f"capture (error) of f: {path}" in result.stderr
 
 
 class TestRunnerFailures:

@@ -205,7 +205,42 @@ class TestNewPlugin:
             cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert tests.returncode == 0, tests.stdout[-3000:]
-        assert "5 passed" in tests.stdout
+        assert "9 passed" in tests.stdout
+
+    def test_scaffold_shows_the_current_api(self, project: Path) -> None:
+        """The template (what authors start from) declares the config once, follows its orders in
+        on_order, schedules a timer in on_start, and its tests use fills, order updates and timers."""
+        package = project / "plugins" / "my_strat"
+        strategy = (package / "strategy.py").read_text()
+        assert "class MyStrat(Strategy[MyStratConfig]):" in strategy and "Config = " not in strategy
+        assert (
+            "def on_order(self, update: OrderUpdate)" in strategy
+            and "self.in_flight[tick.symbol] = self.emit(" in strategy
+        )
+        assert 'self.every("report", ' in strategy and "def on_timer(self, timer: Timer)" in strategy
+        assert "__post_init__" not in (package / "config.py").read_text()
+        tests = (package / "tests" / "test_my_strat.py").read_text()
+        assert "fills=FillModel()" in tests and "OrderUpdateStatus.REJECTED" in tests and "until_ns=" in tests
+
+    def test_scaffold_passes_mypy_strict_and_the_repository_ruff_settings(self, project: Path) -> None:
+        """As plugins/README.md says: mypy --strict, ruff check and ruff format --check pass on the new package,
+        whatever the length of its name (ruff with the engine's pyproject.toml, the package's folder as a source
+        root as in the checkout)."""
+        plugins = project / "plugins"
+        long_name = "mean_reversion_on_bollinger_bands_of_the_mid"
+        new_plugin(long_name, plugins)
+        typed = subprocess.run(
+            [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "my_strat", long_name],
+            cwd=plugins, env=_env() | {"MYPYPATH": str(ROOT)}, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert typed.returncode == 0, typed.stdout[-3000:]
+        settings = ["--config", str(ROOT / "pyproject.toml"), "--config", f"src = ['{ROOT}', '{plugins}']"]
+        for command in (["check"], ["format", "--check"]):
+            linted = subprocess.run(
+                [sys.executable, "-m", "ruff", *command, *settings, "my_strat", long_name],
+                cwd=plugins, capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            assert linted.returncode == 0, linted.stdout[-3000:] + linted.stderr[-3000:]
 
     @pytest.mark.parametrize("name", ["My-Strat", "MyStrat", "class", "1st", "sdk", "protocol"])
     def test_bad_name_exits_2(self, tmp_path: Path, name: str) -> None:
@@ -369,7 +404,8 @@ class TestSdkWheel:
         assert description.strip() == (ROOT / "sdk" / "README.md").read_text().strip()
 
     def test_the_wheel_alone_is_enough_to_write_and_test_a_strategy(self, tmp_path: Path) -> None:
-        """In a fresh venv holding the wheel (and pluggy, pytest), the README's strategy and its tests pass.
+        """In a fresh venv holding the wheel (and pluggy, pytest), the README's strategy and its tests pass,
+        and so do new-plugin's package's tests, which use fills, order updates and timers from sdk.testing.
 
         The venv sees neither the repository nor this interpreter's packages: the SDK comes from
         the wheel, pluggy and pytest from copies of their installed files on a .pth path.
@@ -402,7 +438,14 @@ class TestSdkWheel:
             cwd=author, env=env, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-3000:]
-        assert "2 passed" in tests.stdout
+        assert "3 passed" in tests.stdout
+        new_plugin("my_strat", author / "plugins")
+        scaffolded = subprocess.run(
+            [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "plugins/my_strat"],
+            cwd=author, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert scaffolded.returncode == 0, scaffolded.stdout[-3000:] + scaffolded.stderr[-3000:]
+        assert "9 passed" in scaffolded.stdout
 
 
 class TestAuthorFlow:

@@ -140,12 +140,39 @@ class TestFirstStrategyPage:
             cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr
-        assert "3 passed" in done.stdout
+        assert "4 passed" in done.stdout
 
     def test_page_names_its_commands(self) -> None:
-        """The page tells the author to check and replay the plugin with strategy-engine."""
+        """The page tells the author to check, backtest and replay the plugin with strategy-engine."""
         lines = [" ".join(words) for words in commands(PAGE.read_text(encoding="utf-8"), "strategy-engine")]
         assert lines == [
             "strategy-engine check-plugin plugins/sma_cross",
+            "strategy-engine backtest --config config.yaml --data candles.jsonl",
             "strategy-engine run --config config.yaml --replay candles.jsonl",
         ]
+
+
+class TestPluginsReadme:
+    def test_the_breakout_example_and_its_tests_run(self, tmp_path: Path) -> None:
+        """plugins/README.md's breakout package (config, strategy, hook, tests), written where its blocks
+        say, passes its tests with pytest, as the README tells the author to run them."""
+        readme = (ROOT / "plugins" / "README.md").read_text(encoding="utf-8")
+        written = []
+        for language, body in blocks(readme):
+            target = _FILE.fullmatch(body.splitlines()[0]) if language == "python" and body.strip() else None
+            if target and target.group(1).startswith("plugins/breakout/"):
+                path = tmp_path / target.group(1)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(body)
+                written.append(target.group(1))
+        assert sorted(written) == [
+            "plugins/breakout/__init__.py", "plugins/breakout/config.py", "plugins/breakout/strategy.py",
+            "plugins/breakout/tests/test_breakout.py",
+        ]  # fmt: skip
+        (tmp_path / "plugins" / "breakout" / "tests" / "__init__.py").write_text("")
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "plugins/breakout", "-q", "-p", "no:cacheprovider"],
+            cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "2 passed" in done.stdout

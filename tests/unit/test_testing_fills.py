@@ -209,12 +209,23 @@ class TestCandles:
 
 
 class TestLimits:
-    def test_buy_fills_at_the_limit_once_the_ask_goes_through(self) -> None:
-        """A buy limit at 99 does not fill at an ask of 99 (a touch) but at 98.5 (through), at 99."""
-        events = [tick(0, 99.5, 100.0), tick(1, 98.5, 99.0), tick(2, 98.0, 98.5)]
+    def test_a_resting_buy_fills_at_its_limit_when_the_ask_reaches_it(self) -> None:
+        """A buy limit at 99 arriving at an ask of 100 rests; an ask of 99 (offered at our price) fills it,
+        at 99, as the engine's paper venue does."""
+        events = [tick(0, 99.5, 100.0), tick(1, 99.5, 100.0), tick(2, 98.5, 99.0), tick(3, 98.0, 98.5)]
         _, result = run({0: [limit(BUY, 99.0)]}, events)
         assert fills_of(result) == [("order-1", BUY, 99.0, 1.0)]
         assert result.fills[0].timestamp_ns == T0 + 2 * S
+
+    def test_a_marketable_limit_fills_at_the_quote_on_arrival(self) -> None:
+        """A buy limit at 99 whose first tick asks 98 fills there, at 98 (better than the limit); a sell
+        limit at 100 whose first tick bids 100 fills at once, at 100."""
+        events = [tick(0, 99.5, 100.0), tick(1, 97.5, 98.0)]
+        _, result = run({0: [limit(BUY, 99.0)]}, events)
+        assert fills_of(result) == [("order-1", BUY, 98.0, 1.0)]
+        assert result.fills[0].timestamp_ns == T0 + S
+        _, result = run({0: [limit(SELL, 100.0)]}, [tick(0, 99.5, 100.0), tick(1, 100.0, 100.5)])
+        assert fills_of(result) == [("order-1", SELL, 100.0, 1.0)]
 
     def test_sell_limit_on_candles_needs_the_high_above_it(self) -> None:
         """A sell limit at 104 on candles: a high of 104 is not enough, a high of 104.5 fills it at 104."""
@@ -224,14 +235,25 @@ class TestLimits:
         assert result.fills[0].timestamp_ns == bars[2].timestamp_ns
 
     def test_trade_through(self) -> None:
-        """On trades a buy limit fills when a trade prints below it."""
-        _, result = run({0: [limit(BUY, 100.0)]}, [trade(0, 100.5), trade(1, 100.0), trade(2, 99.9)])
+        """On trades a resting buy limit fills when a trade prints below it: a print at the limit is not enough."""
+        events = [trade(0, 100.5), trade(1, 100.5), trade(2, 100.0), trade(3, 99.9)]
+        _, result = run({0: [limit(BUY, 100.0)]}, events)
         assert fills_of(result) == [("order-1", BUY, 100.0, 1.0)]
+        assert result.fills[0].timestamp_ns == events[3].timestamp_ns
+
+    def test_a_trade_at_or_below_an_arriving_buy_limit_fills_it_there(self) -> None:
+        """On its arrival a buy limit at 100 meets a print at 99.8: marketable, it fills at 99.8."""
+        _, result = run({0: [limit(BUY, 100.0)]}, [trade(0, 100.5), trade(1, 99.8)])
+        assert fills_of(result) == [("order-1", BUY, 99.8, 1.0)]
 
     def test_limits_take_no_slippage(self) -> None:
-        """slippage_bps moves market orders only: a limit fills exactly at its price."""
-        _, result = run({0: [limit(BUY, 99.0)]}, [tick(0, 99.5, 100.0), tick(1, 97.0, 98.0)], slippage_bps=50.0)
+        """slippage_bps moves market orders only: a resting limit fills exactly at its price, a marketable
+        one exactly at the quote."""
+        events = [tick(0, 99.5, 100.0), tick(1, 99.5, 100.0), tick(2, 97.0, 98.0)]
+        _, result = run({0: [limit(BUY, 99.0)]}, events, slippage_bps=50.0)
         assert fills_of(result) == [("order-1", BUY, 99.0, 1.0)]
+        _, result = run({0: [limit(BUY, 99.0)]}, [tick(0, 99.5, 100.0), tick(1, 97.0, 98.0)], slippage_bps=50.0)
+        assert fills_of(result) == [("order-1", BUY, 98.0, 1.0)]
 
     def test_ioc_cancelled_when_not_filled_at_once(self) -> None:
         """An IOC limit not filled by the next event of its symbol is cancelled, and never fills later."""
@@ -262,7 +284,7 @@ class TestCancelsAndSlots:
 
     def test_a_signal_in_a_slot_replaces_the_working_order(self) -> None:
         """A second signal in slot "bid" cancels the first (reason: replaced) before it is accepted;
-        only the second fills."""
+        only the second fills (marketable on its arrival: at the ask)."""
         plan: dict[int, Sequence[Action]] = {0: [limit(BUY, 99.0, slot="bid")], 1: [limit(BUY, 98.0, slot="bid")]}
         events = [tick(0, 99.5, 100.0), tick(1, 99.5, 100.0), tick(2, 96.0, 97.0)]
         _, result = run(plan, events)
@@ -270,7 +292,7 @@ class TestCancelsAndSlots:
             ("order-1", ACCEPTED), ("order-1", CANCELLED), ("order-2", ACCEPTED), ("order-2", FILLED),
         ]  # fmt: skip
         assert result.orders[1].reason == "replaced in slot 'bid'"
-        assert fills_of(result) == [("order-2", BUY, 98.0, 1.0)]
+        assert fills_of(result) == [("order-2", BUY, 97.0, 1.0)]
 
     def test_slots_are_per_symbol(self) -> None:
         """The same slot name on another symbol is another slot."""

@@ -168,6 +168,14 @@ class TestErrors:
         assert result.signal_events == [0, 2]
         assert strategy.ticks == 2
 
+    def test_collected_errors_are_the_public_handler_error(self) -> None:
+        """result.errors holds sdk.testing.HandlerError, named in sdk.testing's public API."""
+        from sdk import testing
+
+        result = run_strategy(Flaky(StrategyConfig()), [tick(13.0), tick()], raise_errors=False)
+        assert "HandlerError" in testing.__all__
+        assert result.errors and all(isinstance(e, testing.HandlerError) for e in result.errors)
+
     def test_bad_state_raises_assertion(self) -> None:
         """A non-bytes on_save fails the run with an AssertionError naming on_save."""
         with pytest.raises(AssertionError, match="on_save: on_save returned dict, expected bytes"):

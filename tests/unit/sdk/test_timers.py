@@ -135,7 +135,6 @@ class Clocked(Strategy[ClockConfig]):
     """Schedules ``beat`` in on_start (and ``once`` on its first tick); emits a signal per firing."""
 
     name = "clocked"
-    Config = ClockConfig
 
     def __init__(self, config: ClockConfig) -> None:
         super().__init__(config)
@@ -176,6 +175,21 @@ class TestRunStrategyDrivesTimers:
         assert [(t.name, t.timestamp_ns) for t in strategy.fired] == [
             ("once", T0 + 2 * S + S // 2), ("beat", T0 + 10 * S), ("beat", T0 + 20 * S),
         ]  # fmt: skip
+
+    def test_the_result_lists_every_timer_delivered(self) -> None:
+        """RunResult.timers holds the fired timers in order; a signal sent from one after the last
+        event (until_ns) counts as from event -1."""
+        strategy = Clocked(ClockConfig(seconds=10.0))
+        result = run_strategy(strategy, [tick(T0), tick(T0 + 15 * S)], until_ns=T0 + 20 * S)
+        assert result.timers == strategy.fired
+        assert [t.timestamp_ns for t in result.timers] == [T0 + 10 * S, T0 + 20 * S]
+        assert result.signal_events == [1, -1]
+
+    def test_timers_given_in_the_events_are_listed_too(self) -> None:
+        """With drive_timers=False (a crash capture's events) the Timer events given are the ones listed."""
+        given = Timer(name="beat", timestamp_ns=T0 + S)
+        result = run_strategy(Clocked(ClockConfig()), [tick(T0), given, tick(T0 + 5 * S)], drive_timers=False)
+        assert result.timers == [given]
 
     def test_cancel_timer_stops_it(self) -> None:
         strategy = Clocked(ClockConfig(seconds=1.0, cancel_after=2))
