@@ -112,6 +112,10 @@ def backtest_command(args: argparse.Namespace) -> int:
             print(f"\nstrategy-engine: {what}{leaf}", file=sys.stderr)
     if outcome is None:
         return 1
+    held = sorted(sid for sid, state in outcome.states.items() if state == "open")
+    if held:
+        print(f"strategy-engine: held open by its circuit breaker: {', '.join(held)} (see the report's "
+              "breaker_events and run.strategy_errors, and the log)", file=sys.stderr)  # fmt: skip
     if args.report is not None:
         write_report(args.report, outcome.report)
         print(f"strategy-engine: report written to {args.report}", file=sys.stderr)

@@ -109,7 +109,9 @@ def test_a_strategy_with_a_bad_parameter_or_that_crashes_is_reported_and_the_res
         "closes": {"plugin": "closes_momentum", "symbols": ["TEST"], "parameters": {"lookback": 5, "threshold": 0.005}},
         "crashes": {"plugin": "scripted", "parameters": {"mode": "segv"}},
     })  # fmt: skip
-    document = report(backtest("--data", bars, "--data", ticks, "--json", "--config", config, cwd=tmp_path))
+    result = backtest("--data", bars, "--data", ticks, "--json", "--config", config, cwd=tmp_path)
+    document = report(result)
+    assert "held open by its circuit breaker: crashes" in result.stderr
     crashes = document["strategies"]["crashes"]
     assert crashes["breaker_events"][-1]["kind"] == "open"
     assert [e["kind"] for e in crashes["breaker_events"]] == ["restart"] * 5 + ["open"]

@@ -86,3 +86,4 @@ def test_momentum_on_closes_matches_backtesting_py(tmp_path: Path, fees_bps: flo
     assert summary["final_equity"] == pytest.approx(final_equity, rel=1e-9)
     assert summary["trades"] == len(expected)
     assert summary["rejections"] == {} and summary["breaker_events"] == []
+    assert document["run"]["strategy_errors"] == {}  # it raises on a bar that comes before its order's fill
