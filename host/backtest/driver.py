@@ -166,6 +166,8 @@ class BacktestDriver:
         self.final_states: dict[str, StrategyState] = {}  # each strategy's state when the data ended
         self.final_errors: dict[str, tuple[int, str]] = {}  # ... its handler errors and the last one
         self._delivered = 0  # events delivered to lanes so far (a change of some lane's frontier)
+        self.ready_at = 0.0  # monotonic seconds when every runner was ready (for the speed line, not the report)
+        self.done_at = 0.0  # ... and when the last event was handled
 
     # ---------------------------------------------------------------- Source
 
@@ -194,6 +196,7 @@ class BacktestDriver:
         async with asyncio.timeout(supervisor.settings.handshake_timeout_s + 5):
             await supervisor.until(lambda: self._closed or supervisor.started.is_set())
             await supervisor.until(lambda: self._closed or StrategyState.STARTING not in supervisor.states().values())
+        self.ready_at = time.monotonic()
         while not self._closed:
             self._update_lanes(supervisor)
             dispatched = self._dispatch(supervisor)
@@ -213,6 +216,7 @@ class BacktestDriver:
                 if not self._restarting(supervisor):
                     raise RuntimeError(f"backtest stalled at event {self._g}: {self._describe()}")
                 await supervisor.until(lambda: self._closed or not self._restarting(supervisor))
+        self.done_at = time.monotonic()
         self.final_states = supervisor.states()
         self.final_errors = {s.id: (s.errors, s.last_error) for s in supervisor.status()}
         if self.progress is not None:

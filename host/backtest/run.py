@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,8 @@ class BacktestOutcome:
     report: BacktestReport  # its "run" section names the inputs and options
     events: int
     states: dict[str, str]  # strategy id -> its state at the end (running, open, ...)
+    startup_s: float = 0.0  # wall seconds until every runner was ready (not in the report: it varies)
+    stepping_s: float = 0.0  # wall seconds from then until the data was done
 
 
 def parse_sets(values: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -199,6 +202,7 @@ async def run_backtest(
     progress: TextIO | None = None,
 ) -> BacktestOutcome:
     """Run ``config``'s strategies over ``data`` (config from ``backtest_config``); the report."""
+    started = time.monotonic()
     clock = ReplayClock()
     interval = data.bar_interval_ns() or round((options.interval_s or 60.0) * 1e9)
     ids = [spec.id for spec in config.enabled_strategies()]
@@ -234,4 +238,5 @@ async def run_backtest(
         "signals_dropped": driver.dropped_signals,
     }  # fmt: skip
     report.sections["run"] = run
-    return BacktestOutcome(report, driver.events, states)
+    ready = driver.ready_at or started
+    return BacktestOutcome(report, driver.events, states, ready - started, max(driver.done_at - ready, 0.0))
