@@ -42,7 +42,7 @@ import asyncio
 import heapq
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TextIO
 
@@ -72,6 +72,11 @@ class Observer(Protocol):
     def order(self, update: OrderUpdate) -> None: ...
 
 
+def _before(position: tuple[int, int]) -> int:
+    """The first market event whose step ``(index, -1)`` is not earlier than ``position``."""
+    return position[0] + 1 if position[1] > -1 else position[0]
+
+
 def mark_price(event: MarketEvent) -> float | None:
     """The price a position in the event's symbol is worth after it: a bar's close, a quote's mid,
     a trade's price; None when the event gives none."""
@@ -87,12 +92,6 @@ def mark_price(event: MarketEvent) -> float | None:
                 return (event.bids[0][0] + event.asks[0][0]) / 2
             return event.last_price
     return None
-
-
-@dataclass(slots=True)
-class _Item:
-    event: MarketEvent
-    data: bytes
 
 
 @dataclass(order=True, slots=True)
@@ -114,7 +113,7 @@ class _Lane:
     out: bool = False  # held open by its breaker, or stopped: no more batches
     ready: list[bytes] = field(default_factory=list)  # the batch chunk() hands out next
     sent_waiting: int = 0  # waiting items at the head of the batch in flight
-    sent_indices: list[int] = field(default_factory=list)  # market events of the batch in flight
+    sent_indices: Sequence[int] = ()  # market events of the batch in flight (a range when it wants them all)
     sent_end: int = 0  # the cursor once the whole batch is handled
     cut: tuple[int, int] = _INF  # where the last answer stopped (its output's position)
     size: int = 64  # market events to offer in its next batch (grows while batches run through uncut)
@@ -123,9 +122,6 @@ class _Lane:
     collected: bool = False  # its runner's on_start outputs are in (the empty batch after Ready answered)
     inflight: bool = False  # a batch of ours was taken by its loop and is not answered yet
     cut_ns: int = 0
-
-    def wants(self, symbol: str) -> bool:
-        return not self.symbols or symbol in self.symbols
 
 
 class BacktestDriver:
@@ -153,7 +149,8 @@ class BacktestDriver:
         self.rounds = 0
         self.batches = 0
         self.dropped_signals = 0  # of strategies that went down before the host reached them
-        self._window: list[_Item] = []
+        self._window: list[MarketEvent] = []  # the market events read and not trimmed yet
+        self._encoded: list[bytes] = []  # ... each as the item a batch carries, index for index
         self._base = 0  # market index of _window[0]
         self._exhausted = False
         self._g = 0  # the next market event the host steps through
@@ -255,7 +252,7 @@ class BacktestDriver:
             through = handled == len(lane.sent_indices)
             lane.cursor = lane.sent_end if through else last + 1
             lane.size = min(self.chunk_events, 2 * lane.size) if through else max(64, 2 * handled)
-        lane.sent_indices = []
+        lane.sent_indices = ()
         self._notify()
 
     def lost(self, strategy_id: str) -> None:
@@ -263,7 +260,7 @@ class BacktestDriver:
         lane.busy = lane.inflight = False
         lane.going = True
         lane.ready = []
-        lane.sent_indices = []
+        lane.sent_indices = ()
         lane.size = 64  # the next runner gets the lost batch again, from its first event, in small batches
         log.warning("backtest_batch_lost", strategy=strategy_id, cursor=lane.cursor)
         self._notify()
@@ -345,21 +342,29 @@ class BacktestDriver:
         how much is sent and then sent again, never what the strategy sees: the results do not
         depend on them."""
         end = self._block(lane, lane.size)
-        indices = [i for i in range(lane.cursor, end) if lane.wants(self._event(i).symbol)]
+        start, base = lane.cursor, self._base
+        indices: Sequence[int]
+        if lane.symbols:
+            window, symbols = self._window, lane.symbols
+            indices = [i for i in range(start, end) if window[i - base].symbol in symbols]
+            market = [self._encoded[i - base] for i in indices]
+        else:  # it wants every event: the window's slice, no test per event
+            indices = range(start, end)
+            market = self._encoded[start - base : end - base]
         if not lane.waiting and not indices:
             lane.cursor = max(lane.cursor, end)  # nothing it wants before the block: skip ahead
             return False
         lane.sent_waiting = len(lane.waiting)
         lane.sent_indices = indices
         lane.sent_end = end
-        lane.ready = [item for item, _ in lane.waiting] + [self._window[i - self._base].data for i in indices]
+        lane.ready = [item for item, _ in lane.waiting] + market if lane.waiting else market
         return True
 
     def _block(self, lane: _Lane, size: int = 1) -> int:
         """Where the lane's next batch must end: the first market event the host has not stepped
         through that could change one of its working orders, or ``size`` on, or the data's end."""
         assert self._engine is not None and self._engine.paper is not None
-        limit = self._fill(lane.cursor + size)
+        limit = min(self._fill(lane.cursor + size), lane.cursor + size)  # more may be read already
         orders = self._engine.paper.engine.arriving(lane.id)
         timer = self._engine.supervisor.timers.next_due_of(lane.id)
         if not orders and timer is None:
@@ -406,8 +411,7 @@ class BacktestDriver:
                 return stepped
             stepped = True
             if market < output:
-                self._step(engine, self._g)
-                self._g += 1
+                self._run(engine, min(_before(output), _before(frontier)), delivered)
                 if self._delivered != delivered:
                     frontier = None
             else:
@@ -415,15 +419,30 @@ class BacktestDriver:
                 frontier = None
         return stepped
 
-    def _step(self, engine: Engine, index: int) -> None:
-        """``M_index``: timers due by the event's time go to their strategies, then the event is matched."""
-        event = self._event(index)
-        engine.supervisor.fire_timers(event.timestamp_ns, advance=self.clock.advance)
-        self.clock.advance(event.timestamp_ns)
-        engine.match(event)
-        price = mark_price(event)
-        if price is not None:
-            self.observer.mark(event.timestamp_ns, event.symbol, price)
+    def _run(self, engine: Engine, end: int, delivered: int) -> None:
+        """Host steps from ``_g`` up to ``end`` (at most ``chunk_events`` of them), stopping after one
+        that delivered something to a strategy (its frontier moves): what ``_steps`` would take one
+        at a time, as nothing but a delivery changes its choice between them."""
+        g = self._g
+        end = min(end, g + self.chunk_events)
+        end = min(end, self._fill(end))  # fewer when the data ends first
+        window, base = self._window, self._base
+        timers, fire, advance = engine.supervisor.timers, engine.supervisor.fire_timers, self.clock.advance
+        match, mark = engine.match, self.observer.mark
+        while g < end:
+            event = window[g - base]
+            ts = event.timestamp_ns
+            if timers.waiting or ((due := timers.next_due()) is not None and due <= ts):
+                fire(ts, advance=advance)  # M_g: the timers due by the event's time, then the event
+            advance(ts)
+            match(event)
+            price = mark_price(event)
+            if price is not None:
+                mark(ts, event.symbol, price)
+            g += 1
+            if self._delivered != delivered:
+                break
+        self._g = g
 
     async def _act(self, engine: Engine, position: tuple[int, int], states: Mapping[str, StrategyState]) -> None:
         """Hand the outputs decided at ``position`` to the execution engine, strategies in id order."""
@@ -477,7 +496,7 @@ class BacktestDriver:
     # ---------------------------------------------------------------- the window of market events
 
     def _event(self, index: int) -> MarketEvent:
-        return self._window[index - self._base].event
+        return self._window[index - self._base]
 
     def _fill(self, upto: int) -> int:
         """Read market events until ``upto`` are known (or the data ends); how many are known."""
@@ -488,7 +507,8 @@ class BacktestDriver:
             except StopIteration:
                 self._exhausted = True
                 break
-            self._window.append(_Item(event, wire.encode_event_item(event)))
+            self._window.append(event)
+            self._encoded.append(wire.encode_event_item(event))
             known += 1
         self.events = known
         return known
@@ -503,6 +523,7 @@ class BacktestDriver:
         drop = low - self._base
         if drop >= _TRIM_EVERY:
             del self._window[:drop]
+            del self._encoded[:drop]
             self._base = low
 
     def _report_progress(self) -> None:
