@@ -386,10 +386,11 @@ class MatchingEngine:
     def on_market(self, event: MarketEvent) -> list[Fill]:
         """Update the symbol's market state and match its working orders; return the fills, in order."""
         market = self._market(event.symbol)
-        ctx = self._update(market, event)
         book = self._working.get(event.symbol)
-        if not book:
+        if not book:  # nothing to match: the market state moves, how the event would fill is not worked out
+            self._update(market, event, want=False)
             return []
+        ctx = self._update(market, event)
         fills: list[Fill] = []
         if self.arrival_delay_ns is not None:
             for order in list(book.values()):
@@ -433,63 +434,75 @@ class MatchingEngine:
     def _size(self, size: float) -> float:
         return size if self.fill_at_touch_size else _INF
 
-    def _update(self, market: _Market, event: MarketEvent) -> _Event | None:
+    def _update(self, market: _Market, event: MarketEvent, *, want: bool = True) -> _Event | None:
+        """Apply ``event`` to the symbol's market state; how it may fill orders (None as well when not
+        ``want``ed: a symbol without working orders, the per-event path of a quiet backtest)."""
         match event:
             case Tick():
-                return self._on_tick(market, event)
+                return self._on_tick(market, event, want)
             case Book():
                 bids = [[price, self._size(size)] for price, size in event.bids]
                 asks = [[price, self._size(size)] for price, size in event.asks]
-                return self._on_quote(market, _Detail.QUOTE, bids, asks, event.last_price)
+                return self._on_quote(market, _Detail.QUOTE, bids, asks, event.last_price, want)
             case Trade():
-                return self._on_trade(market, event)
+                return self._on_trade(market, event, want)
             case Candle():
-                return self._on_candle(market, event)
+                return self._on_candle(market, event, want)
         raise TypeError(f"on_market: expected a Tick, Trade, Book or Candle, got {type(event).__name__}")
 
-    def _on_tick(self, market: _Market, tick: Tick) -> _Event:
+    def _on_tick(self, market: _Market, tick: Tick, want: bool) -> _Event | None:
         bid_size, ask_size = tick.bid_size, tick.ask_size
         if bid_size or ask_size:
             bids = [[tick.bid_price, self._size(bid_size or _INF)]]
             asks = [[tick.ask_price, self._size(ask_size or _INF)]]
-            return self._on_quote(market, _Detail.QUOTE, bids, asks, tick.last_price)
+            return self._on_quote(market, _Detail.QUOTE, bids, asks, tick.last_price, want)
         if market.detail <= _Detail.PRICE:
             return self._on_quote(market, _Detail.PRICE, [[tick.bid_price, _INF]], [[tick.ask_price, _INF]],
-                                  tick.last_price)  # fmt: skip
+                                  tick.last_price, want)  # fmt: skip
         # A price on a symbol with sizes: the touch and last price move, the live quote stays.
         market.touch_bid, market.touch_ask = tick.bid_price, tick.ask_price
         if tick.last_price is not None:
             market.last = tick.last_price
+        if not want:
+            return None
         return _Event(buy_refs=_refs(tick.ask_price, tick.last_price), sell_refs=_refs(tick.bid_price, tick.last_price),
                       trigger_pool=market.quote)  # fmt: skip
 
-    def _on_quote(self, market: _Market, detail: _Detail, bids: Levels, asks: Levels, last: float | None) -> _Event:
+    def _on_quote(
+        self, market: _Market, detail: _Detail, bids: Levels, asks: Levels, last: float | None, want: bool
+    ) -> _Event | None:
         pool = market.quote = _Pool(bids, asks)
         market.detail = detail
         market.touch_bid = bids[0][0] if bids else None
         market.touch_ask = asks[0][0] if asks else None
         if last is not None:
             market.last = last
+        if not want:
+            return None
         return _Event(
             buy_refs=_refs(market.touch_ask, last), sell_refs=_refs(market.touch_bid, last),
             market_pool=pool, trigger_pool=pool, rest_pool=pool,
         )  # fmt: skip
 
-    def _on_trade(self, market: _Market, trade: Trade) -> _Event:
+    def _on_trade(self, market: _Market, trade: Trade, want: bool) -> _Event | None:
         market.last = trade.last_price
         refs = (trade.last_price,)
         if market.detail >= _Detail.PRICE:
-            return _Event(refs, refs, trigger_pool=market.quote)
+            return _Event(refs, refs, trigger_pool=market.quote) if want else None
         size = self._size(trade.volume)
         pool = market.quote = _Pool([[trade.last_price, size]], [[trade.last_price, size]])
         market.detail = _Detail.TRADE
+        if not want:
+            return None
         return _Event(refs, refs, market_pool=pool, trigger_pool=pool, rest_pool=pool, rest_strict=True)
 
-    def _on_candle(self, market: _Market, candle: Candle) -> _Event | None:
+    def _on_candle(self, market: _Market, candle: Candle, want: bool) -> _Event | None:
         market.last = candle.close
         if market.detail > _Detail.CANDLE:
             return None
         market.detail = _Detail.CANDLE
+        if not want:
+            return None
         return _Event(
             buy_refs=(candle.high,), sell_refs=(candle.low,),
             market_pool=_Pool([[candle.open, _INF]], [[candle.open, _INF]]),
