@@ -113,7 +113,8 @@ def backtest_command(args: argparse.Namespace) -> int:
         return 1
     rate = outcome.events / outcome.stepping_s if outcome.stepping_s > 0 else 0.0
     print(f"strategy-engine: {outcome.events:,} events in {outcome.stepping_s:.2f} s after a {outcome.startup_s:.2f} s "
-          f"start-up ({rate:,.0f} events/s)", file=sys.stderr)  # fmt: skip
+          f"start-up ({rate:,.0f} events/s; {outcome.batches:,} batches, {outcome.sent:,} events sent to runners)",
+          file=sys.stderr)  # fmt: skip
     if args.report is not None:
         write_report(args.report, outcome.report)
         print(f"strategy-engine: report written to {args.report}", file=sys.stderr)

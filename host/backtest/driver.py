@@ -148,6 +148,7 @@ class BacktestDriver:
         self.events = 0  # market events read
         self.rounds = 0
         self.batches = 0
+        self.sent = 0  # events handed to runners, a batch's events cut off and sent again counted each time
         self.dropped_signals = 0  # of strategies that went down before the host reached them
         self._window: list[MarketEvent] = []  # the market events read and not trimmed yet
         self._encoded: list[bytes] = []  # ... each as the item a batch carries, index for index
@@ -227,6 +228,7 @@ class BacktestDriver:
             return []
         items, lane.ready = lane.ready, []
         lane.inflight = True
+        self.sent += len(items)
         return items
 
     def answered(self, strategy_id: str, consumed: int) -> None:

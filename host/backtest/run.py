@@ -84,6 +84,8 @@ class BacktestOutcome:
     states: dict[str, str]  # strategy id -> its state at the end (running, open, ...)
     startup_s: float = 0.0  # wall seconds until every runner was ready (not in the report: it varies)
     stepping_s: float = 0.0  # wall seconds from then until the data was done
+    batches: int = 0  # batches the runners answered
+    sent: int = 0  # events in them (an event after a batch's cut is sent again in the next)
 
 
 def parse_sets(values: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -239,4 +241,5 @@ async def run_backtest(
     }  # fmt: skip
     report.sections["run"] = run
     ready = driver.ready_at or started
-    return BacktestOutcome(report, driver.events, states, ready - started, max(driver.done_at - ready, 0.0))
+    return BacktestOutcome(report, driver.events, states, ready - started, max(driver.done_at - ready, 0.0),
+                           driver.batches, driver.sent)  # fmt: skip
