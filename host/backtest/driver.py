@@ -17,16 +17,17 @@ the host always takes the earliest item, never one a strategy could still preced
 
 Lanes. Each strategy has a lane: a cursor (the first market event it has not seen), the reliable
 events waiting for it (fills, positions, order updates the host made, in order) and at most one
-batch in flight. A batch is the waiting events followed by the market events from the cursor up
-to (not including) the first event that could change one of the strategy's working orders (the
-paper venue says which symbols, and from when), at most ``chunk_events``; the runner cuts it after
-the first event that made output (``cut_on_output``). So a strategy runs ahead freely through
-events that cannot touch its orders, and never sees an event that follows one of its decisions
-before the host has acted on that decision and told it the outcome: a lane whose output the host
-has not reached yet (another lane is behind it) is held, and gets nothing until the host acts.
-A runner that dies with a batch in flight has answered none of it: its replacement gets the same
-batch (no simulated time passes while a strategy restarts), so a strategy that crashes on an event
-crashes on it again until its breaker holds it open, as it would live.
+batch in flight. A batch is the waiting events followed by the market events from the cursor up to
+(not including) the first event that could change one of the strategy's working orders (the paper
+venue says which could, by symbol, time and price: ``MatchingEngine.reach``), at most ``lane.size``
+of them; the runner cuts it after the first event that made output (``cut_on_output``). So a
+strategy runs ahead freely through events that cannot touch its orders, and never sees an event
+that follows one of its decisions before the host has acted on that decision and told it the
+outcome: a lane whose output the host has not reached yet (another lane is behind it) is held, and
+gets nothing until the host acts. A runner that dies with a batch in flight has answered none of
+it: its replacement gets the same batch (no simulated time passes while a strategy restarts), so a
+strategy that crashes on an event crashes on it again until its breaker holds it open, as it would
+live.
 
 Rounds. The driver works in rounds: hand every lane that has work a batch, wait until every batch
 is answered, then take host steps while the earliest thing on the timeline is earlier than every
@@ -61,6 +62,7 @@ __all__ = ["BacktestDriver", "Observer", "mark_price"]
 log = structlog.get_logger("host.backtest")
 
 _INF = (sys.maxsize, 2)
+_NEVER = 2**63  # later than any event time
 _TRIM_EVERY = 65_536  # market events kept behind every cursor before the window is trimmed
 
 
@@ -367,16 +369,15 @@ class BacktestDriver:
         through that could change one of its working orders, or ``size`` on, or the data's end."""
         assert self._engine is not None and self._engine.paper is not None
         limit = min(self._fill(lane.cursor + size), lane.cursor + size)  # more may be read already
-        orders = self._engine.paper.engine.arriving(lane.id)
+        orders = self._engine.paper.engine.reach(lane.id)
         timer = self._engine.supervisor.timers.next_due_of(lane.id)
         if not orders and timer is None:
             return limit
+        due = _NEVER if timer is None else timer
         for index in range(max(lane.cursor, self._g), limit):
             event = self._event(index)
-            since = orders.get(event.symbol)
-            if (since is not None and event.timestamp_ns >= since) or (
-                timer is not None and event.timestamp_ns >= timer
-            ):
+            reach = orders.get(event.symbol)
+            if event.timestamp_ns >= due or (reach is not None and reach.touches(event)):
                 return index
         return limit
 

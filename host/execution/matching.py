@@ -110,10 +110,11 @@ from host.clock import WallClock
 from host.orders import OrderIntent, OrderState, OrderStatus
 from sdk.events import Book, Candle, Fill, MarketEvent, OrderType, Side, Tick, TimeInForce, Trade
 
-__all__ = ["Arrival", "MatchResult", "MatchingEngine"]
+__all__ = ["Arrival", "MatchResult", "MatchingEngine", "Reach"]
 
 _EPS = 1e-9  # relative: a remainder below quantity * _EPS counts as filled
 _INF = math.inf
+_NEVER = 2**63  # later than any event time
 Levels = list[list[float]]  # [[price, size left], ...] best first
 
 
@@ -138,6 +139,39 @@ class MatchResult:
     order: OrderState
     fills: tuple[Fill, ...] = ()
     duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """Which events of one symbol may change a strategy's working orders there (``reach``): any
+    stamped at or after ``since``, and any showing a price at or below ``low`` or at or above ``high``.
+    Every other event of the symbol leaves those orders as they are."""
+
+    since: int = _NEVER  # an order on its way arrives with any event from then; a market order takes any
+    low: float = -_INF  # the highest buy limit and sell stop: a price this low may fill or trigger one
+    high: float = _INF  # the lowest sell limit and buy stop
+
+    def touches(self, event: MarketEvent) -> bool:
+        if event.timestamp_ns >= self.since:
+            return True
+        low, high = _span(event)
+        return low <= self.low or high >= self.high
+
+
+def _span(event: MarketEvent) -> tuple[float, float]:
+    """The lowest and highest price ``event`` shows: what fills, triggers and moves a touch are made of
+    (a book's deeper levels lie beyond its best; a bar's open and close within its range)."""
+    if type(event) is Candle:
+        return event.low, event.high
+    last = getattr(event, "last_price", None)  # a trade's price; a tick's or book's last, when it has one
+    prices = [] if last is None else [last]
+    if type(event) is Tick:
+        prices += (event.bid_price, event.ask_price)
+    elif type(event) is Book:
+        prices += (levels[0][0] for levels in (event.bids, event.asks) if levels)
+    if not prices:
+        return _INF, -_INF  # no price (an empty book): changes nothing that rests; time and market orders aside
+    return min(prices), max(prices)
 
 
 class _Detail(IntEnum):
@@ -271,6 +305,22 @@ def _problem(intent: OrderIntent) -> str:
     if kind in (OrderType.STOP, OrderType.STOP_LIMIT) and not _positive(intent.stop_price):
         return f"stop_price: a {kind.value} order needs a stop_price > 0, got {intent.stop_price}"
     return ""
+
+
+def _reach(order: _Order) -> Reach:
+    """The events that may change one working order (the phases of ``_on_event`` and arrival)."""
+    if order.phase is _Phase.ARRIVING:
+        return Reach(since=order.arrive_ns)
+    buy = order.intent.side is Side.BUY
+    if order.phase is _Phase.TRIGGER:  # a buy stop triggers on a price >= its stop, a sell stop on one <=
+        stop = order.intent.stop_price
+        assert stop is not None  # checked by _problem
+        return Reach(high=stop) if buy else Reach(low=stop)
+    if order.phase is _Phase.PRICE or order.market:
+        return Reach(since=0)  # a market order takes whatever the next price is
+    limit = order.intent.price
+    assert limit is not None  # a resting limit (or a triggered stop_limit) has its price
+    return Reach(low=limit) if buy else Reach(high=limit)
 
 
 def _is_stop(order: _Order) -> bool:
@@ -414,6 +464,23 @@ class MatchingEngine:
                 if order.intent.strategy == strategy:
                     since = order.arrive_ns if order.phase is _Phase.ARRIVING else 0
                     found[symbol] = min(found.get(symbol, since), since)
+        return found
+
+    def reach(self, strategy: str) -> dict[str, Reach]:
+        """What may change ``strategy``'s working orders, by symbol (see ``Reach``): finer than
+        ``arriving``, so a backtest lets a strategy with resting orders see the events that cannot fill
+        them without waiting for the host at each one."""
+        found: dict[str, Reach] = {}
+        for symbol, book in self._working.items():
+            for order in book.values():
+                if order.intent.strategy == strategy and order.phase is not _Phase.DONE:
+                    reach = _reach(order)
+                    seen = found.get(symbol)
+                    if seen is not None:
+                        reach = Reach(
+                            min(seen.since, reach.since), max(seen.low, reach.low), min(seen.high, reach.high)
+                        )
+                    found[symbol] = reach
         return found
 
     def touch(self, symbol: str, side: Side) -> float | None:
