@@ -91,8 +91,9 @@ a quote fills at that event's touch, on a candle-level symbol at that candle's o
 from there (filled when the price goes through it); a stop is checked from there. With
 ``candle_fill="close"`` a market order on a candle-level symbol fills at once at the close of the
 last candle instead (the bar it was decided on; the latency does not apply), as backtesting
-libraries' "trade on close" does. ``arriving(strategy)`` tells a backtest which symbols' next
-events may fill or change that strategy's orders, and from when.
+libraries' "trade on close" does. ``reach(strategy)`` tells a backtest which events may fill or
+change that strategy's orders: by symbol, from when (orders on their way, market orders) and at
+which prices (a resting limit: a price at or through it; a waiting stop: at or past its stop).
 
 Not modelled: ``max_slippage``, ``priority``, ``reduce_only``, expiry.
 Statuses used: ACCEPTED, PARTIALLY_FILLED, FILLED, CANCELLED, REJECTED.
@@ -455,21 +456,9 @@ class MatchingEngine:
                 del book[order.intent.client_order_id]
         return fills
 
-    def arriving(self, strategy: str) -> dict[str, int]:
-        """Symbols whose next events may fill or change one of ``strategy``'s working orders: symbol ->
-        the earliest event time that may (0: any event; later: orders still on their way)."""
-        found: dict[str, int] = {}
-        for symbol, book in self._working.items():
-            for order in book.values():
-                if order.intent.strategy == strategy:
-                    since = order.arrive_ns if order.phase is _Phase.ARRIVING else 0
-                    found[symbol] = min(found.get(symbol, since), since)
-        return found
-
     def reach(self, strategy: str) -> dict[str, Reach]:
-        """What may change ``strategy``'s working orders, by symbol (see ``Reach``): finer than
-        ``arriving``, so a backtest lets a strategy with resting orders see the events that cannot fill
-        them without waiting for the host at each one."""
+        """What may change ``strategy``'s working orders, by symbol (see ``Reach``): a backtest lets the
+        strategy see every other event without waiting for the host to step through it."""
         found: dict[str, Reach] = {}
         for symbol, book in self._working.items():
             for order in book.values():
