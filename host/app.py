@@ -30,7 +30,7 @@ import signal
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
@@ -38,7 +38,6 @@ from host.assembly import Engine, build
 from host.clock import Clocks
 from host.config import Config, ConfigError, StrategySpec
 from host.execution.matching import Arrival
-from host.http import HttpServer, engine_server, readiness
 from host.ledger.retention import retain
 from host.logs import set_level
 from host.reconfigure import Reconfigurer
@@ -49,6 +48,9 @@ from host.supervisor.policy import BreakerPolicy
 from host.supervisor.process import RunnerLimits, runner_identity
 from host.supervisor.reload import HotReloader
 from host.supervisor.watcher import PluginWatcher, WatcherError
+
+if TYPE_CHECKING:
+    from host.http import HttpServer
 
 __all__ = ["App", "Source", "compose", "default_shutdown", "definitions", "settings"]
 
@@ -144,6 +146,8 @@ class App:
     @property
     def ready(self) -> bool:
         """Brokers connected, the venue reachable, every strategy that should run Ready (what /ready says)."""
+        from host.http import readiness  # the HTTP package pulls in aiohttp: only runs that serve or ask load it
+
         return not readiness(self.engine.supervisor, self.source.brokers(), self.engine.venue)
 
     async def run(self, shutdown: Awaitable[object]) -> None:
@@ -263,7 +267,11 @@ def compose(
                    venue_kind=venue_kind, feed=source.feed, arrival=arrival)  # fmt: skip
     source.bind(engine)
     watcher, reloader = _watching(config, engine, supervision.plugins_dir, config_path)
-    server = engine_server(engine, brokers=source.brokers, reloader=reloader) if http else None
+    server = None
+    if http:
+        from host.http import engine_server  # aiohttp (0.4 s of imports) only for a run that serves HTTP
+
+        server = engine_server(engine, brokers=source.brokers, reloader=reloader)
     return App(config, engine, source, server, watcher, reloader)
 
 

@@ -112,6 +112,10 @@ def backtest_command(args: argparse.Namespace) -> int:
             print(f"\nstrategy-engine: {what}{leaf}", file=sys.stderr)
     if outcome is None:
         return 1
+    rate = outcome.events / outcome.stepping_s if outcome.stepping_s > 0 else 0.0
+    print(f"strategy-engine: {outcome.events:,} events in {outcome.stepping_s:.2f} s after a {outcome.startup_s:.2f} s "
+          f"start-up ({rate:,.0f} events/s; {outcome.batches:,} batches, {outcome.sent:,} events sent to runners)",
+          file=sys.stderr)  # fmt: skip
     held = sorted(sid for sid, state in outcome.states.items() if state == "open")
     if held:
         print(f"strategy-engine: held open by its circuit breaker: {', '.join(held)} (see the report's "

@@ -17,16 +17,17 @@ the host always takes the earliest item, never one a strategy could still preced
 
 Lanes. Each strategy has a lane: a cursor (the first market event it has not seen), the reliable
 events waiting for it (fills, positions, order updates the host made, in order) and at most one
-batch in flight. A batch is the waiting events followed by the market events from the cursor up
-to (not including) the first event that could change one of the strategy's working orders (the
-paper venue says which symbols, and from when), at most ``chunk_events``; the runner cuts it after
-the first event that made output (``cut_on_output``). So a strategy runs ahead freely through
-events that cannot touch its orders, and never sees an event that follows one of its decisions
-before the host has acted on that decision and told it the outcome: a lane whose output the host
-has not reached yet (another lane is behind it) is held, and gets nothing until the host acts.
-A runner that dies with a batch in flight has answered none of it: its replacement gets the same
-batch (no simulated time passes while a strategy restarts), so a strategy that crashes on an event
-crashes on it again until its breaker holds it open, as it would live.
+batch in flight. A batch is the waiting events followed by the market events from the cursor up to
+(not including) the first event that could change one of the strategy's working orders (the paper
+venue says which could, by symbol, time and price: ``MatchingEngine.reach``), at most ``lane.size``
+of them; the runner cuts it after the first event that made output (``cut_on_output``). So a
+strategy runs ahead freely through events that cannot touch its orders, and never sees an event
+that follows one of its decisions before the host has acted on that decision and told it the
+outcome: a lane whose output the host has not reached yet (another lane is behind it) is held, and
+gets nothing until the host acts. A runner that dies with a batch in flight has answered none of
+it: its replacement gets the same batch (no simulated time passes while a strategy restarts), so a
+strategy that crashes on an event crashes on it again until its breaker holds it open, as it would
+live.
 
 Rounds. The driver works in rounds: hand every lane that has work a batch, wait until every batch
 is answered, then take host steps while the earliest thing on the timeline is earlier than every
@@ -42,7 +43,7 @@ import asyncio
 import heapq
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TextIO
 
@@ -61,6 +62,7 @@ __all__ = ["BacktestDriver", "Observer", "mark_price"]
 log = structlog.get_logger("host.backtest")
 
 _INF = (sys.maxsize, 2)
+_NEVER = 2**63  # later than any event time
 _TRIM_EVERY = 65_536  # market events kept behind every cursor before the window is trimmed
 
 
@@ -70,6 +72,11 @@ class Observer(Protocol):
     def mark(self, timestamp_ns: int, symbol: str, price: float) -> None: ...
     def fill(self, fill: Fill) -> None: ...
     def order(self, update: OrderUpdate) -> None: ...
+
+
+def _before(position: tuple[int, int]) -> int:
+    """The first market event whose step ``(index, -1)`` is not earlier than ``position``."""
+    return position[0] + 1 if position[1] > -1 else position[0]
 
 
 def mark_price(event: MarketEvent) -> float | None:
@@ -87,12 +94,6 @@ def mark_price(event: MarketEvent) -> float | None:
                 return (event.bids[0][0] + event.asks[0][0]) / 2
             return event.last_price
     return None
-
-
-@dataclass(slots=True)
-class _Item:
-    event: MarketEvent
-    data: bytes
 
 
 @dataclass(order=True, slots=True)
@@ -114,7 +115,7 @@ class _Lane:
     out: bool = False  # held open by its breaker, or stopped: no more batches
     ready: list[bytes] = field(default_factory=list)  # the batch chunk() hands out next
     sent_waiting: int = 0  # waiting items at the head of the batch in flight
-    sent_indices: list[int] = field(default_factory=list)  # market events of the batch in flight
+    sent_indices: Sequence[int] = ()  # market events of the batch in flight (a range when it wants them all)
     sent_end: int = 0  # the cursor once the whole batch is handled
     cut: tuple[int, int] = _INF  # where the last answer stopped (its output's position)
     size: int = 64  # market events to offer in its next batch (grows while batches run through uncut)
@@ -123,9 +124,6 @@ class _Lane:
     collected: bool = False  # its runner's on_start outputs are in (the empty batch after Ready answered)
     inflight: bool = False  # a batch of ours was taken by its loop and is not answered yet
     cut_ns: int = 0
-
-    def wants(self, symbol: str) -> bool:
-        return not self.symbols or symbol in self.symbols
 
 
 class BacktestDriver:
@@ -152,8 +150,10 @@ class BacktestDriver:
         self.events = 0  # market events read
         self.rounds = 0
         self.batches = 0
+        self.sent = 0  # events handed to runners, a batch's events cut off and sent again counted each time
         self.dropped_signals = 0  # of strategies that went down before the host reached them
-        self._window: list[_Item] = []
+        self._window: list[MarketEvent] = []  # the market events read and not trimmed yet
+        self._encoded: list[bytes] = []  # ... each as the item a batch carries, index for index
         self._base = 0  # market index of _window[0]
         self._exhausted = False
         self._g = 0  # the next market event the host steps through
@@ -166,6 +166,8 @@ class BacktestDriver:
         self.final_states: dict[str, StrategyState] = {}  # each strategy's state when the data ended
         self.final_errors: dict[str, tuple[int, str]] = {}  # ... its handler errors and the last one
         self._delivered = 0  # events delivered to lanes so far (a change of some lane's frontier)
+        self.ready_at = 0.0  # monotonic seconds when every runner was ready (for the speed line, not the report)
+        self.done_at = 0.0  # ... and when the last event was handled
 
     # ---------------------------------------------------------------- Source
 
@@ -194,6 +196,7 @@ class BacktestDriver:
         async with asyncio.timeout(supervisor.settings.handshake_timeout_s + 5):
             await supervisor.until(lambda: self._closed or supervisor.started.is_set())
             await supervisor.until(lambda: self._closed or StrategyState.STARTING not in supervisor.states().values())
+        self.ready_at = time.monotonic()
         while not self._closed:
             self._update_lanes(supervisor)
             dispatched = self._dispatch(supervisor)
@@ -213,6 +216,7 @@ class BacktestDriver:
                 if not self._restarting(supervisor):
                     raise RuntimeError(f"backtest stalled at event {self._g}: {self._describe()}")
                 await supervisor.until(lambda: self._closed or not self._restarting(supervisor))
+        self.done_at = time.monotonic()
         self.final_states = supervisor.states()
         self.final_errors = {s.id: (s.errors, s.last_error) for s in supervisor.status()}
         if self.progress is not None:
@@ -226,6 +230,7 @@ class BacktestDriver:
             return []
         items, lane.ready = lane.ready, []
         lane.inflight = True
+        self.sent += len(items)
         return items
 
     def answered(self, strategy_id: str, consumed: int) -> None:
@@ -251,7 +256,7 @@ class BacktestDriver:
             through = handled == len(lane.sent_indices)
             lane.cursor = lane.sent_end if through else last + 1
             lane.size = min(self.chunk_events, 2 * lane.size) if through else max(64, 2 * handled)
-        lane.sent_indices = []
+        lane.sent_indices = ()
         self._notify()
 
     def lost(self, strategy_id: str) -> None:
@@ -259,7 +264,7 @@ class BacktestDriver:
         lane.busy = lane.inflight = False
         lane.going = True
         lane.ready = []
-        lane.sent_indices = []
+        lane.sent_indices = ()
         lane.size = 64  # the next runner gets the lost batch again, from its first event, in small batches
         log.warning("backtest_batch_lost", strategy=strategy_id, cursor=lane.cursor)
         self._notify()
@@ -341,31 +346,38 @@ class BacktestDriver:
         how much is sent and then sent again, never what the strategy sees: the results do not
         depend on them."""
         end = self._block(lane, lane.size)
-        indices = [i for i in range(lane.cursor, end) if lane.wants(self._event(i).symbol)]
+        start, base = lane.cursor, self._base
+        indices: Sequence[int]
+        if lane.symbols:
+            window, symbols = self._window, lane.symbols
+            indices = [i for i in range(start, end) if window[i - base].symbol in symbols]
+            market = [self._encoded[i - base] for i in indices]
+        else:  # it wants every event: the window's slice, no test per event
+            indices = range(start, end)
+            market = self._encoded[start - base : end - base]
         if not lane.waiting and not indices:
             lane.cursor = max(lane.cursor, end)  # nothing it wants before the block: skip ahead
             return False
         lane.sent_waiting = len(lane.waiting)
         lane.sent_indices = indices
         lane.sent_end = end
-        lane.ready = [item for item, _ in lane.waiting] + [self._window[i - self._base].data for i in indices]
+        lane.ready = [item for item, _ in lane.waiting] + market if lane.waiting else market
         return True
 
     def _block(self, lane: _Lane, size: int = 1) -> int:
         """Where the lane's next batch must end: the first market event the host has not stepped
         through that could change one of its working orders, or ``size`` on, or the data's end."""
         assert self._engine is not None and self._engine.paper is not None
-        limit = self._fill(lane.cursor + size)
-        orders = self._engine.paper.engine.arriving(lane.id)
+        limit = min(self._fill(lane.cursor + size), lane.cursor + size)  # more may be read already
+        orders = self._engine.paper.engine.reach(lane.id)
         timer = self._engine.supervisor.timers.next_due_of(lane.id)
         if not orders and timer is None:
             return limit
+        due = _NEVER if timer is None else timer
         for index in range(max(lane.cursor, self._g), limit):
             event = self._event(index)
-            since = orders.get(event.symbol)
-            if (since is not None and event.timestamp_ns >= since) or (
-                timer is not None and event.timestamp_ns >= timer
-            ):
+            reach = orders.get(event.symbol)
+            if event.timestamp_ns >= due or (reach is not None and reach.touches(event)):
                 return index
         return limit
 
@@ -402,8 +414,7 @@ class BacktestDriver:
                 return stepped
             stepped = True
             if market < output:
-                self._step(engine, self._g)
-                self._g += 1
+                self._run(engine, min(_before(output), _before(frontier)), delivered)
                 if self._delivered != delivered:
                     frontier = None
             else:
@@ -411,15 +422,30 @@ class BacktestDriver:
                 frontier = None
         return stepped
 
-    def _step(self, engine: Engine, index: int) -> None:
-        """``M_index``: timers due by the event's time go to their strategies, then the event is matched."""
-        event = self._event(index)
-        engine.supervisor.fire_timers(event.timestamp_ns, advance=self.clock.advance)
-        self.clock.advance(event.timestamp_ns)
-        engine.match(event)
-        price = mark_price(event)
-        if price is not None:
-            self.observer.mark(event.timestamp_ns, event.symbol, price)
+    def _run(self, engine: Engine, end: int, delivered: int) -> None:
+        """Host steps from ``_g`` up to ``end`` (at most ``chunk_events`` of them), stopping after one
+        that delivered something to a strategy (its frontier moves): what ``_steps`` would take one
+        at a time, as nothing but a delivery changes its choice between them."""
+        g = self._g
+        end = min(end, g + self.chunk_events)
+        end = min(end, self._fill(end))  # fewer when the data ends first
+        window, base = self._window, self._base
+        timers, fire, advance = engine.supervisor.timers, engine.supervisor.fire_timers, self.clock.advance
+        match, mark = engine.match, self.observer.mark
+        while g < end:
+            event = window[g - base]
+            ts = event.timestamp_ns
+            if timers.waiting or ((due := timers.next_due()) is not None and due <= ts):
+                fire(ts, advance=advance)  # M_g: the timers due by the event's time, then the event
+            advance(ts)
+            match(event)
+            price = mark_price(event)
+            if price is not None:
+                mark(ts, event.symbol, price)
+            g += 1
+            if self._delivered != delivered:
+                break
+        self._g = g
 
     async def _act(self, engine: Engine, position: tuple[int, int], states: Mapping[str, StrategyState]) -> None:
         """Hand the outputs decided at ``position`` to the execution engine, strategies in id order."""
@@ -473,7 +499,7 @@ class BacktestDriver:
     # ---------------------------------------------------------------- the window of market events
 
     def _event(self, index: int) -> MarketEvent:
-        return self._window[index - self._base].event
+        return self._window[index - self._base]
 
     def _fill(self, upto: int) -> int:
         """Read market events until ``upto`` are known (or the data ends); how many are known."""
@@ -484,7 +510,8 @@ class BacktestDriver:
             except StopIteration:
                 self._exhausted = True
                 break
-            self._window.append(_Item(event, wire.encode_event_item(event)))
+            self._window.append(event)
+            self._encoded.append(wire.encode_event_item(event))
             known += 1
         self.events = known
         return known
@@ -499,6 +526,7 @@ class BacktestDriver:
         drop = low - self._base
         if drop >= _TRIM_EVERY:
             del self._window[:drop]
+            del self._encoded[:drop]
             self._base = low
 
     def _report_progress(self) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +92,10 @@ class BacktestOutcome:
     states: dict[str, str]  # strategy id -> its state at the end (running, open, ...)
     errors: dict[str, tuple[int, str]] = dataclasses.field(default_factory=dict)  # id -> (count, last error)
     captures: list[CaptureRecord] = dataclasses.field(default_factory=list)  # written by this run, oldest first
+    startup_s: float = 0.0  # wall seconds until every runner was ready (not in the report: it varies)
+    stepping_s: float = 0.0  # wall seconds from then until the data was done
+    batches: int = 0  # batches the runners answered
+    sent: int = 0  # events in them (an event after a batch's cut is sent again in the next)
 
 
 def parse_sets(values: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -209,6 +214,7 @@ async def run_backtest(
     progress: TextIO | None = None,
 ) -> BacktestOutcome:
     """Run ``config``'s strategies over ``data`` (config from ``backtest_config``); the report."""
+    started = time.monotonic()
     clock = ReplayClock()
     interval = data.bar_interval_ns() or round((options.interval_s or 60.0) * 1e9)
     ids = [spec.id for spec in config.enabled_strategies()]
@@ -248,4 +254,6 @@ async def run_backtest(
     }  # fmt: skip
     report.sections["run"] = run
     errors = {sid: (n, last) for sid, (n, last) in driver.final_errors.items() if n}
-    return BacktestOutcome(report, driver.events, states, errors, captures)
+    ready = driver.ready_at or started
+    return BacktestOutcome(report, driver.events, states, errors, captures, ready - started,
+                           max(driver.done_at - ready, 0.0), driver.batches, driver.sent)  # fmt: skip

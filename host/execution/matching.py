@@ -91,8 +91,9 @@ a quote fills at that event's touch, on a candle-level symbol at that candle's o
 from there (filled when the price goes through it); a stop is checked from there. With
 ``candle_fill="close"`` a market order on a candle-level symbol fills at once at the close of the
 last candle instead (the bar it was decided on; the latency does not apply), as backtesting
-libraries' "trade on close" does. ``arriving(strategy)`` tells a backtest which symbols' next
-events may fill or change that strategy's orders, and from when.
+libraries' "trade on close" does. ``reach(strategy)`` tells a backtest which events may fill or
+change that strategy's orders: by symbol, from when (orders on their way, market orders) and at
+which prices (a resting limit: a price at or through it; a waiting stop: at or past its stop).
 
 Not modelled: ``max_slippage``, ``priority``, ``reduce_only``, expiry.
 Statuses used: ACCEPTED, PARTIALLY_FILLED, FILLED, CANCELLED, REJECTED.
@@ -110,10 +111,11 @@ from host.clock import WallClock
 from host.orders import OrderIntent, OrderState, OrderStatus
 from sdk.events import Book, Candle, Fill, MarketEvent, OrderType, Side, Tick, TimeInForce, Trade
 
-__all__ = ["Arrival", "MatchResult", "MatchingEngine"]
+__all__ = ["Arrival", "MatchResult", "MatchingEngine", "Reach"]
 
 _EPS = 1e-9  # relative: a remainder below quantity * _EPS counts as filled
 _INF = math.inf
+_NEVER = 2**63  # later than any event time
 Levels = list[list[float]]  # [[price, size left], ...] best first
 
 
@@ -138,6 +140,39 @@ class MatchResult:
     order: OrderState
     fills: tuple[Fill, ...] = ()
     duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """Which events of one symbol may change a strategy's working orders there (``reach``): any
+    stamped at or after ``since``, and any showing a price at or below ``low`` or at or above ``high``.
+    Every other event of the symbol leaves those orders as they are."""
+
+    since: int = _NEVER  # an order on its way arrives with any event from then; a market order takes any
+    low: float = -_INF  # the highest buy limit and sell stop: a price this low may fill or trigger one
+    high: float = _INF  # the lowest sell limit and buy stop
+
+    def touches(self, event: MarketEvent) -> bool:
+        if event.timestamp_ns >= self.since:
+            return True
+        low, high = _span(event)
+        return low <= self.low or high >= self.high
+
+
+def _span(event: MarketEvent) -> tuple[float, float]:
+    """The lowest and highest price ``event`` shows: what fills, triggers and moves a touch are made of
+    (a book's deeper levels lie beyond its best; a bar's open and close within its range)."""
+    if type(event) is Candle:
+        return event.low, event.high
+    last = getattr(event, "last_price", None)  # a trade's price; a tick's or book's last, when it has one
+    prices = [] if last is None else [last]
+    if type(event) is Tick:
+        prices += (event.bid_price, event.ask_price)
+    elif type(event) is Book:
+        prices += (levels[0][0] for levels in (event.bids, event.asks) if levels)
+    if not prices:
+        return _INF, -_INF  # no price (an empty book): changes nothing that rests; time and market orders aside
+    return min(prices), max(prices)
 
 
 class _Detail(IntEnum):
@@ -273,6 +308,22 @@ def _problem(intent: OrderIntent) -> str:
     return ""
 
 
+def _reach(order: _Order) -> Reach:
+    """The events that may change one working order (the phases of ``_on_event`` and arrival)."""
+    if order.phase is _Phase.ARRIVING:
+        return Reach(since=order.arrive_ns)
+    buy = order.intent.side is Side.BUY
+    if order.phase is _Phase.TRIGGER:  # a buy stop triggers on a price >= its stop, a sell stop on one <=
+        stop = order.intent.stop_price
+        assert stop is not None  # checked by _problem
+        return Reach(high=stop) if buy else Reach(low=stop)
+    if order.phase is _Phase.PRICE or order.market:
+        return Reach(since=0)  # a market order takes whatever the next price is
+    limit = order.intent.price
+    assert limit is not None  # a resting limit (or a triggered stop_limit) has its price
+    return Reach(low=limit) if buy else Reach(high=limit)
+
+
 def _is_stop(order: _Order) -> bool:
     return order.intent.order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
 
@@ -386,10 +437,11 @@ class MatchingEngine:
     def on_market(self, event: MarketEvent) -> list[Fill]:
         """Update the symbol's market state and match its working orders; return the fills, in order."""
         market = self._market(event.symbol)
-        ctx = self._update(market, event)
         book = self._working.get(event.symbol)
-        if not book:
+        if not book:  # nothing to match: the market state moves, how the event would fill is not worked out
+            self._update(market, event, want=False)
             return []
+        ctx = self._update(market, event)
         fills: list[Fill] = []
         if self.arrival_delay_ns is not None:
             for order in list(book.values()):
@@ -404,15 +456,20 @@ class MatchingEngine:
                 del book[order.intent.client_order_id]
         return fills
 
-    def arriving(self, strategy: str) -> dict[str, int]:
-        """Symbols whose next events may fill or change one of ``strategy``'s working orders: symbol ->
-        the earliest event time that may (0: any event; later: orders still on their way)."""
-        found: dict[str, int] = {}
+    def reach(self, strategy: str) -> dict[str, Reach]:
+        """What may change ``strategy``'s working orders, by symbol (see ``Reach``): a backtest lets the
+        strategy see every other event without waiting for the host to step through it."""
+        found: dict[str, Reach] = {}
         for symbol, book in self._working.items():
             for order in book.values():
-                if order.intent.strategy == strategy:
-                    since = order.arrive_ns if order.phase is _Phase.ARRIVING else 0
-                    found[symbol] = min(found.get(symbol, since), since)
+                if order.intent.strategy == strategy and order.phase is not _Phase.DONE:
+                    reach = _reach(order)
+                    seen = found.get(symbol)
+                    if seen is not None:
+                        reach = Reach(
+                            min(seen.since, reach.since), max(seen.low, reach.low), min(seen.high, reach.high)
+                        )
+                    found[symbol] = reach
         return found
 
     def touch(self, symbol: str, side: Side) -> float | None:
@@ -433,63 +490,75 @@ class MatchingEngine:
     def _size(self, size: float) -> float:
         return size if self.fill_at_touch_size else _INF
 
-    def _update(self, market: _Market, event: MarketEvent) -> _Event | None:
+    def _update(self, market: _Market, event: MarketEvent, *, want: bool = True) -> _Event | None:
+        """Apply ``event`` to the symbol's market state; how it may fill orders (None as well when not
+        ``want``ed: a symbol without working orders, the per-event path of a quiet backtest)."""
         match event:
             case Tick():
-                return self._on_tick(market, event)
+                return self._on_tick(market, event, want)
             case Book():
                 bids = [[price, self._size(size)] for price, size in event.bids]
                 asks = [[price, self._size(size)] for price, size in event.asks]
-                return self._on_quote(market, _Detail.QUOTE, bids, asks, event.last_price)
+                return self._on_quote(market, _Detail.QUOTE, bids, asks, event.last_price, want)
             case Trade():
-                return self._on_trade(market, event)
+                return self._on_trade(market, event, want)
             case Candle():
-                return self._on_candle(market, event)
+                return self._on_candle(market, event, want)
         raise TypeError(f"on_market: expected a Tick, Trade, Book or Candle, got {type(event).__name__}")
 
-    def _on_tick(self, market: _Market, tick: Tick) -> _Event:
+    def _on_tick(self, market: _Market, tick: Tick, want: bool) -> _Event | None:
         bid_size, ask_size = tick.bid_size, tick.ask_size
         if bid_size or ask_size:
             bids = [[tick.bid_price, self._size(bid_size or _INF)]]
             asks = [[tick.ask_price, self._size(ask_size or _INF)]]
-            return self._on_quote(market, _Detail.QUOTE, bids, asks, tick.last_price)
+            return self._on_quote(market, _Detail.QUOTE, bids, asks, tick.last_price, want)
         if market.detail <= _Detail.PRICE:
             return self._on_quote(market, _Detail.PRICE, [[tick.bid_price, _INF]], [[tick.ask_price, _INF]],
-                                  tick.last_price)  # fmt: skip
+                                  tick.last_price, want)  # fmt: skip
         # A price on a symbol with sizes: the touch and last price move, the live quote stays.
         market.touch_bid, market.touch_ask = tick.bid_price, tick.ask_price
         if tick.last_price is not None:
             market.last = tick.last_price
+        if not want:
+            return None
         return _Event(buy_refs=_refs(tick.ask_price, tick.last_price), sell_refs=_refs(tick.bid_price, tick.last_price),
                       trigger_pool=market.quote)  # fmt: skip
 
-    def _on_quote(self, market: _Market, detail: _Detail, bids: Levels, asks: Levels, last: float | None) -> _Event:
+    def _on_quote(
+        self, market: _Market, detail: _Detail, bids: Levels, asks: Levels, last: float | None, want: bool
+    ) -> _Event | None:
         pool = market.quote = _Pool(bids, asks)
         market.detail = detail
         market.touch_bid = bids[0][0] if bids else None
         market.touch_ask = asks[0][0] if asks else None
         if last is not None:
             market.last = last
+        if not want:
+            return None
         return _Event(
             buy_refs=_refs(market.touch_ask, last), sell_refs=_refs(market.touch_bid, last),
             market_pool=pool, trigger_pool=pool, rest_pool=pool,
         )  # fmt: skip
 
-    def _on_trade(self, market: _Market, trade: Trade) -> _Event:
+    def _on_trade(self, market: _Market, trade: Trade, want: bool) -> _Event | None:
         market.last = trade.last_price
         refs = (trade.last_price,)
         if market.detail >= _Detail.PRICE:
-            return _Event(refs, refs, trigger_pool=market.quote)
+            return _Event(refs, refs, trigger_pool=market.quote) if want else None
         size = self._size(trade.volume)
         pool = market.quote = _Pool([[trade.last_price, size]], [[trade.last_price, size]])
         market.detail = _Detail.TRADE
+        if not want:
+            return None
         return _Event(refs, refs, market_pool=pool, trigger_pool=pool, rest_pool=pool, rest_strict=True)
 
-    def _on_candle(self, market: _Market, candle: Candle) -> _Event | None:
+    def _on_candle(self, market: _Market, candle: Candle, want: bool) -> _Event | None:
         market.last = candle.close
         if market.detail > _Detail.CANDLE:
             return None
         market.detail = _Detail.CANDLE
+        if not want:
+            return None
         return _Event(
             buy_refs=(candle.high,), sell_refs=(candle.low,),
             market_pool=_Pool([[candle.open, _INF]], [[candle.open, _INF]]),

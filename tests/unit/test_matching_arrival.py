@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from host.clock import ReplayClock
-from host.execution.matching import Arrival, MatchingEngine
+from host.execution.matching import Arrival, MatchingEngine, Reach
 from host.orders import OrderIntent, OrderStatus
 from sdk.events import Candle, OrderType, Side, Tick, TimeInForce
 
@@ -43,17 +43,17 @@ def test_a_market_order_fills_at_the_next_ticks_touch_not_the_one_it_saw() -> No
     feed(matching, clock, tick(1, 99.0, 101.0))
     result = matching.submit(order("a"))
     assert (result.order.status, result.fills) == (OrderStatus.ACCEPTED, ())
-    assert matching.arriving("alpha") == {SYM: 1 * MS}
+    assert matching.reach("alpha") == {SYM: Reach(since=1 * MS)}
     assert feed(matching, clock, tick(2, 99.5, 100.5, symbol=OTHER)) == []  # another symbol's event
     assert feed(matching, clock, tick(3, 102.0, 103.0)) == [(103.0, 3)]
-    assert matching.arriving("alpha") == {}
+    assert matching.reach("alpha") == {}
 
 
 def test_latency_holds_the_order_until_an_event_at_or_after_its_arrival() -> None:
     matching, clock = engine(latency_ms=50)
     feed(matching, clock, tick(100, 99.0, 101.0))
     matching.submit(order("a", Side.SELL))
-    assert matching.arriving("alpha") == {SYM: 150 * MS}
+    assert matching.reach("alpha") == {SYM: Reach(since=150 * MS)}
     assert feed(matching, clock, tick(120, 98.0, 100.0)) == []
     assert feed(matching, clock, tick(150, 97.0, 99.0)) == [(97.0, 150)]
 
@@ -75,7 +75,7 @@ def test_a_limit_rests_from_its_arrival_and_fills_at_its_price_when_the_price_go
     feed(matching, clock, bar(60_000, 100, 101, 99, 100))
     matching.submit(order("a", kind=OrderType.LIMIT, price=98.0))
     assert feed(matching, clock, bar(120_000, 100, 101, 98.0, 99)) == []  # touched, not through
-    assert matching.arriving("alpha") == {SYM: 0}  # resting: any event of its symbol may fill it
+    assert matching.reach("alpha") == {SYM: Reach(low=98.0)}  # resting: a price at or below 98 may fill it
     assert feed(matching, clock, bar(180_000, 99, 99.5, 97.0, 98.5)) == [(98.0, 180_000)]
 
 
