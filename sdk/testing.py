@@ -41,8 +41,10 @@ as in a replay: before each event, every timer due by its time, each at its own 
 ``self.now_ns`` of the due time, not of the event). The run ends with the last event unless
 ``until_ns`` carries it on over a quiet market, firing what falls due by then; the orders a timer
 sends there are placed but, with no market event left, not filled. A timer due before an event
-fires in that event's turn, so with a fill model an order it sends fills no earlier than the
-market event after that one, as in ``strategy-engine backtest``. ``RunResult.timers`` lists
+fires before it, and what the strategy decides on it is decided before that event (its
+``signal_events`` entry is the index of the event before): with a fill model an order it sends may
+fill at that event, and a cancel it sends is done before it, as in ``strategy-engine backtest``.
+``RunResult.timers`` lists
 every `sdk.Timer` delivered::
 
     result = run_strategy(strategy, ticks, fills=True, until_ns=ticks[-1].timestamp_ns + 60 * 10**9)
@@ -166,10 +168,12 @@ class _Run:
         self.timers = TimerBook() if drive_timers else None
 
     def fire(self, now_ns: int, index: int) -> None:
-        """Every timer due by ``now_ns``, at its own time (what a replay does before an event)."""
+        """Every timer due by ``now_ns``, at its own time, before event ``index``: what the strategy
+        decides on one counts as decided after the event before (its orders may match event ``index``)."""
+        before = index - 1 if index >= 0 else index
         for _, timer in self.timers.step(now_ns) if self.timers is not None else ():
-            self.deliver(timer, index)
-            self.flush(index)
+            self.deliver(timer, before)
+            self.flush(before)
 
     def event(self, event: Event, index: int) -> None:
         """Timers due by its time, the fills it causes, the event, then (``at="close"``) fills at a candle's close."""

@@ -8,12 +8,16 @@ arrival delay (``host.execution.matching``: an order decided on one event fills 
 the next event of its symbol, plus ``--latency``).
 
 Positions on the timeline. Market events are numbered in file order (0, 1, ...). The host's work at
-event *j* is the step ``M_j`` (the clock moves to its time, books are marked, the paper venue
-matches working orders against it). What a strategy asks for is placed on the timeline where it
-was decided: ``(j, 1)`` when event *j* made it, ``(j, 0)`` when something delivered in front of
-event *j* did (a fill, its position, an order update). So the timeline of event *j* reads
-``M_j``, then the outputs decided at ``(j, 0)``, then those at ``(j, 1)``, strategies in id order;
-the host always takes the earliest item, never one a strategy could still precede.
+event *j* is the step ``M_j``: the timers due by its time fire (each delivered at its own time),
+then the clock moves to the event, books are marked and the paper venue matches working orders
+against it. What a strategy asks for is placed on the timeline where it was decided: ``(j, 1)``
+when event *j* made it; ``(j, 0)`` when something ``M_j`` delivered in front of event *j* did (a
+fill, its position, an order update); ``(j, -3)`` when something delivered before ``M_j`` matched
+did (a timer that fell due by then, an update the host gave before): so a cancel a timer asks for
+at 2.0 s is acted on before a tick at 2.5 s is matched. So the timeline of event *j* reads the
+timers, the outputs decided at ``(j, -3)``, the match, those at ``(j, 0)``, those at ``(j, 1)``,
+strategies in id order; the host always takes the earliest item, never one a strategy could still
+precede.
 
 Lanes. Each strategy has a lane: a cursor (the first market event it has not seen), the reliable
 events waiting for it (fills, positions, order updates the host made, in order) and at most one
@@ -62,6 +66,11 @@ __all__ = ["BacktestDriver", "Observer", "mark_price"]
 log = structlog.get_logger("host.backtest")
 
 _INF = (sys.maxsize, 2)
+# Phases of a position (index, phase), in timeline order at one market event: a runner's on_start
+# (before anything at its cursor), decisions on what was delivered before the host matched the event
+# (timers that fell due by its time, order updates), the host's step M (-1: timers fired, then the
+# event matched), decisions on what M delivered (fills, positions, updates), decisions on the event.
+_START, _PRE, _POST, _EVENT = -5, -3, 0, 1
 _NEVER = 2**63  # later than any event time
 _TRIM_EVERY = 65_536  # market events kept behind every cursor before the window is trimmed
 
@@ -110,7 +119,9 @@ class _Lane:
     id: str
     symbols: frozenset[str]
     cursor: int = 0
-    waiting: list[tuple[bytes, int]] = field(default_factory=list)  # (item, time) delivered, not yet seen
+    waiting: list[tuple[bytes, int, bool]] = field(default_factory=list)  # (item, time, a timer?) not yet seen
+    timers: int = 0  # how many of the waiting items are timers (decisions on them come before M_cursor)
+    pre: bool = False  # the batch in flight was sent before the host stepped through its cursor's event
     busy: bool = False
     out: bool = False  # held open by its breaker, or stopped: no more batches
     ready: list[bytes] = field(default_factory=list)  # the batch chunk() hands out next
@@ -237,27 +248,34 @@ class BacktestDriver:
         lane = self._lanes[strategy_id]
         if not lane.inflight:  # the empty batch after Ready: on_start's outputs, placed before the cursor
             lane.collected = True
-            lane.cut, lane.cut_ns = (lane.cursor, 0), self.clock.now_ns()
+            lane.cut, lane.cut_ns = (lane.cursor, _PRE), self.clock.now_ns()
             self._notify()
             return
         lane.busy = lane.inflight = False
         self.batches += 1
         head = lane.sent_waiting
         if consumed <= head:
-            lane.cut = (lane.cursor, 0)
+            lane.cut = (lane.cursor, _PRE if lane.pre else _POST)
             lane.cut_ns = lane.waiting[consumed - 1][1] if consumed else self.clock.now_ns()
-            del lane.waiting[:consumed]
+            self._seen(lane, consumed)
         else:
-            del lane.waiting[:head]
+            self._seen(lane, head)
             handled = consumed - head
             last = lane.sent_indices[handled - 1]
-            lane.cut = (last, 1)
+            lane.cut = (last, _EVENT)
             lane.cut_ns = self._event(last).timestamp_ns
             through = handled == len(lane.sent_indices)
             lane.cursor = lane.sent_end if through else last + 1
             lane.size = min(self.chunk_events, 2 * lane.size) if through else max(64, 2 * handled)
         lane.sent_indices = ()
         self._notify()
+
+    @staticmethod
+    def _seen(lane: _Lane, count: int) -> None:
+        """The first ``count`` waiting items reached the strategy."""
+        if lane.timers:
+            lane.timers -= sum(1 for _, _, timer in lane.waiting[:count] if timer)
+        del lane.waiting[:count]
 
     def lost(self, strategy_id: str) -> None:
         lane = self._lanes[strategy_id]
@@ -277,7 +295,9 @@ class BacktestDriver:
         elif isinstance(event, OrderUpdate):
             self.observer.order(event)
         if lane is not None and not lane.out:
-            lane.waiting.append((item, event.timestamp_ns or self.clock.now_ns()))
+            timer = isinstance(event, Timer)
+            lane.timers += timer
+            lane.waiting.append((item, event.timestamp_ns or self.clock.now_ns(), timer))
 
     # StrategyListener: signals are held at their place on the timeline; the rest goes to the engine.
 
@@ -312,7 +332,7 @@ class BacktestDriver:
         for lane in self._lanes.values():
             state = states.get(lane.id)
             if not lane.out and state in (StrategyState.OPEN, StrategyState.PAUSED, StrategyState.STOPPED):
-                lane.out, lane.busy, lane.ready, lane.waiting = True, False, [], []
+                lane.out, lane.busy, lane.ready, lane.waiting, lane.timers = True, False, [], [], 0
                 log.warning("backtest_strategy_out", strategy=lane.id, state=state.value if state else None)
             elif lane.busy and lane.ready and state is not StrategyState.RUNNING:
                 lane.busy, lane.ready = False, []  # it went before taking its batch: nothing was sent
@@ -361,7 +381,8 @@ class BacktestDriver:
         lane.sent_waiting = len(lane.waiting)
         lane.sent_indices = indices
         lane.sent_end = end
-        lane.ready = [item for item, _ in lane.waiting] + market if lane.waiting else market
+        lane.pre = self._g <= lane.cursor
+        lane.ready = [item for item, _, _ in lane.waiting] + market if lane.waiting else market
         return True
 
     def _block(self, lane: _Lane, size: int = 1) -> int:
@@ -386,14 +407,17 @@ class BacktestDriver:
         if lane.out or lane.held or state in (StrategyState.OPEN, StrategyState.PAUSED, StrategyState.STOPPED):
             return _INF  # held: nothing more from it before the host acts on what it asked for
         if not lane.collected:
-            return (lane.cursor, -2)  # its runner's on_start (timers anchored at the next step) comes first
-        if lane.busy or lane.waiting or state is not StrategyState.RUNNING:
-            return (lane.cursor, 0)
-        if self._block(lane) == lane.cursor and lane.cursor >= self._g:
-            return (lane.cursor, 0)  # its orders may fill at the cursor's event: after M_cursor, fills come first
+            return (lane.cursor, _START)  # its runner's on_start (timers anchored at the next step) comes first
+        before_match = self._g <= lane.cursor
+        if state is not StrategyState.RUNNING or (before_match and (lane.timers or (lane.busy and lane.pre))):
+            return (lane.cursor, _PRE)  # it decides on a timer (or restarts) before the host matches the event
+        if lane.busy or lane.waiting:
+            return (lane.cursor, _POST)
+        if self._block(lane) == lane.cursor and before_match:
+            return (lane.cursor, _POST)  # its orders may fill at the cursor's event: after M_cursor, fills come first
         if self._fill(lane.cursor + 1) <= lane.cursor:
             return _INF  # seen everything
-        return (lane.cursor, 1)
+        return (lane.cursor, _EVENT)
 
     async def _steps(self, engine: Engine) -> bool:
         """Host steps while the earliest item on the timeline precedes every lane's frontier.
@@ -436,7 +460,9 @@ class BacktestDriver:
             event = window[g - base]
             ts = event.timestamp_ns
             if timers.waiting or ((due := timers.next_due()) is not None and due <= ts):
-                fire(ts, advance=advance)  # M_g: the timers due by the event's time, then the event
+                fire(ts, advance=advance)  # the timers due by the event's time go first ...
+                if self._delivered != delivered:
+                    break  # ... and what their strategies decide on them comes before M_g
             advance(ts)
             match(event)
             price = mark_price(event)

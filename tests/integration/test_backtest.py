@@ -18,6 +18,7 @@ from tests.integration.backtest_kit import (
     backtest,
     candles,
     report,
+    stamp,
     write_candles,
     write_config,
     write_ticks,
@@ -134,7 +135,8 @@ def test_from_and_to_bound_the_data(tmp_path: Path) -> None:
 
 
 def test_timers_fire_in_simulated_time(tmp_path: Path) -> None:
-    """A strategy trading only on a 10-minute timer: each order fills at the bar after the timer's time."""
+    """A strategy trading only on a 10-minute timer: each order fills at the open of the bar its timer's
+    time opens (the timer fires, and its order is placed, before that bar is matched)."""
     bars = write_candles(tmp_path / "bars.jsonl", candles(125))  # 00:00 .. 02:04
     config = write_config(tmp_path / "c.yaml", {"timed": {"plugin": "timed_trader"}})
     document = report(backtest("--data", bars, "--config", config, "--json", cwd=tmp_path))
@@ -142,5 +144,23 @@ def test_timers_fire_in_simulated_time(tmp_path: Path) -> None:
     minutes = [(t["entry_ns"] - START_NS) // MINUTE_NS for t in trades] + [
         (trades[-1]["exit_ns"] - START_NS) // MINUTE_NS
     ]
-    assert minutes[:6] == [11, 31, 51, 71, 91, 111]  # on_start's every(600 s) is anchored at the first event
-    assert [(t["exit_ns"] - START_NS) // MINUTE_NS for t in trades[:5]] == [21, 41, 61, 81, 101]
+    assert minutes[:6] == [10, 30, 50, 70, 90, 110]  # on_start's every(600 s) is anchored at the first event
+    assert [(t["exit_ns"] - START_NS) // MINUTE_NS for t in trades[:5]] == [20, 40, 60, 80, 100]
+
+
+@pytest.mark.parametrize(("cancel_after_s", "filled"), [(2.0, False), (3.0, True)])
+def test_a_timers_decision_is_acted_on_before_the_next_event_is_matched(
+    tmp_path: Path, cancel_after_s: float, filled: bool
+) -> None:
+    """A buy limit at 95 rests from 0 s; a tick at 2.5 s asks 90. A timer cancel at 2.0 s beats it."""
+    lines = [
+        {"symbol": "TEST", "timestamp": stamp(START_NS + ms * 1_000_000), "type": "tick", "bid_price": bid,
+         "ask_price": bid + 0.5, "bid_size": 1, "ask_size": 1}
+        for ms, bid in ((0, 99.5), (1000, 99.5), (2500, 89.5), (3500, 89.5))
+    ]  # fmt: skip
+    ticks = tmp_path / "ticks.jsonl"
+    ticks.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    drop = {"plugin": "timer_cancel", "parameters": {"cancel_after_s": cancel_after_s}}
+    config = write_config(tmp_path / "c.yaml", {"drop": drop})
+    summary = report(backtest("--data", ticks, "--config", config, "--json", cwd=tmp_path))["strategies"]["drop"]
+    assert (summary["traded_notional"] > 0) is filled

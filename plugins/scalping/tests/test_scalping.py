@@ -193,12 +193,12 @@ class TestExit:
         events: list[Event] = [bullish(0), fill(1, Side.BUY), book(60.9), book(61)]
         result = run(events)
         assert reasons(result)[1:] == [(Side.SELL, "max_hold_time")]
-        assert result.signal_events == [0, 3]
+        assert result.signal_events == [0, 2]  # the timer fired before book(61): decided after book(60.9)
 
     def test_hold_time_runs_from_the_entry_fill(self) -> None:
         """The clock starts at the entry fill, not when the entry order was sent."""
         result = run([bullish(0), fill(30, Side.BUY), book(61), book(90)])
-        assert result.signal_events == [0, 3]  # book(90), not book(61)
+        assert result.signal_events == [0, 2]  # the timer before book(90), not book(61)
 
     def test_timer_enforces_max_hold_time(self) -> None:
         """A Timer event closes a position past its time limit even with no market data."""

@@ -177,13 +177,13 @@ class TestRunStrategyDrivesTimers:
         ]  # fmt: skip
 
     def test_the_result_lists_every_timer_delivered(self) -> None:
-        """RunResult.timers holds the fired timers in order; a signal sent from one after the last
-        event (until_ns) counts as from event -1."""
+        """RunResult.timers holds the fired timers in order; a signal sent from one before an event
+        counts as decided after the event before it, one after the last event (until_ns) as -1."""
         strategy = Clocked(ClockConfig(seconds=10.0))
         result = run_strategy(strategy, [tick(T0), tick(T0 + 15 * S)], until_ns=T0 + 20 * S)
         assert result.timers == strategy.fired
         assert [t.timestamp_ns for t in result.timers] == [T0 + 10 * S, T0 + 20 * S]
-        assert result.signal_events == [1, -1]
+        assert result.signal_events == [0, -1]
 
     def test_timers_given_in_the_events_are_listed_too(self) -> None:
         """With drive_timers=False (a crash capture's events) the Timer events given are the ones listed."""
