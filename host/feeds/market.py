@@ -55,7 +55,7 @@ from dataclasses import dataclass
 import hiredis
 import orjson
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -64,6 +64,7 @@ from host.config import RedisConfig
 from host.errors import EngineError
 from host.feeds.formats import FORMATS, SEED, WireFormat
 from host.feeds.health import FeedHealth, Gap
+from host.feeds.tally import Spread, Tally
 from host.labels import LabelGuard
 from host.supervisor.policy import BreakerPolicy, backoff_delay
 from sdk.errors import ValidationError
@@ -162,7 +163,7 @@ class MarketDataFeed:
         self._formats = {channel.encode(): FORMATS[config.format_of(channel)]
                          for channel in config.market_data_channels if config.format_of(channel) != "seed"}  # fmt: skip
         self._define_metrics(namespace)
-        self._received_children: dict[tuple[str, str], Counter] = {}
+        self._received_counts = self._m_received.counts
         self._error_children: dict[tuple[bytes, str], Counter] = {}
         self._limiter = _Limiter(self._clock, _LOG_EVERY_S)
         self._connected = False
@@ -177,8 +178,10 @@ class MarketDataFeed:
 
     def _define_metrics(self, ns: str) -> None:
         r = self.registry
-        self._m_received = Counter("market_data_received_total", "Market data messages accepted, by symbol and type",
-                                   ["symbol", "type"], namespace=ns, registry=r)  # fmt: skip
+        # Counted on every message: plain numbers read at scrape time (host.feeds.tally).
+        self._m_received = Tally(f"{ns}_market_data_received_total", "Market data messages accepted, by symbol and "
+                                 "type", ["symbol", "type"])  # fmt: skip
+        r.register(self._m_received)
         self._m_errors = Counter(
             "market_data_errors_total", "Market data messages rejected, by channel and the field at fault (json: "
             "not a JSON object; sink: the sink raised)", ["channel", "field"], namespace=ns, registry=r,
@@ -187,10 +190,11 @@ class MarketDataFeed:
                                      "lost Redis connection", namespace=ns, registry=r)  # fmt: skip
         self._m_connected = Gauge("redis_connected", "1 while the market data subscription is up", namespace=ns,
                                   registry=r)  # fmt: skip
-        self._m_latency = Histogram(
-            "market_data_latency_microseconds", "Receive time minus the message's own timestamp, for messages "
-            "stamped within 60 s of now", namespace=ns, registry=r, buckets=_LATENCY_BUCKETS_US,
+        self._m_latency = Spread(
+            f"{ns}_market_data_latency_microseconds", "Receive time minus the message's own timestamp, for messages "
+            "stamped within 60 s of now", _LATENCY_BUCKETS_US,
         )  # fmt: skip
+        r.register(self._m_latency)
         r.register(_HealthCollector(ns, self.health))
 
     # ---------------------------------------------------------------- state
@@ -351,10 +355,8 @@ class MarketDataFeed:
                 return
         self._received += 1
         key = (self._symbol_label(event.symbol), event.kind)
-        counter = self._received_children.get(key)
-        if counter is None:
-            counter = self._received_children[key] = self._m_received.labels(symbol=key[0], type=key[1])
-        counter.inc()
+        received = self._received_counts
+        received[key] = received.get(key, 0) + 1
         gap = self.health.observe(event, wire.stream, wire.numbering)
         if gap is not None:
             self._gap(gap)
