@@ -41,12 +41,20 @@ MARKET_KINDS: frozenset[str] = frozenset(event.kind for event in (Tick, Trade, B
 # Symbols come from the feed, so a feed full of junk symbols must not grow the targets cache
 # without bound; past this many entries the cache starts over (it refills from the hot keys).
 _CACHE_LIMIT = 65_536
+_RELIABLE: Hashable = object()  # the key of a reliable item in an outbox's plain list (no market key is it)
 
 
 class Outbox:
     """One runner's pending events in send order; market data is conflated per key while it lags.
 
-    Every waiting item has a fresh ``object()`` token. ``_items`` maps token -> item in send order;
+    Two representations, one per mode. Until conflating mode starts, waiting items are a plain
+    list of ``(key, item)`` pairs (``_RELIABLE`` for the key of a reliable item) and a count of the
+    market ones: a put is an append, a take a slice, which is what a runner that keeps up costs on
+    every tick (3 puts a tick to 3 runners at 50k ticks/s). The put that finds ``capacity`` market
+    items waiting moves them into the indexed form below (``_index``, O(``capacity``) once per lag
+    episode, like the compaction that follows) and a take that empties the outbox ends it.
+
+    In conflating mode every waiting item has a fresh ``object()`` token. ``_items`` maps token -> item in send order;
     ``_market`` maps the market tokens to their ``(symbol, kind)`` key in the same order, so the
     oldest market item is found in O(1) even when many reliable items wait in front of it; and
     ``_latest`` maps each key with a waiting market item to the token of the newest one. The two
@@ -67,6 +75,8 @@ class Outbox:
         "_items",
         "_latest",
         "_market",
+        "_plain",
+        "_plain_market",
         "conflated",
         "dropped",
         "enqueued",
@@ -83,6 +93,8 @@ class Outbox:
         self._items: OrderedDict[object, bytes] = OrderedDict()
         self._market: OrderedDict[object, Hashable] = OrderedDict()
         self._latest: dict[Hashable, object] = {}
+        self._plain: list[tuple[Hashable, bytes]] = []
+        self._plain_market = 0
         self.enqueued = 0
         self.reliable = 0
         self.conflated = 0
@@ -102,8 +114,16 @@ class Outbox:
     def put_market(self, key: Hashable, item: bytes) -> None:
         """Queue market data under ``key`` = ``(symbol, kind)``: appended, or conflated while lagging."""
         self.enqueued += 1
-        if self._conflating or len(self._market) >= self._capacity:
-            self._make_room(key)
+        if not self._conflating:
+            if self._plain_market < self._capacity:
+                plain = self._plain
+                plain.append((key, item))
+                self._plain_market += 1
+                if len(plain) > self.high_water:
+                    self.high_water = len(plain)
+                return
+            self._index()
+        self._make_room(key)
         token = object()
         items = self._items
         items[token] = item
@@ -111,6 +131,18 @@ class Outbox:
         self._latest[key] = token
         if len(items) > self.high_water:
             self.high_water = len(items)
+
+    def _index(self) -> None:
+        """Move the plain list's items into the token maps (conflating mode is about to start)."""
+        items, market, latest = self._items, self._market, self._latest
+        for key, item in self._plain:
+            token = object()
+            items[token] = item
+            if key is not _RELIABLE:
+                market[token] = key
+                latest[key] = token
+        self._plain = []
+        self._plain_market = 0
 
     def _make_room(self, key: Hashable) -> None:
         """Conflating mode: remove the waiting item a new one for ``key`` replaces or pushes out."""
@@ -141,6 +173,12 @@ class Outbox:
         """Queue a fill, position, timer or order update: never conflated, never dropped, not bounded by capacity."""
         self.enqueued += 1
         self.reliable += 1
+        if not self._conflating:
+            plain = self._plain
+            plain.append((_RELIABLE, item))
+            if len(plain) > self.high_water:
+                self.high_water = len(plain)
+            return
         items = self._items
         items[object()] = item
         if len(items) > self.high_water:
@@ -153,6 +191,8 @@ class Outbox:
         """
         if max_items is not None and max_items < 1:
             raise ValueError(f"Outbox.take max_items: must be >= 1 or None, got {max_items}")
+        if not self._conflating:
+            return self._take_plain(max_items)
         items = self._items
         if max_items is None or max_items >= len(items):
             batch = list(items.values())
@@ -164,6 +204,17 @@ class Outbox:
             batch = self._take_oldest(max_items)
         self.taken += len(batch)
         return batch
+
+    def _take_plain(self, max_items: int | None) -> list[bytes]:
+        plain = self._plain
+        if max_items is None or max_items >= len(plain):
+            taken, self._plain, self._plain_market = plain, [], 0
+        else:
+            taken = plain[:max_items]
+            del plain[:max_items]
+            self._plain_market -= sum(1 for key, _ in taken if key is not _RELIABLE)
+        self.taken += len(taken)
+        return [item for _, item in taken]
 
     def _take_oldest(self, count: int) -> list[bytes]:
         pop_oldest = self._items.popitem
@@ -181,15 +232,15 @@ class Outbox:
         return batch
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._plain) + len(self._items)  # one of them is empty (see the modes above)
 
     @property
     def pending_market(self) -> int:
-        return len(self._market)
+        return self._plain_market + len(self._market)
 
     @property
     def pending_reliable(self) -> int:
-        return len(self._items) - len(self._market)
+        return len(self) - self.pending_market
 
 
 @dataclass(frozen=True, slots=True)

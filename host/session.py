@@ -10,7 +10,9 @@ batch to the strategy. Deadlines use the loop's monotonic clock through ``asynci
 
 With a data lane (``host.lane``) the handshake asks the runner to use it (``Start.data_lane``);
 once its ``Ready`` confirms, batches are written to the lane, whose reader puts results and its
-EOF on the same inbox, so everything above holds unchanged for either path.
+EOF on the same inbox, so everything above holds unchanged for either path. A lane whose runner
+broke its framing or flooded it past the lane's own bound (``LaneViolation``) raises
+``ProtocolViolation``, charged like a flood of the stream.
 
 Everything the runner sends unasked (late or forged results, unexpected kinds, heartbeat echoes)
 goes through the runner's ``StrayBudget`` (``host.strays``): its log lines are bounded to one per
@@ -28,7 +30,7 @@ import structlog
 
 from engine_proto import strategy_pb2 as pb
 from host.clock import SystemClock
-from host.lane import DataLane
+from host.lane import DataLane, LaneViolation
 from host.link import Inbound, ProcessExited, Received, RunnerConnection, StreamClosed, Wakeup
 from host.strays import StrayBudget, StrayPolicy
 from protocol import wire
@@ -69,15 +71,19 @@ class DeadlineMissed(SessionError):
 
 
 class ProtocolViolation(SessionError):
-    """The runner sent more messages the host did not ask for than its budget allows (a flood)."""
+    """The runner sent more messages the host did not ask for than its budget allows (a flood), or broke
+    its data lane's framing (``lane``: what it did)."""
 
-    def __init__(self, runner_id: str, strays: int, kind: str | None) -> None:
+    def __init__(self, runner_id: str, strays: int, kind: str | None, *, lane: str = "") -> None:
         self.runner_id = runner_id
         self.strays = strays
-        super().__init__(
-            f"runner {runner_id!r} flooded its stream: {strays} messages the host did not ask for "
-            f"(last: {kind or 'empty'}); ended"
-        )
+        if lane:
+            super().__init__(f"runner {runner_id!r} broke its {lane}; ended")
+        else:
+            super().__init__(
+                f"runner {runner_id!r} flooded its stream: {strays} messages the host did not ask for "
+                f"(last: {kind or 'empty'}); ended"
+            )
 
 
 class BootFailed(SessionError):
@@ -142,6 +148,8 @@ class RunnerSession:
                 return message
             case Wakeup():
                 return None
+            case LaneViolation(reason=reason):
+                raise ProtocolViolation(self.runner_id, self.strays.total, None, lane=reason)
             case StreamClosed(reason=reason):
                 raise RunnerLost(self.runner_id, reason)
             case ProcessExited(returncode=code):

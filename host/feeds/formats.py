@@ -7,7 +7,9 @@ numbers as a stream of their own per symbol) and how a decoder's error names the
 ``redis.marketDataChannels``; the ones it does not name are the seed's. Pure functions, no state:
 the feed calls them on the event loop, one message at a time.
 
-The seed (``seed``): ``sdk._codec.decode_market``, every type, one sequence per symbol.
+The seed (``seed``): ``sdk._codec.decode_market``, every type, one sequence per symbol; its
+``fast`` shortcut (``host.feeds.fastjson``, msgspec) decodes the messages it is sure of from their
+bytes, the same events, and leaves the rest to orjson and ``decode_market``.
 
 b25 (``compat/messages.md``). Its market-data service publishes three families of its own; none
 has ``type``, and their fields are not the seed's:
@@ -48,6 +50,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from host.feeds.fastjson import decode_seed
 from host.feeds.health import Numbering
 from sdk._codec import decode_market, parse_timestamp
 from sdk.errors import ValidationError
@@ -79,6 +82,8 @@ class WireFormat:
     stream: str = ""
     # The message's name of an event field, for errors the event's constructor raises.
     renames: Mapping[str, str] = field(default_factory=dict)
+    # A shortcut from the message's bytes to its event (None: not sure, take orjson and ``decode``).
+    fast: Callable[[bytes], MarketEvent | None] | None = None
 
     def field_of(self, err: ValidationError) -> str:
         """The message field ``err`` is about (``bids[3].price`` -> ``bids``), for the rejected metric."""
@@ -280,7 +285,7 @@ def decode_b25_trade(data: dict[str, Any]) -> Trade:
 # Event fields named in a constructor's ValidationError, as the seed's message calls them.
 _SEED_RENAMES = {"timestamp_ns": "timestamp"}
 
-SEED = WireFormat("market_data", decode_market, renames=_SEED_RENAMES)
+SEED = WireFormat("market_data", decode_market, renames=_SEED_RENAMES, fast=decode_seed)
 FORMATS: Mapping[str, WireFormat] = {
     "seed": SEED,
     "b25-ticker": WireFormat(_TICKER, decode_b25_ticker, renames={"timestamp_ns": "updated_at"}),

@@ -12,13 +12,14 @@ so at 50k ticks/s this feed takes about a third of one core instead of two third
 
 Formats. Each channel and pattern is read in the format ``redis.marketDataFormats`` names for it
 (``host.feeds.formats``): the seed's JSON (``sdk._codec.decode_market``, the one place the seed's
-rules live) unless it names one of b25's. A message is matched to its format by the subscription
+rules live; msgspec's shortcut in ``host.feeds.fastjson`` gives the same events for the messages it
+is sure of) unless it names one of b25's. A message is matched to its format by the subscription
 Redis delivered it for: the exact channel, or the pattern of a ``pmessage``.
 
-Ordering and back-pressure. Everything runs on the event loop: each message is decoded (orjson,
-then its format's decoder), counted, observed by ``FeedHealth`` (in its format's sequence stream)
-and passed to ``sink`` before the next one is looked at, so the sink sees messages in the order
-Redis delivered them. The sink is synchronous and must not block (``Supervisor.publish``
+Ordering and back-pressure. Everything runs on the event loop: each message is decoded (its
+format's shortcut, else orjson and its format's decoder), counted, observed by ``FeedHealth`` (in
+its format's sequence stream) and passed to ``sink`` before the next one is looked at, so the
+sink sees messages in the order Redis delivered them. The sink is synchronous and must not block (``Supervisor.publish``
 only queues); while it runs nothing is read, TCP back-pressure reaches Redis, and Redis' pub/sub
 output buffer limit decides what happens next (a disconnect, handled like any other).
 
@@ -54,7 +55,7 @@ from dataclasses import dataclass
 import hiredis
 import orjson
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -63,6 +64,7 @@ from host.config import RedisConfig
 from host.errors import EngineError
 from host.feeds.formats import FORMATS, SEED, WireFormat
 from host.feeds.health import FeedHealth, Gap
+from host.feeds.tally import Spread, Tally
 from host.labels import LabelGuard
 from host.supervisor.policy import BreakerPolicy, backoff_delay
 from sdk.errors import ValidationError
@@ -161,7 +163,7 @@ class MarketDataFeed:
         self._formats = {channel.encode(): FORMATS[config.format_of(channel)]
                          for channel in config.market_data_channels if config.format_of(channel) != "seed"}  # fmt: skip
         self._define_metrics(namespace)
-        self._received_children: dict[tuple[str, str], Counter] = {}
+        self._received_counts = self._m_received.counts
         self._error_children: dict[tuple[bytes, str], Counter] = {}
         self._limiter = _Limiter(self._clock, _LOG_EVERY_S)
         self._connected = False
@@ -176,8 +178,10 @@ class MarketDataFeed:
 
     def _define_metrics(self, ns: str) -> None:
         r = self.registry
-        self._m_received = Counter("market_data_received_total", "Market data messages accepted, by symbol and type",
-                                   ["symbol", "type"], namespace=ns, registry=r)  # fmt: skip
+        # Counted on every message: plain numbers read at scrape time (host.feeds.tally).
+        self._m_received = Tally(f"{ns}_market_data_received_total", "Market data messages accepted, by symbol and "
+                                 "type", ["symbol", "type"])  # fmt: skip
+        r.register(self._m_received)
         self._m_errors = Counter(
             "market_data_errors_total", "Market data messages rejected, by channel and the field at fault (json: "
             "not a JSON object; sink: the sink raised)", ["channel", "field"], namespace=ns, registry=r,
@@ -186,10 +190,11 @@ class MarketDataFeed:
                                      "lost Redis connection", namespace=ns, registry=r)  # fmt: skip
         self._m_connected = Gauge("redis_connected", "1 while the market data subscription is up", namespace=ns,
                                   registry=r)  # fmt: skip
-        self._m_latency = Histogram(
-            "market_data_latency_microseconds", "Receive time minus the message's own timestamp, for messages "
-            "stamped within 60 s of now", namespace=ns, registry=r, buckets=_LATENCY_BUCKETS_US,
+        self._m_latency = Spread(
+            f"{ns}_market_data_latency_microseconds", "Receive time minus the message's own timestamp, for messages "
+            "stamped within 60 s of now", _LATENCY_BUCKETS_US,
         )  # fmt: skip
+        r.register(self._m_latency)
         r.register(_HealthCollector(ns, self.health))
 
     # ---------------------------------------------------------------- state
@@ -342,24 +347,16 @@ class MarketDataFeed:
 
     def _message(self, channel: bytes, payload: bytes, subscription: bytes) -> None:
         wire = self._formats.get(subscription, SEED)
-        try:
-            data = orjson.loads(payload)
-            event = wire.decode(data) if type(data) is dict else _not_an_object(wire, data)
-        except ValidationError as err:
-            self._reject(channel, wire.field_of(err), str(err))
-            return
-        except orjson.JSONDecodeError as err:
-            self._reject(channel, "json", f"not JSON: {err}")
-            return
-        except Exception as err:  # a codec bug must cost one message, not the feed
-            self._reject(channel, "message", f"{type(err).__name__}: {err}")
-            return
+        fast = wire.fast
+        event = None if fast is None else fast(payload)
+        if event is None:
+            event = self._decode(channel, wire, payload)
+            if event is None:
+                return
         self._received += 1
         key = (self._symbol_label(event.symbol), event.kind)
-        counter = self._received_children.get(key)
-        if counter is None:
-            counter = self._received_children[key] = self._m_received.labels(symbol=key[0], type=key[1])
-        counter.inc()
+        received = self._received_counts
+        received[key] = received.get(key, 0) + 1
         gap = self.health.observe(event, wire.stream, wire.numbering)
         if gap is not None:
             self._gap(gap)
@@ -370,6 +367,19 @@ class MarketDataFeed:
             self._sink(event)
         except Exception as err:  # the sink's bug must not end the feed either
             self._sink_failed(channel, event, err)
+
+    def _decode(self, channel: bytes, wire: WireFormat, payload: bytes) -> MarketEvent | None:
+        """The message's event by orjson and its format's decoder; None when it is rejected (counted, logged)."""
+        try:
+            data = orjson.loads(payload)
+            return wire.decode(data) if type(data) is dict else _not_an_object(wire, data)
+        except ValidationError as err:
+            self._reject(channel, wire.field_of(err), str(err))
+        except orjson.JSONDecodeError as err:
+            self._reject(channel, "json", f"not JSON: {err}")
+        except Exception as err:  # a codec bug must cost one message, not the feed
+            self._reject(channel, "message", f"{type(err).__name__}: {err}")
+        return None
 
     # ---------------------------------------------------------------- the unhappy paths
 

@@ -8,12 +8,14 @@ ledger's orders journal. Both values of ``engine.dataLane`` are run.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import ROOT
 from tests.integration.operator_stack import OperatorStack, live_stack, poll_until, runner_pid_alive
 from tests.servers import NatsServer, RedisServer
 
@@ -54,4 +56,28 @@ class TestDataLaneLive:
         poll_until(lambda: len(stack.orders("edited")) > count + 3, 15, "orders of edited after the restart")
         assert stack.strategy("edited")["restarts"] == 1  # type: ignore[index]
         assert len([r for r in stack.logs("strategy_ready") if r["strategy"] == "edited" and r["data_lane"]]) == 2
+        assert stack.stop() == 0
+
+    @pytest.mark.parametrize("how", ["huge", "frames"])
+    def test_a_runner_abusing_its_lane_is_ended_and_the_others_trade(self, stack: OperatorStack, how: str) -> None:
+        """A strategy whose runner writes a 4 GB frame header, or unasked frames as fast as it can, on its lane:
+        charged ``protocol`` (the metric and the log say so), its runner ended; the other strategies keep trading."""
+        shutil.copytree(ROOT / "tests" / "runners" / "scripted", stack.plugins / "scripted")
+        mode = {"mode": f"flood_lane:{how}"}
+        stack.config["strategies"]["flooder"] = {
+            "plugin": "scripted", "strategy": "scripted", "symbols": ["SOLUSDT"], "parameters": mode,
+        }  # fmt: skip
+        stack.start()
+        poll_until(lambda: stack.metric("strategy_errors_total", strategy="flooder", kind="protocol") >= 2, 20,
+                   f"two protocol charges of flooder ({stack.tail()})")  # fmt: skip
+        failed = [r for r in stack.logs("strategy_failed") if r["strategy"] == "flooder"]
+        assert failed and all(r["kind"] == "protocol" for r in failed), [(r["kind"], r["reason"]) for r in failed]
+        assert how != "huge" or stack.logs("runner_lane_violation"), stack.tail()
+        # Unasked frames: whichever bound is reached first, the lane's own or the session's stray budget.
+        said = ("broke its data lane",) if how == "huge" else ("broke its data lane", "flooded its stream")
+        assert all(any(text in r["reason"] for text in said) for r in failed), failed
+        for sid in ("edited", "steady"):
+            count = len(stack.orders(sid))
+            poll_until(lambda sid=sid, count=count: len(stack.orders(sid)) > count + 3, 15, f"orders of {sid} go on")
+            assert stack.strategy(sid)["restarts"] == 0  # type: ignore[index]
         assert stack.stop() == 0

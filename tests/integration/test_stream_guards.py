@@ -98,6 +98,36 @@ class TestStreamFlood:
         )
 
 
+class TestLaneFlood:
+    @pytest.mark.parametrize(
+        ("how", "said"),
+        [
+            ("frames", ("flooded its stream", "frames beyond the")),
+            ("huge", ("broke its data lane: a frame of 4294967295 bytes announced, over the 4194304 byte limit",)),
+            ("junk", ("broke its data lane: a frame that is not a RunnerMessage",)),
+        ],
+    )
+    async def test_a_runner_abusing_its_lane_is_charged_and_ended(
+        self, host: Callable[..., Any], how: str, said: tuple[str, ...]
+    ) -> None:
+        """A runner writing unasked frames on its data lane as fast as it can, a frame header announcing
+        4 GB, or a frame of junk: charged as ``protocol`` and ended each time (the breaker opens after the
+        restart budget), the host's log stays bounded, and the healthy runner on its own lane is untouched."""
+        with structlog.testing.capture_logs() as logs:
+            supervisor = await host(StrategyDefinition("bad", "scripted", "scripted", {"mode": f"flood_lane:{how}"}))
+            await _feed_until(supervisor, lambda: supervisor.strategy("bad").state is StrategyState.OPEN)
+            bad = supervisor.strategy("bad")
+        assert bad.breaker.failures_by_kind["protocol"] == 3, bad.breaker.failures_by_kind
+        assert any(text in bad.last_error for text in said), bad.last_error
+        assert len(logs) < 200, len(logs)
+        if how != "frames":
+            violations = [e for e in logs if e["event"] == "runner_lane_violation"]
+            assert len(violations) == 3 and all(e["runner"] for e in violations), violations
+        healthy = supervisor.strategy("healthy")
+        assert healthy.state is StrategyState.RUNNING and healthy.errors == 0 and healthy.restarts == 0, healthy
+        assert supervisor._managed["healthy"]._runner.session.on_lane  # type: ignore[union-attr]
+
+
 class TestLongOutputLine:
     async def test_a_1mb_line_does_not_stop_the_pump(self, host: Callable[..., Any]) -> None:
         """A runner printing a 1 MB line on every tick keeps answering; the host keeps reading its

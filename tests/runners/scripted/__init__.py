@@ -69,6 +69,8 @@ class Scripted(Strategy[ScriptedConfig]):
             sys.exit(int(arg or "0"))
         if kind == "flood_results":
             _flood_results(int(arg or "60000"))
+        if kind == "flood_lane":
+            _flood_lane(arg or "frames")
 
     def on_tick(self, tick: Tick) -> None:
         self.seen += 1
@@ -279,6 +281,42 @@ def _flood_results(size: int) -> None:
         await asyncio.sleep(0.05)  # after Ready
         while True:
             await locked_write(junk)
+
+    _KEEP.add(asyncio.get_running_loop().create_task(flood()))
+
+
+def _flood_lane(how: str) -> None:
+    """Write on the runner's own end of its data lane, from a task on the runner's loop, once the lane is open.
+
+    ``frames``: valid result frames for a seq nobody sent, as fast as the loop lets it (the runner
+    keeps answering its batches between them); ``huge``: one frame header announcing 4 GB;
+    ``junk``: a frame of 100 bytes that are not a RunnerMessage.
+    """
+    import asyncio
+
+    import runner.app
+    from engine_proto import strategy_pb2 as pb
+
+    stream = next(obj for obj in gc.get_objects() if isinstance(obj, runner.app._Stream))
+    junk = pb.RunnerMessage(result=pb.BatchResult(seq=10**9)).SerializeToString()
+    writes = {
+        "frames": struct.pack(">I", len(junk)) + junk,
+        "huge": struct.pack(">I", 2**32 - 1) + b"\0" * 64,
+        "junk": struct.pack(">I", 100) + b"\xff" * 100,
+    }
+    data = writes[how]
+
+    async def flood() -> None:
+        while stream._lane is None:  # noqa: ASYNC110  (the lane opens after on_start, before Ready; no event says so)
+            await asyncio.sleep(0.01)
+        lane = stream._lane
+        await asyncio.sleep(0.05)  # after Ready: the host is reading the lane
+        while True:
+            lane.write(data)
+            await lane.drain()
+            if how != "frames":
+                return
+            await asyncio.sleep(0)  # give the runner's own batches their turn
 
     _KEEP.add(asyncio.get_running_loop().create_task(flood()))
 
