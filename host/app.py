@@ -52,7 +52,7 @@ from host.supervisor.watcher import PluginWatcher, WatcherError
 if TYPE_CHECKING:
     from host.http import HttpServer
 
-__all__ = ["App", "Source", "compose", "default_shutdown", "definitions", "settings"]
+__all__ = ["App", "Source", "compose", "default_root", "default_shutdown", "definitions", "settings"]
 
 log = structlog.get_logger("host.app")
 
@@ -111,6 +111,16 @@ def _runner_user(name: str) -> tuple[int, int] | None:
         return runner_identity(name)
     except ValueError as err:
         raise ConfigError("engine.runnerUser", str(err)) from None
+
+
+def default_root(config: Config) -> Path:
+    """Where plugins/ is when no config file says: the working directory if it holds every configured
+    plugin, else the source checkout (where the built-in plugins are)."""
+    here = Path.cwd()
+    plugins = here / config.engine.plugins_dir
+    if all((plugins / spec.plugin).is_dir() for spec in config.enabled_strategies()):
+        return here
+    return Path(__file__).resolve().parent.parent
 
 
 def resolve(setting: str, root: Path | None) -> Path:

@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, TypeVar
 import structlog
 
 import sdk
-from host.app import default_shutdown, resolve, settings
+from host.app import default_root, default_shutdown, resolve, settings
 from host.backtest.cli import add_backtest, backtest_command
 from host.backtest.optimize_cli import add_optimize, optimize_command
 from host.config import LOG_FORMATS, LOG_LEVELS, Config, ConfigError, LoggingConfig, load
@@ -216,7 +216,7 @@ def _run(args: argparse.Namespace) -> int:
     config = _load_config(args.config)
     if config is None:
         return EXIT_USAGE
-    root = args.config.resolve().parent if args.config else _default_root(config)
+    root = args.config.resolve().parent if args.config else default_root(config)
     live = args.config is not None and not args.replay
     problem = _usage_problem(args, live) or _missing_input(args.replay or [], config, root, live=live,
                                                            from_config=args.config is not None)  # fmt: skip
@@ -311,16 +311,6 @@ def _serve(main: Coroutine[object, object, None]) -> int:
         for err in _leaves(group):
             print(f"strategy-engine: cannot serve: {err}", file=sys.stderr)
     return EXIT_CANNOT_SERVE if failed else 0
-
-
-def _default_root(config: Config) -> Path:
-    """Where plugins/ is when no config says: the working directory if it holds every configured
-    plugin, else the source checkout (where the built-in plugins are)."""
-    here = Path.cwd()
-    plugins = here / config.engine.plugins_dir
-    if all((plugins / spec.plugin).is_dir() for spec in config.enabled_strategies()):
-        return here
-    return Path(__file__).resolve().parent.parent
 
 
 def _missing_input(replay: list[Path], config: Config, root: Path, *, live: bool, from_config: bool) -> str | None:

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from host.app import default_root
 from host.backtest.data import DataError, DataSet, open_data, parse_time
 from host.backtest.report import write_report
 from host.backtest.results import OVERALL
@@ -81,15 +82,8 @@ def load_inputs(args: argparse.Namespace) -> tuple[Config, DataSet, BacktestOpti
     start = parse_time(args.start, option="--from") if args.start else None
     end = parse_time(args.end, option="--to") if args.end else None
     data = open_data(args.data, strict=args.strict, start_ns=start, end_ns=end, symbol=args.symbol)
-    root = args.config.resolve().parent if args.config else _builtin_root(config)
+    root = args.config.resolve().parent if args.config else default_root(config)
     return config, data, options, root
-
-
-def _builtin_root(config: Config) -> Path:
-    here = Path.cwd()
-    if all((here / config.engine.plugins_dir / spec.plugin).is_dir() for spec in config.enabled_strategies()):
-        return here
-    return Path(__file__).resolve().parent.parent.parent
 
 
 def backtest_command(args: argparse.Namespace) -> int:

@@ -1,5 +1,5 @@
-"""Random SIGKILLs of the engine and the paper venue under a steady feed (20 with the orderexecution
-venue, 12 with the order-service one); the books hold after each.
+"""Random SIGKILLs of the engine and the paper venue under a steady feed (10 with the orderexecution
+venue, 6 with the order-service one); the books hold after each.
 
 See ``tests/integration/chaos.py`` for what is killed when and what is checked; ``bench/bench_chaos.py``
 runs the same with more kills. The seed is fixed so a failure replays the same kill schedule (the
@@ -19,7 +19,7 @@ from tests.servers import NatsServer, RedisServer
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
 
 
-@pytest.mark.parametrize(("protocol", "kills"), [("orderexecution", 20), ("order-service", 12)])
+@pytest.mark.parametrize(("protocol", "kills"), [("orderexecution", 10), ("order-service", 6)])
 def test_random_kills_of_engine_and_venue_lose_and_duplicate_nothing(
     tmp_path: Path, redis_server: RedisServer, jetstream_server: NatsServer, protocol: str, kills: int
 ) -> None:
