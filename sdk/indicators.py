@@ -42,6 +42,7 @@ across a hot reload rebuilds them from what its ``on_save`` kept, or lets them w
 
 from __future__ import annotations
 
+import abc
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -149,15 +150,15 @@ class Indicator(Generic[T]):
         self._value = None
 
 
-class PriceIndicator(Indicator[T]):
+class PriceIndicator(Indicator[T], abc.ABC):
     """An indicator of one price series: `update` with a float, or with a tick, trade or candle."""
 
     __slots__ = ()
     candle_default: ClassVar[CandlePrice] = "close"
 
+    @abc.abstractmethod
     def update(self, value: float) -> T | None:
         """Add one observation; return the new `value` (None until `ready`)."""
-        raise NotImplementedError
 
     def update_tick(self, tick: Tick, *, price: TickPrice = "mid") -> T | None:
         """Add the tick's ``price`` (`TickPrice`: its mid by default)."""
