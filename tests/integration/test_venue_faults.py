@@ -86,7 +86,9 @@ def test_a_partly_filled_order_is_not_sent_again_to_a_restarted_venue(core: Faul
     after = core.order(1000)
     assert after is not None and (after["filled"], after["fills"], after["reconciled"]) == (0.2, 0.2, 0)
     assert core.position() == pytest.approx(0.2)
-    assert core.query("SELECT count(*) FROM fills") == [(1,)]
+    # One execution counted once. With order-service it may be stored twice, derived from the order update
+    # and as the NATS report (covered): which comes first is a race, so the rows are not counted.
+    assert core.query("SELECT total(quantity - covered) FROM fills") == [(pytest.approx(0.2),)]
     assert not core.logs("order_resent_same_id")
     assert core.metric("orders_lost_total", strategy="script") == 1
     assert order["id"] == closed["id"]
