@@ -1,4 +1,4 @@
-"""A replay: recorded (or generated) market data through the engine, as a backtest on the live code path.
+"""A replay: recorded (or generated) market data through the engine as a live feed would bring it.
 
 Model. ``ReplaySource`` is the replay's ``host.app.Source``: it waits until every strategy has
 settled (Ready, or held open by a boot error), then hands each event to the engine in file order,
@@ -12,7 +12,9 @@ which lag the feed (see below), so a timer due within that lag fires at the next
 stamped with its due time. The replay is paced by backpressure, never by a clock and never by conflation: every
 32 events it waits while a running strategy has more than ``max_lag_events`` queued, so every
 strategy sees every event it subscribed to. At the end it waits until every strategy has answered
-everything queued for it and the order path is drained, then takes the ``RunReport``.
+everything queued for it and the order path is drained, then takes the ``RunReport``. Fills come
+as the order path places orders, so two replays of one file may differ in what filled when: for
+results to compare, ``host.backtest`` runs the same engine in lockstep, causal and deterministic.
 
 ``run_replay`` composes the engine for a replay (``host.app.compose``: same supervisor, watchers,
 risk, execution and ledger as a live run; the paper venue, or none in observation mode; the HTTP
