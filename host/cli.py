@@ -50,7 +50,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -60,7 +60,7 @@ from host.backtest.cli import add_backtest, backtest_command
 from host.backtest.optimize_cli import add_optimize, optimize_command
 from host.config import LOG_FORMATS, LOG_LEVELS, Config, ConfigError, LoggingConfig, load
 from host.demo import demo_feed
-from host.errors import EngineError
+from host.errors import EngineError, leaves
 from host.ledger import LedgerError
 from host.ledger.retention import compact
 from host.live import VENUES, run_live
@@ -81,7 +81,6 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-E = TypeVar("E", bound=Exception)
 
 EXIT_USAGE = 2
 EXIT_CANNOT_SERVE = 3
@@ -308,7 +307,7 @@ def _serve(main: Coroutine[object, object, None]) -> int:
         asyncio.run(main)
     except* EngineError as group:
         failed = True
-        for err in _leaves(group):
+        for err in leaves(group):
             print(f"strategy-engine: cannot serve: {err}", file=sys.stderr)
     return EXIT_CANNOT_SERVE if failed else 0
 
@@ -355,7 +354,7 @@ def _replay(
         report = asyncio.run(replay)
     except* ValidationError as group:
         # raised by the feed inside the engine's TaskGroup; owner is "FILE:LINE" for a bad line
-        for err in _leaves(group):
+        for err in leaves(group):
             where = err.owner if err.field == "line" else f"{err.owner}.{err.field}"
             print(f"\nstrategy-engine: bad market data: {where}: {err.reason}", file=sys.stderr)
         report = None
@@ -367,14 +366,6 @@ def _replay(
         print(f"strategy-engine: stopped by its circuit breaker: {', '.join(stopped)}", file=sys.stderr)
         return 1
     return 0
-
-
-def _leaves(group: ExceptionGroup[E]) -> Iterator[E]:
-    for err in group.exceptions:
-        if isinstance(err, ExceptionGroup):
-            yield from _leaves(err)
-        else:
-            yield err
 
 
 def _check_config(args: argparse.Namespace) -> int:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-__all__ = ["EngineError", "ListenError"]
+from collections.abc import Iterator
+from typing import TypeVar
+
+__all__ = ["EngineError", "ListenError", "leaves"]
+
+E = TypeVar("E", bound=Exception)
 
 
 class EngineError(Exception):
@@ -17,3 +22,12 @@ class ListenError(EngineError):
         self.address = address
         self.reason = reason
         super().__init__(f"{key}: cannot listen on {address}: {reason}")
+
+
+def leaves(group: ExceptionGroup[E]) -> Iterator[E]:
+    """The exceptions of ``group`` and of the groups inside it (what a TaskGroup's failure holds)."""
+    for err in group.exceptions:
+        if isinstance(err, ExceptionGroup):
+            yield from leaves(err)
+        else:
+            yield err

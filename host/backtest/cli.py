@@ -25,7 +25,7 @@ from host.backtest.report import write_report
 from host.backtest.results import OVERALL
 from host.backtest.run import FILLS, BacktestOptions, BacktestOutcome, backtest_config, parse_sets, run_backtest
 from host.config import LOG_LEVELS, Config, ConfigError, load
-from host.errors import EngineError
+from host.errors import EngineError, leaves
 from host.logs import configure_logging
 from host.replay import REPRODUCE_HINT
 from host.supervisor.sandbox import make_host_undumpable
@@ -101,7 +101,7 @@ def backtest_command(args: argparse.Namespace) -> int:
     try:
         outcome = asyncio.run(run_backtest(config, data, options, root=root, progress=progress))
     except* EngineError as group:  # a DataError under --strict, raised by the driver inside the engine's TaskGroup
-        for leaf in _leaves(group):
+        for leaf in leaves(group):
             what = "bad market data: " if isinstance(leaf, DataError) else ""
             print(f"\nstrategy-engine: {what}{leaf}", file=sys.stderr)
     if outcome is None:
@@ -148,13 +148,6 @@ def failures(outcome: BacktestOutcome, out: Any) -> None:
         out.write(f"\ncapture ({capture.kind}) of {capture.strategy}: {capture.path}")
     if outcome.errors or outcome.captures:
         out.write(f"\n{REPRODUCE_HINT}\n")
-
-
-def _leaves(group: BaseExceptionGroup[EngineError]) -> list[EngineError]:
-    found: list[EngineError] = []
-    for err in group.exceptions:
-        found.extend(_leaves(err) if isinstance(err, BaseExceptionGroup) else [err])
-    return found
 
 
 def _pct(value: float | None) -> str:
