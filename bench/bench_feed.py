@@ -24,6 +24,7 @@ import contextlib
 import json
 import os
 import platform
+import resource
 import sys
 import tempfile
 import time
@@ -112,7 +113,7 @@ def _pct(values: list[float], q: float) -> float:
     return round(percentile(sorted(values), q), 1) if values else float("nan")
 
 
-async def _measure(redis_port: int, rate: float, seconds: float, lane: str) -> dict[str, Any]:
+async def _measure(redis_port: int, redis_pid: int, rate: float, seconds: float, lane: str) -> dict[str, Any]:
     recorder = _Recorder()
     settings = SupervisionSettings(
         plugins_dir=HERE / "plugins", outbox_capacity=65536, max_batch_events=4096, data_lane=lane
@@ -143,10 +144,12 @@ async def _measure(redis_port: int, rate: float, seconds: float, lane: str) -> d
             await asyncio.sleep(0.05)
     runner_pids = [s.pid for s in supervisor.status() if s.pid is not None]
     cpu_before = (time.process_time(), [cpu_seconds(pid) for pid in runner_pids])
+    redis_before, children_before = cpu_seconds(redis_pid), _children_cpu()
     publisher = await asyncio.create_subprocess_exec(
         sys.executable, "-c", _PUBLISHER, str(redis_port), str(rate), str(seconds), stdout=asyncio.subprocess.PIPE
     )
     out, _ = await publisher.communicate()
+    publisher_cpu = _children_cpu() - children_before  # the publisher is the only child reaped meanwhile
     published = json.loads(out)
     with contextlib.suppress(TimeoutError):  # the figures below tell what did not arrive
         async with asyncio.timeout(10):
@@ -154,6 +157,7 @@ async def _measure(redis_port: int, rate: float, seconds: float, lane: str) -> d
                 await asyncio.sleep(0.01)
     statuses = supervisor.status()
     host_cpu = time.process_time() - cpu_before[0]
+    redis_cpu = cpu_seconds(redis_pid) - redis_before
     runner_cpu = [cpu_seconds(pid) - before for pid, before in zip(runner_pids, cpu_before[1], strict=True)]
     feed.close()
     supervisor.close()
@@ -177,10 +181,21 @@ async def _measure(redis_port: int, rate: float, seconds: float, lane: str) -> d
     row["events_per_batch"] = round(sum(seen) / batches, 1) if batches else 0.0
     row["host_cpu_us_per_tick"] = round(host_cpu / max(received, 1) * 1e6, 1)
     row["runner_cpu_us_per_tick"] = round(sum(runner_cpu) / len(runner_cpu) / max(received, 1) * 1e6, 1)
+    # Where the box's cores go: each part's CPU seconds per second of the run (1.0 = one core).
+    span = max(published["seconds"], 1e-9)
+    row["cores"] = {
+        "host": round(host_cpu / span, 2), "runners": round(sum(runner_cpu) / span, 2),
+        "redis": round(redis_cpu / span, 2), "publisher": round(publisher_cpu / span, 2),
+    }  # fmt: skip
     row["sustained"] = (
         received >= 0.999 * published["sent"] and conflated == 0 and min(seen) >= received and row["p99_ms"] <= 5.0
     )
     return row
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _ratios(rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -211,19 +226,21 @@ def main() -> None:
         try:
             for rate in [*args.rates, *args.ramp]:
                 for lane in args.lanes:
-                    rows.append(asyncio.run(_measure(server.port, rate, args.seconds, lane)))
+                    assert server.proc is not None
+                    rows.append(asyncio.run(_measure(server.port, server.proc.pid, rate, args.seconds, lane)))
                     print(rows[-1], flush=True)
         finally:
             server.stop()
     print(f"\n{'lane':>6} {'target/s':>9} {'sent/s':>8} {'received':>9} {'runner min':>10} {'conflated':>9} "
           f"{'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'max ms':>8} {'arrive p50':>10} {'ev/batch':>8} {'host us':>7} "
-          f"{'runner us':>9} sustained")  # fmt: skip
+          f"{'runner us':>9} {'cores h/r/redis/pub':>20} sustained")  # fmt: skip
     for r in rows:
         print(f"{r['lane']:>6} {r['target_rate']:>9,.0f} {r['publish_rate']:>8,} {r['received']:>9,} "
               f"{r['min_runner_events']:>10,} {r['conflated_or_dropped']:>9,} {r['p50_ms']:>7} {r['p90_ms']:>7} "
               f"{r['p99_ms']:>7} {r['max_ms']:>8} "
               f"{r['arrival_p50_ms']:>10} {r['events_per_batch']:>8} {r['host_cpu_us_per_tick']:>7} "
-              f"{r['runner_cpu_us_per_tick']:>9} {'yes' if r['sustained'] else 'no'}")  # fmt: skip
+              f"{r['runner_cpu_us_per_tick']:>9} {'/'.join(str(v) for v in r['cores'].values()):>20} "
+              f"{'yes' if r['sustained'] else 'no'}")  # fmt: skip
     best = {lane: max((r["publish_rate"] for r in rows if r["sustained"] and r["lane"] == lane), default=0)
             for lane in args.lanes}  # fmt: skip
     for lane, rate in best.items():

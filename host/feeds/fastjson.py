@@ -21,6 +21,7 @@ from collections.abc import Callable
 import msgspec
 
 from sdk import _codec
+from sdk._unchecked import unchecked
 from sdk.events import Book, Candle, MarketEvent, Side, Tick, Trade
 
 __all__ = ["SeedFastPath", "decode_seed"]
@@ -107,14 +108,21 @@ def _levels(pairs: list[Pair] | None) -> tuple[tuple[float, float], ...]:
     return tuple((p if type(p) is float else float(p), s if type(s) is float else float(s)) for p, s in pairs)
 
 
+# The commonest event is built without running ``Tick``'s checks a second time: ``_tick`` has made
+# every one of them itself (a value that would fail one is left to the existing path).
+_new_tick = unchecked(Tick)
+
+
 def _tick(m: _Market, ts: int, seq: int) -> Tick:
     bid, ask = _required(m.bid_price), _required(m.ask_price)
-    if bid > ask:
-        raise _Unsure  # crossed: the existing path rejects it with its own words
-    return Tick(
-        symbol=m.symbol, timestamp_ns=ts, bid_price=bid, bid_size=_optional(m.bid_size) or 0.0, ask_price=ask,
-        ask_size=_optional(m.ask_size) or 0.0, last_price=_optional(m.last_price), sequence=seq,
-    )  # fmt: skip
+    bid_size, ask_size, last = _optional(m.bid_size) or 0.0, _optional(m.ask_size) or 0.0, _optional(m.last_price)
+    if (
+        0.0 < bid <= ask  # crossed or not positive: the existing path rejects it with its own words
+        and bid_size >= 0.0 and ask_size >= 0.0 and (last is None or last > 0.0)
+        and type(ts) is int and type(seq) is int
+    ):  # fmt: skip
+        return _new_tick(m.symbol, ts, bid, bid_size, ask, ask_size, last, seq)
+    raise _Unsure
 
 
 _SIDES = {side.value: side for side in Side}  # KeyError (not a side): the existing path names it

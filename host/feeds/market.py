@@ -325,13 +325,14 @@ class MarketDataFeed:
         """Handle every complete reply in ``data`` (and what an earlier chunk left incomplete)."""
         parser.feed(data)
         gets, message = parser.gets, self._message
+        received_ns = time.time_ns()  # what a message's latency is measured to: when its chunk was read
         reply = gets()
         while reply is not False:
             kind = reply[0] if type(reply) is list else None
             if kind == b"message":
-                message(reply[1], reply[2], reply[1])
+                message(reply[1], reply[2], reply[1], received_ns)
             elif kind == b"pmessage":
-                message(reply[2], reply[3], reply[1])
+                message(reply[2], reply[3], reply[1], received_ns)
             else:
                 self._control(reply)
             reply = gets()
@@ -345,8 +346,8 @@ class MarketDataFeed:
         if isinstance(reply, hiredis.ReplyError):
             raise RedisCommandError(command, str(reply))
 
-    def _message(self, channel: bytes, payload: bytes, subscription: bytes) -> None:
-        wire = self._formats.get(subscription, SEED)
+    def _message(self, channel: bytes, payload: bytes, subscription: bytes, received_ns: int) -> None:
+        wire = self._formats.get(subscription, SEED) if self._formats else SEED
         fast = wire.fast
         event = None if fast is None else fast(payload)
         if event is None:
@@ -360,7 +361,7 @@ class MarketDataFeed:
         gap = self.health.observe(event, wire.stream, wire.numbering)
         if gap is not None:
             self._gap(gap)
-        age_ns = time.time_ns() - event.timestamp_ns
+        age_ns = received_ns - event.timestamp_ns
         if -_LIVE_WINDOW_NS < age_ns < _LIVE_WINDOW_NS:
             self._m_latency.observe(max(age_ns, 0) / 1000)
         try:

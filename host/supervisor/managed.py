@@ -121,6 +121,7 @@ class ManagedStrategy:
         self._cpu = CpuBudget(settings.cpu_share, settings.cpu_window_s, clock) if settings.cpu_share > 0 else None
         self._quota = QuotaStrikes(settings.flood_strikes, settings.flood_window_s, clock)
         self._state = StrategyState.STARTING
+        self._shut = False  # the state is OPEN or PAUSED (read on every tick)
         self._runner: Runner | None = None
         self._idle = False
         self._unacked: list[bytes] = []
@@ -138,15 +139,17 @@ class ManagedStrategy:
     @state.setter
     def state(self, state: StrategyState) -> None:
         self._state = state
+        self._shut = state is StrategyState.OPEN or state is StrategyState.PAUSED
         self._notify()
 
     # ---------------------------------------------------------------- producers (hot path)
 
     def offer_market(self, key: tuple[str, str], item: bytes) -> None:
-        if self.state is StrategyState.OPEN or self.state is StrategyState.PAUSED:
+        if self._shut:  # open or paused: market data is not kept for it
             return
         self.outbox.put_market(key, item)
-        self._wake()
+        if self._idle:
+            self._interrupt()
 
     def offer_reliable(self, item: bytes) -> None:
         """A fill, position or timer: kept until a runner has answered the batch carrying it."""

@@ -172,6 +172,19 @@ def test_an_event_item_is_what_protobuf_writes_and_reads_back(event: Event, targ
     assert wire.event_from_pb(message) == event
 
 
+@pytest.mark.parametrize("last_price", [None, 101.5])
+def test_a_tick_item_is_what_protobuf_writes_at_every_length_near_one_byte(last_price: float | None) -> None:
+    """A tick's item takes a shortcut while both its length prefixes fit one byte: symbols of 1 to 140
+    characters take the encoded market message across 125/126/127/128 bytes."""
+    for length in range(1, 141):
+        tick = Tick(symbol="S" * length, timestamp_ns=T0 + length, bid_price=100.0, bid_size=1.5, ask_price=100.5,
+                    ask_size=0.0, last_price=last_price, sequence=length)  # fmt: skip
+        item = wire.encode_event_item(tick)
+        assert item == pb.EventBatch(events=[wire.event_to_pb(tick)]).SerializeToString(), length
+        (message,) = pb.EventBatch.FromString(item).events
+        assert wire.event_from_pb(message) == tick
+
+
 @pytest.mark.parametrize("seq", [1, 127, 128, 16_383, 16_384, 2**21 - 1, 2**21, 2**35, 2**63 - 1])
 def test_a_batch_is_what_protobuf_writes_at_every_varint_length(seq: int) -> None:
     """The seq and both length prefixes cross the one-, two- and many-byte varint forms."""
