@@ -114,15 +114,26 @@ _new_tick = unchecked(Tick)
 
 
 def _tick(m: _Market, ts: int, seq: int) -> Tick:
-    bid, ask = _required(m.bid_price), _required(m.ask_price)
-    bid_size, ask_size, last = _optional(m.bid_size) or 0.0, _optional(m.ask_size) or 0.0, _optional(m.last_price)
+    bid, ask, last = m.bid_price, m.ask_price, m.last_price
+    if type(bid) is not float or type(ask) is not float:  # numbers as strings: the general rules
+        bid, ask = _required(bid), _required(ask)
+    if last is not None and (type(last) is not float or last == 0.0):
+        last = _optional(last)
+    bid_size, ask_size = _size(m.bid_size), _size(m.ask_size)
     if (
-        0.0 < bid <= ask  # crossed or not positive: the existing path rejects it with its own words
-        and bid_size >= 0.0 and ask_size >= 0.0 and (last is None or last > 0.0)
+        0.0 < bid <= ask < _INF  # crossed or not positive: the existing path rejects it with its own words
+        and 0.0 <= bid_size < _INF and 0.0 <= ask_size < _INF and (last is None or 0.0 < last < _INF)
         and type(ts) is int and type(seq) is int
     ):  # fmt: skip
         return _new_tick(m.symbol, ts, bid, bid_size, ask, ask_size, last, seq)
     raise _Unsure
+
+
+def _size(value: Number) -> float:
+    """A tick's size: ``_optional(value) or 0.0`` (absent, null, "" and 0 are 0.0)."""
+    if type(value) is float and value > 0.0:
+        return value
+    return _optional(value) or 0.0
 
 
 _SIDES = {side.value: side for side in Side}  # KeyError (not a side): the existing path names it
