@@ -404,7 +404,9 @@ def _check_plugin(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     make_host_undumpable()  # before the runner exists: it may not read the host's memory or environment
     proc = subprocess.run(
-        [sys.executable, "-B", "-s", "-m", "runner.describe", "--plugin", str(path), "--host-pid", str(os.getpid())],
+        # -P: not the plugins folder first on sys.path (host.supervisor.process._argv says why)
+        [sys.executable, "-B", "-s", "-P", "-m", "runner.describe", "--plugin", str(path),
+         "--host-pid", str(os.getpid())],
         env=runner_environment(), cwd=str(path.parent), capture_output=True, text=True, timeout=60,
         start_new_session=True,
     )  # fmt: skip

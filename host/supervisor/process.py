@@ -302,8 +302,12 @@ def _argv(
     lane = [] if lane_fd is None else ["--lane-fd", str(lane_fd)]
     user = f"{launch.user[0]}:{launch.user[1]}" if launch.user else ""
     where = ["--cgroup", str(cgroup.path)] if isinstance(cgroup, cgroups.RunnerCgroup) else ["--cgroup-skipped", cgroup]
+    # -P: the working directory (the plugins folder) is not put first on sys.path, so a plugin
+    # package named runner, sdk, protocol or engine_proto is never the engine's code run before the
+    # sandbox (-m would otherwise import it from there). The plugin's folder goes on sys.path when
+    # the loader loads it, after the engine's modules are imported and the sandbox holds.
     return [
-        sys.executable, "-B", "-s", "-m", "runner",
+        sys.executable, "-B", "-s", "-P", "-m", "runner",
         "--socket", str(socket_path),
         "--plugin", str(launch.plugin.resolve()),
         "--strategies", json.dumps(list(launch.strategies)),

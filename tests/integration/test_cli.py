@@ -270,6 +270,21 @@ class TestCheckPlugin:
         layers = result.stdout.split("sandbox layers applied: ", 1)[1]
         assert "pdeathsig" in layers and "rlimit_as" in layers
 
+    def test_engine_named_packages_beside_the_plugin_are_not_run(self, project: Path) -> None:
+        """check-plugin starts its runner in the plugins folder: packages there named runner, sdk,
+        protocol or engine_proto are not what that interpreter imports (they would run unsandboxed)."""
+        marker = project / "shadow-ran"
+        for package in ("runner", "sdk", "protocol", "engine_proto"):
+            shadow = project / "plugins" / package
+            shadow.mkdir()
+            code = f"from pathlib import Path\nPath({str(marker)!r}).write_text({package!r})\n"
+            (shadow / "__init__.py").write_text(code)
+            (shadow / "__main__.py").write_text(code)
+        result = cli("check-plugin", "plugins/my_strat", cwd=project)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "plugin 'my_strat' registers 1 strategy(ies)" in result.stdout
+        assert not marker.exists(), f"{marker.read_text()} from the plugins folder ran"
+
     def test_bad_hook_exits_1_naming_hook_and_reason(self, tmp_path: Path) -> None:
         """A hook that returns garbage: exit 1, the hook and what it returned."""
         result = cli("check-plugin", RUNNERS / "bad_hook", cwd=tmp_path)

@@ -186,3 +186,33 @@ class TestRunnerUser:
         _require(layers, "runner_user")
         assert "Uid:\t65534\t65534\t65534\t65534" in _status(live.process.pid)
         assert _refused(outcomes["read /etc/shadow"])
+
+
+class TestShadowedEnginePackages:
+    """A plugins folder is where a runner starts (its working directory): a package there named like
+    one of the engine's (``runner``, ``sdk``, ``protocol``, ``engine_proto``) must not be what the
+    runner's interpreter imports. If it were, ``python -m runner`` would run the plugin author's
+    ``runner/__main__.py`` before any sandbox layer is applied."""
+
+    @pytest.mark.parametrize("package", ["runner", "sdk", "protocol", "engine_proto"])
+    async def test_a_package_named_like_the_engines_is_not_imported_before_the_sandbox(
+        self, runners: RunnerHarness, tmp_path: Path, package: str
+    ) -> None:
+        plugins = tmp_path / "plugins"
+        shadow = plugins / package
+        shadow.mkdir(parents=True)
+        marker = tmp_path / "shadow-ran"
+        code = f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran unsandboxed')\n"
+        (shadow / "__init__.py").write_text(code)
+        (shadow / "__main__.py").write_text(code)
+        plugin = plugins / "scripted"
+        plugin.mkdir()
+        for source in (RUNNERS / "scripted").iterdir():
+            if source.is_file():
+                (plugin / source.name).write_bytes(source.read_bytes())
+        live = await runners.spawn(plugin)
+        session = await runners.connect(live)
+        await session.handshake({}, timeout_s=10)
+        result = await session.call(payload(tick_events(1)), 1, deadline_s=10)
+        assert not result.outputs[0].errors, result.outputs[0].errors
+        assert not marker.exists(), f"the plugins folder's {package!r} ran in the runner's interpreter"
