@@ -58,14 +58,12 @@ import sdk
 from host.app import default_root, default_shutdown, resolve, settings
 from host.backtest.cli import add_backtest, backtest_command
 from host.backtest.optimize_cli import add_optimize, optimize_command
-from host.config import LOG_FORMATS, LOG_LEVELS, Config, ConfigError, LoggingConfig, load
+from host.config import LOG_FORMATS, LOG_LEVELS, VENUE_PROTOCOLS, Config, ConfigError, LoggingConfig, load
 from host.demo import demo_feed
 from host.errors import EngineError, leaves
 from host.ledger import LedgerError
 from host.ledger.retention import compact
-from host.live import VENUES, run_live
 from host.logs import configure_logging
-from host.paper_service import SERVICES, PaperVenueService
 from host.replay import run_replay, summary
 from host.scaffold import ScaffoldError, new_plugin
 from host.supervisor.managed import StrategyState
@@ -120,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     _log_options(venue)
     venue.add_argument("--config", type=Path, help="config.yaml: grpc, redis and nats sections are used")
     venue.add_argument(
-        "--protocol", choices=tuple(SERVICES),
+        "--protocol", choices=VENUE_PROTOCOLS,
         help="orderexecution: orderexecution.OrderExecution; order-service: b25's order.OrderService "
         "(default grpc.protocol)",
     )  # fmt: skip
@@ -238,6 +236,8 @@ def _run(args: argparse.Namespace) -> int:
     # --ledger is not written into the config: the config watcher compares the file with what runs.
     ledger = args.ledger.resolve() if args.ledger else None
     if live:
+        from host.live import run_live  # here: its NATS client (and aiohttp) cost every other command ~0.14 s
+
         print(f"strategy-engine: {_live_banner(config, args.config)}; SIGINT/SIGTERM stops it", flush=True)
         return _serve(run_live(config, root=root, config_path=args.config.resolve(), ledger_path=ledger))
     if args.replay:
@@ -264,6 +264,8 @@ def _usage_problem(args: argparse.Namespace, live: bool) -> str | None:
 
 def _live_banner(config: Config, path: Path) -> str:
     """What a live run does, in words an operator checks before walking away."""
+    from host.live import VENUES
+
     mode = config.engine.mode
     orders = {
         "grpc": f"orders to the order-execution service at {config.grpc.order_execution_address} "
@@ -281,6 +283,8 @@ def _live_banner(config: Config, path: Path) -> str:
 
 
 def _paper_venue(args: argparse.Namespace) -> int:
+    from host.paper_service import SERVICES, PaperVenueService  # here, as run_live: NATS is for these two
+
     config = _load_config(args.config)
     if config is None:
         return EXIT_USAGE

@@ -27,6 +27,7 @@ from host.config._sections import (
     LOG_OUTPUTS,
     MARKET_DATA_FORMATS,
     MODES,
+    VENUE_PROTOCOLS,
     Config,
     EngineConfig,
     GrpcConfig,
@@ -63,4 +64,5 @@ __all__ = [
     "LOG_FORMATS",
     "LOG_OUTPUTS",
     "MARKET_DATA_FORMATS",
+    "VENUE_PROTOCOLS",
 ]

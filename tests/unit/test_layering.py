@@ -8,6 +8,8 @@ imports none of them.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,3 +48,11 @@ class TestLayering:
             if name in FORBIDDEN[package] and (str(path.relative_to(ROOT)), name) not in ALLOWED
         ]
         assert found == []
+
+
+def test_commands_other_than_live_and_paper_venue_do_not_load_nats() -> None:
+    """``strategy-engine`` imports the NATS client (and aiohttp under it, ~0.14 s) only for the two
+    commands that talk to NATS: ``run`` live and ``paper-venue`` (the others start faster)."""
+    code = "import sys, host.cli; print(sorted(m for m in ('nats', 'aiohttp') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
