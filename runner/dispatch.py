@@ -5,6 +5,10 @@ runner; ``StrategySlot`` wraps each handler call in its own ``try/except``, so a
 raises gets an ``Error`` for that event and the others carry on. An event the runner cannot
 read is reported as a ``bad_event`` error rather than ending the runner.
 
+Market data without a target (the feed's ticks, nearly every event) takes a shorter path,
+``StrategySlot.offer_market``: the same filtering, clock, timing and error capture as
+``wants`` then ``deliver``, in one call a slot.
+
 A backtest's batch (``cut_on_output``) stops after the first event on which any strategy of the
 runner asked for something; ``BatchResult.consumed`` says how many events were handled, and the
 host sends the rest again once it has acted on that output (so no strategy sees an event that
@@ -21,9 +25,12 @@ from pathlib import Path
 from engine_proto import strategy_pb2 as pb
 from protocol import wire
 from sdk.dispatch import HandlerError, StrategySlot
-from sdk.events import Event
+from sdk.events import Book, Candle, Event, Tick, Trade
+from sdk.strategy import HANDLERS
 
 __all__ = ["Dispatcher", "error_to_pb", "locate"]
+
+_MARKET_HANDLERS: dict[type[Event], str] = {cls: HANDLERS[cls] for cls in (Tick, Trade, Book, Candle)}
 
 
 def locate(exc: BaseException | None, plugin: Path | None) -> str:
@@ -76,16 +83,27 @@ class Dispatcher:
         started = time.perf_counter_ns()
         seq = batch.seq
         outputs = {sid: _Output(slot) for sid, slot in self.by_id.items()}
+        offers = [(sid, slot.offer_market, outputs[sid].errors) for sid, slot in self.by_id.items()]
+        market_handlers = _MARKET_HANDLERS
+        decode = wire.event_from_pb
         cut = batch.cut_on_output
         consumed = 0
         for message in batch.events:
             consumed += 1
             try:
-                event = wire.event_from_pb(message)
+                event = decode(message)
             except Exception as exc:
                 self._bad_event(outputs, message.target, seq, exc)
                 continue
-            self._deliver(event, message.target, outputs, seq)
+            handler = market_handlers.get(type(event))
+            target = message.target
+            if handler is None or target:
+                self._deliver(event, target, outputs, seq)
+            else:
+                for sid, offer, errors in offers:
+                    error = offer(event, handler)  # type: ignore[arg-type]  # market data: it has a market handler
+                    if error is not None:
+                        errors.append(self.error_to_pb(error, seq, sid))
             if cut and any(slot.has_output() for slot in self.slots):
                 break
         result = pb.BatchResult(seq=seq, compute_ns=time.perf_counter_ns() - started, consumed=consumed)

@@ -17,12 +17,13 @@ from typing import Any, Callable, Mapping
 
 from sdk._timers import TimerRequest
 from sdk.errors import ValidationError
-from sdk.events import Cancel, Event, Fill, OrderUpdate, Position, Signal, Timer
+from sdk.events import Cancel, Event, Fill, MarketEvent, OrderUpdate, Position, Signal, Timer
 from sdk.strategy import HANDLERS, Strategy, StrategyLogger
 
 __all__ = ["HandlerError", "RecordingLogger", "SlotContext", "StrategySlot"]
 
 _MARKET_HANDLERS = frozenset({"on_tick", "on_trade", "on_book", "on_candle"})
+_clock = time.perf_counter_ns
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +187,29 @@ class StrategySlot:
             self.context.set_position(event)
         self.events += 1
         return self._call(handler, event)
+
+    def offer_market(self, event: MarketEvent, handler: str) -> HandlerError | None:
+        """``deliver(event)`` if ``wants(event)``, for market data; ``handler`` is ``HANDLERS[type(event)]``.
+
+        The runner's per-tick path: the same steps as ``wants`` and ``deliver`` (and ``_call``)
+        written out in one call, since each call saved is ~5% of a tick's CPU in the runner.
+        """
+        strategy = self.strategy
+        if not strategy.wants(event.symbol):
+            return None
+        context = self.context
+        timestamp_ns = event.timestamp_ns
+        if timestamp_ns > context._now_ns:  # context.set_now
+            context._now_ns = timestamp_ns
+        self.events += 1
+        started = _clock()
+        try:
+            getattr(strategy, handler)(event)
+        except Exception as exc:
+            return self._error(handler, exc)
+        finally:
+            self.compute_ns += _clock() - started
+        return None
 
     def has_output(self) -> bool:
         """Whether the strategy asked for anything since the last ``drain``."""

@@ -25,6 +25,7 @@ from sdk import (
     Trade,
 )
 from sdk.dispatch import HandlerError, RecordingLogger, StrategySlot
+from sdk.strategy import HANDLERS
 
 TS = 1_704_164_645_000_000_000
 
@@ -442,3 +443,70 @@ class TestStrategyBase:
         """A bare Strategy accepts every event without error."""
         slot = slot_for(Strategy(StrategyConfig()))
         assert [slot.deliver(event) for event, _ in EVENTS] == [None] * len(EVENTS)
+
+
+MARKET = [(event, handler) for event, handler in EVENTS if handler in ("on_tick", "on_trade", "on_book", "on_candle")]
+
+
+def _offered_and_delivered(strategy_for: Any, events: list[Any]) -> tuple[Any, Any]:
+    """What offer_market did and what wants-then-deliver did with the same events, on twin slots."""
+    outcomes = []
+    for path in ("offer", "deliver"):
+        strategy = strategy_for()
+        slot = slot_for(strategy)
+        errors = []
+        for event in events:
+            if path == "offer":
+                errors.append(slot.offer_market(event, HANDLERS[type(event)]))
+            elif slot.wants(event):
+                errors.append(slot.deliver(event))
+            else:
+                errors.append(None)
+        texts = [None if e is None else (e.strategy, e.handler, e.kind, e.text) for e in errors]
+        outcomes.append((strategy.calls, strategy.clock, slot.events, slot.context.now_ns(), texts))
+    return outcomes[0], outcomes[1]
+
+
+class TestOfferMarket:
+    """``offer_market`` (the runner's per-tick path) does what ``wants`` then ``deliver`` do."""
+
+    @pytest.mark.parametrize(("event", "handler"), MARKET, ids=[h for _, h in MARKET])
+    def test_each_kind_reaches_its_handler(self, event: Any, handler: str) -> None:
+        """A market event reaches its handler with the event, counted, the clock at its time."""
+        strategy = Recorder()
+        slot = slot_for(strategy)
+        assert slot.offer_market(event, handler) is None
+        assert strategy.calls == [(handler, event)]
+        assert (slot.events, strategy.clock) == (1, [event.timestamp_ns])
+
+    def test_same_as_wants_then_deliver(self) -> None:
+        """Filtered symbols, clock that never goes back, counts: the same on both paths."""
+        events = [tick("BTCUSDT", TS + 5), tick("ETHUSDT", TS + 9), tick("BTCUSDT", TS + 1), MARKET[1][0]]
+        offered, delivered = _offered_and_delivered(lambda: Recorder(BtcOnly()), events)
+        assert offered == delivered
+        assert offered[2] == 3  # the ETHUSDT tick was filtered out
+
+    def test_a_raising_handler_gives_the_same_error(self) -> None:
+        """The handler's exception comes back as the same HandlerError, with a traceback."""
+        offered, delivered = _offered_and_delivered(lambda: Misbehaving("raise"), [tick(), tick()])
+        assert offered == delivered
+        error = slot_for(Misbehaving("raise")).offer_market(tick(), "on_tick")
+        assert error is not None and "RuntimeError: boom" in error.traceback
+
+    def test_time_in_handlers_is_counted(self) -> None:
+        """compute_ns grows by the handler's time, as with deliver."""
+        slot = slot_for(Recorder())
+        slot.offer_market(tick(), "on_tick")
+        assert slot.compute_ns > 0
+
+    def test_an_unwanted_event_changes_nothing(self) -> None:
+        """Filtered out: no call, no count, no clock, no compute time."""
+        strategy = Recorder(BtcOnly())
+        slot = slot_for(strategy)
+        assert slot.offer_market(tick("ETHUSDT", TS + 5), "on_tick") is None
+        assert (strategy.calls, slot.events, slot.context.now_ns(), slot.compute_ns) == ([], 0, 0, 0)
+
+    def test_system_exit_is_not_caught(self) -> None:
+        """As with deliver, a strategy that exits is not turned into an error."""
+        with pytest.raises(SystemExit):
+            slot_for(Misbehaving("exit")).offer_market(tick(), "on_tick")
