@@ -9,13 +9,15 @@ the caller goes on with the next event and the other strategies. (``BaseExceptio
 
 from __future__ import annotations
 
+import operator
+import os
 import time
 import traceback
-import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable, Mapping
 
 from sdk._timers import TimerRequest
+from sdk._unchecked import unchecked
 from sdk.errors import ValidationError
 from sdk.events import Cancel, Event, Fill, MarketEvent, OrderUpdate, Position, Signal, Timer
 from sdk.strategy import HANDLERS, Strategy, StrategyLogger
@@ -68,7 +70,24 @@ class RecordingLogger:
 
 
 def _random_id() -> str:
-    return uuid.uuid4().hex
+    """32 random hex digits (128 bits), the shape of a uuid4's hex at a quarter of its cost."""
+    return os.urandom(16).hex()
+
+
+_signal = unchecked(Signal)
+_SIGNAL_NAMES = [f.name for f in fields(Signal)]
+_signal_values = operator.attrgetter(*_SIGNAL_NAMES)
+_ID_INDEX = _SIGNAL_NAMES.index("client_order_id")
+
+
+def _with_id(signal: Signal, client_order_id: str) -> Signal:
+    """``replace(signal, client_order_id=...)`` for an id known valid: the signal was checked when built.
+
+    A quarter of a validating ``replace`` (which checks every field again), on every emit.
+    """
+    values = list(_signal_values(signal))
+    values[_ID_INDEX] = client_order_id
+    return _signal(*values)
 
 
 class SlotContext:
@@ -107,7 +126,9 @@ class SlotContext:
         if not isinstance(signal, Signal):
             raise ValidationError("emit", "signal", f"expected a Signal, got {type(signal).__name__}")
         if not signal.client_order_id:
-            signal = replace(signal, client_order_id=self._new_id())
+            new_id = self._new_id()
+            # Ids of the default source are valid by construction; any other source's are checked.
+            signal = _with_id(signal, new_id) if self._new_id is _random_id else replace(signal, client_order_id=new_id)
         self.signals.append(signal)
         return signal.client_order_id
 

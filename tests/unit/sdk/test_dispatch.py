@@ -25,6 +25,7 @@ from sdk import (
     Trade,
 )
 from sdk.dispatch import HandlerError, RecordingLogger, StrategySlot
+from sdk.errors import ValidationError
 from sdk.strategy import HANDLERS
 
 TS = 1_704_164_645_000_000_000
@@ -327,6 +328,26 @@ class TestOutputs:
         signal = Signal(symbol="BTCUSDT", side=Side.SELL, quantity=2.0, client_order_id="exit-7")
         assert strategy.emit(signal) == "exit-7"
         assert slot.drain()[0] == [signal]
+
+    def test_a_fresh_id_changes_nothing_else(self) -> None:
+        """The emitted signal is the strategy's with the new id: every other field as it was, and a valid signal."""
+        strategy = Recorder()
+        slot = slot_for(strategy)
+        signal = Signal(symbol="ETHUSDT", side=Side.SELL, quantity=2.0, order_type="limit", price=10.0, priority=3,
+                        max_slippage=0.1, confidence=0.5, metadata={"k": "v"}, slot="ask")  # fmt: skip
+        new_id = strategy.emit(signal)
+        (sent,), _ = slot.drain()
+        assert type(sent) is Signal
+        assert sent == dataclasses.replace(signal, client_order_id=new_id)
+        assert all(c in "0123456789abcdef" for c in new_id)
+        assert signal.client_order_id == ""  # the strategy's own signal is untouched: it may emit it again
+
+    def test_ids_from_another_source_are_checked(self) -> None:
+        """An id source other than the default gives ids the Signal rule checks, as a strategy's own would be."""
+        strategy = Recorder()
+        StrategySlot("mm", strategy, new_id=lambda: "not an id!")
+        with pytest.raises(ValidationError, match="client_order_id"):
+            strategy.emit(Signal(symbol="BTCUSDT", side=Side.BUY, quantity=1.0))
 
     def test_ids_come_from_the_slots_source(self) -> None:
         """The id source is the slot's to choose (sdk.testing numbers them)."""
