@@ -237,3 +237,37 @@ class TestCutOnOutput:
         result = dispatcher(talker).handle_batch(batch([tick(sequence=i) for i in (1, 2, 3)]))
         assert result.consumed == 3
         assert len(output(result, "s0").signals) == 2
+
+
+class Asker(Recorder):
+    """On each tick: a signal, a cancel and a timer."""
+
+    def on_tick(self, tick: Tick) -> None:
+        super().on_tick(tick)
+        self.emit(Signal(symbol=tick.symbol, side=Side.SELL, quantity=2.0))
+        self.cancel(tick.symbol, "bid")
+        self.every("minute", 60.0)
+
+
+class TestResult:
+    def test_one_output_per_strategy_in_order_with_all_it_asked_for(self) -> None:
+        """One output a strategy, in slot order, with its signals (stamped with its clock), cancels and timers."""
+        result = dispatcher(Recorder(), Asker()).handle_batch(batch([tick(ts=TS + 7), tick(ts=TS + 9)], seq=5))
+        assert (result.seq, result.consumed) == (5, 2)
+        assert [o.strategy for o in result.outputs] == ["s0", "s1"]
+        quiet, asker = result.outputs
+        assert (len(quiet.signals), len(quiet.cancels), len(quiet.timers), len(quiet.errors)) == (0, 0, 0, 0)
+        assert [(s.symbol, s.side, s.quantity, s.timestamp_ns) for s in asker.signals] == [
+            ("BTCUSDT", pb.SELL, 2.0, TS + 9)
+        ] * 2
+        assert [(c.symbol, c.slot) for c in asker.cancels] == [("BTCUSDT", "bid")] * 2
+        assert [t.name for t in asker.timers] == ["minute", "minute"]
+        assert asker.events == 2
+
+    def test_outputs_are_drained_between_batches(self) -> None:
+        """A batch's result carries only what was asked for during that batch."""
+        d = dispatcher(Asker())
+        d.handle_batch(batch([tick()]))
+        result = d.handle_batch(batch([]))
+        (out,) = result.outputs
+        assert (len(out.signals), len(out.cancels), len(out.timers), out.events) == (0, 0, 0, 0)
