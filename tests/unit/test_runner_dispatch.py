@@ -271,3 +271,12 @@ class TestResult:
         result = d.handle_batch(batch([]))
         (out,) = result.outputs
         assert (len(out.signals), len(out.cancels), len(out.timers), out.events) == (0, 0, 0, 0)
+
+    def test_the_result_can_be_built_in_a_reply(self) -> None:
+        """Built into a reply's result field, the reply carries it, even for an empty batch of seq 0."""
+        for events, seq in (([], 0), ([tick()], 9)):
+            reply = pb.RunnerMessage()
+            returned = dispatcher(Recorder()).handle_batch(batch(events, seq=seq), into=reply.result)
+            assert reply.WhichOneof("kind") == "result"
+            assert returned == reply.result
+            assert (reply.result.seq, reply.result.consumed, len(reply.result.outputs)) == (seq, len(events), 1)
