@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from engine_proto import strategy_pb2 as pb
 from protocol import wire
 from runner.dispatch import Dispatcher
@@ -230,6 +232,20 @@ class TestCutOnOutput:
         assert result.consumed == 2
         assert [e.sequence for _, e, _ in quiet.calls] == [1, 2]  # type: ignore[union-attr]
         assert len(output(result, "s1").signals) == 1
+
+    @pytest.mark.parametrize("ask", ["timer", "cancel"])
+    def test_a_timer_or_cancel_is_output_too(self, ask: str) -> None:
+        """Asking for a timer or a cancel (no signal) also ends a cut batch after that event."""
+
+        class Asks(Recorder):
+            def on_tick(self, tick: Tick) -> None:
+                if ask == "timer":
+                    self.every("minute", 60.0)
+                else:
+                    self.cancel(tick.symbol, "bid")
+
+        result = dispatcher(Recorder(), Asks()).handle_batch(batch([tick(), tick()], cut=True))
+        assert result.consumed == 1
 
     def test_an_uncut_batch_runs_to_its_end(self) -> None:
         """Without cut_on_output, output does not stop the batch."""
