@@ -179,16 +179,19 @@ _TICK, _TRADE, _BOOK, _CANDLE = pb.TICK, pb.TRADE, pb.BOOK, pb.CANDLE
 
 def _market_from_pb(m: pb.MarketData, kind: int) -> Trade | Book | Candle:
     """Market data other than a tick (``event_from_pb`` builds those itself)."""
+    # Optional fields read inline rather than through _opt: a call less each (~50 ns).
+    has = m.HasField
     if kind == _TRADE:
         side = _SIDE_FROM_PB.get(m.side)  # unspecified: the feed did not say
-        return _trade(m.symbol, m.timestamp_ns, m.last_price, m.volume, _opt(m, "volume_quote"), side, m.sequence)
+        quote = m.volume_quote if has("volume_quote") else None
+        return _trade(m.symbol, m.timestamp_ns, m.last_price, m.volume, quote, side, m.sequence)
     if kind == _BOOK:
-        return _book(m.symbol, m.timestamp_ns, _pairs(m.bids), _pairs(m.asks), _opt(m, "last_price"), m.sequence)
+        last = m.last_price if has("last_price") else None
+        return _book(m.symbol, m.timestamp_ns, _pairs(m.bids), _pairs(m.asks), last, m.sequence)
     if kind == _CANDLE:
-        return _candle(
-            m.symbol, m.timestamp_ns, m.open, m.high, m.low, m.close,
-            _opt(m, "volume"), _opt(m, "volume_quote"), m.sequence,
-        )  # fmt: skip
+        volume = m.volume if has("volume") else None
+        quote = m.volume_quote if has("volume_quote") else None
+        return _candle(m.symbol, m.timestamp_ns, m.open, m.high, m.low, m.close, volume, quote, m.sequence)
     raise ValueError(f"market data type {kind} is not tick, trade, book or candle")
 
 
