@@ -182,30 +182,44 @@ def _opt(message: Any, name: str) -> float | None:
 _tick, _trade, _book, _candle = unchecked(Tick), unchecked(Trade), unchecked(Book), unchecked(Candle)
 
 
-def _market_from_pb(m: pb.MarketData) -> Tick | Trade | Book | Candle:
-    kind = m.type
-    if kind == pb.TICK:
-        last = m.last_price if m.HasField("last_price") else None
-        return _tick(m.symbol, m.timestamp_ns, m.bid_price, m.bid_size, m.ask_price, m.ask_size, last, m.sequence)
-    if kind == pb.TRADE:
+_TICK, _TRADE, _BOOK, _CANDLE = pb.TICK, pb.TRADE, pb.BOOK, pb.CANDLE
+
+
+def _market_from_pb(m: pb.MarketData, kind: int) -> Trade | Book | Candle:
+    """Market data other than a tick (``event_from_pb`` builds those itself)."""
+    # Optional fields read inline rather than through _opt: a call less each (~50 ns).
+    has = m.HasField
+    if kind == _TRADE:
         side = _SIDE_FROM_PB.get(m.side)  # unspecified: the feed did not say
-        return _trade(m.symbol, m.timestamp_ns, m.last_price, m.volume, _opt(m, "volume_quote"), side, m.sequence)
-    if kind == pb.BOOK:
-        return _book(m.symbol, m.timestamp_ns, _pairs(m.bids), _pairs(m.asks), _opt(m, "last_price"), m.sequence)
-    if kind == pb.CANDLE:
-        return _candle(
-            m.symbol, m.timestamp_ns, m.open, m.high, m.low, m.close,
-            _opt(m, "volume"), _opt(m, "volume_quote"), m.sequence,
-        )  # fmt: skip
+        quote = m.volume_quote if has("volume_quote") else None
+        return _trade(m.symbol, m.timestamp_ns, m.last_price, m.volume, quote, side, m.sequence)
+    if kind == _BOOK:
+        last = m.last_price if has("last_price") else None
+        return _book(m.symbol, m.timestamp_ns, _pairs(m.bids), _pairs(m.asks), last, m.sequence)
+    if kind == _CANDLE:
+        volume = m.volume if has("volume") else None
+        quote = m.volume_quote if has("volume_quote") else None
+        return _candle(m.symbol, m.timestamp_ns, m.open, m.high, m.low, m.close, volume, quote, m.sequence)
     raise ValueError(f"market data type {kind} is not tick, trade, book or candle")
 
 
 def event_from_pb(event: pb.Event) -> Event:
     """The SDK event a protocol Event carries; raises ValueError or ValidationError on bad content."""
-    kind = event.WhichOneof("kind")
-    if kind == "market":
-        return _market_from_pb(event.market)
-    if kind == "fill":
+    # The runner's per-tick path, so market data comes first and a tick is built right here, each
+    # field read once (a upb read is ~50 ns of a ~1 us decode). No WhichOneof (~120 ns): an Event
+    # holding anything else reads as an empty MarketData, type 0, and so does market data of no
+    # type, which the WhichOneof path below then refuses as before.
+    m = event.market
+    kind = m.type
+    if kind == _TICK:
+        last = m.last_price if m.HasField("last_price") else None
+        return _tick(m.symbol, m.timestamp_ns, m.bid_price, m.bid_size, m.ask_price, m.ask_size, last, m.sequence)
+    if kind:
+        return _market_from_pb(m, kind)
+    kind_name = event.WhichOneof("kind")
+    if kind_name == "market":
+        return _market_from_pb(m, kind)
+    if kind_name == "fill":
         f = event.fill
         side = _SIDE_FROM_PB.get(f.side)
         if side is None:
@@ -223,7 +237,7 @@ def event_from_pb(event: pb.Event) -> Event:
             fee_currency=f.fee_currency,
             reconciled=f.reconciled,
         )
-    if kind == "position":
+    if kind_name == "position":
         p = event.position
         return Position(
             symbol=p.symbol,
@@ -235,11 +249,11 @@ def event_from_pb(event: pb.Event) -> Event:
             realized_pnl=p.realized_pnl,
             strategy=p.strategy,
         )
-    if kind == "timer":
+    if kind_name == "timer":
         return Timer(name=event.timer.name, timestamp_ns=event.timer.timestamp_ns)
-    if kind == "order":
+    if kind_name == "order":
         return _order_from_pb(event.order)
-    raise ValueError(f"event kind {kind!r} is unknown")
+    raise ValueError(f"event kind {kind_name!r} is unknown")
 
 
 def encode_event_item(event: Event, target: str = "") -> bytes:

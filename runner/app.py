@@ -281,7 +281,9 @@ async def _serve_batches(stream: _Stream, dispatcher: Dispatcher) -> ExitCode:
             return ExitCode.OK
         match message.WhichOneof("kind"):
             case "batch":
-                await stream.send_result(pb.RunnerMessage(result=dispatcher.handle_batch(message.batch)))
+                reply = pb.RunnerMessage()
+                dispatcher.handle_batch(message.batch, into=reply.result)
+                await stream.send_result(reply)
             case "heartbeat":
                 await stream.send(pb.RunnerMessage(heartbeat=message.heartbeat))
             case "snapshot_request":

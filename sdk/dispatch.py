@@ -9,20 +9,23 @@ the caller goes on with the next event and the other strategies. (``BaseExceptio
 
 from __future__ import annotations
 
+import operator
+import os
 import time
 import traceback
-import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable, Mapping
 
 from sdk._timers import TimerRequest
+from sdk._unchecked import unchecked
 from sdk.errors import ValidationError
-from sdk.events import Cancel, Event, Fill, OrderUpdate, Position, Signal, Timer
+from sdk.events import Cancel, Event, Fill, MarketEvent, OrderUpdate, Position, Signal, Timer
 from sdk.strategy import HANDLERS, Strategy, StrategyLogger
 
 __all__ = ["HandlerError", "RecordingLogger", "SlotContext", "StrategySlot"]
 
 _MARKET_HANDLERS = frozenset({"on_tick", "on_trade", "on_book", "on_candle"})
+_clock = time.perf_counter_ns
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +70,24 @@ class RecordingLogger:
 
 
 def _random_id() -> str:
-    return uuid.uuid4().hex
+    """32 random hex digits (128 bits), the shape of a uuid4's hex at a quarter of its cost."""
+    return os.urandom(16).hex()
+
+
+_signal = unchecked(Signal)
+_SIGNAL_NAMES = [f.name for f in fields(Signal)]
+_signal_values = operator.attrgetter(*_SIGNAL_NAMES)
+_ID_INDEX = _SIGNAL_NAMES.index("client_order_id")
+
+
+def _with_id(signal: Signal, client_order_id: str) -> Signal:
+    """``replace(signal, client_order_id=...)`` for an id known valid: the signal was checked when built.
+
+    A quarter of a validating ``replace`` (which checks every field again), on every emit.
+    """
+    values = list(_signal_values(signal))
+    values[_ID_INDEX] = client_order_id
+    return _signal(*values)
 
 
 class SlotContext:
@@ -106,7 +126,9 @@ class SlotContext:
         if not isinstance(signal, Signal):
             raise ValidationError("emit", "signal", f"expected a Signal, got {type(signal).__name__}")
         if not signal.client_order_id:
-            signal = replace(signal, client_order_id=self._new_id())
+            new_id = self._new_id()
+            # Ids of the default source are valid by construction; any other source's are checked.
+            signal = _with_id(signal, new_id) if self._new_id is _random_id else replace(signal, client_order_id=new_id)
         self.signals.append(signal)
         return signal.client_order_id
 
@@ -186,6 +208,29 @@ class StrategySlot:
             self.context.set_position(event)
         self.events += 1
         return self._call(handler, event)
+
+    def offer_market(self, event: MarketEvent, handler: str) -> HandlerError | None:
+        """``deliver(event)`` if ``wants(event)``, for market data; ``handler`` is ``HANDLERS[type(event)]``.
+
+        The runner's per-tick path: the same steps as ``wants`` and ``deliver`` (and ``_call``)
+        written out in one call, since each call saved is ~5% of a tick's CPU in the runner.
+        """
+        strategy = self.strategy
+        if not strategy.wants(event.symbol):
+            return None
+        context = self.context
+        timestamp_ns = event.timestamp_ns
+        if timestamp_ns > context._now_ns:  # context.set_now
+            context._now_ns = timestamp_ns
+        self.events += 1
+        started = _clock()
+        try:
+            getattr(strategy, handler)(event)
+        except Exception as exc:
+            return self._error(handler, exc)
+        finally:
+            self.compute_ns += _clock() - started
+        return None
 
     def has_output(self) -> bool:
         """Whether the strategy asked for anything since the last ``drain``."""

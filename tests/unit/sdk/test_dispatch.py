@@ -25,6 +25,8 @@ from sdk import (
     Trade,
 )
 from sdk.dispatch import HandlerError, RecordingLogger, StrategySlot
+from sdk.errors import ValidationError
+from sdk.strategy import HANDLERS
 
 TS = 1_704_164_645_000_000_000
 
@@ -327,6 +329,26 @@ class TestOutputs:
         assert strategy.emit(signal) == "exit-7"
         assert slot.drain()[0] == [signal]
 
+    def test_a_fresh_id_changes_nothing_else(self) -> None:
+        """The emitted signal is the strategy's with the new id: every other field as it was, and a valid signal."""
+        strategy = Recorder()
+        slot = slot_for(strategy)
+        signal = Signal(symbol="ETHUSDT", side=Side.SELL, quantity=2.0, order_type="limit", price=10.0, priority=3,
+                        max_slippage=0.1, confidence=0.5, metadata={"k": "v"}, slot="ask")  # fmt: skip
+        new_id = strategy.emit(signal)
+        (sent,), _ = slot.drain()
+        assert type(sent) is Signal
+        assert sent == dataclasses.replace(signal, client_order_id=new_id)
+        assert all(c in "0123456789abcdef" for c in new_id)
+        assert signal.client_order_id == ""  # the strategy's own signal is untouched: it may emit it again
+
+    def test_ids_from_another_source_are_checked(self) -> None:
+        """An id source other than the default gives ids the Signal rule checks, as a strategy's own would be."""
+        strategy = Recorder()
+        StrategySlot("mm", strategy, new_id=lambda: "not an id!")
+        with pytest.raises(ValidationError, match="client_order_id"):
+            strategy.emit(Signal(symbol="BTCUSDT", side=Side.BUY, quantity=1.0))
+
     def test_ids_come_from_the_slots_source(self) -> None:
         """The id source is the slot's to choose (sdk.testing numbers them)."""
         strategy = Recorder()
@@ -442,3 +464,70 @@ class TestStrategyBase:
         """A bare Strategy accepts every event without error."""
         slot = slot_for(Strategy(StrategyConfig()))
         assert [slot.deliver(event) for event, _ in EVENTS] == [None] * len(EVENTS)
+
+
+MARKET = [(event, handler) for event, handler in EVENTS if handler in ("on_tick", "on_trade", "on_book", "on_candle")]
+
+
+def _offered_and_delivered(strategy_for: Any, events: list[Any]) -> tuple[Any, Any]:
+    """What offer_market did and what wants-then-deliver did with the same events, on twin slots."""
+    outcomes = []
+    for path in ("offer", "deliver"):
+        strategy = strategy_for()
+        slot = slot_for(strategy)
+        errors = []
+        for event in events:
+            if path == "offer":
+                errors.append(slot.offer_market(event, HANDLERS[type(event)]))
+            elif slot.wants(event):
+                errors.append(slot.deliver(event))
+            else:
+                errors.append(None)
+        texts = [None if e is None else (e.strategy, e.handler, e.kind, e.text) for e in errors]
+        outcomes.append((strategy.calls, strategy.clock, slot.events, slot.context.now_ns(), texts))
+    return outcomes[0], outcomes[1]
+
+
+class TestOfferMarket:
+    """``offer_market`` (the runner's per-tick path) does what ``wants`` then ``deliver`` do."""
+
+    @pytest.mark.parametrize(("event", "handler"), MARKET, ids=[h for _, h in MARKET])
+    def test_each_kind_reaches_its_handler(self, event: Any, handler: str) -> None:
+        """A market event reaches its handler with the event, counted, the clock at its time."""
+        strategy = Recorder()
+        slot = slot_for(strategy)
+        assert slot.offer_market(event, handler) is None
+        assert strategy.calls == [(handler, event)]
+        assert (slot.events, strategy.clock) == (1, [event.timestamp_ns])
+
+    def test_same_as_wants_then_deliver(self) -> None:
+        """Filtered symbols, clock that never goes back, counts: the same on both paths."""
+        events = [tick("BTCUSDT", TS + 5), tick("ETHUSDT", TS + 9), tick("BTCUSDT", TS + 1), MARKET[1][0]]
+        offered, delivered = _offered_and_delivered(lambda: Recorder(BtcOnly()), events)
+        assert offered == delivered
+        assert offered[2] == 3  # the ETHUSDT tick was filtered out
+
+    def test_a_raising_handler_gives_the_same_error(self) -> None:
+        """The handler's exception comes back as the same HandlerError, with a traceback."""
+        offered, delivered = _offered_and_delivered(lambda: Misbehaving("raise"), [tick(), tick()])
+        assert offered == delivered
+        error = slot_for(Misbehaving("raise")).offer_market(tick(), "on_tick")
+        assert error is not None and "RuntimeError: boom" in error.traceback
+
+    def test_time_in_handlers_is_counted(self) -> None:
+        """compute_ns grows by the handler's time, as with deliver."""
+        slot = slot_for(Recorder())
+        slot.offer_market(tick(), "on_tick")
+        assert slot.compute_ns > 0
+
+    def test_an_unwanted_event_changes_nothing(self) -> None:
+        """Filtered out: no call, no count, no clock, no compute time."""
+        strategy = Recorder(BtcOnly())
+        slot = slot_for(strategy)
+        assert slot.offer_market(tick("ETHUSDT", TS + 5), "on_tick") is None
+        assert (strategy.calls, slot.events, slot.context.now_ns(), slot.compute_ns) == ([], 0, 0, 0)
+
+    def test_system_exit_is_not_caught(self) -> None:
+        """As with deliver, a strategy that exits is not turned into an error."""
+        with pytest.raises(SystemExit):
+            slot_for(Misbehaving("exit")).offer_market(tick(), "on_tick")

@@ -593,5 +593,5 @@ class TestUnchecked:
 
     def test_every_field_is_required(self) -> None:
         """Too few values is an error, not a half-built event."""
-        with pytest.raises(ValueError):
+        with pytest.raises(TypeError):
             unchecked(Tick)("BTCUSDT", TS)
