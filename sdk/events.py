@@ -511,6 +511,10 @@ class Signal:
     client_order_id: str = ""
 
     def __post_init__(self) -> None:
+        if self._plain():  # the common shape, every check in one expression; anything else: the checks below
+            if self.metadata is not _EMPTY:
+                object.__setattr__(self, "metadata", _metadata(self.metadata))
+            return
         check.text("Signal", "symbol", self.symbol)
         set_ = object.__setattr__
         set_(self, "side", check.member("Signal", "side", Side, self.side))
@@ -531,6 +535,22 @@ class Signal:
         if client_order_id and not _CLIENT_ORDER_ID.fullmatch(client_order_id):
             reason = f"expected at most 36 of A-Z a-z 0-9 . _ : / -, got {client_order_id!r}"
             raise ValidationError("Signal", "client_order_id", reason)
+
+    def _plain(self) -> bool:
+        """Every field already of its type and in range (as the checks would leave it): nothing to convert
+        but the metadata, nothing to report. A market or limit order without stop or slippage limit."""
+        kind, price, cid = self.order_type, self.price, self.client_order_id
+        return (
+            type(self.symbol) is str and self.symbol != "" and type(self.side) is Side
+            and type(self.quantity) is float and 0.0 < self.quantity < _INF
+            and type(self.time_in_force) is TimeInForce and self.stop_price is None and self.max_slippage is None
+            and ((kind is OrderType.MARKET and price is None)
+                 or (kind is OrderType.LIMIT and type(price) is float and 0.0 < price < _INF))
+            and type(self.priority) is int and 1 <= self.priority <= 10
+            and type(self.confidence) is float and 0.0 <= self.confidence <= 1.0
+            and type(self.slot) is str
+            and type(cid) is str and (cid == "" or _CLIENT_ORDER_ID.fullmatch(cid) is not None)
+        )  # fmt: skip
 
     def _check_prices(self) -> None:
         kind = self.order_type
