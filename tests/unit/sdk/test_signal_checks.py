@@ -42,8 +42,7 @@ def _cases(count: int) -> Iterator[dict[str, Any]]:
     draw = random.Random(20261205)
     for _ in range(count):
         yield {
-            name: draw.choice(values[: VALID[name]] if draw.random() < 0.9 else values)
-            for name, values in POOL.items()
+            name: draw.choice(values[: VALID[name]] if draw.random() < 0.9 else values) for name, values in POOL.items()
         }
     # Every value of each field once beside a valid rest (the edges of each check on their own).
     base = {"symbol": "BTCUSDT", "side": Side.BUY, "quantity": 1.0}
