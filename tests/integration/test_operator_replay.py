@@ -129,10 +129,10 @@ class TestReplayParity:
 
     def test_a_plugin_edited_mid_replay_serves_new_code_with_its_state(self, tmp_path: Path) -> None:
         """The hot reload of a live run, in a replay: v2 takes over and the tick count carries on."""
-        # 0.3 ms a tick paces the replay to >= 6 s whatever else the machine runs: the reload
+        # 0.3 ms a tick paces the replay to >= 3.6 s whatever else the machine runs: the reload
         # (about 1 s) lands mid-replay.
         folder, _ = project(tmp_path, every=5, delay_ms=0.3)
-        ticks = write_ticks(tmp_path / "ticks.jsonl", 20_000)
+        ticks = write_ticks(tmp_path / "ticks.jsonl", 12_000)
         ledger = tmp_path / "replay.sqlite"
         proc = replay(folder, "--replay", str(ticks), "--ledger", str(ledger), "--http")
         try:
