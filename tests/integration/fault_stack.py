@@ -203,8 +203,24 @@ class FaultStack(OperatorStack):
             return ""
 
     def start_engine(self, *, ready: tuple[str, ...] = ()) -> None:
-        """Start the engine and wait until every configured strategy runs (or those in ``ready``)."""
+        """Start the engine and wait until every configured strategy runs (or those in ``ready``) and
+        the engine says it is ready (/ready: the Redis and NATS subscriptions are up).
+
+        A running strategy is not enough: the engine subscribes to market data and fills while its
+        runners start, independently of them, and both are pub/sub (core NATS at most once), so a
+        tick or a fill published before its subscription is up is lost for good (a fill lost while
+        both processes run is recovered by no reconcile), and a test waiting for it waits in vain.
+        """
         super().start_engine(ready=ready or tuple(self.config["strategies"]))
+        poll_until(self._ready, 30, f"the engine ready ({self.tail()})", interval=0.05)
+
+    def _ready(self) -> bool:
+        self._check_alive()
+        try:
+            code, _ = self.get("/ready")
+        except OSError:
+            return False
+        return code == 200
 
     def told(self, message: str) -> list[dict[str, Any]]:
         """The fields of every ``message`` the strategy logged (``told_fill``, ``told_position``, ``told_order``)."""

@@ -14,6 +14,7 @@ events in the same order, and journal the same orders.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -213,11 +214,14 @@ class EngineRun:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        """Start the engine; ``wait_serving`` waits until it serves."""
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 [*engine_command(), "run", "--config", "config.yaml"], cwd=self.folder, env=environment(),
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
+
+    def wait_serving(self) -> None:
         poll_until(self._serving, 30, f"the recorder running and Redis subscribed ({self.tail()})")
 
     def _serving(self) -> bool:
@@ -290,11 +294,13 @@ class EngineRun:
         }
 
 
-def publish(port: int, messages: list[tuple[str, dict[str, Any]]]) -> None:
+def publish(port: int, *streams: list[tuple[str, dict[str, Any]]]) -> None:
+    """Each stream's messages in order, one every ``PUBLISH_EVERY_S``; the streams side by side."""
     client = redis.Redis(port=port)
     try:
-        for channel, message in messages:
-            client.publish(channel, orjson.dumps(message))
+        for messages in itertools.zip_longest(*streams):
+            for channel, message in filter(None, messages):
+                client.publish(channel, orjson.dumps(message))
             time.sleep(PUBLISH_EVERY_S)
     finally:
         client.close()
@@ -320,16 +326,22 @@ class TestB25MarketDataLive:
                      "b25": [m for s in states for m in b25_messages(s)]}  # fmt: skip
         redis_sections = {"seed": {"marketDataChannels": ["market:*"]}, "b25": readme_b25_redis()}
         assert set(redis_sections["b25"]["marketDataFormats"].values()) == {"b25-ticker", "b25-book", "b25-trade"}
-        results = {}
-        for name in ("seed", "b25"):
-            run = EngineRun(tmp_path / name, redis_server, nats_server, redis_sections[name])
-            runs.append(run)
+        # The two runs side by side: their channels do not overlap (the seed's "market:*" matches none
+        # of b25's), so each engine reads only its own stream.
+        named = {name: EngineRun(tmp_path / name, redis_server, nats_server, redis_sections[name])
+                 for name in ("seed", "b25")}  # fmt: skip
+        runs.extend(named.values())
+        for run in named.values():
             run.start()
-            publish(redis_server.port, published[name])
+        for run in named.values():
+            run.wait_serving()
+        publish(redis_server.port, published["seed"], published["b25"])
+        for name, run in named.items():
             poll_until(lambda: len(run.seen()) == len(published[name]), 30,  # noqa: B023 (called within the loop)
                        f"{len(published[name])} events seen in the {name} run ({run.tail()})")  # fmt: skip
-            time.sleep(0.5)  # nothing more arrives, and the last signals reach the ledger
-            results[name] = (run.seen(), run.orders(), run.health())
+        time.sleep(0.5)  # nothing more arrives, and the last signals reach the ledger
+        results = {name: (run.seen(), run.orders(), run.health()) for name, run in named.items()}
+        for run in named.values():
             assert run.stop() == 0, run.tail()
         seed_seen, seed_orders, _ = results["seed"]
         b25_seen, b25_orders, b25_health = results["b25"]

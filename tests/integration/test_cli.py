@@ -392,10 +392,16 @@ def readme_files(readme: Path, into: Path) -> list[Path]:
     return written
 
 
+@pytest.fixture(scope="module")
+def sdk_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sdk wheel, built once for the tests that read or install it."""
+    return build_sdk_wheel(tmp_path_factory.mktemp("wheel"))
+
+
 class TestSdkWheel:
-    def test_wheel_holds_only_the_sdk(self, tmp_path: Path) -> None:
+    def test_wheel_holds_only_the_sdk(self, sdk_wheel: Path) -> None:
         """``pip wheel ./sdk`` builds a wheel of the sdk package alone, depending on pluggy only."""
-        wheel = build_sdk_wheel(tmp_path)
+        wheel = sdk_wheel
         with zipfile.ZipFile(wheel) as archive:
             names = archive.namelist()
             metadata = archive.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
@@ -405,11 +411,11 @@ class TestSdkWheel:
         requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
         assert requires == ["Requires-Dist: pluggy>=1.5"]
 
-    def test_wheel_carries_the_readme_and_the_version(self, tmp_path: Path) -> None:
+    def test_wheel_carries_the_readme_and_the_version(self, sdk_wheel: Path) -> None:
         """The wheel's METADATA has sdk/README.md as its markdown long description and sdk.__version__."""
         import sdk
 
-        wheel = build_sdk_wheel(tmp_path)
+        wheel = sdk_wheel
         assert wheel.name == f"strategy_engine_sdk-{sdk.__version__}-py3-none-any.whl"
         with zipfile.ZipFile(wheel) as archive:
             metadata = archive.read(f"strategy_engine_sdk-{sdk.__version__}.dist-info/METADATA").decode()
@@ -418,14 +424,14 @@ class TestSdkWheel:
         assert "Description-Content-Type: text/markdown" in head.splitlines()
         assert description.strip() == (ROOT / "sdk" / "README.md").read_text().strip()
 
-    def test_the_wheel_alone_is_enough_to_write_and_test_a_strategy(self, tmp_path: Path) -> None:
+    def test_the_wheel_alone_is_enough_to_write_and_test_a_strategy(self, tmp_path: Path, sdk_wheel: Path) -> None:
         """In a fresh venv holding the wheel (and pluggy, pytest), the README's strategy and its tests pass,
         and so do new-plugin's package's tests, which use fills, order updates and timers from sdk.testing.
 
         The venv sees neither the repository nor this interpreter's packages: the SDK comes from
         the wheel, pluggy and pytest from copies of their installed files on a .pth path.
         """
-        wheel = build_sdk_wheel(tmp_path)
+        wheel = sdk_wheel
         venv = tmp_path / "venv"
         subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
         python = venv / "bin" / "python"

@@ -57,7 +57,7 @@ class TestCpuBudget:
             StrategyDefinition("hog", "scripted", "scripted", {"mode": "spin_threads:2", "every": 1000}),
         ]
         listener = RecordingListener()
-        settings = _settings(cpu_share=0.3, cpu_window_s=2.0, cpu_sample_interval_s=0.5)
+        settings = _settings(cpu_share=0.3, cpu_window_s=1.0, cpu_sample_interval_s=0.25)
         metrics = EngineMetrics()
         supervisor = Supervisor(settings, definitions, listener, metrics=metrics, breaker_policy=POLICY)
         with capture_logs() as logs:

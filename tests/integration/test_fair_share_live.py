@@ -30,7 +30,7 @@ def stack(tmp_path: Path, redis_server: RedisServer, nats_server: NatsServer) ->
         write_counter(stack.plugins, name, "v1")
     config = stack.config
     config["engine"].update(
-        {"runnerCpuShare": 0.3, "runnerCpuWindow": "3s", "restartBudget": 2, "backoffInitial": "0.2s",
+        {"runnerCpuShare": 0.3, "runnerCpuWindow": "2s", "restartBudget": 2, "backoffInitial": "0.2s",
          "backoffMax": "0.5s", "hotReload": False, "watchConfig": False}
     )  # fmt: skip
     # 30/s and 1800/min over 3 strategies: a quota of 10/s and 600/min each.

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import pytest_asyncio
 from prometheus_client import CONTENT_TYPE_LATEST
 from structlog.testing import capture_logs
 
@@ -62,6 +63,31 @@ async def guarded(tmp_path: Path) -> AsyncIterator[Stack]:
         yield running
 
 
+# One engine for the module's tests that only read, or whose requests are all refused (each of those
+# checks that nothing changed): they need no fresh one. A test that changes anything has its own.
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    folder = tmp_path_factory.mktemp("shared")
+    async with running_stack(engine_config(folder), folder) as running:
+        yield await _fresh_connections(running)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared_guarded(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    """``shared`` with ``server.authToken`` set."""
+    folder = tmp_path_factory.mktemp("guarded")
+    async with running_stack(engine_config(folder, token=TOKEN), folder) as running:
+        yield await _fresh_connections(running)
+
+
+async def _fresh_connections(stack: Stack) -> Stack:
+    """A client that opens a connection per request: the server closes one idle past its readTimeout
+    (2 s), and the tests of a shared engine are further apart than that."""
+    await stack.client.close()
+    stack.client = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
+    return stack
+
+
 def _metric(text: str, line_start: str) -> float:
     """The value of the one sample whose line starts with ``line_start``."""
     values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(line_start)]
@@ -70,9 +96,10 @@ def _metric(text: str, line_start: str) -> float:
 
 
 class TestHealth:
-    async def test_health_says_healthy(self, stack: Stack) -> None:
+    @pytest.mark.asyncio(loop_scope="module")
+    async def test_health_says_healthy(self, shared: Stack) -> None:
         """GET /health is 200 with the seed's body."""
-        reply = await stack.get("/health")
+        reply = await shared.get("/health")
         assert (reply.status, reply.data) == (200, {"status": "healthy", "service": "strategy-engine"})
 
 
@@ -151,9 +178,10 @@ class TestReady:
 
 
 class TestStatus:
-    async def test_status_has_the_documented_shape(self, stack: Stack) -> None:
+    @pytest.mark.asyncio(loop_scope="module")
+    async def test_status_has_the_documented_shape(self, shared: Stack) -> None:
         """Engine-wide fields, risk, and one record per strategy with every documented key."""
-        reply = await stack.get("/status")
+        reply = await shared.get("/status")
         assert reply.status == 200
         status = reply.data
         assert set(status) == {
@@ -186,9 +214,10 @@ class TestStatus:
             brokers["nats"] = True
             assert all(b["up"] for b in (await stack.get("/status")).data["brokers"])
 
-    async def test_a_token_shows_as_required(self, guarded: Stack) -> None:
+    @pytest.mark.asyncio(loop_scope="module")
+    async def test_a_token_shows_as_required(self, shared_guarded: Stack) -> None:
         """With server.authToken set, /status says the controls need a token (and never shows it)."""
-        reply = await guarded.get("/status")
+        reply = await shared_guarded.get("/status")
         assert reply.data["controls"] == {"token_required": True}
         assert TOKEN not in reply.text
 
@@ -241,9 +270,10 @@ class TestStatus:
             "reconciled_fills": 3, "unavailable": 0, "at": "2024-03-01T12:00:00.000Z",
         }  # fmt: skip
 
-    async def test_running_strategy_reports_its_runner(self, stack: Stack) -> None:
+    @pytest.mark.asyncio(loop_scope="module")
+    async def test_running_strategy_reports_its_runner(self, shared: Stack) -> None:
         """A Ready strategy: running, breaker closed, the sandbox layers and versions its runner reported."""
-        alpha = await stack.status_of("alpha")
+        alpha = await shared.status_of("alpha")
         assert (alpha["plugin"], alpha["state"], alpha["breaker"]["state"]) == ("scripted", "running", "closed")
         assert (alpha["protocol_version"], alpha["sdk_version"]) == (wire.PROTOCOL_VERSION, sdk.__version__)
         assert alpha["restarts"] == 0 and alpha["last_error"] == ""
@@ -251,9 +281,10 @@ class TestStatus:
         assert isinstance(sandbox["applied"], list) and isinstance(sandbox["skipped"], dict)
         assert sandbox["applied"] or sandbox["skipped"], "the runner's Hello listed no sandbox layer"
 
-    async def test_open_breaker_says_why(self, stack: Stack) -> None:
+    @pytest.mark.asyncio(loop_scope="module")
+    async def test_open_breaker_says_why(self, shared: Stack) -> None:
         """A strategy that could not load: state and breaker open, the boot failure counted and named."""
-        broken = await stack.status_of("broken")
+        broken = await shared.status_of("broken")
         assert (broken["state"], broken["breaker"]["state"]) == ("open", "open")
         assert broken["breaker"]["failures_by_kind"]["boot"] == 1
         assert broken["breaker"]["paused_by_operator"] is False
@@ -282,9 +313,10 @@ class TestStatus:
 
 
 class TestMetrics:
-    async def test_metrics_are_the_engine_registry(self, stack: Stack) -> None:
+    @pytest.mark.asyncio(loop_scope="module")
+    async def test_metrics_are_the_engine_registry(self, shared: Stack) -> None:
         """GET /metrics serves the engine's registry in the Prometheus text format."""
-        reply = await stack.get("/metrics")
+        reply = await shared.get("/metrics")
         assert reply.status == 200
         assert reply.headers["Content-Type"] == CONTENT_TYPE_LATEST
         assert _metric(reply.text, "strategy_engine_active_strategies ") == 2
@@ -360,23 +392,26 @@ class TestControls:
                          and supervisor.strategy("alpha").state is StrategyState.RUNNING, 15)  # fmt: skip
         await wait_until(lambda: not pid_alive(old), 5)
 
-    async def test_restart_of_a_strategy_that_is_not_running_is_refused(self, stack: Stack) -> None:
+    @pytest.mark.asyncio(loop_scope="module")
+    async def test_restart_of_a_strategy_that_is_not_running_is_refused(self, shared: Stack) -> None:
         """Restart of an open strategy is 409 saying to resume it; nothing changes."""
-        reply = await stack.post("/strategies/broken/restart")
+        reply = await shared.post("/strategies/broken/restart")
         assert reply.status == 409
         assert reply.data["error"].startswith("strategy 'broken' is open: only a running strategy can be restarted")
-        assert stack.engine.supervisor.strategy("broken").state is StrategyState.OPEN
+        assert shared.engine.supervisor.strategy("broken").state is StrategyState.OPEN
 
     @pytest.mark.parametrize("action", ["pause", "resume", "restart"])
-    async def test_unknown_strategy_is_404_naming_it(self, stack: Stack, action: str) -> None:
+    @pytest.mark.asyncio(loop_scope="module")
+    async def test_unknown_strategy_is_404_naming_it(self, shared: Stack, action: str) -> None:
         """A strategy that is not configured is 404 and the answer names it."""
-        reply = await stack.post(f"/strategies/ghost/{action}")
+        reply = await shared.post(f"/strategies/ghost/{action}")
         assert (reply.status, reply.data) == (404, {"status": "error", "error": "no strategy 'ghost'"})
 
-    async def test_controls_are_post_only(self, stack: Stack) -> None:
+    @pytest.mark.asyncio(loop_scope="module")
+    async def test_controls_are_post_only(self, shared: Stack) -> None:
         """A GET on a control is 405 and does nothing."""
-        assert (await stack.get("/strategies/alpha/pause")).status == 405
-        assert (await stack.status_of("alpha"))["state"] == "running"
+        assert (await shared.get("/strategies/alpha/pause")).status == 405
+        assert (await shared.status_of("alpha"))["state"] == "running"
 
     async def test_controls_are_logged(self, stack: Stack) -> None:
         """Each control request logs operator_control with action, strategy and result."""
@@ -421,11 +456,12 @@ class TestKillSwitch:
         await stack.feed_until(lambda: sum(execution.stats.rejections.get("alpha", {}).values()) >= 2)
         assert (await stack.status_of("alpha"))["orders"] == 0
 
-    async def test_unknown_strategy_is_404(self, stack: Stack) -> None:
+    @pytest.mark.asyncio(loop_scope="module")
+    async def test_unknown_strategy_is_404(self, shared: Stack) -> None:
         """A kill switch for a strategy that is not configured is refused, not silently kept."""
-        reply = await stack.post("/kill-switch", {"action": "engage", "strategy": "alhpa"})
+        reply = await shared.post("/kill-switch", {"action": "engage", "strategy": "alhpa"})
         assert (reply.status, reply.data["error"]) == (404, "no strategy 'alhpa'")
-        assert (await stack.get("/status")).data["risk"]["killed_strategies"] == []
+        assert (await shared.get("/status")).data["risk"]["killed_strategies"] == []
 
     @pytest.mark.parametrize(
         ("raw", "message"),
@@ -440,20 +476,22 @@ class TestKillSwitch:
             (b'{"action": "engage", "strategy": ""}', "strategy: must be a strategy id or absent"),
         ],
     )
-    async def test_bad_body_is_400_naming_the_field(self, stack: Stack, raw: bytes, message: str) -> None:
+    @pytest.mark.asyncio(loop_scope="module")
+    async def test_bad_body_is_400_naming_the_field(self, shared: Stack, raw: bytes, message: str) -> None:
         """A body that is not a valid kill-switch request is 400 and the answer names the field."""
-        reply = await stack.post("/kill-switch", raw=raw, headers={"Content-Type": "application/json"})
+        reply = await shared.post("/kill-switch", raw=raw, headers={"Content-Type": "application/json"})
         assert reply.status == 400, reply
         assert reply.data["error"].startswith(message), reply.data
-        risk = (await stack.get("/status")).data["risk"]
+        risk = (await shared.get("/status")).data["risk"]
         assert (risk["kill_switch"], risk["killed_strategies"]) == (False, [])
 
-    async def test_body_over_64_kib_is_400(self, stack: Stack) -> None:
+    @pytest.mark.asyncio(loop_scope="module")
+    async def test_body_over_64_kib_is_400(self, shared: Stack) -> None:
         """A kill-switch body larger than 64 KiB is refused with 400 naming the body; nothing changes."""
         body = b" " * (64 * 1024 + 1)
-        reply = await stack.post("/kill-switch", raw=body, headers={"Content-Type": "application/json"})
+        reply = await shared.post("/kill-switch", raw=body, headers={"Content-Type": "application/json"})
         assert (reply.status, reply.data["error"]) == (400, "body: larger than 65536 bytes")
-        assert (await stack.get("/status")).data["risk"]["kill_switch"] is False
+        assert (await shared.get("/status")).data["risk"]["kill_switch"] is False
 
 
 class TestAuth:
@@ -467,16 +505,17 @@ class TestAuth:
         [None, "Bearer wrong", f"Basic {TOKEN}", "Bearer", f"Bearer {TOKEN}x", f"Token {TOKEN}"],
         ids=["missing", "wrong", "basic-scheme", "empty", "longer", "other-scheme"],
     )
+    @pytest.mark.asyncio(loop_scope="module")
     async def test_missing_or_wrong_token_is_401_and_nothing_happens(
-        self, guarded: Stack, authorization: str | None
+        self, shared_guarded: Stack, authorization: str | None
     ) -> None:
         """Without the right bearer token a control is 401 with a Bearer challenge; the strategy keeps running."""
         headers = {} if authorization is None else {"Authorization": authorization}
-        reply = await guarded.request("POST", "/strategies/alpha/pause", headers=headers)
+        reply = await shared_guarded.request("POST", "/strategies/alpha/pause", headers=headers)
         assert reply.status == 401
         assert reply.headers["WWW-Authenticate"].startswith("Bearer")
         assert "token" in reply.data["error"]
-        assert (await guarded.status_of("alpha"))["state"] == "running"
+        assert (await shared_guarded.status_of("alpha"))["state"] == "running"
 
     async def test_right_token_pauses(self, guarded: Stack) -> None:
         """With the right token the control answers 200 and the strategy is paused."""
@@ -507,34 +546,38 @@ class TestAuth:
         reply = await guarded.request("POST", "/strategies/alpha/pause", headers={"Authorization": f"bearer {TOKEN}"})
         assert reply.status == 200
 
-    async def test_kill_switch_needs_the_token_before_its_body_is_read(self, guarded: Stack) -> None:
+    @pytest.mark.asyncio(loop_scope="module")
+    async def test_kill_switch_needs_the_token_before_its_body_is_read(self, shared_guarded: Stack) -> None:
         """Without the token even a bad kill-switch body is 401, and an unknown strategy is not revealed."""
-        assert (await guarded.post("/kill-switch", raw=b"{nope")).status == 401
-        assert (await guarded.post("/kill-switch", {"action": "engage", "strategy": "ghost"})).status == 401
-        assert (await guarded.post("/kill-switch", {"action": "engage"}, token="nope")).status == 401
-        assert (await guarded.get("/status")).data["risk"]["kill_switch"] is False
+        assert (await shared_guarded.post("/kill-switch", raw=b"{nope")).status == 401
+        assert (await shared_guarded.post("/kill-switch", {"action": "engage", "strategy": "ghost"})).status == 401
+        assert (await shared_guarded.post("/kill-switch", {"action": "engage"}, token="nope")).status == 401
+        assert (await shared_guarded.get("/status")).data["risk"]["kill_switch"] is False
 
-    async def test_read_only_endpoints_stay_open(self, guarded: Stack) -> None:
+    @pytest.mark.asyncio(loop_scope="module")
+    async def test_read_only_endpoints_stay_open(self, shared_guarded: Stack) -> None:
         """/, /health, /ready, /status and /metrics need no token."""
         for path in ("/", "/health", "/ready", "/status", "/metrics"):
-            assert (await guarded.get(path)).status == 200, path
+            assert (await shared_guarded.get(path)).status == 200, path
 
 
 class TestServer:
-    async def test_page_is_html_without_external_assets(self, stack: Stack) -> None:
+    @pytest.mark.asyncio(loop_scope="module")
+    async def test_page_is_html_without_external_assets(self, shared: Stack) -> None:
         """GET / is an HTML page whose CSP allows nothing beyond its own inline code and this origin."""
-        reply = await stack.get("/")
+        reply = await shared.get("/")
         assert reply.status == 200 and reply.headers["Content-Type"].startswith("text/html")
         assert "http://" not in reply.text and "https://" not in reply.text and "//cdn" not in reply.text
         csp = reply.headers["Content-Security-Policy"]
         assert "default-src 'none'" in csp and "connect-src 'self'" in csp
 
-    async def test_port_in_use_is_a_named_error(self, stack: Stack) -> None:
+    @pytest.mark.asyncio(loop_scope="module")
+    async def test_port_in_use_is_a_named_error(self, shared: Stack) -> None:
         """A second server on a taken port fails with the port in the message."""
-        config = parse({"server": {"port": stack.server.port}}, environ={})
+        config = parse({"server": {"port": shared.server.port}}, environ={})
         other = HttpServer(config.server, None, status=dict, ready=list, controls=None,  # type: ignore[arg-type]
-                           registry=stack.engine.metrics.registry, namespace="other")  # fmt: skip
-        with pytest.raises(ListenError, match=rf"server.port: cannot listen on 127.0.0.1:{stack.server.port}"):
+                           registry=shared.engine.metrics.registry, namespace="other")  # fmt: skip
+        with pytest.raises(ListenError, match=rf"server.port: cannot listen on 127.0.0.1:{shared.server.port}"):
             await other.start()
 
     async def test_metrics_path_follows_config_and_can_be_off(self, tmp_path: Path) -> None:
@@ -557,9 +600,10 @@ class TestServer:
                 finally:
                     await server.stop()
 
-    async def test_slow_body_is_cut_off_at_the_read_timeout(self, stack: Stack) -> None:
+    @pytest.mark.asyncio(loop_scope="module")
+    async def test_slow_body_is_cut_off_at_the_read_timeout(self, shared: Stack) -> None:
         """A control whose body does not arrive within server.readTimeout (2 s here) is 400 naming the body."""
-        reader, writer = await asyncio.open_connection("127.0.0.1", stack.server.port)
+        reader, writer = await asyncio.open_connection("127.0.0.1", shared.server.port)
         try:
             writer.write(b'POST /kill-switch HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n{"action"')
             await writer.drain()
@@ -570,7 +614,7 @@ class TestServer:
             writer.close()
         assert head.startswith(b"HTTP/1.1 400"), head
         assert b"body: not received within server.readTimeout (2 s)" in answer
-        assert (await stack.get("/status")).data["risk"]["kill_switch"] is False
+        assert (await shared.get("/status")).data["risk"]["kill_switch"] is False
 
     async def test_stop_closes_the_port(self, stack: Stack) -> None:
         """After stop() nothing listens on the port any more."""

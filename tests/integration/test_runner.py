@@ -19,7 +19,7 @@ from host.session import BootFailed, DeadlineMissed, RunnerLost
 from host.supervisor.process import Rung, end_runner
 from protocol import ExitCode
 from tests.helpers import ROOT, RUNNERS, payload, pid_alive, tick_events, wait_until
-from tests.integration.conftest import RunnerHarness
+from tests.integration.conftest import LiveRunner, RunnerHarness
 
 
 @pytest.fixture(params=["socket", "grpc"])
@@ -30,6 +30,15 @@ def data_lane(request: pytest.FixtureRequest) -> str:
 
 def _signals(result: pb.BatchResult) -> list[pb.Signal]:
     return [signal for output in result.outputs for signal in output.signals]
+
+
+async def _ended_as_the_supervisor_ends_it(live: LiveRunner) -> int | None:
+    """End a runner that reported a BootFailure the way the supervisor does (``StrategyRunners.load``:
+    SIGTERM at once, no Stop, as it will never serve) and return its exit code: its boot error's code,
+    as when it leaves by itself (which it does only after waiting, bounded, for the host to close the
+    stream: ``test_unknown_strategy_name_is_a_config_error`` covers that path)."""
+    assert await end_runner(live.process, None, grace_s=10.0) is Rung.SIGTERM
+    return live.process.returncode
 
 
 class TestLoading:
@@ -71,7 +80,7 @@ class TestLoading:
         failure = failed.value.failure
         assert (failure.kind, failure.plugin, failure.hook) == (pb.PLUGIN_LOAD, plugin, hook)
         assert reason in failure.reason
-        assert await live.process.wait(5) == ExitCode.PLUGIN_LOAD_ERROR
+        assert await _ended_as_the_supervisor_ends_it(live) == ExitCode.PLUGIN_LOAD_ERROR
 
     @pytest.mark.parametrize(
         ("params", "reason"),
@@ -91,10 +100,12 @@ class TestLoading:
             await session.handshake({}, timeout_s=10)
         assert failed.value.failure.kind == pb.CONFIG
         assert reason in failed.value.failure.reason
-        assert await live.process.wait(5) == ExitCode.CONFIG_ERROR
+        assert await _ended_as_the_supervisor_ends_it(live) == ExitCode.CONFIG_ERROR
 
     async def test_unknown_strategy_name_is_a_config_error(self, runners: RunnerHarness) -> None:
-        """Asking a plugin for a strategy it does not register names what it has."""
+        """Asking a plugin for a strategy it does not register names what it has. Left alone (the host
+        neither closes the stream nor signals it), the runner still leaves, with its code, once its
+        bounded wait for the host is over."""
         live = await runners.spawn("scripted", [{"id": "s1", "name": "nope", "params": {}}])
         session = await runners.connect(live)
         with pytest.raises(BootFailed, match="has no strategy 'nope' \\(it has: scripted\\)"):
@@ -200,7 +211,8 @@ class TestEnding:
         live, session = await runners.ready(params={"mode": "ignore_sigterm"})
         with pytest.raises(DeadlineMissed):
             await session.call(payload(tick_events(1)), 1, deadline_s=0.2)
-        assert await end_runner(live.process, session, grace_s=1) is Rung.SIGKILL
+        # A short grace: neither Stop nor SIGTERM can end it, whatever the grace.
+        assert await end_runner(live.process, session, grace_s=0.4) is Rung.SIGKILL
         assert live.process.returncode == -signal.SIGKILL
 
     async def test_host_closing_the_stream_ends_it(self, runners: RunnerHarness) -> None:
