@@ -59,6 +59,7 @@ class TestLoading:
         ]
         assert hello.pid == live.process.pid
         assert "pdeathsig" in hello.sandbox
+        assert os.sched_getscheduler(live.process.pid) == os.SCHED_BATCH  # runner/__main__.py _yield_to_host
 
     @pytest.mark.parametrize(
         ("plugin", "name", "hook", "reason"),

@@ -10,6 +10,7 @@ one keeps trading, and after SIGTERM nothing of the hostile runner is left.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 from collections.abc import Iterator
@@ -82,6 +83,10 @@ class TestSandboxLive:
         assert {"landlock_read", "no_new_sockets", "no_processes"} <= set(hostile["sandbox"]["applied"])
         before = len(stack.orders("steady"))
         poll_until(lambda: len(stack.orders("steady")) > before + 3, 15, "steady trading on")
+
+        for name in ("steady", "hostile"):  # runners run as batch work: a woken one does not preempt the host
+            runner = stack.strategy(name)
+            assert runner is not None and os.sched_getscheduler(runner["pid"]) == os.SCHED_BATCH
 
         pid = hostile["pid"]
         assert stack.stop() == 0
