@@ -139,12 +139,18 @@ def _size(value: Number) -> float:
 _SIDES = {side.value: side for side in Side}  # KeyError (not a side): the existing path names it
 
 
+_new_trade, _new_candle = unchecked(Trade), unchecked(Candle)
+
+
 def _trade(m: _Market, ts: int, seq: int) -> Trade:
-    side = m.side
-    return Trade(
-        symbol=m.symbol, timestamp_ns=ts, last_price=_required(m.last_price), volume=_required_size(m.volume),
-        volume_quote=_optional(m.volume_quote), side=None if not side else _SIDES[side.lower()], sequence=seq,
-    )  # fmt: skip
+    price, volume, quote = _required(m.last_price), _required_size(m.volume), _optional(m.volume_quote)
+    side = None if not m.side else _SIDES[m.side.lower()]
+    if (
+        0.0 < price < _INF and 0.0 <= volume < _INF and (quote is None or 0.0 <= quote < _INF)
+        and type(ts) is int and type(seq) is int
+    ):  # fmt: skip  # Trade's checks, made here (as _tick's)
+        return _new_trade(m.symbol, ts, price, volume, quote, side, seq)
+    raise _Unsure
 
 
 def _required_size(value: Number) -> float:
@@ -166,10 +172,15 @@ def _book(m: _Market, ts: int, seq: int) -> Book:
 
 
 def _candle(m: _Market, ts: int, seq: int) -> Candle:
-    return Candle(
-        symbol=m.symbol, timestamp_ns=ts, open=_required(m.open), high=_required(m.high), low=_required(m.low),
-        close=_required(m.close), volume=_optional(m.volume), volume_quote=_optional(m.volume_quote), sequence=seq,
-    )  # fmt: skip
+    o, h, lo, c = _required(m.open), _required(m.high), _required(m.low), _required(m.close)
+    volume, quote = _optional(m.volume), _optional(m.volume_quote)
+    if (
+        0.0 < lo <= o <= h < _INF and lo <= c <= h
+        and (volume is None or 0.0 <= volume < _INF) and (quote is None or 0.0 <= quote < _INF)
+        and type(ts) is int and type(seq) is int
+    ):  # fmt: skip  # Candle's checks, made here (as _tick's)
+        return _new_candle(m.symbol, ts, o, h, lo, c, volume, quote, seq)
+    raise _Unsure
 
 
 _BUILDERS: dict[str, Callable[[_Market, int, int], MarketEvent]] = {
