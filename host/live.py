@@ -63,7 +63,7 @@ class LiveSource:
                                      namespace=namespace, labels=labels)  # fmt: skip
         self.fills = FillFeed(
             config.nats, on_fill=self._on_fill, on_position=self._on_position, route=engine.execution.strategy_of,
-            registry=registry, namespace=namespace, labels=labels,
+            registry=registry, namespace=namespace, labels=labels, on_subscribed=engine.execution.venue_back,
         )  # fmt: skip
 
     def brokers(self) -> Mapping[str, bool]:

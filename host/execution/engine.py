@@ -24,7 +24,9 @@ paused) cancels the strategy's working orders before anything else. An order ref
 strategy's own order-rate quota is also reported to ``over_quota`` (the supervisor's, which
 charges a strategy that keeps doing it): the way back from a risk rule to a strategy's breaker.
 ``reconcile`` runs at start, and again whenever the venue's connection comes back (``venue_back``,
-from ``GrpcVenue.watch``): every order the ledger holds as working is checked with the venue
+from ``GrpcVenue.watch``) or the fill feed's core NATS subscription is live again after a time it
+was not (``venue_back`` from ``FillFeed``: fills published meanwhile are gone):
+every order the ledger holds as working is checked with the venue
 (``last_reconcile`` says what the last pass found), and at start orders journaled but never sent
 are sent (same id), so a host killed at any point loses and duplicates nothing. Fills lost while
 the host was down (core NATS delivers at most once) are recovered: when the venue reports more
@@ -380,8 +382,9 @@ class ExecutionEngine:
 
     def venue_back(self, trigger: str = "venue_reconnected") -> None:
         """The venue's connection is up again after it was lost (it may have restarted and forgotten
-        orders), or its order-update stream (re)opened (updates before it are not replayed):
-        reconcile while running, and let paced retries go at once."""
+        orders), its order-update stream (re)opened (updates before it are not replayed), or the fill
+        feed's core NATS subscription came (back) up (``fills_subscribed``, ``fills_resubscribed``:
+        fills published meanwhile are gone): reconcile while running, and let paced retries go at once."""
         if trigger == "venue_reconnected":
             log.warning("venue_reconnected", working=len(self.book.strategy_orders(None)))
         self._venue_up.set()

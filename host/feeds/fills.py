@@ -22,6 +22,13 @@ subject, so fills are handed on in the order they were published, positions like
 and a position are not ordered against each other. A fill whose ``on_fill`` raised is counted and
 logged with its payload; nothing redelivers it.
 
+Core NATS loses what is published while the engine is not subscribed: before its first
+subscription, during a reconnect, between two clients. Each time the core subscriptions are live
+again, ``on_subscribed(trigger)`` is called (``fills_subscribed`` for a new client, ``fills_resubscribed``
+after the client reconnected); the engine reconciles its working orders with the venue then, so a
+fill lost in that gap is recovered from the venue's filled quantity (``reconciled``), not left out
+until the next restart. JetStream replays what it missed and is not reconciled for it.
+
 JetStream (``nats.jetstream: true``), at least once, made exactly once by the de-duplication above:
 
 - The stream ``nats.stream`` must hold both subjects. It is created when missing (server default
@@ -193,6 +200,7 @@ class FillFeed:
         dedupe: FillDedupe | None = None,
         retry_delay: float = 1.0,
         labels: LabelGuard | None = None,
+        on_subscribed: Callable[[str], object] | None = None,
     ) -> None:
         self.config = config
         # The strategy a fill or position names is the peer's string: the engine's guard maps one
@@ -202,6 +210,7 @@ class FillFeed:
         self.dedupe = dedupe if dedupe is not None else FillDedupe()
         self._on_fill = on_fill
         self._on_position = on_position
+        self._on_subscribed = on_subscribed
         self._route = route
         self._retry_delay = retry_delay  # before JetStream redelivers a message whose handler raised
         self._nc: Client | None = None
@@ -299,6 +308,7 @@ class FillFeed:
             await nc.flush()
             self._up.set()
             log.info("fill_feed_started", mode=mode, fills=fills, positions=positions)
+            self._subscribed("fills_subscribed")
             await _first(self._stop, self._lost)
 
     async def _shutdown(self) -> None:
@@ -335,6 +345,18 @@ class FillFeed:
         self._up.set()
         url = self._nc.connected_url if self._nc is not None else None
         log.info("nats_reconnected", url=url.geturl() if url is not None else self.config.url)
+        if not self.config.jetstream:
+            self._subscribed("fills_resubscribed")
+
+    def _subscribed(self, trigger: str) -> None:
+        """Core NATS subscriptions are live again after a time they were not: whatever was published
+        meanwhile is gone (at most once), so ``on_subscribed`` is told (the engine reconciles)."""
+        if self._on_subscribed is None:
+            return
+        try:
+            self._on_subscribed(trigger)
+        except Exception as err:  # the callback's bug must not end the feed
+            log.error("fill_feed_subscribed_callback_failed", error=f"{type(err).__name__}: {err}")
 
     async def _error(self, err: Exception) -> None:
         log.warning("nats_error", url=self.config.url, error=str(err) or type(err).__name__)

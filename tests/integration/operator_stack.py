@@ -265,6 +265,9 @@ class OperatorStack:
         self.ledger_path = folder / "ledger.sqlite"
         self.engine: subprocess.Popen[bytes] | None = None
         self.venue: subprocess.Popen[bytes] | None = None
+        # Config keys the paper venue runs with beside the engine's (e.g. its own NATS reconnect
+        # wait): written to venue.yaml at start_venue when set.
+        self.venue_overrides: dict[str, dict[str, Any]] = {}
         self.publisher = Publisher(redis_server.port)
 
     # ------------------------------------------------------------------ files
@@ -310,9 +313,16 @@ class OperatorStack:
 
     def start_venue(self) -> None:
         """``strategy-engine paper-venue`` on ``grpc.orderExecutionAddress`` (its output appended to venue.log)."""
+        config_path = self.config_path
+        if self.venue_overrides:
+            config = {key: dict(value) if isinstance(value, dict) else value for key, value in self.config.items()}
+            for section, values in self.venue_overrides.items():
+                config[section].update(values)
+            config_path = self.folder / "venue.yaml"
+            self.write(config_path, yaml.safe_dump(config, sort_keys=False))
         with open(self.folder / "venue.log", "ab") as venue_log:
             self.venue = subprocess.Popen(
-                [*engine_command(), "paper-venue", "--config", str(self.config_path)], cwd=self.folder,
+                [*engine_command(), "paper-venue", "--config", str(config_path)], cwd=self.folder,
                 env=environment(), stdout=venue_log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -104,13 +104,14 @@ class Ledger:
 
 
 def make_feed(
-    server: NatsServer, ledger: Ledger, *, registry: CollectorRegistry | None = None, **nats_config: Any
-) -> FillFeed:
+    server: NatsServer, ledger: Ledger, *, registry: CollectorRegistry | None = None,
+    on_subscribed: Callable[[str], object] | None = None, **nats_config: Any,
+) -> FillFeed:  # fmt: skip
     nats_config.setdefault("jetstream", server.jetstream)
     config = NatsConfig(url=server.url, reconnect_wait=0.05, **nats_config)
     return FillFeed(
         config, on_fill=ledger.on_fill, on_position=ledger.on_position, route=ORDERS.get,
-        registry=registry or CollectorRegistry(), dedupe=FillDedupe(), retry_delay=0.1,
+        registry=registry or CollectorRegistry(), dedupe=FillDedupe(), retry_delay=0.1, on_subscribed=on_subscribed,
     )  # fmt: skip
 
 
@@ -398,6 +399,22 @@ class TestConnection:
             await wait_until(lambda: ledger.ids == ["after"])
         assert metric(feed, "nats_disconnects_total") == 1
 
+    async def test_each_time_core_subscriptions_are_live_again_the_engine_is_told(
+        self, nats_server: NatsServer
+    ) -> None:
+        """Core NATS drops what is published while nobody is subscribed: the first subscription, a
+        reconnect and a replaced client each call ``on_subscribed`` (the engine reconciles then)."""
+        told: list[str] = []
+        feed = make_feed(nats_server, Ledger(), max_reconnects=1, on_subscribed=told.append)
+        async with running(feed):
+            await wait_until(lambda: told == ["fills_subscribed"])
+            nats_server.restart()
+            await wait_until(lambda: told == ["fills_subscribed", "fills_resubscribed"] and feed.connected, timeout=10)
+            nats_server.stop()
+            await wait_until(lambda: metric(feed, "nats_connect_retries_total") >= 1, timeout=15)
+            nats_server.start()
+            await wait_until(lambda: told[-1:] == ["fills_subscribed"] and len(told) == 3, timeout=15)
+
     async def test_a_client_that_gave_up_is_replaced_when_the_server_returns(self, nats_server: NatsServer) -> None:
         """maxReconnects exhausted is not fatal: a new client is tried with backoff until the server is back."""
         ledger = Ledger()
@@ -547,9 +564,11 @@ class TestJetStream:
         assert [p.quantity for _, p in ledger.positions] == [0.5, 0.6]
 
     async def test_feed_resumes_after_a_server_restart(self, jetstream_server: NatsServer) -> None:
-        """After the JetStream server restarts (its store kept), the feed reconnects and pulls again."""
+        """After the JetStream server restarts (its store kept), the feed reconnects and pulls again; it
+        replays what it missed, so the engine is not told to reconcile for it (``on_subscribed``)."""
         ledger = Ledger()
-        async with running(make_feed(jetstream_server, ledger)) as feed:
+        told: list[str] = []
+        async with running(make_feed(jetstream_server, ledger, on_subscribed=told.append)) as feed:
             jetstream_server.restart()
             await wait_until(lambda: metric(feed, "nats_reconnects_total") == 1 and feed.connected, timeout=10)
             client = await nats.connect(jetstream_server.url)
@@ -557,6 +576,7 @@ class TestJetStream:
             await wait_until(lambda: ledger.ids == ["after"], timeout=10)
             await wait_until(lambda: settled(client))
             await client.close()
+        assert told == []
 
     async def test_stream_over_a_wildcard_is_used(self, jetstream_server: NatsServer, js_pub: Client) -> None:
         """An existing stream whose subjects cover both (``trading.>``) is used as it is."""

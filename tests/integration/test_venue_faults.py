@@ -117,6 +117,33 @@ def test_fills_lost_on_core_nats_while_the_engine_was_down_are_recovered_as_reco
     assert core.metric("fills_reconciled_total", strategy="script") == 1
 
 
+def test_a_fill_lost_on_core_nats_while_the_engine_reconnects_is_recovered_without_a_restart(
+    folder: Path, redis_server: RedisServer, nats_server: NatsServer
+) -> None:
+    """NATS restarts while the engine runs. The venue reconnects first (its reconnect wait 50 ms, the
+    engine's 4 s) and publishes the fill of the resting 0.3 to nobody: core NATS drops it. When the
+    engine's fill feed is subscribed again it reconciles with the venue, so the missing 0.3 is stored
+    (reconciled) while both keep running; before, it stayed missing until a restart of either."""
+    stack = FaultStack(folder, redis_server, nats_server, actions=ENTRY)
+    try:
+        stack.config["nats"]["reconnectWait"] = "4s"
+        stack.venue_overrides = {"nats": {"reconnectWait": "50ms"}}
+        partly_filled(stack)
+        nats_server.stop()
+        stack.quotes.set(bid=99.4, ask=99.5)  # crosses the resting 0.3 at 100 while NATS is down
+        time.sleep(1.0)  # ticks at 20/s: the venue has matched it, its fill waits in its NATS client
+        stack.quotes.set(bid=100.9, ask=101.0)
+        nats_server.start()
+        order = stack.wait_order(1000, 20, "lost fill recovered while running", status="filled", fills=0.5)
+        assert order["reconciled"] == 1 and order["filled"] == pytest.approx(0.5)
+        assert stack.position() == pytest.approx(0.5)
+        triggers = [r["trigger"] for r in stack.logs("orders_reconciled")]
+        assert "fills_resubscribed" in triggers, triggers
+        assert stack.engine is not None and stack.engine.poll() is None  # recovered by the running engine
+    finally:
+        stack.stop()
+
+
 def test_with_jetstream_the_fills_missed_while_down_are_replayed_and_nothing_is_reconciled(
     jetstream: FaultStack,
 ) -> None:
