@@ -175,14 +175,16 @@ def _start_failure(error: HandlerError, plugin: Path) -> pb.RunnerMessage:
 
 
 async def _report_failure(stream: _Stream, failure: pb.RunnerMessage, timeout_s: float = 2.0) -> None:
-    """Send a BootFailure and wait (bounded) for the host to close the stream.
+    """Send a BootFailure, half-close, and wait (bounded) for the host to end the call.
 
     Exiting right after the write could tear the stream down before the message is delivered;
-    the host closes its side once it has read the failure.
+    the host ends the call once it has read the failure. The half-close is what lets it end the
+    call at once: the host waits for the runner's side to close before it ends one (up to 2 s).
     """
     await stream.send(failure)
-    with contextlib.suppress(TimeoutError, grpc.aio.AioRpcError):
+    with contextlib.suppress(TimeoutError, grpc.aio.AioRpcError, asyncio.InvalidStateError):
         async with asyncio.timeout(timeout_s):
+            await stream.call.done_writing()
             while await stream.receive() not in (None, _Stream.SIGTERM):
                 pass
 

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -105,13 +106,16 @@ class TestLoading:
 
     async def test_unknown_strategy_name_is_a_config_error(self, runners: RunnerHarness) -> None:
         """Asking a plugin for a strategy it does not register names what it has. Left alone (the host
-        neither closes the stream nor signals it), the runner still leaves, with its code, once its
-        bounded wait for the host is over."""
+        neither closes the stream nor signals it), the runner still leaves, with its code: it
+        half-closes after its BootFailure, so the host's end of the call ends at once (it waited 2 s
+        for that half-close before) and the runner's wait for it is short."""
         live = await runners.spawn("scripted", [{"id": "s1", "name": "nope", "params": {}}])
         session = await runners.connect(live)
         with pytest.raises(BootFailed, match="has no strategy 'nope' \\(it has: scripted\\)"):
             await session.handshake({}, timeout_s=10)
+        failed = time.monotonic()
         assert await live.process.wait(5) == ExitCode.CONFIG_ERROR
+        assert time.monotonic() - failed < 1.5  # the 2 s waits are not both waited out
 
 
 class TestBatches:
