@@ -15,6 +15,9 @@ the quotes it wants (``quoting.quotes``) and compares them with the ones it has 
   slots are cancelled and nothing is quoted.
 - A fill on a side marks that slot stale (its order may be gone or partly filled): the next
   update quotes it afresh, or cancels what is left of it.
+- A quote that ends unfilled (rejected by risk, cancelled, expired: ``on_order``) no longer works:
+  its slot is emptied, so the next update quotes it again even if the price has not moved. Only
+  the slot's current order counts: the ``cancelled`` of the order a requote replaced changes nothing.
 
 Inventory is the host's position (``self.position_quantity``, built from fills), read at each
 decision. Trades and candles are ignored: quoting needs a two-sided market. Handlers run one at
@@ -27,14 +30,14 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from sdk import Book, Fill, OrderType, Side, Signal, Strategy, Tick
+from sdk import Book, Fill, OrderType, OrderUpdate, OrderUpdateStatus, Side, Signal, Strategy, Tick
 
 from .config import MarketMakingConfig
 from .quoting import BPS, quotes
 
 __all__ = ["MarketMaking"]
 
-_STATE_VERSION = 1
+_STATE_VERSION = 2  # 2: each slot also keeps its order's client order id (1 is still read)
 
 
 @dataclass(slots=True)
@@ -43,6 +46,7 @@ class _Slot:
 
     price: float | None = None  # price of our working quote as last sent; None: nothing working
     stale: bool = False  # a fill touched it: the order may be gone or partly filled
+    order_id: str = ""  # client order id of that quote ("" when none, or unknown after a version-1 state)
 
 
 @dataclass(slots=True)
@@ -76,6 +80,17 @@ class MarketMaking(Strategy[MarketMakingConfig]):
         slot = sides.bid if fill.side is Side.BUY else sides.ask
         slot.stale = True
 
+    def on_order(self, update: OrderUpdate) -> None:
+        """Our current quote in a slot ended unfilled: nothing works there any more."""
+        sides = self._symbols.get(update.symbol)
+        slot = None if sides is None else {"bid": sides.bid, "ask": sides.ask}.get(update.slot)
+        if slot is None or not slot.order_id or update.client_order_id != slot.order_id:
+            return  # not a quote of ours, or one a requote already replaced
+        if update.done and update.status is not OrderUpdateStatus.FILLED:
+            self.log.info("quote_not_working", symbol=update.symbol, slot=update.slot, status=update.status.value,
+                          rule=update.rule, reason=update.reason)  # fmt: skip
+            slot.price, slot.stale, slot.order_id = None, False, ""
+
     # ---------------------------------------------------------------- decisions
 
     def _requote(self, symbol: str, best_bid: float, best_ask: float) -> None:
@@ -90,7 +105,7 @@ class MarketMaking(Strategy[MarketMakingConfig]):
         if price is None:
             if slot.price is not None or slot.stale:
                 self.cancel(symbol, name)
-            slot.price, slot.stale = None, False
+            slot.price, slot.stale, slot.order_id = None, False, ""
             return
         if not slot.stale and slot.price is not None:
             moved_bps = abs(price - slot.price) / mid * BPS
@@ -104,7 +119,7 @@ class MarketMaking(Strategy[MarketMakingConfig]):
             price=price,
             slot=name,
         )
-        self.emit(quote)
+        slot.order_id = self.emit(quote)
         slot.price, slot.stale = price, False
 
     def _sides(self, symbol: str) -> _Sides:
@@ -116,10 +131,7 @@ class MarketMaking(Strategy[MarketMakingConfig]):
     # ---------------------------------------------------------------- hot reload
 
     def on_save(self) -> bytes:
-        symbols = {
-            symbol: {"bid": [s.bid.price, s.bid.stale], "ask": [s.ask.price, s.ask.stale]}
-            for symbol, s in self._symbols.items()
-        }
+        symbols = {name: {"bid": _slot_state(s.bid), "ask": _slot_state(s.ask)} for name, s in self._symbols.items()}
         return json.dumps({"version": _STATE_VERSION, "symbols": symbols}).encode()
 
     def on_load(self, state: bytes) -> None:
@@ -131,9 +143,13 @@ class MarketMaking(Strategy[MarketMakingConfig]):
             self._symbols = {}
 
 
+def _slot_state(slot: _Slot) -> list[Any]:
+    return [slot.price, slot.stale, slot.order_id]
+
+
 def _parse_state(data: Any) -> dict[str, _Sides]:
-    if data.get("version") != _STATE_VERSION:
-        raise ValueError(f"state version {data.get('version')!r}, expected {_STATE_VERSION}")
+    if data.get("version") not in (1, _STATE_VERSION):
+        raise ValueError(f"state version {data.get('version')!r}, expected 1 or {_STATE_VERSION}")
     return {
         str(symbol): _Sides(_parse_slot(item["bid"]), _parse_slot(item["ask"]))
         for symbol, item in data["symbols"].items()
@@ -141,5 +157,7 @@ def _parse_state(data: Any) -> dict[str, _Sides]:
 
 
 def _parse_slot(item: Any) -> _Slot:
-    price, stale = item
-    return _Slot(None if price is None else float(price), bool(stale))
+    price, stale, *order_id = item  # version 1: [price, stale]; 2: [price, stale, order_id]
+    if len(order_id) > 1:
+        raise ValueError(f"a slot is [price, stale, order_id], got {item!r}")
+    return _Slot(None if price is None else float(price), bool(stale), str(order_id[0]) if order_id else "")

@@ -11,7 +11,22 @@ import pytest
 import market_making
 from market_making import MarketMaking, MarketMakingConfig
 from market_making.quoting import quotes
-from sdk import Book, Cancel, Candle, ConfigError, Event, Fill, OrderType, Side, Signal, StrategyEngineSpec, Tick, Trade
+from sdk import (
+    Book,
+    Cancel,
+    Candle,
+    ConfigError,
+    Event,
+    Fill,
+    OrderType,
+    OrderUpdate,
+    OrderUpdateStatus,
+    Side,
+    Signal,
+    StrategyEngineSpec,
+    Tick,
+    Trade,
+)
 from sdk.testing import RunResult, run_strategy
 
 SYMBOL = "BTCUSDT"
@@ -159,6 +174,52 @@ class TestInventory:
         assert [s.slot for s in result.signals] == ["bid", "ask", "bid"]
 
 
+def update(second: float, order: str, slot: str, status: OrderUpdateStatus, rule: str = "") -> OrderUpdate:
+    """What the engine says about one of our quotes (sdk.testing names them order-1, order-2, ...)."""
+    side = Side.BUY if slot == "bid" else Side.SELL
+    return OrderUpdate(client_order_id=order, symbol=SYMBOL, side=side, slot=slot, status=status, quantity=1.0,
+                       rule=rule, timestamp_ns=int(second * NS))  # fmt: skip
+
+
+class TestOrderUpdates:
+    def test_a_rejected_quote_is_sent_again_at_the_same_price(self) -> None:
+        """Risk refuses the bid (order-1): the next tick quotes it again although nothing moved; the
+        ask (order-2), still working, is left alone."""
+        rejected = update(1, "order-1", "bid", OrderUpdateStatus.REJECTED, rule="max_order_rate")
+        result = run([tick(0), rejected, tick(2)])
+        assert [(s.slot, s.price) for s in result.signals] == [("bid", 99.0), ("ask", 101.0), ("bid", 99.0)]
+        assert ("info", "quote_not_working") in [(level, event) for level, event, _ in result.logs]
+
+    @pytest.mark.parametrize("status", [OrderUpdateStatus.CANCELLED, OrderUpdateStatus.EXPIRED])
+    def test_a_quote_that_ends_unfilled_is_sent_again(self, status: OrderUpdateStatus) -> None:
+        result = run([tick(0), update(1, "order-2", "ask", status), tick(2)])
+        assert [s.slot for s in result.signals] == ["bid", "ask", "ask"]
+
+    def test_the_cancel_of_a_replaced_quote_changes_nothing(self) -> None:
+        """A move requotes both sides (order-3, order-4 replace order-1, order-2); the replaced orders'
+        ``cancelled`` arrive after, and the next tick at the same prices sends nothing."""
+        events: list[Event] = [tick(0), tick(1, bid=101.9, ask=102.1)]
+        events += [update(1.5, "order-1", "bid", OrderUpdateStatus.CANCELLED)]
+        events += [update(1.5, "order-2", "ask", OrderUpdateStatus.CANCELLED), tick(2, bid=101.9, ask=102.1)]
+        result = run(events)
+        assert [s.slot for s in result.signals] == ["bid", "ask", "bid", "ask"]
+
+    def test_accepted_and_filled_updates_leave_the_quote_working(self) -> None:
+        """Only an unfilled end empties a slot; a fill already marks it stale through ``on_fill``."""
+        events = [tick(0), update(0.5, "order-1", "bid", OrderUpdateStatus.ACCEPTED), tick(1)]
+        assert [s.slot for s in run(events).signals] == ["bid", "ask"]
+
+    def test_the_working_order_survives_a_reload(self) -> None:
+        """The slot's order id is in the saved state: a restored instance still knows which order
+        a rejection is about."""
+        first = run([tick(0)])
+        restored = run_strategy(
+            MarketMaking(config()), [update(1, "order-1", "bid", OrderUpdateStatus.REJECTED), tick(2)],
+            restore=first.state,
+        )  # fmt: skip
+        assert [s.slot for s in restored.signals] == ["bid"]
+
+
 class TestPricing:
     def test_quotes_never_cross_the_market(self) -> None:
         """A skew large enough to cross the market puts the quote back at the touch on its own side."""
@@ -217,6 +278,13 @@ class TestState:
         restored = run_strategy(MarketMaking(config()), [tick(1)], restore=first.state)
         assert restored.signals == []
         assert json.loads(restored.state) == json.loads(first.state)
+
+    def test_a_version_1_state_is_still_read(self) -> None:
+        """State saved before the slots kept their order ids: the quotes carry over, ids unknown."""
+        state = {"version": 1, "symbols": {SYMBOL: {"bid": [99.0, False], "ask": [101.0, False]}}}
+        restored = run_strategy(MarketMaking(config()), [tick(1)], restore=json.dumps(state).encode())
+        assert restored.signals == []
+        assert json.loads(restored.state)["symbols"][SYMBOL] == {"bid": [99.0, False, ""], "ask": [101.0, False, ""]}
 
     def test_unreadable_state_is_discarded(self) -> None:
         """State this version cannot read is dropped with a warning; quoting starts afresh."""
