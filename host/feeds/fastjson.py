@@ -108,9 +108,11 @@ def _levels(pairs: list[Pair] | None) -> tuple[tuple[float, float], ...]:
     return tuple((p if type(p) is float else float(p), s if type(s) is float else float(s)) for p, s in pairs)
 
 
-# The commonest event is built without running ``Tick``'s checks a second time: ``_tick`` has made
-# every one of them itself (a value that would fail one is left to the existing path).
-_new_tick = unchecked(Tick)
+# Events are built without the frozen dataclass's __init__ (a slot store per field through
+# object.__setattr__ is most of a checked build), then checked by the class's own __post_init__:
+# its checks stay in one place (sdk/events.py), and one that fails raises, so the existing path
+# decides and names the error.
+_new_tick, _new_trade, _new_candle = unchecked(Tick), unchecked(Trade), unchecked(Candle)
 
 
 def _tick(m: _Market, ts: int, seq: int) -> Tick:
@@ -119,14 +121,11 @@ def _tick(m: _Market, ts: int, seq: int) -> Tick:
         bid, ask = _required(bid), _required(ask)
     if last is not None and (type(last) is not float or last == 0.0):
         last = _optional(last)
-    bid_size, ask_size = _size(m.bid_size), _size(m.ask_size)
-    if (
-        0.0 < bid <= ask < _INF  # crossed or not positive: the existing path rejects it with its own words
-        and 0.0 <= bid_size < _INF and 0.0 <= ask_size < _INF and (last is None or 0.0 < last < _INF)
-        and type(ts) is int and type(seq) is int
-    ):  # fmt: skip
-        return _new_tick(m.symbol, ts, bid, bid_size, ask, ask_size, last, seq)
-    raise _Unsure
+    if bid > ask:
+        raise _Unsure  # crossed (the codec's rule, not Tick's): the existing path rejects it with its own words
+    tick: Tick = _new_tick(m.symbol, ts, bid, _size(m.bid_size), ask, _size(m.ask_size), last, seq)
+    tick.__post_init__()
+    return tick
 
 
 def _size(value: Number) -> float:
@@ -139,18 +138,13 @@ def _size(value: Number) -> float:
 _SIDES = {side.value: side for side in Side}  # KeyError (not a side): the existing path names it
 
 
-_new_trade, _new_candle = unchecked(Trade), unchecked(Candle)
-
-
 def _trade(m: _Market, ts: int, seq: int) -> Trade:
-    price, volume, quote = _required(m.last_price), _required_size(m.volume), _optional(m.volume_quote)
     side = None if not m.side else _SIDES[m.side.lower()]
-    if (
-        0.0 < price < _INF and 0.0 <= volume < _INF and (quote is None or 0.0 <= quote < _INF)
-        and type(ts) is int and type(seq) is int
-    ):  # fmt: skip  # Trade's checks, made here (as _tick's)
-        return _new_trade(m.symbol, ts, price, volume, quote, side, seq)
-    raise _Unsure
+    trade: Trade = _new_trade(
+        m.symbol, ts, _required(m.last_price), _required_size(m.volume), _optional(m.volume_quote), side, seq
+    )
+    trade.__post_init__()
+    return trade
 
 
 def _required_size(value: Number) -> float:
@@ -172,15 +166,12 @@ def _book(m: _Market, ts: int, seq: int) -> Book:
 
 
 def _candle(m: _Market, ts: int, seq: int) -> Candle:
-    o, h, lo, c = _required(m.open), _required(m.high), _required(m.low), _required(m.close)
-    volume, quote = _optional(m.volume), _optional(m.volume_quote)
-    if (
-        0.0 < lo <= o <= h < _INF and lo <= c <= h
-        and (volume is None or 0.0 <= volume < _INF) and (quote is None or 0.0 <= quote < _INF)
-        and type(ts) is int and type(seq) is int
-    ):  # fmt: skip  # Candle's checks, made here (as _tick's)
-        return _new_candle(m.symbol, ts, o, h, lo, c, volume, quote, seq)
-    raise _Unsure
+    candle: Candle = _new_candle(
+        m.symbol, ts, _required(m.open), _required(m.high), _required(m.low), _required(m.close),
+        _optional(m.volume), _optional(m.volume_quote), seq,
+    )  # fmt: skip
+    candle.__post_init__()
+    return candle
 
 
 _BUILDERS: dict[str, Callable[[_Market, int, int], MarketEvent]] = {
