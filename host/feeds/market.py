@@ -347,7 +347,7 @@ class MarketDataFeed:
             raise RedisCommandError(command, str(reply))
 
     def _message(self, channel: bytes, payload: bytes, subscription: bytes, received_ns: int) -> None:
-        wire = self._formats.get(subscription, SEED) if self._formats else SEED
+        wire = self._formats.get(subscription, SEED)
         fast = wire.fast
         event = None if fast is None else fast(payload)
         if event is None:
